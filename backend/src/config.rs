@@ -1,0 +1,121 @@
+//! Settings, merged from defaults, an optional TOML file and the environment (later wins).
+//!
+//! Every key can be set as `RULEBOOK_<KEY>` (e.g. `RULEBOOK_KOMMO_CLIENT_SECRET`); `DATABASE_URL` is
+//! also read without the prefix, as most tooling expects.
+
+use std::{net::SocketAddr, path::Path};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The backend's settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Where the HTTP server listens.
+    pub bind: SocketAddr,
+    /// `sqlite://…` (the embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// Our public origin as Kommo sees it (`scheme://host[:port]`): the `aud` of disposable tokens.
+    pub public_url: Url,
+    /// The integration's id in Kommo: the `client_uuid` claim of disposable tokens.
+    pub kommo_client_id: String,
+    /// The integration's secret key: signs disposable tokens (HS256).
+    pub kommo_client_secret: SecretString,
+    /// Host suffixes of Kommo account pages allowed by CORS, e.g. `.kommo.com`.
+    pub cors_origin_suffixes: Vec<String>,
+    /// Exact extra origins allowed by CORS, e.g. the sandbox host page.
+    pub cors_extra_origins: Vec<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub token_leeway_s: u64,
+}
+
+/// The defaults: a local SQLite file and a sandbox integration.
+#[derive(Debug, Serialize)]
+struct Defaults {
+    bind: SocketAddr,
+    database_url: &'static str,
+    public_url: &'static str,
+    cors_origin_suffixes: Vec<&'static str>,
+    cors_extra_origins: Vec<&'static str>,
+    token_leeway_s: u64,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://rulebook.db?mode=rwc",
+            public_url: "http://127.0.0.1:8080",
+            cors_origin_suffixes: vec![".kommo.com", ".amocrm.com", ".amocrm.ru"],
+            cors_extra_origins: vec![],
+            token_leeway_s: 5,
+        }
+    }
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings: {0}")]
+pub struct SettingsError(#[from] Box<figment::Error>);
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Defaults::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::prefixed("RULEBOOK_"))
+            .extract()
+            .map_err(|e| SettingsError(Box::new(e)))
+    }
+
+    /// The `aud` a disposable token must carry: our public origin without a trailing slash.
+    pub fn audience(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_are_overridden_by_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "rulebook.toml",
+                r#"
+                kommo_client_id = "file-id"
+                kommo_client_secret = "file-secret"
+                database_url = "sqlite://from-file.db"
+                "#,
+            )?;
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_ID", "env-id");
+            jail.set_env("DATABASE_URL", "postgres://127.0.0.1/test");
+            let s = Settings::load(Some(Path::new("rulebook.toml"))).expect("settings load");
+            assert_eq!(s.kommo_client_id, "env-id");
+            assert_eq!(s.database_url, "postgres://127.0.0.1/test");
+            assert_eq!(s.token_leeway_s, 5);
+            assert_eq!(s.audience(), "http://127.0.0.1:8080");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_client_secret_is_a_clear_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_ID", "id");
+            let err = Settings::load(None).expect_err("must fail");
+            assert!(err.to_string().contains("kommo_client_secret"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,82 @@
+//! The one error type of the HTTP layer, answered as `application/problem+json`.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use domain::api::{FieldError, Problem};
+
+/// A result whose error answers as problem+json.
+pub type ApiResult<T, E = ApiError> = Result<T, E>;
+
+/// An error the API answers with: a status, a stable code and a sentence.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    /// 401: the caller could not be verified.
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status: StatusCode::UNAUTHORIZED, code, detail: detail.into(), errors: vec![] }
+    }
+
+    /// 404: nothing is there for this tenant.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self { status: StatusCode::NOT_FOUND, code: "not_found", detail: detail.into(), errors: vec![] }
+    }
+
+    /// 422: the body is understood but invalid, with a path per problem.
+    pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid", detail: detail.into(), errors }
+    }
+
+    /// 500: logged once here, opaque to the client.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            detail: "Something went wrong on our side; it has been logged.".into(),
+            errors: vec![],
+        }
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            kind: format!("https://rulebook.dev/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code.to_string(),
+            errors: self.errors,
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+    }
+}

@@ -1,0 +1,22 @@
+//! Rulebook's backend: an axum service that stores rules for Kommo accounts and executes them.
+//!
+//! Architecture Invariant: this is the only crate that knows SQL. The tenant of every request is the
+//! Kommo account taken from a verified token ([`auth`]), never from a parameter. Secrets are never
+//! logged: they travel as [`secrecy::SecretString`].
+//!
+//! # Layout
+//! - [`cli`]: the command line (`rulebook serve`).
+//! - [`config`]: settings from defaults, a TOML file and the environment.
+//! - [`startup`]: builds the application state and the router, and serves it.
+//! - [`db`]: the connection pool (SQLite or PostgreSQL) and its migrations.
+//! - [`auth`]: verification of Kommo's disposable `X-Auth-Token`.
+//! - [`http`]: one router per resource, merged at the root, and the problem+json error type.
+//! - [`telemetry`]: `tracing` setup.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod startup;
+pub mod telemetry;

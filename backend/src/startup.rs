@@ -1,0 +1,127 @@
+//! Builds the application (state, router, listener) and serves it until a shutdown signal.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use axum::{
+    http::{header, HeaderName, HeaderValue, Method},
+    Router,
+};
+use tokio::net::TcpListener;
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    trace::TraceLayer,
+};
+
+use crate::{auth::TokenVerifier, config::Settings, db, http};
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: db::Db,
+    /// Verifies disposable tokens.
+    pub verifier: Arc<TokenVerifier>,
+    /// The settings the process started with.
+    pub settings: Arc<Settings>,
+}
+
+/// A bound, migrated application, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations, builds the router and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = db::connect(&settings.database_url).await?;
+        db::migrate(&db).await?;
+        let listener = TcpListener::bind(settings.bind).await?;
+        let state = AppState {
+            db,
+            verifier: Arc::new(TokenVerifier::new(&settings)),
+            settings: Arc::new(settings),
+        };
+        Ok(Self { listener, router: router(state) })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "rulebook listening");
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+/// The full router with its middleware, for a given state.
+pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.settings);
+    http::router().with_state(state).layer(cors).layer(TraceLayer::new_for_http())
+}
+
+/// CORS for Kommo account pages (`https://<sub>.kommo.com`) and configured extra origins, allowing the
+/// `X-Auth-Token` header that `$authorizedAjax` adds.
+fn cors_layer(settings: &Settings) -> CorsLayer {
+    let suffixes = settings.cors_origin_suffixes.clone();
+    let extra = settings.cors_extra_origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| origin_allowed(o, &suffixes, &extra))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, HeaderName::from_static(crate::auth::AUTH_HEADER)])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Whether a browser origin may call us: an exact extra origin, or `https://` on an allowed host suffix.
+pub fn origin_allowed(origin: &str, suffixes: &[String], extra: &[String]) -> bool {
+    if extra.iter().any(|e| e.trim_end_matches('/') == origin) {
+        return true;
+    }
+    let Some(host) = origin.strip_prefix("https://") else { return false };
+    let host = host.split(':').next().unwrap_or(host);
+    suffixes.iter().any(|s| host.ends_with(s.as_str()) && host.len() > s.len())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_allowed;
+
+    #[test]
+    fn kommo_account_origins_are_allowed_and_lookalikes_are_not() {
+        let suffixes = vec![".kommo.com".to_string()];
+        let extra = vec!["http://127.0.0.1:8090".to_string()];
+        assert!(origin_allowed("https://acme.kommo.com", &suffixes, &extra));
+        assert!(origin_allowed("http://127.0.0.1:8090", &suffixes, &extra));
+        assert!(!origin_allowed("http://acme.kommo.com", &suffixes, &extra));
+        assert!(!origin_allowed("https://kommo.com.evil.io", &suffixes, &extra));
+        assert!(!origin_allowed("https://evilkommo.com", &suffixes, &extra));
+        assert!(!origin_allowed("https://.kommo.com", &suffixes, &extra));
+    }
+}
