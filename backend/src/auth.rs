@@ -125,3 +125,129 @@ impl FromRequestParts<AppState> for Caller {
         state.verifier.verify(token)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    const SECRET: &str = "sandbox-client-secret";
+    const CLIENT_ID: &str = "00000000-0000-4000-8000-000000000001";
+
+    fn settings() -> Settings {
+        figment::Figment::new()
+            .merge(figment::providers::Serialized::defaults(json!({
+                "bind": "127.0.0.1:0",
+                "database_url": "sqlite::memory:",
+                "public_url": "https://rulebook.example.com/",
+                "kommo_client_id": CLIENT_ID,
+                "kommo_client_secret": SECRET,
+                "cors_origin_suffixes": [".kommo.com"],
+                "cors_extra_origins": [],
+                "token_leeway_s": 5,
+            })))
+            .extract()
+            .expect("test settings")
+    }
+
+    fn claims(now: i64) -> Value {
+        json!({
+            "iss": "https://acme.kommo.com",
+            "aud": "https://rulebook.example.com",
+            "jti": "6f0b0b1e-4c1e-4d56-9a8a-9d1f3c2b7a10",
+            "iat": now, "nbf": now, "exp": now + 1800,
+            "account_id": 31_000_001, "subdomain": "acme",
+            "client_uuid": CLIENT_ID, "user_id": 7, "is_admin": true,
+        })
+    }
+
+    fn sign(claims: &Value, secret: &str) -> String {
+        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).expect("sign")
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    fn rejection(token: &str) -> &'static str {
+        TokenVerifier::new(&settings()).verify(token).expect_err("token must be rejected").code()
+    }
+
+    #[test]
+    fn a_valid_token_yields_the_account_and_user() {
+        let caller = TokenVerifier::new(&settings()).verify(&sign(&claims(now()), SECRET)).expect("valid");
+        assert_eq!(
+            caller,
+            Caller { account_id: 31_000_001, subdomain: "acme".into(), user_id: 7, is_admin: true }
+        );
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_rejected() {
+        assert_eq!(rejection(&sign(&claims(now()), "wrong-secret")), "token_bad_signature");
+    }
+
+    #[test]
+    fn an_expired_token_is_rejected_beyond_the_leeway() {
+        let mut c = claims(now() - 3600);
+        c["exp"] = json!(now() - 6);
+        assert_eq!(rejection(&sign(&c, SECRET)), "token_expired");
+    }
+
+    #[test]
+    fn a_token_just_inside_the_leeway_is_accepted() {
+        let mut c = claims(now() - 3600);
+        c["exp"] = json!(now() - 2);
+        assert!(TokenVerifier::new(&settings()).verify(&sign(&c, SECRET)).is_ok());
+    }
+
+    #[test]
+    fn a_token_from_the_future_is_rejected() {
+        let mut c = claims(now());
+        c["nbf"] = json!(now() + 60);
+        assert_eq!(rejection(&sign(&c, SECRET)), "token_not_yet_valid");
+    }
+
+    #[test]
+    fn a_token_for_another_audience_is_rejected() {
+        let mut c = claims(now());
+        c["aud"] = json!("https://someone-else.example.com");
+        assert_eq!(rejection(&sign(&c, SECRET)), "token_wrong_audience");
+    }
+
+    #[test]
+    fn a_token_for_another_integration_is_rejected() {
+        let mut c = claims(now());
+        c["client_uuid"] = json!("11111111-1111-4111-8111-111111111111");
+        assert_eq!(rejection(&sign(&c, SECRET)), "token_wrong_client");
+    }
+
+    #[test]
+    fn an_unsigned_alg_none_token_is_rejected() {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(claims(now()).to_string());
+        let code = rejection(&format!("{header}.{body}."));
+        assert!(matches!(code, "token_bad_algorithm" | "token_invalid"), "{code}");
+    }
+
+    #[test]
+    fn a_token_signed_with_another_hmac_algorithm_is_rejected() {
+        let token = encode(
+            &Header::new(Algorithm::HS512),
+            &claims(now()),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("sign");
+        assert_eq!(rejection(&token), "token_bad_algorithm");
+    }
+
+    #[test]
+    fn garbage_is_rejected_without_panicking() {
+        for token in ["", "a.b.c", "....", "eyJhbGciOiJIUzI1NiJ9", "\u{0}\u{1}"] {
+            assert!(TokenVerifier::new(&settings()).verify(token).is_err());
+        }
+    }
+}

@@ -1,0 +1,188 @@
+// Rulebook's entry point in Kommo: an AMD module whose constructor Kommo runs with `this` bound to the
+// widget object (kommo-platform.md §2). It loads the Yew app (wasm) from the widget's own folder and
+// mounts it where Kommo gives us room; every backend call the app makes goes through a bridge built
+// on `$authorizedAjax`, so the app never sees a Kommo credential.
+define(['jquery'], function ($) {
+  'use strict';
+
+  // Replaced by `cargo xtask package --backend-url …`; the widget setting `backend_url` overrides it.
+  var PACKAGED_BACKEND_URL = '__RULEBOOK_BACKEND_URL__';
+  var APP_JS = 'app/rulebook-widget.js';
+  var APP_WASM = 'app/rulebook-widget_bg.wasm';
+  var DP_SETTING_KEYS = ['rule_id'];
+
+  return function () {
+    var self = this;
+    var mounted = [];
+    var appModule = null;
+
+    // A URL inside the uploaded widget folder, cache-busted by the widget version.
+    function assetUrl(relative) {
+      return String(self.params.path).replace(/\/+$/, '') + '/' + relative + '?v=' + encodeURIComponent(self.get_version());
+    }
+
+    // Loads the wasm-bindgen glue, then the wasm as bytes: instantiating from bytes works whatever
+    // MIME type the host serves `.wasm` with.
+    function loadApp() {
+      if (!appModule) {
+        appModule = import(assetUrl(APP_JS)).then(function (glue) {
+          return fetch(assetUrl(APP_WASM))
+            .then(function (r) {
+              if (!r.ok) throw new Error('the app could not be downloaded (HTTP ' + r.status + ')');
+              return r.arrayBuffer();
+            })
+            .then(function (bytes) {
+              return glue.default({ module_or_path: bytes });
+            })
+            .then(function () {
+              return glue;
+            });
+        });
+        appModule.catch(function () {
+          appModule = null; // let a later attempt retry
+        });
+      }
+      return appModule;
+    }
+
+    function backendUrl() {
+      var configured = (self.get_settings() || {}).backend_url;
+      var url = configured && String(configured).trim() ? String(configured).trim() : PACKAGED_BACKEND_URL;
+      return url.replace(/\/+$/, '');
+    }
+
+    // The only way out of the wasm. Resolves to {status, body} for any HTTP answer, {status: 0} when
+    // there was none.
+    function makeBridge(dpForm) {
+      return {
+        request: function (method, path, body) {
+          return new Promise(function (resolve) {
+            var options = {
+              url: backendUrl() + path,
+              method: method,
+              type: method,
+              dataType: 'text',
+              processData: false,
+            };
+            if (body !== undefined && body !== null) {
+              options.data = body;
+              options.contentType = 'application/json';
+            }
+            self
+              .$authorizedAjax(options)
+              .done(function (_data, _status, xhr) {
+                resolve({ status: xhr.status, body: xhr.responseText || '' });
+              })
+              .fail(function (xhr) {
+                resolve({ status: (xhr && xhr.status) || 0, body: (xhr && xhr.responseText) || '' });
+              });
+          });
+        },
+        setDpSetting: function (key, value) {
+          if (dpForm) dpForm.find('input[name="' + key + '"]').val(value).trigger('change');
+        },
+        getDpSetting: function (key) {
+          if (!dpForm) return undefined;
+          var input = dpForm.find('input[name="' + key + '"]');
+          return input.length ? String(input.val()) : undefined;
+        },
+      };
+    }
+
+    function context(location) {
+      var app = window.APP || window.AMOCRM || {};
+      var card = app.data && app.data.current_card;
+      return {
+        location: location,
+        widget_code: self.params.widget_code,
+        lead_id: location === 'lcard' && card && card.id ? Number(card.id) : null,
+        lang: app.lang_id || 'en',
+        messages: (typeof self.i18n === 'function' && self.i18n('ui')) || {},
+      };
+    }
+
+    function mount(element, location, dpForm) {
+      if (!element) return;
+      var holder = document.createElement('div');
+      holder.className = 'rulebook-app';
+      element.appendChild(holder);
+      loadApp()
+        .then(function (glue) {
+          mounted.push(glue.mount(holder, JSON.stringify(context(location)), makeBridge(dpForm)));
+        })
+        .catch(function (err) {
+          holder.setAttribute('role', 'alert');
+          holder.className = 'rulebook-app rb-error';
+          holder.textContent = 'Rulebook could not start: ' + (err && err.message ? err.message : err);
+        });
+    }
+
+    function destroyAll() {
+      mounted.splice(0).forEach(function (app) {
+        try {
+          app.destroy();
+          app.free();
+        } catch (e) {
+          // already gone with its page
+        }
+      });
+      $('.rulebook-app').remove();
+    }
+
+    // The action modal of a digital-pipeline stage (§3.3): Kommo renders one input per dp setting; we
+    // hide ours and let the app write into them.
+    function dpForm() {
+      var code = self.params.widget_code;
+      var form = $('.digital-pipeline__short-task_widget-style_' + code).parent().parent().find('[data-action=send_widget_hook]');
+      if (!form.length) form = $('button.js-trigger-save').closest('[data-action=send_widget_hook]');
+      return form;
+    }
+
+    this.callbacks = {
+      render: function () {
+        var area = window.APP && typeof APP.getWidgetsArea === 'function' ? APP.getWidgetsArea() : '';
+        if (area === 'leads_card') {
+          self.render_template({
+            caption: { class_name: 'rulebook-caption' },
+            body: '<div class="rulebook-lcard" id="rulebook-lcard-' + self.params.widget_code + '"></div>',
+            render: '',
+          });
+          mount(document.getElementById('rulebook-lcard-' + self.params.widget_code), 'lcard');
+        }
+        return true;
+      },
+      init: function () {
+        return true;
+      },
+      bind_actions: function () {
+        $(document).off('page:changed.rulebook').on('page:changed.rulebook', destroyAll);
+        return true;
+      },
+      settings: function () {
+        return true;
+      },
+      onSave: function () {
+        return true;
+      },
+      destroy: function () {
+        destroyAll();
+      },
+      advancedSettings: function () {
+        mount(document.getElementById('work-area-' + self.params.widget_code), 'advanced_settings');
+        return true;
+      },
+      dpSettings: function () {
+        var form = dpForm();
+        DP_SETTING_KEYS.forEach(function (key) {
+          form.find('input[name="' + key + '"]').closest('.form-group').addClass('hidden');
+        });
+        var root = document.createElement('div');
+        root.className = 'rulebook-dp';
+        if (form.length) form.get(0).insertBefore(root, form.get(0).firstChild);
+        mount(root, 'digital_pipeline', form);
+        return true;
+      },
+    };
+    return this;
+  };
+});

@@ -1,0 +1,49 @@
+//! The app's pages, one per Kommo location, behind one root component.
+
+mod advanced_settings;
+mod dp_settings;
+mod lead_card;
+
+use yew::prelude::*;
+
+use crate::{
+    bridge::Backend,
+    context::{Location, WidgetContext},
+    i18n::Texts,
+};
+
+/// Props of [`Root`]: what `mount` received.
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct RootProps {
+    /// The mount context, or why it could not be read.
+    pub context: Result<WidgetContext, String>,
+    /// The way to the backend.
+    pub backend: Backend,
+}
+
+/// Props every page gets.
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct PageProps {
+    /// The mount context.
+    pub context: WidgetContext,
+    /// The way to the backend.
+    pub backend: Backend,
+    /// Interface texts in the user's language.
+    pub texts: Texts,
+}
+
+/// Picks the page for the location.
+#[function_component(Root)]
+pub fn root(props: &RootProps) -> Html {
+    let context = match &props.context {
+        Ok(c) => c.clone(),
+        Err(e) => return html! { <div class="rb-root rb-error" role="alert">{ e.clone() }</div> },
+    };
+    let page = PageProps { texts: Texts::new(context.messages.clone()), context, backend: props.backend.clone() };
+    let body = match page.context.location {
+        Location::AdvancedSettings => html! { <advanced_settings::AdvancedSettings ..page /> },
+        Location::Lcard => html! { <lead_card::LeadCard ..page /> },
+        Location::DigitalPipeline => html! { <dp_settings::DpSettings ..page /> },
+    };
+    html! { <div class="rb-root">{ body }</div> }
+}

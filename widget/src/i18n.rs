@@ -1,0 +1,66 @@
+//! Interface texts. They live in the widget's `i18n/<lang>.json` under `ui`, which script.js passes in;
+//! English, compiled in from the same file, fills any key a translation lacks.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// The English texts, read once from `i18n/en.json`.
+fn english() -> &'static BTreeMap<String, String> {
+    static EN: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    EN.get_or_init(|| {
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../i18n/en.json")).unwrap_or(serde_json::Value::Null);
+        file.get("ui")
+            .and_then(|ui| serde_json::from_value(ui.clone()).ok())
+            .unwrap_or_default()
+    })
+}
+
+/// Texts for one language.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Texts {
+    messages: BTreeMap<String, String>,
+}
+
+impl Texts {
+    /// Texts from the `ui` section script.js passed.
+    pub fn new(messages: BTreeMap<String, String>) -> Self {
+        Self { messages }
+    }
+
+    /// The text for `key`: the translation, else English, else the key itself (so a missing text is
+    /// visible rather than blank).
+    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
+        self.messages
+            .get(key)
+            .or_else(|| english().get(key))
+            .map_or(key, String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_translation_falls_back_to_english_then_to_the_key() {
+        let texts = Texts::new(BTreeMap::from([("title".to_string(), "Reglas".to_string())]));
+        assert_eq!(texts.get("title"), "Reglas");
+        assert_eq!(texts.get("not_authorized"), english()["not_authorized"].as_str());
+        assert_eq!(texts.get("no.such.key"), "no.such.key");
+    }
+
+    #[test]
+    fn every_language_has_every_english_ui_key() {
+        for (lang, file) in [
+            ("es", include_str!("../i18n/es.json")),
+            ("pt", include_str!("../i18n/pt.json")),
+            ("ru", include_str!("../i18n/ru.json")),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(file).expect("valid json");
+            for key in english().keys() {
+                assert!(v["ui"][key].is_string(), "{lang}.json lacks ui.{key}");
+            }
+        }
+    }
+}
