@@ -32,6 +32,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
             let app = startup::Application::build(settings).await?;
+            // Scripts and tests wait for this line; logs go to stderr.
+            println!("listening on http://{}", app.local_addr()?);
             app.run_until_stopped(startup::shutdown_signal()).await
         }
         Command::Migrate => {

@@ -1,0 +1,85 @@
+// Starts what the browser tests drive: the Kommo emulator (serving the Kommo-like host page with the
+// unpacked widget.zip) and the Rulebook backend on a fresh SQLite file, each on a free loopback port.
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+
+export const CLIENT_ID = '6a1c3f9e-2b7d-4e58-9c10-5f2e8d4b7a31';
+export const CLIENT_SECRET = 'browser-test-secret-0123456789abcdef';
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests through \`cargo xtask test\``);
+  return value;
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// Spawns a server and resolves once it prints `listening on <url>`.
+function startServer(name, bin, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr = (stderr + d).slice(-4000);
+    });
+    child.on('exit', (code) => reject(new Error(`${name} exited (${code}) before listening:\n${stderr}`)));
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /listening on (http:\/\/\S+)/.exec(line);
+      if (m) resolve({ url: m[1].replace(/\/$/, ''), child });
+    });
+  });
+}
+
+export async function startStack() {
+  const backendPort = await freePort();
+  const backendUrl = `http://127.0.0.1:${backendPort}`;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rulebook-browser-'));
+  const emulator = await startServer('kommo-emulator', required('EMULATOR_BIN'), [
+    'serve', '--bind', '127.0.0.1:0',
+    '--widget-dir', required('WIDGET_DIR'),
+    '--node-modules', required('NODE_MODULES'),
+  ], {});
+  const backend = await startServer('rulebook', required('RULEBOOK_BIN'), ['serve'], {
+    RULEBOOK_BIND: `127.0.0.1:${backendPort}`,
+    RULEBOOK_PUBLIC_URL: backendUrl,
+    DATABASE_URL: `sqlite://${path.join(dir, 'rulebook.db')}?mode=rwc`,
+    RULEBOOK_KOMMO_CLIENT_ID: CLIENT_ID,
+    RULEBOOK_KOMMO_CLIENT_SECRET: CLIENT_SECRET,
+    RULEBOOK_CORS_EXTRA_ORIGINS: `["${emulator.url}"]`,
+  });
+  return {
+    hostUrl: emulator.url,
+    backendUrl,
+    // The host page URL for a location, pretending to be `acme` with our integration's identity.
+    page(location, overrides = {}) {
+      const q = new URLSearchParams({
+        page: location,
+        subdomain: 'acme',
+        account_id: '31000042',
+        client_uuid: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        audience: backendUrl,
+        backend_url: backendUrl,
+        ...overrides,
+      });
+      return `${emulator.url}/?${q}`;
+    },
+    stop() {
+      for (const p of [emulator.child, backend.child]) p.kill('SIGTERM');
+    },
+  };
+}

@@ -1,0 +1,120 @@
+// The widget in a real headless Chromium, on the Kommo-like host page, talking to the real backend.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+
+import { startStack } from './stack.mjs';
+
+const SCREENSHOTS = process.env.SCREENSHOT_DIR || 'target/screenshots';
+let stack;
+let browser;
+
+before(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  stack = await startStack();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  stack?.stop();
+});
+
+// Opens a page and records every answer from the backend's API and every page error.
+async function open(url) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+  const apiCalls = [];
+  const errors = [];
+  const responses = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('response', async (r) => {
+    responses.push({ url: r.url(), status: r.status(), contentType: r.headers()['content-type'] });
+    if (r.url().startsWith(stack.backendUrl + '/api/')) {
+      apiCalls.push({ url: r.url(), status: r.status(), token: (await r.request().allHeaders())['x-auth-token'] });
+    }
+  });
+  await page.goto(url);
+  return { page, apiCalls, errors, responses };
+}
+
+async function hostLog(page) {
+  return page.evaluate(() => window.__host.log.slice());
+}
+
+test('advanced settings shows the account subdomain from an authenticated backend call', async () => {
+  const { page, apiCalls, errors, responses } = await open(stack.page('advanced_settings'));
+  const subdomain = page.getByTestId('account-subdomain');
+  await subdomain.waitFor();
+  assert.equal(await subdomain.textContent(), 'acme');
+  const wasm = responses.find((r) => r.url.includes('/widget/app/rulebook-widget_bg.wasm?v='));
+  assert.equal(wasm.status, 200);
+  assert.equal(wasm.contentType, 'application/octet-stream', 'the host serves wasm with a generic MIME type');
+  const me = apiCalls.find((c) => c.url.endsWith('/api/v1/me'));
+  assert.equal(me.status, 200);
+  assert.equal(me.token.split('.').length, 3, 'the request carried a JWT in X-Auth-Token');
+  assert.deepEqual((await hostLog(page)).slice(0, 4), ['render', 'init', 'bind_actions', 'advancedSettings']);
+  assert.ok(await page.locator('#work-area-rulebook .rb-advanced-settings').isVisible());
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'advanced_settings.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the lead card shows our panel in the right column', async () => {
+  const { page, errors } = await open(stack.page('lcard', { lead_id: '4242' }));
+  const panel = page.locator('#widgets_block .card-widgets__widget-rulebook');
+  await panel.getByTestId('lead-id').waitFor();
+  assert.match(await panel.getByTestId('lead-id').textContent(), /#4242$/);
+  await panel.locator('.rb-manual-empty').waitFor();
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'lead_card.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the digital-pipeline modal shows our settings UI and saves the rule into Kommo\'s form', async () => {
+  const { page, errors } = await open(stack.page('digital_pipeline'));
+  const ours = page.getByTestId('dp-rule');
+  await ours.waitFor();
+  assert.equal(await page.locator('input[name="rule_id"]').isVisible(), false, 'Kommo\'s own input is hidden');
+  await ours.fill('17');
+  assert.equal(await page.locator('input[name="rule_id"]').inputValue(), '17');
+  await page.locator('.js-trigger-save').click();
+  assert.deepEqual(await page.evaluate(() => window.__host.dpSaved), { rule_id: '17' });
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'digital_pipeline.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a wrong client secret shows "not authorized" and the backend answers 401', async () => {
+  const { page, apiCalls } = await open(stack.page('advanced_settings', { client_secret: 'not-the-secret' }));
+  const notice = page.locator('.rb-not-authorized');
+  await notice.waitFor();
+  assert.match(await notice.textContent(), /Not authorized/);
+  assert.match(await notice.textContent(), /secret key/);
+  assert.equal(apiCalls.find((c) => c.url.endsWith('/api/v1/me')).status, 401);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'not_authorized.png'), fullPage: true });
+  await page.close();
+});
+
+test('a token for another audience is refused too', async () => {
+  const { page, apiCalls } = await open(stack.page('advanced_settings', { audience: 'https://someone-else.example.com' }));
+  await page.locator('.rb-not-authorized').waitFor();
+  assert.equal(apiCalls.find((c) => c.url.endsWith('/api/v1/me')).status, 401);
+  await page.close();
+});
+
+test('leaving the page destroys the app', async () => {
+  const { page } = await open(stack.page('advanced_settings'));
+  await page.getByTestId('account-subdomain').waitFor();
+  await page.evaluate(() => window.__host.leave());
+  assert.equal(await page.locator('.rulebook-app').count(), 0);
+  assert.ok((await hostLog(page)).includes('destroy'));
+  await page.close();
+});
