@@ -2,8 +2,27 @@
 //!
 //! Architecture Invariant: this crate performs no I/O and knows nothing of HTTP, SQL, async runtimes
 //! or the DOM. It must build for `wasm32-unknown-unknown`; its dependency tree has no I/O crates.
+//! Evaluation is a pure function: the clock is a parameter, never read inside.
 //!
 //! # Layout
 //! - [`api`]: request and response bodies exchanged between the widget and the backend.
+//! - [`rule`]: the rule model (trigger, blocks, conditions, actions, timers) and its JSON migration.
+//! - [`event`]: the typed events that start rules.
+//! - [`snapshot`]: the entity snapshot a rule is evaluated against.
+//! - [`path`]: the path grammar (`lead.cf(123)`, `date.now`) shared by conditions and templates.
+//! - [`value`]: runtime values, reading paths, and text/number/date conversions.
+//! - [`template`]: the template language: parse, print, render with limits.
+//! - [`eval`]: evaluation of a rule into a plan of actions and a trace.
+//! - [`timer`]: action timers and scheduled triggers resolved to UTC instants, DST-correct.
+//! - [`validate`]: every problem of a rule against the account's fields, with paths.
 
 pub mod api;
+pub mod eval;
+pub mod event;
+pub mod path;
+pub mod rule;
+pub mod snapshot;
+pub mod template;
+pub mod timer;
+pub mod validate;
+pub mod value;

@@ -1,0 +1,880 @@
+//! Validation of a rule against the account's custom fields: every problem, each with a path
+//! into the rule JSON, a stable code, and a sentence that says where and what, e.g.
+//! "block 2, condition 3: field 123 is a date, 'contains' does not apply to it".
+//! The backend returns these as problem+json field errors; the widget shows them in place.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::FieldError;
+use crate::eval::compile_regex;
+use crate::path::{
+    ClockField, EntityField, EntityRole, EntityType, EventField, Path, TaskAggregate, TaskField,
+};
+use crate::rule::{
+    Action, ActionKind, Condition, FieldTarget, Literal, Operand, Operator, Recurrence, Rule,
+    Timer, Trigger, CURRENT_SCHEMA_VERSION, MIN_RUN_INTERVAL_SECONDS,
+};
+use crate::snapshot::FieldType;
+use crate::template::{Calc, ExprValue, Node, Template};
+use crate::value::{parse_date, parse_number};
+
+/// Most blocks in a rule.
+pub const MAX_BLOCKS: usize = 50;
+/// Most conditions in a block.
+pub const MAX_CONDITIONS: usize = 50;
+/// Most actions in a block or the else scenario.
+pub const MAX_ACTIONS: usize = 50;
+/// Longest block delay, seconds.
+pub const MAX_BLOCK_DELAY_SECONDS: u32 = 24 * 3600;
+/// Longest timer, seconds (the manual's 99 years).
+pub const MAX_TIMER_SECONDS: u64 = 99 * 366 * 24 * 3600;
+/// Longest rule name, characters.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// The account's custom fields, as far as validation needs them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Schema {
+    /// Every custom field of leads, contacts and companies.
+    #[serde(default)]
+    pub fields: Vec<SchemaField>,
+}
+
+/// One custom field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaField {
+    /// Which entity type has it.
+    pub entity: EntityType,
+    /// The Kommo field id.
+    pub id: i64,
+    /// The field name.
+    pub name: String,
+    /// The field type.
+    pub field_type: FieldType,
+    /// List values of select/multiselect fields.
+    #[serde(default)]
+    pub enums: Vec<SchemaEnum>,
+}
+
+/// A list value of a select field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaEnum {
+    /// The enum id.
+    pub id: i64,
+    /// The value.
+    pub value: String,
+}
+
+impl Schema {
+    fn field(&self, entity: Option<EntityType>, id: i64) -> Option<&SchemaField> {
+        self.fields
+            .iter()
+            .find(|f| f.id == id && entity.is_none_or(|e| e == f.entity))
+    }
+}
+
+/// Stable problem codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    /// A required value is empty.
+    Required,
+    /// A number is out of its range.
+    OutOfRange,
+    /// Too many blocks, conditions or actions.
+    TooMany,
+    /// A custom field the account does not have.
+    UnknownField,
+    /// An operator that does not apply to the operand's type.
+    OperatorNotApplicable,
+    /// A right operand missing or of the wrong kind.
+    BadOperand,
+    /// A regular expression that does not compile.
+    InvalidRegex,
+    /// A template that does not parse.
+    InvalidTemplate,
+    /// Event data the rule's trigger does not provide.
+    NotAvailableForTrigger,
+    /// An action that does not apply to the rule's entity.
+    ActionNotApplicable,
+    /// An id used twice.
+    DuplicateId,
+    /// A timer whose field is not a date.
+    TimerNeedsDate,
+    /// An unsupported schema version.
+    UnsupportedVersion,
+}
+
+impl ProblemCode {
+    /// The snake_case code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemCode::Required => "required",
+            ProblemCode::OutOfRange => "out_of_range",
+            ProblemCode::TooMany => "too_many",
+            ProblemCode::UnknownField => "unknown_field",
+            ProblemCode::OperatorNotApplicable => "operator_not_applicable",
+            ProblemCode::BadOperand => "bad_operand",
+            ProblemCode::InvalidRegex => "invalid_regex",
+            ProblemCode::InvalidTemplate => "invalid_template",
+            ProblemCode::NotAvailableForTrigger => "not_available_for_trigger",
+            ProblemCode::ActionNotApplicable => "action_not_applicable",
+            ProblemCode::DuplicateId => "duplicate_id",
+            ProblemCode::TimerNeedsDate => "timer_needs_date",
+            ProblemCode::UnsupportedVersion => "unsupported_version",
+        }
+    }
+}
+
+/// One problem of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleProblem {
+    /// Where, e.g. `blocks[1].conditions[2].op`.
+    pub path: String,
+    /// What kind of problem.
+    pub code: ProblemCode,
+    /// A sentence for the user, starting with where ("block 2, condition 3: ...").
+    pub message: String,
+}
+
+impl From<RuleProblem> for FieldError {
+    fn from(problem: RuleProblem) -> Self {
+        FieldError {
+            path: problem.path,
+            code: problem.code.as_str().to_owned(),
+            message: problem.message,
+        }
+    }
+}
+
+/// The static type of an operand, for operator checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StaticType {
+    Text,
+    Number,
+    Bool,
+    Date,
+    List,
+    /// Variables and text literals: anything goes at runtime.
+    Any,
+}
+
+impl StaticType {
+    fn name(self) -> &'static str {
+        match self {
+            StaticType::Text => "text",
+            StaticType::Number => "a number",
+            StaticType::Bool => "a yes/no value",
+            StaticType::Date => "a date",
+            StaticType::List => "a list",
+            StaticType::Any => "a value",
+        }
+    }
+}
+
+fn field_type_static(t: FieldType) -> StaticType {
+    match t {
+        FieldType::Text | FieldType::Textarea | FieldType::Url | FieldType::Select => {
+            StaticType::Text
+        }
+        FieldType::Numeric => StaticType::Number,
+        FieldType::Checkbox => StaticType::Bool,
+        FieldType::Date | FieldType::DateTime | FieldType::Birthday => StaticType::Date,
+        FieldType::Multiselect | FieldType::Multitext => StaticType::List,
+    }
+}
+
+fn operator_applies(op: &Operator, t: StaticType) -> bool {
+    use StaticType as S;
+    if t == S::Any {
+        return true;
+    }
+    match op {
+        Operator::Equals | Operator::NotEquals | Operator::IsEmpty | Operator::IsNotEmpty => true,
+        Operator::Contains
+        | Operator::NotContains
+        | Operator::StartsWith
+        | Operator::EndsWith
+        | Operator::MatchesRegex => matches!(t, S::Text | S::List),
+        Operator::Less
+        | Operator::LessOrEqual
+        | Operator::Greater
+        | Operator::GreaterOrEqual
+        | Operator::Between => t == S::Number,
+        Operator::Before
+        | Operator::After
+        | Operator::On
+        | Operator::WithinLast { .. }
+        | Operator::WithinNext { .. }
+        | Operator::DayOfWeek => t == S::Date,
+        Operator::HasAny | Operator::HasAll | Operator::HasNone => matches!(t, S::List | S::Text),
+        Operator::IsOneOf => matches!(t, S::Text | S::Number | S::List),
+        Operator::IsTrue | Operator::IsFalse => t == S::Bool,
+    }
+}
+
+struct Validator<'a> {
+    rule: &'a Rule,
+    schema: &'a Schema,
+    problems: Vec<RuleProblem>,
+}
+
+/// Every problem of a rule, in document order. An empty list means the rule is valid.
+pub fn validate(rule: &Rule, schema: &Schema) -> Vec<RuleProblem> {
+    let mut v = Validator {
+        rule,
+        schema,
+        problems: Vec::new(),
+    };
+    v.rule();
+    v.problems
+}
+
+/// [`validate`] in the API's field-error shape.
+pub fn validate_as_field_errors(rule: &Rule, schema: &Schema) -> Vec<FieldError> {
+    validate(rule, schema).into_iter().map(Into::into).collect()
+}
+
+impl Validator<'_> {
+    fn push(&mut self, path: String, code: ProblemCode, place: &str, what: String) {
+        let message = if place.is_empty() {
+            what
+        } else {
+            format!("{place}: {what}")
+        };
+        self.problems.push(RuleProblem {
+            path,
+            code,
+            message,
+        });
+    }
+
+    fn role_entity(&self, role: EntityRole) -> Option<EntityType> {
+        match role {
+            EntityRole::Lead => Some(EntityType::Lead),
+            EntityRole::Contact => Some(EntityType::Contact),
+            EntityRole::Company => Some(EntityType::Company),
+            EntityRole::Client => self.rule.trigger.entity_type(),
+        }
+    }
+
+    fn rule(&mut self) {
+        let rule = self.rule;
+        if rule.schema_version != CURRENT_SCHEMA_VERSION {
+            self.push(
+                "schema_version".into(),
+                ProblemCode::UnsupportedVersion,
+                "",
+                format!("schema version must be {CURRENT_SCHEMA_VERSION}; read rules with Rule::from_json to migrate them"),
+            );
+        }
+        if rule.name.trim().is_empty() {
+            self.push(
+                "name".into(),
+                ProblemCode::Required,
+                "",
+                "the rule needs a name".into(),
+            );
+        } else if rule.name.chars().count() > MAX_NAME_CHARS {
+            self.push(
+                "name".into(),
+                ProblemCode::OutOfRange,
+                "",
+                format!("the name is longer than {MAX_NAME_CHARS} characters"),
+            );
+        }
+        if rule.frequency.min_interval_seconds < MIN_RUN_INTERVAL_SECONDS {
+            self.push(
+                "frequency.min_interval_seconds".into(),
+                ProblemCode::OutOfRange,
+                "",
+                format!(
+                    "a rule runs at most once per {MIN_RUN_INTERVAL_SECONDS} seconds per entity"
+                ),
+            );
+        }
+        self.trigger();
+        if rule.blocks.len() > MAX_BLOCKS {
+            self.push(
+                "blocks".into(),
+                ProblemCode::TooMany,
+                "",
+                format!("a rule has at most {MAX_BLOCKS} blocks"),
+            );
+        }
+        let mut block_ids = HashSet::new();
+        let mut action_ids = HashSet::new();
+        for (b, block) in rule.blocks.iter().enumerate() {
+            let place = format!("block {}", b + 1);
+            let path = format!("blocks[{b}]");
+            if block.id != 0 && !block_ids.insert(block.id) {
+                self.push(
+                    format!("{path}.id"),
+                    ProblemCode::DuplicateId,
+                    &place,
+                    format!("block id {} is used by an earlier block", block.id),
+                );
+            }
+            if block.delay_seconds > MAX_BLOCK_DELAY_SECONDS {
+                self.push(
+                    format!("{path}.delay_seconds"),
+                    ProblemCode::OutOfRange,
+                    &place,
+                    format!("a block waits at most {MAX_BLOCK_DELAY_SECONDS} seconds"),
+                );
+            }
+            if block.conditions.len() > MAX_CONDITIONS {
+                self.push(
+                    format!("{path}.conditions"),
+                    ProblemCode::TooMany,
+                    &place,
+                    format!("a block has at most {MAX_CONDITIONS} conditions"),
+                );
+            }
+            for (c, condition) in block.conditions.iter().enumerate() {
+                self.condition(
+                    condition,
+                    &format!("{path}.conditions[{c}]"),
+                    &format!("{place}, condition {}", c + 1),
+                );
+            }
+            self.actions(&block.actions, &path, &place, &mut action_ids);
+        }
+        if let Some(scenario) = &rule.else_scenario {
+            self.actions(
+                &scenario.actions,
+                "else_scenario",
+                "else scenario",
+                &mut action_ids,
+            );
+        }
+    }
+
+    fn trigger(&mut self) {
+        let trigger = &self.rule.trigger;
+        match trigger {
+            Trigger::FieldUpdated { entity, field_id }
+                if self.schema.field(Some(*entity), *field_id).is_none() =>
+            {
+                self.push(
+                    "trigger.field_id".into(),
+                    ProblemCode::UnknownField,
+                    "trigger",
+                    format!("the {} has no field {field_id}", entity.as_str()),
+                );
+            }
+            Trigger::RelativeToDateField {
+                entity, field_id, ..
+            } => match self.schema.field(Some(*entity), *field_id) {
+                None => self.push(
+                    "trigger.field_id".into(),
+                    ProblemCode::UnknownField,
+                    "trigger",
+                    format!("the {} has no field {field_id}", entity.as_str()),
+                ),
+                Some(f) if field_type_static(f.field_type) != StaticType::Date => self.push(
+                    "trigger.field_id".into(),
+                    ProblemCode::TimerNeedsDate,
+                    "trigger",
+                    format!(
+                        "field {field_id} is {}, not a date",
+                        field_type_static(f.field_type).name()
+                    ),
+                ),
+                Some(_) => {}
+            },
+            Trigger::Manual { entity } if *entity == EntityType::Task => self.push(
+                "trigger.entity".into(),
+                ProblemCode::OutOfRange,
+                "trigger",
+                "a manual rule applies to leads, contacts or companies".into(),
+            ),
+            Trigger::Recurring { schedule } => {
+                let ok = match *schedule {
+                    Recurrence::Monthly { day, .. } => (1..=31).contains(&day),
+                    Recurrence::Yearly { month, day, .. } => {
+                        chrono::NaiveDate::from_ymd_opt(2024, month, day).is_some()
+                    }
+                    _ => true,
+                };
+                if !ok {
+                    self.push(
+                        "trigger.schedule".into(),
+                        ProblemCode::OutOfRange,
+                        "trigger",
+                        "the schedule names a day that does not exist".into(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The static type of a path, reporting unknown custom fields.
+    fn path_type(&mut self, path: &Path, at: &str, place: &str) -> StaticType {
+        use StaticType as S;
+        match *path {
+            Path::Entity(role, field) => match field {
+                EntityField::Id
+                | EntityField::Price
+                | EntityField::StatusId
+                | EntityField::PipelineId
+                | EntityField::ResponsibleUserId
+                | EntityField::LinkedCount(_)
+                | EntityField::Tasks(
+                    TaskAggregate::Open | TaskAggregate::Overdue | TaskAggregate::Total,
+                ) => S::Number,
+                EntityField::Name
+                | EntityField::ResponsibleName
+                | EntityField::Source
+                | EntityField::Utm(_) => S::Text,
+                EntityField::Tags => S::List,
+                EntityField::CreatedAt
+                | EntityField::UpdatedAt
+                | EntityField::ClosedAt
+                | EntityField::Tasks(TaskAggregate::Nearest) => S::Date,
+                EntityField::Custom(id) => {
+                    let entity = self.role_entity(role);
+                    match self.schema.field(entity, id) {
+                        Some(f) => field_type_static(f.field_type),
+                        None => {
+                            let owner = entity.map_or("entity", EntityType::as_str);
+                            self.push(
+                                at.to_owned(),
+                                ProblemCode::UnknownField,
+                                place,
+                                format!("the {owner} has no field {id}"),
+                            );
+                            S::Any
+                        }
+                    }
+                }
+            },
+            Path::Task(field) => match field {
+                TaskField::Id
+                | TaskField::TypeId
+                | TaskField::Duration
+                | TaskField::ResponsibleUserId => S::Number,
+                TaskField::Text | TaskField::Result | TaskField::EntityType => S::Text,
+                TaskField::IsCompleted => S::Bool,
+                TaskField::CompleteTill | TaskField::CreatedAt => S::Date,
+            },
+            Path::Clock(field) => match field {
+                ClockField::Now | ClockField::Today => S::Date,
+                ClockField::Time => S::Text,
+                ClockField::Weekday | ClockField::Timestamp => S::Number,
+                ClockField::WorkingHours => S::Bool,
+            },
+            Path::Event(field) => {
+                if !event_field_available(field, &self.rule.trigger) {
+                    self.push(
+                        at.to_owned(),
+                        ProblemCode::NotAvailableForTrigger,
+                        place,
+                        format!(
+                            "{path} is not available when the rule is started by {}",
+                            self.rule.trigger.name()
+                        ),
+                    );
+                }
+                match field {
+                    EventField::CallDuration
+                    | EventField::FieldId
+                    | EventField::OldStatusId
+                    | EventField::OldPipelineId
+                    | EventField::OldResponsibleUserId => S::Number,
+                    _ => S::Text,
+                }
+            }
+        }
+    }
+
+    fn operand_type(&mut self, operand: &Operand, at: &str, place: &str) -> StaticType {
+        match operand {
+            Operand::Path(path) => self.path_type(path, at, place),
+            Operand::Global(name) | Operand::Webhook(name) => {
+                if name.trim().is_empty() {
+                    self.push(
+                        at.to_owned(),
+                        ProblemCode::Required,
+                        place,
+                        "the variable needs a name".into(),
+                    );
+                }
+                StaticType::Any
+            }
+            Operand::Literal(Literal::Bool(_)) => StaticType::Bool,
+            Operand::Literal(Literal::Number(_)) => StaticType::Number,
+            Operand::Literal(Literal::Text(_)) => StaticType::Any,
+            Operand::Literal(Literal::List(_)) => StaticType::List,
+        }
+    }
+
+    fn condition(&mut self, condition: &Condition, path: &str, place: &str) {
+        let left_type = self.operand_type(&condition.left, &format!("{path}.left"), place);
+        let op = &condition.op;
+        if !operator_applies(op, left_type) {
+            let subject = match &condition.left {
+                Operand::Path(p) => match p.custom_field() {
+                    Some((_, id)) => format!("field {id}"),
+                    None => p.to_string(),
+                },
+                _ => "the value".to_owned(),
+            };
+            self.push(
+                format!("{path}.op"),
+                ProblemCode::OperatorNotApplicable,
+                place,
+                format!(
+                    "{subject} is {}, '{}' does not apply to it",
+                    left_type.name(),
+                    op.name()
+                ),
+            );
+        }
+        match (&condition.right, op.needs_right()) {
+            (None, true) => self.push(
+                format!("{path}.right"),
+                ProblemCode::BadOperand,
+                place,
+                format!("'{}' needs a value to compare with", op.name()),
+            ),
+            (Some(right), true) => {
+                self.operand_type(right, &format!("{path}.right"), place);
+                self.right_literal(op, right, &format!("{path}.right"), place);
+            }
+            _ => {}
+        }
+        if matches!(op, Operator::Between) {
+            match &condition.right_upper {
+                None => self.push(
+                    format!("{path}.right_upper"),
+                    ProblemCode::BadOperand,
+                    place,
+                    "'between' needs an upper bound".into(),
+                ),
+                Some(upper) => {
+                    self.operand_type(upper, &format!("{path}.right_upper"), place);
+                    self.right_literal(op, upper, &format!("{path}.right_upper"), place);
+                }
+            }
+        }
+    }
+
+    /// Checks a literal right operand fits the operator.
+    fn right_literal(&mut self, op: &Operator, right: &Operand, at: &str, place: &str) {
+        let Operand::Literal(literal) = right else {
+            return;
+        };
+        let text = match literal {
+            Literal::Text(t) => Some(t.as_str()),
+            _ => None,
+        };
+        let problem = match op {
+            Operator::Less
+            | Operator::LessOrEqual
+            | Operator::Greater
+            | Operator::GreaterOrEqual
+            | Operator::Between => match literal {
+                Literal::Number(_) => None,
+                Literal::Text(t) if parse_number(t).is_some() => None,
+                _ => Some((
+                    ProblemCode::BadOperand,
+                    format!("'{}' compares with a number", op.name()),
+                )),
+            },
+            Operator::Before | Operator::After | Operator::On => match literal {
+                Literal::Number(_) => None,
+                Literal::Text(t) if parse_date(t, chrono_tz::UTC).is_some() => None,
+                _ => Some((
+                    ProblemCode::BadOperand,
+                    format!("'{}' compares with a date such as 2024-05-01", op.name()),
+                )),
+            },
+            Operator::DayOfWeek => {
+                let items: Vec<&str> = match literal {
+                    Literal::List(l) => l.iter().map(String::as_str).collect(),
+                    Literal::Text(t) => t.split(',').collect(),
+                    Literal::Number(_) => Vec::new(),
+                    Literal::Bool(_) => vec!["?"],
+                };
+                let bad: Vec<&str> = items
+                    .into_iter()
+                    .filter(|i| crate::timer::parse_weekday(i).is_none())
+                    .collect();
+                (!bad.is_empty()).then(|| {
+                    (
+                        ProblemCode::BadOperand,
+                        format!("'{}' is not a weekday (mon … sun or 1 … 7)", bad.join(", ")),
+                    )
+                })
+            }
+            Operator::MatchesRegex => match text.map(compile_regex) {
+                Some(Ok(_)) => None,
+                Some(Err(message)) => Some((
+                    ProblemCode::InvalidRegex,
+                    format!("the regular expression does not compile: {message}"),
+                )),
+                None => Some((
+                    ProblemCode::BadOperand,
+                    "'matches_regex' needs a pattern as text".into(),
+                )),
+            },
+            _ => None,
+        };
+        if let Some((code, message)) = problem {
+            self.push(at.to_owned(), code, place, message);
+        }
+    }
+
+    fn actions(
+        &mut self,
+        actions: &[Action],
+        path: &str,
+        place: &str,
+        action_ids: &mut HashSet<u32>,
+    ) {
+        if actions.len() > MAX_ACTIONS {
+            self.push(
+                format!("{path}.actions"),
+                ProblemCode::TooMany,
+                place,
+                format!("at most {MAX_ACTIONS} actions"),
+            );
+        }
+        for (a, action) in actions.iter().enumerate() {
+            let at = format!("{path}.actions[{a}]");
+            let where_ = format!("{place}, action {}", a + 1);
+            if action.id != 0 && !action_ids.insert(action.id) {
+                self.push(
+                    format!("{at}.id"),
+                    ProblemCode::DuplicateId,
+                    &where_,
+                    format!("action id {} is used by an earlier action", action.id),
+                );
+            }
+            self.timer(&action.timer, &format!("{at}.timer"), &where_);
+            self.action_kind(&action.kind, &format!("{at}.do"), &where_);
+        }
+    }
+
+    fn timer(&mut self, timer: &Timer, at: &str, place: &str) {
+        match timer {
+            Timer::None => {}
+            Timer::After { amount, unit } => {
+                let seconds = u64::from(*amount)
+                    * match unit {
+                        crate::rule::TimeUnit::Seconds => 1,
+                        crate::rule::TimeUnit::Minutes => 60,
+                        crate::rule::TimeUnit::Hours => 3600,
+                        crate::rule::TimeUnit::Days => 86_400,
+                    };
+                if seconds > MAX_TIMER_SECONDS {
+                    self.push(
+                        at.to_owned(),
+                        ProblemCode::OutOfRange,
+                        place,
+                        "a timer waits at most 99 years".into(),
+                    );
+                }
+            }
+            Timer::DateField { field, .. } | Timer::YearlyFromField { field, .. } => {
+                let t = self.path_type(field, &format!("{at}.field"), place);
+                if !matches!(t, StaticType::Date | StaticType::Any) {
+                    self.push(
+                        format!("{at}.field"),
+                        ProblemCode::TimerNeedsDate,
+                        place,
+                        format!("the timer reads {field}, which is {}, not a date", t.name()),
+                    );
+                }
+            }
+        }
+    }
+
+    fn template(&mut self, template: &Template, at: &str, place: &str) {
+        match template.nodes() {
+            Err(error) => self.push(
+                at.to_owned(),
+                ProblemCode::InvalidTemplate,
+                place,
+                format!("the template is invalid at {error}"),
+            ),
+            Ok(nodes) => {
+                let mut paths = Vec::new();
+                for node in nodes {
+                    if let Node::Expr(expr) = node {
+                        match &expr.value {
+                            ExprValue::Path(p) => paths.push(*p),
+                            ExprValue::Calc(calc) => collect_calc_paths(calc, &mut paths),
+                        }
+                    }
+                }
+                for path in paths {
+                    self.path_type(&path, at, place);
+                }
+            }
+        }
+    }
+
+    fn action_kind(&mut self, kind: &ActionKind, at: &str, place: &str) {
+        for (suffix, template) in kind.templates() {
+            self.template(template, &format!("{at}.{suffix}"), place);
+        }
+        let rule_entity = self.rule.trigger.entity_type();
+        let lead_only = matches!(
+            kind,
+            ActionKind::ChangeStatus { .. } | ActionKind::CopyLead { .. }
+        );
+        if lead_only && rule_entity.is_some_and(|e| e != EntityType::Lead) {
+            self.push(
+                at.to_owned(),
+                ProblemCode::ActionNotApplicable,
+                place,
+                format!(
+                    "'{}' applies only to leads, and this rule runs for a {}",
+                    kind.name(),
+                    rule_entity.map_or("?", EntityType::as_str)
+                ),
+            );
+        }
+        match kind {
+            ActionKind::ChangeFields { entity, fields } => {
+                if fields.is_empty() {
+                    self.push(
+                        format!("{at}.fields"),
+                        ProblemCode::Required,
+                        place,
+                        "choose at least one field to change".into(),
+                    );
+                }
+                let owner = self.role_entity(*entity);
+                for (i, assignment) in fields.iter().enumerate() {
+                    let field_at = format!("{at}.fields[{i}].field");
+                    match assignment.field {
+                        FieldTarget::Custom(id) if self.schema.field(owner, id).is_none() => {
+                            let name = owner.map_or("entity", EntityType::as_str);
+                            self.push(
+                                field_at,
+                                ProblemCode::UnknownField,
+                                place,
+                                format!("the {name} has no field {id}"),
+                            );
+                        }
+                        FieldTarget::Price if owner.is_some_and(|o| o != EntityType::Lead) => self
+                            .push(
+                                field_at,
+                                ProblemCode::ActionNotApplicable,
+                                place,
+                                "only leads have a budget".into(),
+                            ),
+                        _ => {}
+                    }
+                }
+            }
+            ActionKind::CreateContact { attach_to, .. }
+                if !matches!(attach_to, EntityRole::Lead | EntityRole::Company) =>
+            {
+                self.push(
+                    format!("{at}.attach_to"),
+                    ProblemCode::ActionNotApplicable,
+                    place,
+                    "a contact is attached to a lead or a company".into(),
+                )
+            }
+            ActionKind::CreateCompany { attach_to, .. }
+                if !matches!(attach_to, EntityRole::Lead | EntityRole::Contact) =>
+            {
+                self.push(
+                    format!("{at}.attach_to"),
+                    ProblemCode::ActionNotApplicable,
+                    place,
+                    "a company is attached to a lead or a contact".into(),
+                )
+            }
+            ActionKind::SendWebhook { url, .. } if url.source().trim().is_empty() => self.push(
+                format!("{at}.url"),
+                ProblemCode::Required,
+                place,
+                "the webhook needs a URL".into(),
+            ),
+            ActionKind::ChangeGlobalVariable { name, .. } if name.trim().is_empty() => self.push(
+                format!("{at}.name"),
+                ProblemCode::Required,
+                place,
+                "choose the variable to change".into(),
+            ),
+            ActionKind::ChangeTags { change, tags, .. }
+                if *change != crate::rule::TagChange::RemoveAll
+                    && tags.as_ref().is_none_or(|t| t.source().trim().is_empty()) =>
+            {
+                self.push(
+                    format!("{at}.tags"),
+                    ProblemCode::Required,
+                    place,
+                    "name the tags to add or remove".into(),
+                )
+            }
+            _ => {}
+        }
+    }
+}
+
+fn collect_calc_paths(calc: &Calc, out: &mut Vec<Path>) {
+    match calc {
+        Calc::Path(p) => out.push(*p),
+        Calc::Negate(inner) => collect_calc_paths(inner, out),
+        Calc::Binary(l, _, r) => {
+            collect_calc_paths(l, out);
+            collect_calc_paths(r, out);
+        }
+        Calc::Number(_) | Calc::Variable(_) => {}
+    }
+}
+
+/// Whether a trigger's events carry an event datum.
+fn event_field_available(field: EventField, trigger: &Trigger) -> bool {
+    let manual = matches!(trigger, Trigger::Manual { .. });
+    match field {
+        EventField::MessageText => matches!(trigger, Trigger::IncomingMessage { .. }),
+        EventField::Channel => matches!(
+            trigger,
+            Trigger::IncomingMessage { .. }
+                | Trigger::ConversationStarted { .. }
+                | Trigger::ConversationClosed { .. }
+                | Trigger::OutgoingMessageSeen { .. }
+        ),
+        EventField::Direction => matches!(
+            trigger,
+            Trigger::IncomingMessage { .. }
+                | Trigger::ConversationStarted { .. }
+                | Trigger::NoteAdded { .. }
+        ),
+        EventField::NoteType
+        | EventField::NoteText
+        | EventField::CallDuration
+        | EventField::CallStatus
+        | EventField::EmailSubject => matches!(trigger, Trigger::NoteAdded { .. }),
+        EventField::TaskResult => manual,
+        EventField::Tag => matches!(
+            trigger,
+            Trigger::TagAdded { .. } | Trigger::TagRemoved { .. }
+        ),
+        EventField::FieldId => matches!(trigger, Trigger::FieldUpdated { .. }),
+        EventField::OldStatusId | EventField::OldPipelineId => {
+            matches!(trigger, Trigger::StatusChanged { .. })
+        }
+        EventField::OldResponsibleUserId => matches!(trigger, Trigger::ResponsibleChanged { .. }),
+    }
+}
+
+/// Renders problems as one sentence per line, for logs and CLI output.
+pub fn describe(problems: &[RuleProblem]) -> String {
+    let mut out = String::new();
+    for p in problems {
+        let _ = writeln!(out, "{} [{}] {}", p.path, p.code.as_str(), p.message);
+    }
+    out
+}
