@@ -32,6 +32,24 @@ pub struct Settings {
     pub cors_extra_origins: Vec<String>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub token_leeway_s: u64,
+    /// Encrypts Kommo OAuth tokens at rest: base64 of 32 random bytes (`openssl rand -base64 32`).
+    /// The default is a public sandbox key; production must set its own.
+    #[serde(default = "sandbox_token_encryption_key")]
+    pub token_encryption_key: SecretString,
+    /// How many jobs this process runs at once.
+    #[serde(default = "default_worker_count")]
+    pub worker_count: usize,
+}
+
+/// The public sandbox key for tokens at rest; never use it in production.
+pub const SANDBOX_TOKEN_ENCRYPTION_KEY: &str = "cnVsZWJvb2stc2FuZGJveC10b2tlbi1rZXktMzJieXQ=";
+
+fn sandbox_token_encryption_key() -> SecretString {
+    SecretString::from(SANDBOX_TOKEN_ENCRYPTION_KEY)
+}
+
+fn default_worker_count() -> usize {
+    4
 }
 
 /// The defaults: a local SQLite file and a sandbox integration.
@@ -84,6 +102,7 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures must return figment's large error type.
 mod tests {
     use super::*;
 

@@ -12,11 +12,19 @@
 //! - [`auth`]: verification of Kommo's disposable `X-Auth-Token`.
 //! - [`http`]: one router per resource, merged at the root, and the problem+json error type.
 //! - [`telemetry`]: `tracing` setup.
+//! - [`clock`]: the injected clock (system or manual).
+//! - [`store`]: accounts, rules with history, variables, trigger links, the execution log.
+//! - [`queue`]: the durable job queue, its workers and the registration list of job kinds.
+//! - [`ingest`]: authenticated incoming events stored with a dedupe key and queued in one transaction.
 
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod ingest;
+pub mod queue;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

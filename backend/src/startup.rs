@@ -12,7 +12,14 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{auth::TokenVerifier, config::Settings, db, http};
+use crate::{
+    auth::TokenVerifier,
+    clock::{SharedClock, SystemClock},
+    config::Settings,
+    db, http,
+    queue::{kinds, worker::Worker, Queue, QueueSettings},
+    store::token_cipher::TokenCipher,
+};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -23,6 +30,28 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     /// The settings the process started with.
     pub settings: Arc<Settings>,
+    /// The time, injected so tests can move it.
+    pub clock: SharedClock,
+    /// The durable job queue.
+    pub queue: Queue,
+    /// Seals and opens OAuth tokens at rest.
+    pub cipher: Arc<TokenCipher>,
+}
+
+impl AppState {
+    /// The state over a connected, migrated `db`, timed by `clock`.
+    pub fn new(db: db::Db, settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let cipher = TokenCipher::from_base64_key(&settings.token_encryption_key)?;
+        let queue = Queue::new(db.clone(), clock.clone(), QueueSettings::default());
+        Ok(Self {
+            db,
+            verifier: Arc::new(TokenVerifier::new(&settings)),
+            settings: Arc::new(settings),
+            clock,
+            queue,
+            cipher: Arc::new(cipher),
+        })
+    }
 }
 
 /// A bound, migrated application, ready to serve.
@@ -30,6 +59,8 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    worker: Worker,
+    worker_count: usize,
 }
 
 impl Application {
@@ -38,12 +69,9 @@ impl Application {
         let db = db::connect(&settings.database_url).await?;
         db::migrate(&db).await?;
         let listener = TcpListener::bind(settings.bind).await?;
-        let state = AppState {
-            db,
-            verifier: Arc::new(TokenVerifier::new(&settings)),
-            settings: Arc::new(settings),
-        };
-        Ok(Self { listener, router: router(state) })
+        let state = AppState::new(db, settings, Arc::new(SystemClock))?;
+        let worker = Worker::new(state.queue.clone(), kinds::registry(&state));
+        Ok(Self { listener, router: router(state.clone()), worker, worker_count: state.settings.worker_count })
     }
 
     /// The address actually bound (useful with port 0).
@@ -54,7 +82,24 @@ impl Application {
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "rulebook listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        // Workers and the API run side by side; on shutdown the API drains first, then the workers
+        // finish the job in hand (an interrupted job is claimed again when its lease runs out).
+        let (stop_workers, stopped) = tokio::sync::watch::channel(false);
+        let workers: Vec<_> = (0..self.worker_count.max(1))
+            .map(|_| {
+                let mut stopped = stopped.clone();
+                let worker = self.worker.clone();
+                tokio::spawn(worker.run(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                }))
+            })
+            .collect();
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let _ = stop_workers.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        served?;
         Ok(())
     }
 }

@@ -35,6 +35,21 @@ impl ApiError {
         Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid", detail: detail.into(), errors }
     }
 
+    /// 400: the request cannot be read (e.g. malformed JSON).
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, code, detail: detail.into(), errors: vec![] }
+    }
+
+    /// 403: the caller is known but may not do this (e.g. a non-admin editing rules).
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status: StatusCode::FORBIDDEN, code, detail: detail.into(), errors: vec![] }
+    }
+
+    /// 409: the request conflicts with the stored state (a duplicate, a stale version).
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status: StatusCode::CONFLICT, code, detail: detail.into(), errors: vec![] }
+    }
+
     /// 500: logged once here, opaque to the client.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
@@ -78,5 +93,25 @@ impl IntoResponse for ApiError {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         response
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match err {
+            StoreError::NotFound(what) => Self::not_found(format!("No {what} with this id exists in your account.")),
+            StoreError::VersionConflict { expected, found } => Self::conflict(
+                "version_conflict",
+                format!("This was changed by someone else (version {found}, you edited version {expected}); reload it."),
+            ),
+            StoreError::Duplicate(what) => Self::conflict("duplicate", format!("{what} already exists.")),
+            StoreError::Invalid(invalid) => Self::invalid(
+                invalid.message.clone(),
+                vec![FieldError { path: invalid.path, code: invalid.code.to_string(), message: invalid.message }],
+            ),
+            StoreError::Cipher(err) => Self::internal(err),
+            StoreError::Db(err) => Self::internal(err),
+        }
     }
 }

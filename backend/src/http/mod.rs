@@ -3,9 +3,15 @@
 //! Handlers are short: they parse into domain types, call one service function and map the result.
 //! Errors leave as `application/problem+json` through [`ApiError`].
 
+mod account;
+mod body;
 mod error;
 mod health;
+mod hooks;
+mod jobs;
 mod me;
+mod rules;
+mod variables;
 
 use axum::Router;
 
@@ -15,5 +21,12 @@ use crate::startup::AppState;
 
 /// The whole API.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(health::router()).merge(me::router())
+    Router::new()
+        .merge(health::router())
+        .merge(me::router())
+        .merge(rules::router())
+        .merge(variables::router())
+        .merge(jobs::router())
+        .merge(account::router())
+        .merge(hooks::router())
 }

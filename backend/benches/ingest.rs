@@ -1,0 +1,3 @@
+//! Benchmark `ingest`: being written.
+
+fn main() {}

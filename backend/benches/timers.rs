@@ -1,0 +1,3 @@
+//! Benchmark `timers`: being written.
+
+fn main() {}

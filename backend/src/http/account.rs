@@ -1,0 +1,77 @@
+//! `/api/v1/account/…`: the account's webhook URLs (with their secret) and its statistics.
+
+use axum::{
+    extract::State,
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Serialize;
+
+use super::{body::require_admin, ApiResult};
+use crate::{
+    auth::Caller,
+    startup::AppState,
+    store::{
+        accounts,
+        execution_log::{self, AccountStats},
+    },
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/account/hooks", get(hook_urls))
+        .route("/api/v1/account/hooks/rotate", post(rotate))
+        .route("/api/v1/account/stats", get(stats))
+}
+
+/// The URLs to give Kommo: account webhooks and the digital-pipeline action.
+#[derive(Debug, Serialize)]
+struct HookUrls {
+    kommo_webhook_url: String,
+    digital_pipeline_url: String,
+}
+
+fn hook_urls_for(state: &AppState, account_id: i64, secret: &str) -> HookUrls {
+    let base = state
+        .settings
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    HookUrls {
+        kommo_webhook_url: format!("{base}/hooks/kommo/{account_id}/{secret}"),
+        digital_pipeline_url: format!("{base}/hooks/dp/{account_id}/{secret}"),
+    }
+}
+
+async fn hook_urls(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<HookUrls>> {
+    require_admin(&caller)?;
+    accounts::ensure_account(
+        &state.db,
+        caller.account_id,
+        &caller.subdomain,
+        state.clock.now_ms(),
+    )
+    .await?;
+    let secret = accounts::ensure_webhook_secret(&state.db, caller.account_id).await?;
+    Ok(Json(hook_urls_for(&state, caller.account_id, &secret)))
+}
+
+async fn rotate(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<HookUrls>> {
+    require_admin(&caller)?;
+    accounts::ensure_account(
+        &state.db,
+        caller.account_id,
+        &caller.subdomain,
+        state.clock.now_ms(),
+    )
+    .await?;
+    let secret = accounts::rotate_webhook_secret(&state.db, caller.account_id).await?;
+    Ok(Json(hook_urls_for(&state, caller.account_id, &secret)))
+}
+
+async fn stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<AccountStats>> {
+    Ok(Json(
+        execution_log::account_stats(&state.db, caller.account_id, state.clock.now_ms()).await?,
+    ))
+}

@@ -1,0 +1,137 @@
+//! Incoming events: Kommo account webhooks, digital-pipeline requests, inbound user webhooks and
+//! trigger links. Each handler authenticates by the URL's secret, stores the raw request and queues
+//! its processing in one transaction ([`ingest::accept`]), and only then answers 200.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{header, HeaderMap},
+    routing::{any, get, post},
+    Json, Router,
+};
+
+use super::{ApiError, ApiResult};
+use crate::{
+    ingest::{self, authenticate, dedupe, Accepted, EventSource, RawEvent},
+    startup::AppState,
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/hooks/kommo/{account_id}/{secret}", post(kommo_webhook))
+        .route("/hooks/dp/{account_id}/{secret}", post(digital_pipeline))
+        .route("/hooks/in/{account_id}/{hook_key}", any(inbound_hook))
+        .route("/t/{token}", get(trigger_link).post(trigger_link))
+}
+
+fn refused(err: authenticate::HookAuthError) -> ApiError {
+    match err {
+        authenticate::HookAuthError::BadSecret => ApiError::unauthorized(
+            "hook_unauthorized",
+            "This hook URL is not valid; copy it again from Rulebook.",
+        ),
+        authenticate::HookAuthError::Store(err) => err.into(),
+    }
+}
+
+fn account_in_path(raw: &str) -> ApiResult<i64> {
+    raw.parse()
+        .map_err(|_| refused(authenticate::HookAuthError::BadSecret))
+}
+
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+async fn kommo_webhook(
+    State(state): State<AppState>,
+    Path((account_id, secret)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Accepted>> {
+    let account_id = account_in_path(&account_id)?;
+    authenticate::account_hook(&state.db, account_id, &secret)
+        .await
+        .map_err(refused)?;
+    let event = RawEvent {
+        account_id,
+        source: EventSource::KommoWebhook,
+        dedupe_key: dedupe::kommo_webhook(&body),
+        rule_id: None,
+        link_id: None,
+        content_type: content_type(&headers),
+        body: &body,
+    };
+    Ok(Json(ingest::accept(&state.queue, &event).await?))
+}
+
+async fn digital_pipeline(
+    State(state): State<AppState>,
+    Path((account_id, secret)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Accepted>> {
+    let account_id = account_in_path(&account_id)?;
+    authenticate::account_hook(&state.db, account_id, &secret)
+        .await
+        .map_err(refused)?;
+    let content_type = content_type(&headers);
+    let event = RawEvent {
+        account_id,
+        source: EventSource::DigitalPipeline,
+        dedupe_key: dedupe::digital_pipeline(content_type, &body),
+        rule_id: None,
+        link_id: None,
+        content_type,
+        body: &body,
+    };
+    Ok(Json(ingest::accept(&state.queue, &event).await?))
+}
+
+async fn inbound_hook(
+    State(state): State<AppState>,
+    Path((account_id, hook_key)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Accepted>> {
+    let account_id = account_in_path(&account_id)?;
+    let rule_id = authenticate::inbound_hook(&state.db, account_id, &hook_key)
+        .await
+        .map_err(refused)?;
+    let idempotency_key = headers
+        .get(dedupe::IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let event = RawEvent {
+        account_id,
+        source: EventSource::InboundHook,
+        dedupe_key: dedupe::inbound_hook(idempotency_key),
+        rule_id: Some(rule_id),
+        link_id: None,
+        content_type: content_type(&headers),
+        body: &body,
+    };
+    Ok(Json(ingest::accept(&state.queue, &event).await?))
+}
+
+async fn trigger_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Accepted>> {
+    let (account_id, rule_id, link_id) = authenticate::trigger_link(&state.db, &token)
+        .await
+        .map_err(refused)?;
+    let event = RawEvent {
+        account_id,
+        source: EventSource::TriggerLink,
+        dedupe_key: dedupe::unique(),
+        rule_id: Some(rule_id),
+        link_id: Some(link_id),
+        content_type: content_type(&headers),
+        body: &body,
+    };
+    Ok(Json(ingest::accept(&state.queue, &event).await?))
+}

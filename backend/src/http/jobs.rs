@@ -1,0 +1,66 @@
+//! `/api/v1/entities/{type}/{id}/jobs`: the pending and dead jobs of one entity, and cancelling them.
+
+use axum::{
+    extract::{Path, State},
+    routing::get,
+    Json, Router,
+};
+use serde_json::{json, Value};
+
+use super::{
+    body::{path_id, require_admin},
+    ApiError, ApiResult,
+};
+use crate::{
+    auth::Caller,
+    queue::{JobFilter, JobInfo},
+    startup::AppState,
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/entities/{entity_type}/{entity_id}/jobs",
+        get(list).delete(cancel),
+    )
+}
+
+/// The filter for one entity; the type is a short lowercase word such as `leads`.
+fn entity_filter(entity_type: String, entity_id: &str) -> ApiResult<JobFilter> {
+    let plausible = !entity_type.is_empty()
+        && entity_type.len() <= 32
+        && entity_type
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_');
+    if !plausible {
+        return Err(ApiError::not_found(
+            "No such entity type; use e.g. leads, contacts or companies.",
+        ));
+    }
+    let id = path_id(entity_id, "entity")?;
+    Ok(JobFilter {
+        entity: Some((entity_type, id)),
+        ..JobFilter::default()
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<JobInfo>>> {
+    let filter = entity_filter(entity_type, &entity_id)?;
+    Ok(Json(
+        state.queue.list_jobs(caller.account_id, &filter).await?,
+    ))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    require_admin(&caller)?;
+    let filter = entity_filter(entity_type, &entity_id)?;
+    let cancelled = state.queue.cancel_jobs(caller.account_id, &filter).await?;
+    Ok(Json(json!({ "cancelled": cancelled })))
+}

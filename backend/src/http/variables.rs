@@ -1,0 +1,82 @@
+//! `/api/v1/variables`: the account's global variables. Everyone reads; administrators write.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::get,
+    Json, Router,
+};
+use serde::Deserialize;
+
+use super::{
+    body::{json_body, require_admin},
+    ApiError, ApiResult,
+};
+use crate::{
+    auth::Caller,
+    startup::AppState,
+    store::variables::{self, Variable},
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/variables", get(list)).route(
+        "/api/v1/variables/{name}",
+        get(read).put(write).delete(remove),
+    )
+}
+
+/// The body of a write.
+#[derive(Debug, Deserialize)]
+struct WriteVariable {
+    value: String,
+}
+
+async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Variable>>> {
+    Ok(Json(
+        variables::list_variables(&state.db, caller.account_id).await?,
+    ))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Variable>> {
+    variables::get_variable(&state.db, caller.account_id, &name)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("No variable with this name exists in your account."))
+}
+
+async fn write(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Variable>> {
+    require_admin(&caller)?;
+    let input: WriteVariable = json_body(&body)?;
+    let now = state.clock.now_ms();
+    variables::set_variable(&state.db, caller.account_id, &name, &input.value, now).await?;
+    Ok(Json(Variable {
+        name,
+        value: input.value,
+        updated_at: now,
+    }))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    require_admin(&caller)?;
+    if variables::delete_variable(&state.db, caller.account_id, &name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "No variable with this name exists in your account.",
+        ))
+    }
+}

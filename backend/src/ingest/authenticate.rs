@@ -1,0 +1,66 @@
+//! Authentication of incoming requests by the secrets in their URLs. Kommo signs neither account
+//! webhooks nor digital-pipeline requests, so the per-account secret in the path is the proof.
+//! An unknown account and a wrong secret get the same answer.
+
+use crate::{
+    db::Db,
+    store::{accounts, rules, secrets::secrets_match, trigger_links, StoreError},
+};
+
+/// Why a request was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum HookAuthError {
+    /// The URL's secret does not match (or names nothing).
+    #[error("the URL's secret does not match")]
+    BadSecret,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks the secret of an account webhook or digital-pipeline URL.
+pub async fn account_hook(db: &Db, account_id: i64, presented: &str) -> Result<(), HookAuthError> {
+    match accounts::webhook_secret(db, account_id).await? {
+        Some(stored) if secrets_match(presented, &stored) => Ok(()),
+        _ => Err(HookAuthError::BadSecret),
+    }
+}
+
+/// Splits a `{id}-{secret}` token.
+fn split_token(token: &str) -> Option<(i64, &str)> {
+    let (id, secret) = token.split_once('-')?;
+    Some((id.parse().ok()?, secret))
+}
+
+/// Checks an inbound hook key (`{rule_id}-{secret}`) and returns the rule it addresses.
+pub async fn inbound_hook(db: &Db, account_id: i64, hook_key: &str) -> Result<i64, HookAuthError> {
+    let (rule_id, presented) = split_token(hook_key).ok_or(HookAuthError::BadSecret)?;
+    match rules::inbound_hook_secret(db, account_id, rule_id).await? {
+        Some(stored) if secrets_match(presented, &stored) => Ok(rule_id),
+        _ => Err(HookAuthError::BadSecret),
+    }
+}
+
+/// Checks a trigger-link token (`{link_id}-{secret}`) and returns (account, rule, link).
+pub async fn trigger_link(db: &Db, token: &str) -> Result<(i64, i64, i64), HookAuthError> {
+    let (link_id, presented) = split_token(token).ok_or(HookAuthError::BadSecret)?;
+    match trigger_links::find_link(db, link_id).await? {
+        Some(link) if secrets_match(presented, &link.secret) => {
+            Ok((link.account_id, link.rule_id, link_id))
+        }
+        _ => Err(HookAuthError::BadSecret),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_token;
+
+    #[test]
+    fn tokens_split_into_an_id_and_a_secret() {
+        assert_eq!(split_token("12-abc-def"), Some((12, "abc-def")));
+        assert_eq!(split_token("x-abc"), None);
+        assert_eq!(split_token("12"), None);
+        assert_eq!(split_token(""), None);
+    }
+}

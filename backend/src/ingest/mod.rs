@@ -1,0 +1,158 @@
+//! Ingest: turns an authenticated incoming request into a stored event and its queued work, in one
+//! transaction, before the request is answered. Nothing here parses a payload beyond what its
+//! dedupe key needs; parsing and rule matching happen later, in the `process_event` job.
+//!
+//! # Layout
+//! - [`dedupe`]: the dedupe key of each source.
+//! - [`authenticate`]: the secrets in hook URLs and trigger links, compared in constant time.
+
+pub mod authenticate;
+pub mod dedupe;
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+
+use crate::queue::{kinds, NewJob, Queue};
+
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    /// A Kommo account webhook (`/hooks/kommo/…`).
+    KommoWebhook,
+    /// A digital-pipeline widget request (`/hooks/dp/…`).
+    DigitalPipeline,
+    /// A user's inbound webhook to one rule (`/hooks/in/…`).
+    InboundHook,
+    /// A click on a trigger link (`/t/…`).
+    TriggerLink,
+}
+
+impl EventSource {
+    /// The name stored in `events.source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KommoWebhook => "kommo",
+            Self::DigitalPipeline => "dp",
+            Self::InboundHook => "inbound",
+            Self::TriggerLink => "link",
+        }
+    }
+}
+
+/// An authenticated request, as it will be stored.
+#[derive(Debug, Clone)]
+pub struct RawEvent<'a> {
+    /// The tenant, verified by the URL's secret.
+    pub account_id: i64,
+    /// Where it came from.
+    pub source: EventSource,
+    /// Requests with the same key (per account and source) are the same event.
+    pub dedupe_key: String,
+    /// The rule an inbound hook or trigger link addresses.
+    pub rule_id: Option<i64>,
+    /// The trigger link clicked.
+    pub link_id: Option<i64>,
+    /// The request's `Content-Type`.
+    pub content_type: Option<&'a str>,
+    /// The request body, untouched.
+    pub body: &'a [u8],
+}
+
+/// What [`accept`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Accepted {
+    /// Stored, and its `process_event` job queued.
+    Stored {
+        /// The event's id.
+        event_id: i64,
+    },
+    /// An event with the same dedupe key was stored before; nothing was done.
+    Duplicate,
+}
+
+/// Stores `event` under its dedupe key and enqueues its processing, in one transaction, then wakes
+/// a worker. A repeated delivery changes nothing.
+pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sqlx::Error> {
+    let now = queue.clock().now_ms();
+    let mut tx = queue.db().pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO events (account_id, source, dedupe_key, rule_id, link_id, content_type, body, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (account_id, source, dedupe_key) DO NOTHING RETURNING id",
+    )
+    .bind(event.account_id)
+    .bind(event.source.as_str())
+    .bind(&event.dedupe_key)
+    .bind(event.rule_id)
+    .bind(event.link_id)
+    .bind(event.content_type)
+    .bind(event.body.to_vec())
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = inserted else {
+        tx.commit().await?;
+        return Ok(Accepted::Duplicate);
+    };
+    let event_id: i64 = row.try_get(0)?;
+    let job = NewJob::new(
+        event.account_id,
+        kinds::PROCESS_EVENT,
+        json!({ "event_id": event_id }),
+        now,
+    );
+    queue.enqueue_in(&mut tx, &job).await?;
+    tx.commit().await?;
+    queue.wake_workers();
+    Ok(Accepted::Stored { event_id })
+}
+
+/// A stored event, as the worker reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The event's id.
+    pub id: i64,
+    /// The tenant.
+    pub account_id: i64,
+    /// `kommo`, `dp`, `inbound` or `link`.
+    pub source: String,
+    /// The rule an inbound hook or trigger link addresses.
+    pub rule_id: Option<i64>,
+    /// The request's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The request body, untouched.
+    pub body: Vec<u8>,
+    /// When it arrived, Unix milliseconds.
+    pub received_at: i64,
+}
+
+/// The stored event `event_id` of `account_id`, if any.
+pub async fn load_event(
+    db: &crate::db::Db,
+    account_id: i64,
+    event_id: i64,
+) -> Result<Option<StoredEvent>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, account_id, source, rule_id, content_type, body, received_at FROM events
+         WHERE account_id = $1 AND id = $2",
+    )
+    .bind(account_id)
+    .bind(event_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| {
+        Ok(StoredEvent {
+            id: r.try_get(0)?,
+            account_id: r.try_get(1)?,
+            source: r.try_get(2)?,
+            rule_id: r.try_get(3)?,
+            content_type: r.try_get(4)?,
+            body: r.try_get(5)?,
+            received_at: r.try_get(6)?,
+        })
+    })
+    .transpose()
+}

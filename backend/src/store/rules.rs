@@ -1,0 +1,422 @@
+//! Rules and their version history. A rule's JSON is stored as text; every save writes a new version
+//! row, so the history holds the current version too.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{any::AnyRow, Row};
+
+use super::{duplicate_as, secrets, InvalidInput, StoreError};
+use crate::{clock::Millis, db::Db};
+
+/// The longest rule name, in characters.
+pub const MAX_RULE_NAME_CHARS: usize = 200;
+
+/// A rule's name: trimmed, not empty, at most [`MAX_RULE_NAME_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleName(String);
+
+impl RuleName {
+    /// Parses a name typed by a user.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(InvalidInput::new(
+                "name",
+                "required",
+                "A rule needs a name.",
+            ));
+        }
+        if name.chars().count() > MAX_RULE_NAME_CHARS {
+            return Err(InvalidInput::new(
+                "name",
+                "too_long",
+                format!("A rule name has at most {MAX_RULE_NAME_CHARS} characters."),
+            ));
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A rule's definition that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleBody(Value);
+
+impl RuleBody {
+    /// The definition as JSON.
+    pub fn as_json(&self) -> &Value {
+        &self.0
+    }
+}
+
+/// The one place where a rule definition from outside is validated before it is stored.
+///
+/// The rule model (`domain::rule`) is not available yet, so for now only the outer shape is
+/// checked: the definition must be a JSON object. When the domain crate provides `Rule::from_json`
+/// and `validate`, they are called here and nowhere else.
+pub fn parse_rule_body(value: Value) -> Result<RuleBody, InvalidInput> {
+    if !value.is_object() {
+        return Err(InvalidInput::new(
+            "rule",
+            "not_an_object",
+            "A rule definition must be a JSON object.",
+        ));
+    }
+    Ok(RuleBody(value))
+}
+
+/// A stored rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rule {
+    /// The rule's id.
+    pub id: i64,
+    /// Its name, unique within the account.
+    pub name: String,
+    /// Whether its events and jobs run; the jobs of a disabled rule wait.
+    pub enabled: bool,
+    /// The current version; starts at 1 and grows with each save.
+    pub version: i64,
+    /// The definition.
+    pub rule: Value,
+    /// The last path segment of the rule's inbound webhook URL (`/hooks/in/{account}/{key}`).
+    pub inbound_hook_key: String,
+    /// Creation time, Unix milliseconds.
+    pub created_at: Millis,
+    /// Last save or switch, Unix milliseconds.
+    pub updated_at: Millis,
+}
+
+/// A rule in a list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleSummary {
+    /// The rule's id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Its current version.
+    pub version: i64,
+    /// Last save or switch, Unix milliseconds.
+    pub updated_at: Millis,
+}
+
+/// One saved version of a rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleVersion {
+    /// The version number.
+    pub version: i64,
+    /// The name at that version.
+    pub name: String,
+    /// The definition at that version.
+    pub rule: Value,
+    /// The Kommo user who saved it.
+    pub saved_by: i64,
+    /// When, Unix milliseconds.
+    pub saved_at: Millis,
+}
+
+const RULE_COLUMNS: &str = "id, name, enabled, version, body, hook_secret, created_at, updated_at";
+
+fn rule_from_row(row: &AnyRow) -> Result<Rule, StoreError> {
+    let id: i64 = row.try_get(0)?;
+    let hook_secret: String = row.try_get(5)?;
+    Ok(Rule {
+        id,
+        name: row.try_get(1)?,
+        enabled: row.try_get::<i64, _>(2)? != 0,
+        version: row.try_get(3)?,
+        rule: parse_stored_json(&row.try_get::<String, _>(4)?)?,
+        inbound_hook_key: format!("{id}-{hook_secret}"),
+        created_at: row.try_get(6)?,
+        updated_at: row.try_get(7)?,
+    })
+}
+
+fn parse_stored_json(text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
+}
+
+/// The account's rules, by name.
+pub async fn list(db: &Db, account_id: i64) -> Result<Vec<RuleSummary>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, name, enabled, version, updated_at FROM rules WHERE account_id = $1 ORDER BY name, id",
+    )
+    .bind(account_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RuleSummary {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                enabled: r.try_get::<i64, _>(2)? != 0,
+                version: r.try_get(3)?,
+                updated_at: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// One of the account's rules.
+pub async fn get(db: &Db, account_id: i64, rule_id: i64) -> Result<Rule, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {RULE_COLUMNS} FROM rules WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account_id)
+    .bind(rule_id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(StoreError::NotFound("rule"))?;
+    rule_from_row(&row)
+}
+
+/// Creates an enabled rule at version 1.
+pub async fn create(
+    db: &Db,
+    account_id: i64,
+    user_id: i64,
+    name: &RuleName,
+    body: &RuleBody,
+    now: Millis,
+) -> Result<Rule, StoreError> {
+    let text = body.as_json().to_string();
+    let mut tx = db.pool.begin().await?;
+    let row = sqlx::query(&format!(
+        "INSERT INTO rules (account_id, name, enabled, version, body, hook_secret, created_at, updated_at)
+         VALUES ($1, $2, 1, 1, $3, $4, $5, $5) RETURNING {RULE_COLUMNS}"
+    ))
+    .bind(account_id)
+    .bind(name.as_str())
+    .bind(&text)
+    .bind(secrets::new_url_secret())
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(duplicate_as("a rule with this name"))?;
+    let rule = rule_from_row(&row)?;
+    insert_version(&mut tx, rule.id, 1, name.as_str(), &text, user_id, now).await?;
+    tx.commit().await?;
+    Ok(rule)
+}
+
+async fn insert_version(
+    conn: &mut sqlx::AnyConnection,
+    rule_id: i64,
+    version: i64,
+    name: &str,
+    body: &str,
+    user_id: i64,
+    now: Millis,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO rule_versions (rule_id, version, name, body, saved_by, saved_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(rule_id)
+    .bind(version)
+    .bind(name)
+    .bind(body)
+    .bind(user_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A save of an existing rule.
+#[derive(Debug, Clone)]
+pub struct RuleEdit {
+    /// The new name.
+    pub name: RuleName,
+    /// The new definition.
+    pub body: RuleBody,
+    /// The version the edit started from; if set and no longer current, the save is refused.
+    pub expected_version: Option<i64>,
+}
+
+/// Saves a new version of a rule. With `expected_version`, refuses if someone saved in between.
+pub async fn update(
+    db: &Db,
+    account_id: i64,
+    user_id: i64,
+    rule_id: i64,
+    edit: &RuleEdit,
+    now: Millis,
+) -> Result<Rule, StoreError> {
+    let RuleEdit {
+        name,
+        body,
+        expected_version,
+    } = edit;
+    let expected_version = *expected_version;
+    let text = body.as_json().to_string();
+    let mut tx = db.pool.begin().await?;
+    // The UPDATE comes first so SQLite takes its write lock before reading anything.
+    let row = sqlx::query(&format!(
+        "UPDATE rules SET name = $3, body = $4, version = version + 1, updated_at = $5
+         WHERE account_id = $1 AND id = $2 AND ($6 < 0 OR version = $6) RETURNING {RULE_COLUMNS}"
+    ))
+    .bind(account_id)
+    .bind(rule_id)
+    .bind(name.as_str())
+    .bind(&text)
+    .bind(now)
+    .bind(expected_version.unwrap_or(-1))
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(duplicate_as("a rule with this name"))?;
+    let Some(row) = row else {
+        let found = sqlx::query("SELECT version FROM rules WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(rule_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        return Err(match (found, expected_version) {
+            (Some(row), Some(expected)) => StoreError::VersionConflict {
+                expected,
+                found: row.try_get(0)?,
+            },
+            _ => StoreError::NotFound("rule"),
+        });
+    };
+    let rule = rule_from_row(&row)?;
+    insert_version(
+        &mut tx,
+        rule.id,
+        rule.version,
+        name.as_str(),
+        &text,
+        user_id,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(rule)
+}
+
+/// Enables or disables a rule. Disabling holds its jobs; enabling lets them run again.
+pub async fn set_enabled(
+    db: &Db,
+    account_id: i64,
+    rule_id: i64,
+    enabled: bool,
+    now: Millis,
+) -> Result<Rule, StoreError> {
+    let row = sqlx::query(&format!(
+        "UPDATE rules SET enabled = $3, updated_at = $4 WHERE account_id = $1 AND id = $2 RETURNING {RULE_COLUMNS}"
+    ))
+    .bind(account_id)
+    .bind(rule_id)
+    .bind(i64::from(enabled))
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(StoreError::NotFound("rule"))?;
+    rule_from_row(&row)
+}
+
+/// Deletes a rule with its history, its jobs, its trigger links and its log.
+pub async fn delete(db: &Db, account_id: i64, rule_id: i64) -> Result<(), StoreError> {
+    let mut tx = db.pool.begin().await?;
+    let done = sqlx::query("DELETE FROM rules WHERE account_id = $1 AND id = $2")
+        .bind(account_id)
+        .bind(rule_id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound("rule"));
+    }
+    sqlx::query("DELETE FROM rule_versions WHERE rule_id = $1")
+        .bind(rule_id)
+        .execute(&mut *tx)
+        .await?;
+    for table in ["jobs", "trigger_links", "execution_log"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE account_id = $1 AND rule_id = $2"
+        ))
+        .bind(account_id)
+        .bind(rule_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every saved version of a rule, newest first.
+pub async fn history(
+    db: &Db,
+    account_id: i64,
+    rule_id: i64,
+) -> Result<Vec<RuleVersion>, StoreError> {
+    get(db, account_id, rule_id).await?;
+    let rows = sqlx::query(
+        "SELECT version, name, body, saved_by, saved_at FROM rule_versions WHERE rule_id = $1 ORDER BY version DESC",
+    )
+    .bind(rule_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RuleVersion {
+                version: r.try_get(0)?,
+                name: r.try_get(1)?,
+                rule: parse_stored_json(&r.try_get::<String, _>(2)?)?,
+                saved_by: r.try_get(3)?,
+                saved_at: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// The secret of a rule's inbound webhook, if the rule exists in that account.
+pub async fn inbound_hook_secret(
+    db: &Db,
+    account_id: i64,
+    rule_id: i64,
+) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT hook_secret FROM rules WHERE account_id = $1 AND id = $2")
+        .bind(account_id)
+        .bind(rule_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_names_are_trimmed_and_bounded() {
+        assert_eq!(
+            RuleName::parse("  Wholesale ").expect("valid").as_str(),
+            "Wholesale"
+        );
+        assert_eq!(RuleName::parse("   ").expect_err("blank").code, "required");
+        assert_eq!(
+            RuleName::parse(&"x".repeat(201)).expect_err("long").code,
+            "too_long"
+        );
+        assert!(RuleName::parse(&"я".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn a_rule_definition_must_be_an_object() {
+        assert!(parse_rule_body(serde_json::json!({"blocks": []})).is_ok());
+        for bad in [
+            serde_json::json!([]),
+            serde_json::json!("x"),
+            serde_json::json!(null),
+        ] {
+            assert_eq!(
+                parse_rule_body(bad).expect_err("refused").code,
+                "not_an_object"
+            );
+        }
+    }
+}

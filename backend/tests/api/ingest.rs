@@ -1,0 +1,255 @@
+//! Ingest: each hook authenticates, stores the raw request under a dedupe key and queues its
+//! processing in one transaction before answering.
+
+use axum::http::StatusCode;
+use rulebook::ingest;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, Backend, TestApp, ACCOUNT, ADMIN, OTHER_ADMIN};
+
+crate::on_both_databases!(
+    a_kommo_webhook_is_stored_and_queued_before_the_answer,
+    a_repeated_kommo_webhook_is_stored_once,
+    a_webhook_with_a_wrong_secret_stores_nothing,
+    a_digital_pipeline_request_is_deduplicated_by_its_event,
+    an_inbound_hook_reaches_its_rule_and_honours_idempotency_keys,
+    a_trigger_link_click_is_an_event_of_its_rule,
+);
+
+const FORM: &str = "application/x-www-form-urlencoded";
+const LEAD_ADDED: &[u8] =
+    b"leads%5Badd%5D%5B0%5D%5Bid%5D=555&account%5Bid%5D=31000001&account%5Bsubdomain%5D=acme";
+
+async fn events_and_jobs(app: &TestApp) -> (i64, i64) {
+    (
+        app.count("SELECT COUNT(*) FROM events").await,
+        app.count("SELECT COUNT(*) FROM jobs WHERE kind = 'process_event'")
+            .await,
+    )
+}
+
+async fn a_kommo_webhook_is_stored_and_queued_before_the_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (path, _) = app.given_webhook_path(ADMIN).await;
+
+    let answer = app.post_hook(&path, LEAD_ADDED, FORM, &[]).await;
+
+    let body = answer.expect(StatusCode::OK);
+    assert_eq!(body["status"], "stored");
+    let event_id = body["event_id"].as_i64().expect("event id");
+    let stored = ingest::load_event(app.db(), ACCOUNT, event_id)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.body, LEAD_ADDED);
+    assert_eq!(stored.source, "kommo");
+    assert_eq!(stored.content_type.as_deref(), Some(FORM));
+    let payload = app
+        .queue()
+        .list_jobs(ACCOUNT, &Default::default())
+        .await
+        .expect("jobs");
+    assert_eq!(payload.len(), 1);
+    assert_eq!(payload[0].kind, "process_event");
+    let row = sqlx::query("SELECT payload FROM jobs")
+        .fetch_one(&app.db().pool)
+        .await
+        .expect("job");
+    let payload: Value = serde_json::from_str(&sqlx::Row::get::<String, _>(&row, 0)).expect("json");
+    assert_eq!(payload, json!({ "event_id": event_id }));
+}
+
+async fn a_repeated_kommo_webhook_is_stored_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (path, _) = app.given_webhook_path(ADMIN).await;
+
+    let first = app
+        .post_hook(&path, LEAD_ADDED, FORM, &[])
+        .await
+        .expect(StatusCode::OK);
+    let retry = app
+        .post_hook(&path, LEAD_ADDED, FORM, &[])
+        .await
+        .expect(StatusCode::OK);
+    app.post_hook(&path, b"leads%5Badd%5D%5B0%5D%5Bid%5D=556", FORM, &[])
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(first["status"], "stored");
+    assert_eq!(retry["status"], "duplicate");
+    assert_eq!(events_and_jobs(&app).await, (2, 2));
+}
+
+async fn a_webhook_with_a_wrong_secret_stores_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (path, dp) = app.given_webhook_path(ADMIN).await;
+    let (other_path, _) = app.given_webhook_path(OTHER_ADMIN).await;
+    let other_secret = other_path.rsplit('/').next().expect("secret");
+    let wrong_secret = format!("{}x", path.trim_end_matches(|c| c != '/'));
+
+    for bad in [
+        wrong_secret,
+        format!("/hooks/kommo/{ACCOUNT}/{other_secret}"),
+        "/hooks/kommo/999/whatever".to_string(),
+        "/hooks/kommo/not-a-number/whatever".to_string(),
+        format!("{}x", dp),
+    ] {
+        app.post_hook(&bad, LEAD_ADDED, FORM, &[])
+            .await
+            .expect_problem(StatusCode::UNAUTHORIZED, "hook_unauthorized");
+    }
+
+    assert_eq!(events_and_jobs(&app).await, (0, 0));
+}
+
+async fn a_digital_pipeline_request_is_deduplicated_by_its_event(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, dp) = app.given_webhook_path(ADMIN).await;
+    let form = b"event%5Btype%5D=14&event%5Bdata%5D%5Bid%5D=77&event%5Btime%5D=1700000000&account_id=31000001";
+    let json_body = json!({
+        "event": { "type": 14, "data": { "id": 77 }, "time": 1700000000 },
+        "action": { "settings": { "widget": { "settings": { "rule_id": "1" } } } },
+        "account_id": 31000001
+    });
+    let json_retry_with_other_settings = json!({
+        "event": { "type": 14, "data": { "id": 77 }, "time": 1700000000 },
+        "action": { "settings": {} },
+        "account_id": 31000001
+    });
+
+    let first = app
+        .post_hook(&dp, form, FORM, &[])
+        .await
+        .expect(StatusCode::OK);
+    let as_json = app
+        .post_hook(
+            &dp,
+            json_body.to_string().as_bytes(),
+            "application/json",
+            &[],
+        )
+        .await
+        .expect(StatusCode::OK);
+    let retry = app
+        .post_hook(
+            &dp,
+            json_retry_with_other_settings.to_string().as_bytes(),
+            "application/json",
+            &[],
+        )
+        .await
+        .expect(StatusCode::OK);
+    let later = app
+        .post_hook(
+            &dp,
+            b"event%5Btype%5D=14&event%5Bdata%5D%5Bid%5D=77&event%5Btime%5D=1700000099",
+            FORM,
+            &[],
+        )
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(first["status"], "stored");
+    assert_eq!(
+        as_json["status"], "duplicate",
+        "the same event in JSON is the same event"
+    );
+    assert_eq!(retry["status"], "duplicate");
+    assert_eq!(later["status"], "stored");
+    assert_eq!(events_and_jobs(&app).await, (2, 2));
+}
+
+async fn an_inbound_hook_reaches_its_rule_and_honours_idempotency_keys(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rule = app
+        .get_rule(ADMIN, app.given_a_rule("Site form").await)
+        .await
+        .expect(StatusCode::OK);
+    let rule_id = rule["id"].as_i64().expect("id");
+    let path = format!(
+        "/hooks/in/{ACCOUNT}/{}",
+        rule["inbound_hook_key"].as_str().expect("key")
+    );
+    let form = br#"{"name":"Ann","phone":"+1 555 0100"}"#;
+
+    let first = app
+        .post_hook(&path, form, "application/json", &[])
+        .await
+        .expect(StatusCode::OK);
+    let same_again = app
+        .post_hook(&path, form, "application/json", &[])
+        .await
+        .expect(StatusCode::OK);
+    let keyed = app
+        .post_hook(&path, b"x", "text/plain", &[("idempotency-key", "order-1")])
+        .await
+        .expect(StatusCode::OK);
+    let keyed_retry = app
+        .post_hook(&path, b"x", "text/plain", &[("idempotency-key", "order-1")])
+        .await
+        .expect(StatusCode::OK);
+    let wrong = format!("/hooks/in/{ACCOUNT}/{rule_id}-wrongsecret");
+    app.post_hook(&wrong, form, "application/json", &[])
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "hook_unauthorized");
+    let other_account = format!(
+        "/hooks/in/31000002/{}",
+        rule["inbound_hook_key"].as_str().expect("key")
+    );
+    app.post_hook(&other_account, form, "application/json", &[])
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "hook_unauthorized");
+
+    assert_eq!(
+        same_again["status"], "stored",
+        "without a key, two submissions are two events"
+    );
+    assert_eq!(keyed["status"], "stored");
+    assert_eq!(keyed_retry["status"], "duplicate");
+    let event = ingest::load_event(app.db(), ACCOUNT, first["event_id"].as_i64().expect("id"))
+        .await
+        .expect("load")
+        .expect("event");
+    assert_eq!(event.rule_id, Some(rule_id));
+    assert_eq!(event.source, "inbound");
+    assert_eq!(events_and_jobs(&app).await, (3, 3));
+}
+
+async fn a_trigger_link_click_is_an_event_of_its_rule(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rule_id = app.given_a_rule("Clicked").await;
+    let link = app
+        .create_trigger_link(
+            ADMIN,
+            rule_id,
+            &json!({ "entity_type": "leads", "entity_id": 5 }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let path = link["url"]
+        .as_str()
+        .expect("url")
+        .strip_prefix(crate::helpers::PUBLIC_URL)
+        .expect("ours")
+        .to_string();
+
+    let clicked = app.click(&path).await.expect(StatusCode::OK);
+    app.click(&path).await.expect(StatusCode::OK);
+    app.click(&format!("{path}x"))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "hook_unauthorized");
+    app.click("/t/garbage")
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "hook_unauthorized");
+    app.create_trigger_link(OTHER_ADMIN, rule_id, &json!({}))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+
+    let event = ingest::load_event(app.db(), ACCOUNT, clicked["event_id"].as_i64().expect("id"))
+        .await
+        .expect("load")
+        .expect("event");
+    assert_eq!(event.rule_id, Some(rule_id));
+    assert_eq!(event.source, "link");
+    assert_eq!(events_and_jobs(&app).await, (2, 2));
+}

@@ -1,0 +1,10 @@
+//! The backend's API and storage tests: one binary, every test on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod ingest;
+mod log;
+mod queue;
+mod rules;
+mod variables;

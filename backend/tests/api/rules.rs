@@ -1,0 +1,274 @@
+//! Rules: CRUD, version history, optimistic concurrency, admin-only writes, tenant isolation.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{spawn_app, Backend, ADMIN, MEMBER, OTHER_ADMIN};
+
+crate::on_both_databases!(
+    an_admin_creates_a_rule_and_reads_it_back,
+    each_save_adds_a_version_to_the_history,
+    a_save_based_on_a_stale_version_is_refused,
+    a_second_rule_with_the_same_name_is_refused,
+    a_member_reads_rules_but_cannot_change_them,
+    rules_of_another_account_are_invisible,
+    bad_rule_bodies_get_a_problem_with_a_code,
+    a_disabled_rule_can_be_enabled_again,
+    deleting_a_rule_removes_its_history_and_jobs,
+);
+
+async fn an_admin_creates_a_rule_and_reads_it_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let created = app
+        .create_rule(ADMIN, "  Wholesale ", json!({ "trigger": "lead_added" }))
+        .await;
+
+    let created = created.expect(StatusCode::CREATED);
+    assert_eq!(created["name"], "Wholesale");
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["enabled"], true);
+    let id = created["id"].as_i64().expect("id");
+    let read = app.get_rule(ADMIN, id).await.expect(StatusCode::OK);
+    assert_eq!(read["rule"], json!({ "trigger": "lead_added" }));
+    assert_eq!(read["inbound_hook_key"], created["inbound_hook_key"]);
+    let list = app.list_rules(ADMIN).await.expect(StatusCode::OK);
+    assert_eq!(list.as_array().expect("list").len(), 1);
+    assert_eq!(list[0]["name"], "Wholesale");
+}
+
+async fn each_save_adds_a_version_to_the_history(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.given_a_rule("Retail").await;
+
+    let saved = app
+        .save_rule(
+            ADMIN,
+            id,
+            &json!({ "name": "Retail 2", "rule": { "step": 2 } }),
+        )
+        .await;
+    app.save_rule(
+        ADMIN,
+        id,
+        &json!({ "name": "Retail 3", "rule": { "step": 3 }, "expected_version": 2 }),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    assert_eq!(saved.expect(StatusCode::OK)["version"], 2);
+    let history = app.rule_history(MEMBER, id).await.expect(StatusCode::OK);
+    let versions: Vec<_> = history
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v["version"].as_i64())
+        .collect();
+    assert_eq!(versions, vec![Some(3), Some(2), Some(1)]);
+    assert_eq!(history[0]["rule"], json!({ "step": 3 }));
+    assert_eq!(history[1]["name"], "Retail 2");
+    assert_eq!(history[2]["rule"], json!({ "trigger": "lead_added" }));
+    assert_eq!(history[0]["saved_by"], ADMIN.user_id);
+}
+
+async fn a_save_based_on_a_stale_version_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.given_a_rule("Stale").await;
+    app.save_rule(
+        ADMIN,
+        id,
+        &json!({ "name": "Stale", "rule": { "a": 1 }, "expected_version": 1 }),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let stale = app
+        .save_rule(
+            ADMIN,
+            id,
+            &json!({ "name": "Stale", "rule": { "b": 1 }, "expected_version": 1 }),
+        )
+        .await;
+
+    stale.expect_problem(StatusCode::CONFLICT, "version_conflict");
+    let read = app.get_rule(ADMIN, id).await.expect(StatusCode::OK);
+    assert_eq!(read["rule"], json!({ "a": 1 }));
+    assert_eq!(read["version"], 2);
+}
+
+async fn a_second_rule_with_the_same_name_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.given_a_rule("Twin").await;
+    let other = app.given_a_rule("Other").await;
+
+    app.create_rule(ADMIN, "Twin", json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "duplicate");
+    app.save_rule(ADMIN, other, &json!({ "name": "Twin", "rule": {} }))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "duplicate");
+
+    // Another account may use the name.
+    app.create_rule(OTHER_ADMIN, "Twin", json!({}))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+async fn a_member_reads_rules_but_cannot_change_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.given_a_rule("Guarded").await;
+
+    app.get_rule(MEMBER, id).await.expect(StatusCode::OK);
+    app.create_rule(MEMBER, "Mine", json!({}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "admin_required");
+    app.save_rule(MEMBER, id, &json!({ "name": "x", "rule": {} }))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "admin_required");
+    app.set_rule_enabled(MEMBER, id, false)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "admin_required");
+    app.delete_rule(MEMBER, id)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "admin_required");
+
+    assert_eq!(
+        app.get_rule(ADMIN, id).await.expect(StatusCode::OK)["version"],
+        1
+    );
+}
+
+async fn rules_of_another_account_are_invisible(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.given_a_rule("Private").await;
+
+    app.get_rule(OTHER_ADMIN, id)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.save_rule(OTHER_ADMIN, id, &json!({ "name": "Hijack", "rule": {} }))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.delete_rule(OTHER_ADMIN, id)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.rule_history(OTHER_ADMIN, id)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        app.list_rules(OTHER_ADMIN).await.expect(StatusCode::OK),
+        json!([])
+    );
+    assert_eq!(
+        app.get_rule(ADMIN, id).await.expect(StatusCode::OK)["name"],
+        "Private"
+    );
+}
+
+async fn bad_rule_bodies_get_a_problem_with_a_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let not_object = app.create_rule(ADMIN, "Array", json!([1, 2])).await;
+    let body = not_object.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(body["errors"][0]["path"], "rule");
+    assert_eq!(body["errors"][0]["code"], "not_an_object");
+    app.create_rule(ADMIN, "   ", json!({}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    app.send(
+        Method::POST,
+        "/api/v1/rules",
+        Some(ADMIN),
+        Some(b"{not json".to_vec()),
+        Some("application/json"),
+        &[],
+    )
+    .await
+    .expect_problem(StatusCode::BAD_REQUEST, "bad_json");
+    app.get_rule(ADMIN, 999)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.get("/api/v1/rules/abc", ADMIN)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.send(Method::GET, "/api/v1/rules", None, None, None, &[])
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "token_missing");
+    assert_eq!(
+        app.list_rules(ADMIN).await.expect(StatusCode::OK),
+        json!([])
+    );
+}
+
+async fn a_disabled_rule_can_be_enabled_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.given_a_rule("Switch").await;
+
+    assert_eq!(
+        app.set_rule_enabled(ADMIN, id, false)
+            .await
+            .expect(StatusCode::OK)["enabled"],
+        false
+    );
+    assert_eq!(
+        app.get_rule(ADMIN, id).await.expect(StatusCode::OK)["enabled"],
+        false
+    );
+    assert_eq!(
+        app.set_rule_enabled(ADMIN, id, true)
+            .await
+            .expect(StatusCode::OK)["enabled"],
+        true
+    );
+    assert_eq!(
+        app.get_rule(ADMIN, id).await.expect(StatusCode::OK)["version"],
+        1
+    );
+}
+
+async fn deleting_a_rule_removes_its_history_and_jobs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.given_a_rule("Doomed").await;
+    let keep = app.given_a_rule("Kept").await;
+    for rule_id in [id, keep] {
+        let mut job = rulebook::queue::NewJob::new(
+            crate::helpers::ACCOUNT,
+            rulebook::queue::kinds::RUN_DELAYED_ACTION,
+            json!({}),
+            crate::helpers::START_MS + 60_000,
+        );
+        job.rule_id = Some(rule_id);
+        app.queue().enqueue(&job).await.expect("enqueue");
+    }
+
+    app.delete_rule(ADMIN, id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+
+    app.get_rule(ADMIN, id)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM rule_versions WHERE rule_id = {id}"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) FROM jobs WHERE rule_id = {id}"))
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) FROM jobs WHERE rule_id = {keep}"))
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM rule_versions WHERE rule_id = {keep}"
+        ))
+        .await,
+        1
+    );
+}
