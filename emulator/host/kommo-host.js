@@ -220,7 +220,7 @@
         '<button type="button" class="button-input js-trigger-save">Save</button></div></div></div>';
       $('.js-trigger-save').on('click', function () {
         var saved = {};
-        $('[data-action=send_widget_hook] input').each(function () { saved[this.name] = this.value; });
+        $('[data-action=send_widget_hook] input[name]').each(function () { saved[this.name] = this.value; });
         host.dpSaved = saved;
       });
       if (lifecycle()) call('dpSettings');
