@@ -181,6 +181,12 @@ async fn api(
     if let Ok(value) = header::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
+    // The Date header follows the emulator clock, as Kommo's follows Kommo's.
+    let date = chrono::DateTime::from_timestamp(emulator.clock().now_unix(), 0)
+        .map(|d| d.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    if let Some(value) = date.and_then(|d| header::HeaderValue::from_str(&d).ok()) {
+        response.headers_mut().insert(header::DATE, value);
+    }
     response
 }
 
