@@ -9,6 +9,7 @@ define(['jquery'], function ($) {
   var PACKAGED_BACKEND_URL = '__RULEBOOK_BACKEND_URL__';
   var APP_JS = 'app/rulebook-widget.js';
   var APP_WASM = 'app/rulebook-widget_bg.wasm';
+  var APP_CSS = 'app/style.css';
   var DP_SETTING_KEYS = ['rule_id'];
 
   return function () {
@@ -43,6 +44,16 @@ define(['jquery'], function ($) {
         });
       }
       return appModule;
+    }
+
+    // Our stylesheet, added once per page; every rule in it is scoped under .rb-root.
+    function loadStyles() {
+      if (document.querySelector('link[data-rulebook-css]')) return;
+      var link = document.createElement('link');
+      link.rel = 'stylesheet';
+      link.href = assetUrl(APP_CSS);
+      link.setAttribute('data-rulebook-css', '');
+      document.head.appendChild(link);
     }
 
     function backendUrl() {
@@ -103,6 +114,7 @@ define(['jquery'], function ($) {
 
     function mount(element, location, dpForm) {
       if (!element) return;
+      loadStyles();
       var holder = document.createElement('div');
       holder.className = 'rulebook-app';
       element.appendChild(holder);
