@@ -57,7 +57,9 @@ pub struct TokenVerifier {
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier").field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("TokenVerifier")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,7 +73,11 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "aud"]);
         validation.validate_nbf = true;
         validation.leeway = settings.token_leeway_s;
-        Self { key, validation, client_id: settings.kommo_client_id.clone() }
+        Self {
+            key,
+            validation,
+            client_id: settings.kommo_client_id.clone(),
+        }
     }
 
     /// Verifies `token` and returns who it speaks for.
@@ -79,15 +85,21 @@ impl TokenVerifier {
         let data = decode::<DisposableClaims>(token, &self.key, &self.validation).map_err(|e| {
             let (code, detail) = match e.kind() {
                 ErrorKind::ExpiredSignature => ("token_expired", "The Kommo token has expired."),
-                ErrorKind::ImmatureSignature => ("token_not_yet_valid", "The Kommo token is not valid yet."),
-                ErrorKind::InvalidAudience => {
-                    ("token_wrong_audience", "The Kommo token was issued for another service.")
+                ErrorKind::ImmatureSignature => {
+                    ("token_not_yet_valid", "The Kommo token is not valid yet.")
                 }
+                ErrorKind::InvalidAudience => (
+                    "token_wrong_audience",
+                    "The Kommo token was issued for another service.",
+                ),
                 ErrorKind::InvalidSignature => (
                     "token_bad_signature",
                     "The Kommo token's signature does not match this integration's secret key.",
                 ),
-                ErrorKind::InvalidAlgorithm => ("token_bad_algorithm", "The Kommo token must be signed with HS256."),
+                ErrorKind::InvalidAlgorithm => (
+                    "token_bad_algorithm",
+                    "The Kommo token must be signed with HS256.",
+                ),
                 _ => ("token_invalid", "The Kommo token could not be read."),
             };
             tracing::info!(reason = code, "disposable token rejected");
@@ -113,14 +125,20 @@ impl TokenVerifier {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(AUTH_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| {
-                ApiError::unauthorized("token_missing", "This request needs Kommo's X-Auth-Token header.")
+                ApiError::unauthorized(
+                    "token_missing",
+                    "This request needs Kommo's X-Auth-Token header.",
+                )
             })?;
         state.verifier.verify(token)
     }
@@ -164,7 +182,12 @@ mod tests {
     }
 
     fn sign(claims: &Value, secret: &str) -> String {
-        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).expect("sign")
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("sign")
     }
 
     fn now() -> i64 {
@@ -172,21 +195,34 @@ mod tests {
     }
 
     fn rejection(token: &str) -> &'static str {
-        TokenVerifier::new(&settings()).verify(token).expect_err("token must be rejected").code()
+        TokenVerifier::new(&settings())
+            .verify(token)
+            .expect_err("token must be rejected")
+            .code()
     }
 
     #[test]
     fn a_valid_token_yields_the_account_and_user() {
-        let caller = TokenVerifier::new(&settings()).verify(&sign(&claims(now()), SECRET)).expect("valid");
+        let caller = TokenVerifier::new(&settings())
+            .verify(&sign(&claims(now()), SECRET))
+            .expect("valid");
         assert_eq!(
             caller,
-            Caller { account_id: 31_000_001, subdomain: "acme".into(), user_id: 7, is_admin: true }
+            Caller {
+                account_id: 31_000_001,
+                subdomain: "acme".into(),
+                user_id: 7,
+                is_admin: true
+            }
         );
     }
 
     #[test]
     fn a_token_signed_with_another_secret_is_rejected() {
-        assert_eq!(rejection(&sign(&claims(now()), "wrong-secret")), "token_bad_signature");
+        assert_eq!(
+            rejection(&sign(&claims(now()), "wrong-secret")),
+            "token_bad_signature"
+        );
     }
 
     #[test]
@@ -200,7 +236,9 @@ mod tests {
     fn a_token_just_inside_the_leeway_is_accepted() {
         let mut c = claims(now() - 3600);
         c["exp"] = json!(now() - 2);
-        assert!(TokenVerifier::new(&settings()).verify(&sign(&c, SECRET)).is_ok());
+        assert!(TokenVerifier::new(&settings())
+            .verify(&sign(&c, SECRET))
+            .is_ok());
     }
 
     #[test]
@@ -230,7 +268,10 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(claims(now()).to_string());
         let code = rejection(&format!("{header}.{body}."));
-        assert!(matches!(code, "token_bad_algorithm" | "token_invalid"), "{code}");
+        assert!(
+            matches!(code, "token_bad_algorithm" | "token_invalid"),
+            "{code}"
+        );
     }
 
     #[test]

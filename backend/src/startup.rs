@@ -71,7 +71,12 @@ impl Application {
         let listener = TcpListener::bind(settings.bind).await?;
         let state = AppState::new(db, settings, Arc::new(SystemClock))?;
         let worker = Worker::new(state.queue.clone(), kinds::registry(&state));
-        Ok(Self { listener, router: router(state.clone()), worker, worker_count: state.settings.worker_count })
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            worker,
+            worker_count: state.settings.worker_count,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -80,7 +85,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "rulebook listening");
         // Workers and the API run side by side; on shutdown the API drains first, then the workers
         // finish the job in hand (an interrupted job is claimed again when its lease runs out).
@@ -94,7 +102,9 @@ impl Application {
                 }))
             })
             .collect();
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
         let _ = stop_workers.send(true);
         for worker in workers {
             let _ = worker.await;
@@ -107,7 +117,10 @@ impl Application {
 /// The full router with its middleware, for a given state.
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.settings);
-    http::router().with_state(state).layer(cors).layer(TraceLayer::new_for_http())
+    http::router()
+        .with_state(state)
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
 }
 
 /// CORS for Kommo account pages (`https://<sub>.kommo.com`) and configured extra origins, allowing the
@@ -117,10 +130,21 @@ fn cors_layer(settings: &Settings) -> CorsLayer {
     let extra = settings.cors_extra_origins.clone();
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            origin.to_str().is_ok_and(|o| origin_allowed(o, &suffixes, &extra))
+            origin
+                .to_str()
+                .is_ok_and(|o| origin_allowed(o, &suffixes, &extra))
         }))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([header::CONTENT_TYPE, HeaderName::from_static(crate::auth::AUTH_HEADER)])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            HeaderName::from_static(crate::auth::AUTH_HEADER),
+        ])
         .max_age(std::time::Duration::from_secs(600))
 }
 
@@ -129,9 +153,13 @@ pub fn origin_allowed(origin: &str, suffixes: &[String], extra: &[String]) -> bo
     if extra.iter().any(|e| e.trim_end_matches('/') == origin) {
         return true;
     }
-    let Some(host) = origin.strip_prefix("https://") else { return false };
+    let Some(host) = origin.strip_prefix("https://") else {
+        return false;
+    };
     let host = host.split(':').next().unwrap_or(host);
-    suffixes.iter().any(|s| host.ends_with(s.as_str()) && host.len() > s.len())
+    suffixes
+        .iter()
+        .any(|s| host.ends_with(s.as_str()) && host.len() > s.len())
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -165,7 +193,11 @@ mod tests {
         assert!(origin_allowed("https://acme.kommo.com", &suffixes, &extra));
         assert!(origin_allowed("http://127.0.0.1:8090", &suffixes, &extra));
         assert!(!origin_allowed("http://acme.kommo.com", &suffixes, &extra));
-        assert!(!origin_allowed("https://kommo.com.evil.io", &suffixes, &extra));
+        assert!(!origin_allowed(
+            "https://kommo.com.evil.io",
+            &suffixes,
+            &extra
+        ));
         assert!(!origin_allowed("https://evilkommo.com", &suffixes, &extra));
         assert!(!origin_allowed("https://.kommo.com", &suffixes, &extra));
     }

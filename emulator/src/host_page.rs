@@ -87,11 +87,26 @@ pub fn router(config: HostPageConfig) -> Router {
     let widget = ServeDir::new(&config.widget_dir);
     Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
-        .route("/host/kommo-host.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], HOST_JS) }))
-        .route("/host/kommo-host.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], HOST_CSS) }))
-        .route("/host/config.json", get(move || async move { Json(identity) }))
-        .route_service("/vendor/require.js", ServeFile::new(config.node_modules.join("requirejs/require.js")))
-        .route_service("/vendor/jquery.js", ServeFile::new(config.node_modules.join("jquery/dist/jquery.js")))
+        .route(
+            "/host/kommo-host.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], HOST_JS) }),
+        )
+        .route(
+            "/host/kommo-host.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], HOST_CSS) }),
+        )
+        .route(
+            "/host/config.json",
+            get(move || async move { Json(identity) }),
+        )
+        .route_service(
+            "/vendor/require.js",
+            ServeFile::new(config.node_modules.join("requirejs/require.js")),
+        )
+        .route_service(
+            "/vendor/jquery.js",
+            ServeFile::new(config.node_modules.join("jquery/dist/jquery.js")),
+        )
         .nest_service("/widget", widget)
         .layer(middleware::from_fn(wasm_as_octet_stream))
 }
@@ -101,9 +116,10 @@ async fn wasm_as_octet_stream(request: Request, next: Next) -> Response {
     let is_wasm = request.uri().path().ends_with(".wasm");
     let mut response = next.run(request).await.into_response();
     if is_wasm {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
     }
     response
 }

@@ -67,7 +67,8 @@ mod tests {
 
     #[test]
     fn an_unknown_location_is_an_error() {
-        let err = WidgetContext::from_json(r#"{"location":"mars","widget_code":"x"}"#).expect_err("bad");
+        let err =
+            WidgetContext::from_json(r#"{"location":"mars","widget_code":"x"}"#).expect_err("bad");
         assert!(err.to_string().contains("unknown variant"), "{err}");
     }
 }

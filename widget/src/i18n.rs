@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 fn english() -> &'static BTreeMap<String, String> {
     static EN: OnceLock<BTreeMap<String, String>> = OnceLock::new();
     EN.get_or_init(|| {
-        let file: serde_json::Value =
-            serde_json::from_str(include_str!("../i18n/en.json")).unwrap_or(serde_json::Value::Null);
+        let file: serde_json::Value = serde_json::from_str(include_str!("../i18n/en.json"))
+            .unwrap_or(serde_json::Value::Null);
         file.get("ui")
             .and_then(|ui| serde_json::from_value(ui.clone()).ok())
             .unwrap_or_default()
@@ -44,9 +44,15 @@ mod tests {
 
     #[test]
     fn a_missing_translation_falls_back_to_english_then_to_the_key() {
-        let texts = Texts::new(BTreeMap::from([("title".to_string(), "Reglas".to_string())]));
+        let texts = Texts::new(BTreeMap::from([(
+            "title".to_string(),
+            "Reglas".to_string(),
+        )]));
         assert_eq!(texts.get("title"), "Reglas");
-        assert_eq!(texts.get("not_authorized"), english()["not_authorized"].as_str());
+        assert_eq!(
+            texts.get("not_authorized"),
+            english()["not_authorized"].as_str()
+        );
         assert_eq!(texts.get("no.such.key"), "no.such.key");
     }
 

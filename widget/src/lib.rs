@@ -46,9 +46,17 @@ impl MountedApp {
 #[wasm_bindgen]
 pub fn mount(root: web_sys::Element, context_json: &str, bridge: bridge::Bridge) -> MountedApp {
     let props = match context::WidgetContext::from_json(context_json) {
-        Ok(context) => app::RootProps { context: Ok(context), backend: bridge::Backend::new(bridge) },
-        Err(err) => app::RootProps { context: Err(err.to_string()), backend: bridge::Backend::new(bridge) },
+        Ok(context) => app::RootProps {
+            context: Ok(context),
+            backend: bridge::Backend::new(bridge),
+        },
+        Err(err) => app::RootProps {
+            context: Err(err.to_string()),
+            backend: bridge::Backend::new(bridge),
+        },
     };
     let handle = yew::Renderer::<app::Root>::with_root_and_props(root, props).render();
-    MountedApp { handle: Some(handle) }
+    MountedApp {
+        handle: Some(handle),
+    }
 }

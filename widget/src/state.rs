@@ -44,14 +44,21 @@ impl UiError {
     /// Classifies a non-2xx answer.
     pub fn from_response(raw: &RawResponse) -> Self {
         let problem: Option<Problem> = serde_json::from_str(&raw.body).ok();
-        let detail = problem.as_ref().map(|p| p.detail.clone()).unwrap_or_default();
+        let detail = problem
+            .as_ref()
+            .map(|p| p.detail.clone())
+            .unwrap_or_default();
         match raw.status {
             0 => Self::Unreachable,
             401 => Self::NotAuthorized { detail },
             403 => Self::Forbidden { detail },
             status => Self::Problem {
                 code: problem.map_or_else(|| format!("http_{status}"), |p| p.code),
-                detail: if detail.is_empty() { format!("The backend answered HTTP {status}.") } else { detail },
+                detail: if detail.is_empty() {
+                    format!("The backend answered HTTP {status}.")
+                } else {
+                    detail
+                },
             },
         }
     }
@@ -83,13 +90,19 @@ mod tests {
     use domain::api::Me;
 
     fn raw(status: u16, body: &str) -> RawResponse {
-        RawResponse { status, body: body.into() }
+        RawResponse {
+            status,
+            body: body.into(),
+        }
     }
 
     #[test]
     fn a_2xx_answer_decodes() {
-        let me: Me =
-            decode(&raw(200, r#"{"account_id":1,"subdomain":"acme","user_id":2,"is_admin":true}"#)).expect("me");
+        let me: Me = decode(&raw(
+            200,
+            r#"{"account_id":1,"subdomain":"acme","user_id":2,"is_admin":true}"#,
+        ))
+        .expect("me");
         assert_eq!(me.subdomain, "acme");
     }
 
@@ -98,7 +111,9 @@ mod tests {
         let body = r#"{"type":"x","title":"Unauthorized","status":401,"detail":"Bad signature.","code":"token_bad_signature"}"#;
         assert_eq!(
             decode::<Me>(&raw(401, body)),
-            Err(UiError::NotAuthorized { detail: "Bad signature.".into() })
+            Err(UiError::NotAuthorized {
+                detail: "Bad signature.".into()
+            })
         );
     }
 
@@ -107,7 +122,10 @@ mod tests {
         assert_eq!(decode::<Me>(&raw(0, "")), Err(UiError::Unreachable));
         assert_eq!(
             decode::<Me>(&raw(502, "<html>bad gateway</html>")),
-            Err(UiError::Problem { code: "http_502".into(), detail: "The backend answered HTTP 502.".into() })
+            Err(UiError::Problem {
+                code: "http_502".into(),
+                detail: "The backend answered HTTP 502.".into()
+            })
         );
     }
 

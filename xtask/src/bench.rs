@@ -9,10 +9,16 @@ use crate::util::exec as run_cmd;
 
 /// Runs one benchmark and prints what it wrote.
 pub fn run(name: &str) -> anyhow::Result<()> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         anyhow::bail!("a benchmark name is letters, digits and dashes, such as engine-eval");
     }
-    let out = std::env::current_dir()?.join("target/bench").join(format!("{name}.json"));
+    let out = std::env::current_dir()?
+        .join("target/bench")
+        .join(format!("{name}.json"));
     std::fs::create_dir_all(out.parent().context("bench dir")?)?;
     let _ = std::fs::remove_file(&out);
     run_cmd(
@@ -20,10 +26,14 @@ pub fn run(name: &str) -> anyhow::Result<()> {
             .args(["bench", "--workspace", "--bench", &name.replace('-', "_")])
             .env("RULEBOOK_BENCH_OUT", &out),
     )?;
-    let json = std::fs::read_to_string(&out).with_context(|| format!("the benchmark wrote no {}", out.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&json).context("the benchmark wrote invalid JSON")?;
+    let json = std::fs::read_to_string(&out)
+        .with_context(|| format!("the benchmark wrote no {}", out.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&json).context("the benchmark wrote invalid JSON")?;
     anyhow::ensure!(
-        value.as_object().is_some_and(|o| o.values().all(|v| !v.is_object() && !v.is_array())),
+        value
+            .as_object()
+            .is_some_and(|o| o.values().all(|v| !v.is_object() && !v.is_array())),
         "{} must be a flat JSON object",
         out.display()
     );

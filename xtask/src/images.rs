@@ -76,7 +76,11 @@ fn draw(w: u32, h: u32) -> Vec<u8> {
             // Tile with a vertical gradient from indigo to blue.
             let t = clamp01((uy + 50.0) / 100.0);
             let tile = [0.23 + 0.12 * t, 0.36 + 0.12 * t, 0.86 + 0.1 * t];
-            c = blend(c, tile, coverage(rounded_rect(ux, uy, 0.0, 0.0, 50.0, 50.0, 18.0) * s));
+            c = blend(
+                c,
+                tile,
+                coverage(rounded_rect(ux, uy, 0.0, 0.0, 50.0, 50.0, 18.0) * s),
+            );
             // Open book: two pages meeting at the spine.
             let white = [1.0, 1.0, 1.0];
             let left = rounded_rect(ux, uy, -17.0, 4.0, 15.0, 22.0, 3.0);
@@ -90,7 +94,13 @@ fn draw(w: u32, h: u32) -> Vec<u8> {
                 c = blend(c, ink, coverage(line * s));
             }
             // A check mark on the right page: the rule fired.
-            let check = segment(ux, uy, (8.0, 4.0), (15.0, 12.0), 5.0).min(segment(ux, uy, (15.0, 12.0), (27.0, -6.0), 5.0));
+            let check = segment(ux, uy, (8.0, 4.0), (15.0, 12.0), 5.0).min(segment(
+                ux,
+                uy,
+                (15.0, 12.0),
+                (27.0, -6.0),
+                5.0,
+            ));
             c = blend(c, [0.13, 0.68, 0.42], coverage(check * s));
             // The first layer was blended onto transparent black: un-premultiply its colour.
             let a = c[3];

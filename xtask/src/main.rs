@@ -60,7 +60,11 @@ fn main() -> anyhow::Result<()> {
     let root = util::workspace_root()?;
     std::env::set_current_dir(&root)?;
     match Cli::parse().command {
-        Command::Setup { browser } => setup::run(if browser { setup::Need::Everything } else { setup::Need::Build }),
+        Command::Setup { browser } => setup::run(if browser {
+            setup::Need::Everything
+        } else {
+            setup::Need::Build
+        }),
         Command::Package { backend_url } => {
             setup::run(setup::Need::Build)?;
             package::run(&backend_url).map(|_| ())

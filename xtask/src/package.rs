@@ -31,21 +31,32 @@ pub fn run(backend_url: &str) -> anyhow::Result<PathBuf> {
     let manifest = std::fs::read_to_string("widget/manifest.json")?
         .replace(URL_PLACEHOLDER, &backend_url)
         .replace(VERSION_PLACEHOLDER, version);
-    serde_json::from_str::<serde_json::Value>(&manifest).context("widget/manifest.json is not valid JSON")?;
+    serde_json::from_str::<serde_json::Value>(&manifest)
+        .context("widget/manifest.json is not valid JSON")?;
     files.push(("manifest.json".into(), manifest.into_bytes()));
-    let script = std::fs::read_to_string("widget/script.js")?.replace(URL_PLACEHOLDER, &backend_url);
+    let script =
+        std::fs::read_to_string("widget/script.js")?.replace(URL_PLACEHOLDER, &backend_url);
     files.push(("script.js".into(), script.into_bytes()));
     for dir in ["i18n", "images"] {
         for entry in sorted_files(&Path::new("widget").join(dir))? {
-            files.push((format!("{dir}/{}", file_name(&entry)?), std::fs::read(&entry)?));
+            files.push((
+                format!("{dir}/{}", file_name(&entry)?),
+                std::fs::read(&entry)?,
+            ));
         }
     }
     let built = sorted_files_recursive(Path::new(TRUNK_DIST))?;
-    if !built.iter().any(|p| p.extension().is_some_and(|e| e == "wasm")) {
+    if !built
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "wasm"))
+    {
         bail!("trunk produced no .wasm in {TRUNK_DIST}");
     }
     for path in built {
-        let relative = path.strip_prefix(TRUNK_DIST)?.to_string_lossy().replace('\\', "/");
+        let relative = path
+            .strip_prefix(TRUNK_DIST)?
+            .to_string_lossy()
+            .replace('\\', "/");
         if relative != "index.html" {
             files.push((format!("app/{relative}"), std::fs::read(&path)?));
         }
@@ -59,7 +70,10 @@ pub fn run(backend_url: &str) -> anyhow::Result<PathBuf> {
         zip.write_all(bytes)?;
     }
     zip.finish()?;
-    eprintln!("wrote {ZIP_PATH} ({} files) for backend {backend_url}", files.len());
+    eprintln!(
+        "wrote {ZIP_PATH} ({} files) for backend {backend_url}",
+        files.len()
+    );
     Ok(PathBuf::from(ZIP_PATH))
 }
 
@@ -69,10 +83,14 @@ pub fn unpack(zip_path: &Path, dir: &Path) -> anyhow::Result<()> {
         std::fs::remove_dir_all(dir)?;
     }
     std::fs::create_dir_all(dir)?;
-    let mut archive = ZipArchive::new(File::open(zip_path).with_context(|| format!("opening {}", zip_path.display()))?)?;
+    let mut archive = ZipArchive::new(
+        File::open(zip_path).with_context(|| format!("opening {}", zip_path.display()))?,
+    )?;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i)?;
-        let Some(relative) = entry.enclosed_name() else { bail!("unsafe path in archive: {}", entry.name()) };
+        let Some(relative) = entry.enclosed_name() else {
+            bail!("unsafe path in archive: {}", entry.name())
+        };
         let target = dir.join(relative);
         if entry.is_dir() {
             std::fs::create_dir_all(&target)?;
@@ -90,7 +108,9 @@ pub fn unpack(zip_path: &Path, dir: &Path) -> anyhow::Result<()> {
 
 fn checked_backend_url(url: &str) -> anyhow::Result<String> {
     let url = url.trim().trim_end_matches('/');
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     match rest {
         Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) && !host.contains(['"', '\'', '\\']) => {
             Ok(url.to_string())
@@ -100,7 +120,11 @@ fn checked_backend_url(url: &str) -> anyhow::Result<String> {
 }
 
 fn file_name(path: &Path) -> anyhow::Result<String> {
-    Ok(path.file_name().context("file without a name")?.to_string_lossy().into_owned())
+    Ok(path
+        .file_name()
+        .context("file without a name")?
+        .to_string_lossy()
+        .into_owned())
 }
 
 fn sorted_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -133,7 +157,10 @@ mod tests {
 
     #[test]
     fn backend_urls_are_normalised_and_junk_is_refused() {
-        assert_eq!(checked_backend_url("https://rb.example.com/").expect("ok"), "https://rb.example.com");
+        assert_eq!(
+            checked_backend_url("https://rb.example.com/").expect("ok"),
+            "https://rb.example.com"
+        );
         assert!(checked_backend_url("rb.example.com").is_err());
         assert!(checked_backend_url("https://").is_err());
         assert!(checked_backend_url("https://a'b").is_err());

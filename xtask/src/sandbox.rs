@@ -26,7 +26,14 @@ pub fn run() -> anyhow::Result<()> {
     let zip = package::run(BACKEND_URL)?;
     let widget_dir = Path::new("target/sandbox/widget");
     package::unpack(&zip, widget_dir)?;
-    exec(Command::new("cargo").args(["build", "--quiet", "-p", "rulebook", "-p", "kommo-emulator"]))?;
+    exec(Command::new("cargo").args([
+        "build",
+        "--quiet",
+        "-p",
+        "rulebook",
+        "-p",
+        "kommo-emulator",
+    ]))?;
 
     let mut emulator = Command::new("target/debug/kommo-emulator")
         .args(["serve", "--bind", HOST_URL.trim_start_matches("http://")])
@@ -40,7 +47,10 @@ pub fn run() -> anyhow::Result<()> {
         .arg("serve")
         .env("RULEBOOK_BIND", BACKEND_URL.trim_start_matches("http://"))
         .env("RULEBOOK_PUBLIC_URL", BACKEND_URL)
-        .env("DATABASE_URL", "sqlite://target/sandbox/rulebook.db?mode=rwc")
+        .env(
+            "DATABASE_URL",
+            "sqlite://target/sandbox/rulebook.db?mode=rwc",
+        )
         .env("RULEBOOK_KOMMO_CLIENT_ID", CLIENT_ID)
         .env("RULEBOOK_KOMMO_CLIENT_SECRET", CLIENT_SECRET)
         .env("RULEBOOK_CORS_EXTRA_ORIGINS", format!("[\"{HOST_URL}\"]"))
@@ -77,4 +87,3 @@ fn wait_for_either(a: &mut Child, b: &mut Child) -> anyhow::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
-

@@ -20,10 +20,18 @@ pub enum Need {
 /// Sets up the machine.
 pub fn run(need: Need) -> anyhow::Result<()> {
     wasm_target()?;
-    cargo_tool("trunk", TRUNK_VERSION, &["install", "trunk", "--version", TRUNK_VERSION, "--locked"])?;
+    cargo_tool(
+        "trunk",
+        TRUNK_VERSION,
+        &["install", "trunk", "--version", TRUNK_VERSION, "--locked"],
+    )?;
     let bindgen = locked_version("wasm-bindgen")?;
     // wasm-bindgen-cli must match the library exactly; it does not install with --locked here.
-    cargo_tool("wasm-bindgen", &bindgen, &["install", "wasm-bindgen-cli", "--version", &bindgen])?;
+    cargo_tool(
+        "wasm-bindgen",
+        &bindgen,
+        &["install", "wasm-bindgen-cli", "--version", &bindgen],
+    )?;
     npm_packages()?;
     if need == Need::Everything {
         chromium()?;
@@ -33,8 +41,12 @@ pub fn run(need: Need) -> anyhow::Result<()> {
 }
 
 fn wasm_target() -> anyhow::Result<()> {
-    let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if !installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
         exec(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     Ok(())
@@ -70,7 +82,9 @@ fn chromium() -> anyhow::Result<()> {
 
 /// Starts the local PostgreSQL cluster if it is installed but not answering.
 pub fn postgres() -> anyhow::Result<()> {
-    let answering = Command::new("pg_isready").args(["-h", "127.0.0.1", "-p", "5432"]).status();
+    let answering = Command::new("pg_isready")
+        .args(["-h", "127.0.0.1", "-p", "5432"])
+        .status();
     if answering.is_ok_and(|s| s.success()) {
         return Ok(());
     }
@@ -83,5 +97,10 @@ pub fn postgres() -> anyhow::Result<()> {
         eprintln!("PostgreSQL is not installed here; the PostgreSQL tests will say so.");
         return Ok(());
     };
-    exec(Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &version, "main", "start"]))
+    exec(Command::new("pg_ctlcluster").args([
+        "--skip-systemctl-redirect",
+        &version,
+        "main",
+        "start",
+    ]))
 }

@@ -11,7 +11,14 @@ const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test
 pub fn run() -> anyhow::Result<()> {
     setup::run(setup::Need::Everything)?;
     run_cmd(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
-    run_cmd(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run_cmd(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     run_cmd(Command::new("cargo").args([
         "clippy",
         "-p",
@@ -25,8 +32,13 @@ pub fn run() -> anyhow::Result<()> {
         "warnings",
     ]))?;
     let zip = package::run(sandbox::BACKEND_URL)?;
-    let postgres = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.into());
-    run_cmd(Command::new("cargo").args(["test", "--workspace"]).env("TEST_POSTGRES_URL", &postgres))?;
+    let postgres =
+        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.into());
+    run_cmd(
+        Command::new("cargo")
+            .args(["test", "--workspace"])
+            .env("TEST_POSTGRES_URL", &postgres),
+    )?;
 
     // The browser tests drive the packaged widget, unpacked as Kommo would host it.
     let widget_dir = Path::new("target/browser-test/widget");

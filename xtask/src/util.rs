@@ -18,7 +18,9 @@ pub fn workspace_root() -> anyhow::Result<PathBuf> {
 /// Runs a command to completion, echoing it, and fails if it fails.
 pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {}", describe(cmd));
-    let status = cmd.status().with_context(|| format!("could not start `{}`", describe(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start `{}`", describe(cmd)))?;
     if !status.success() {
         bail!("`{}` failed ({status})", describe(cmd));
     }
@@ -28,7 +30,9 @@ pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
 /// Runs a command and returns its stdout, or `None` if it cannot start or fails.
 pub fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A command as a shell would show it.
@@ -44,7 +48,10 @@ pub fn describe(cmd: &Command) -> String {
 pub fn locked_version(package: &str) -> anyhow::Result<String> {
     let lock = std::fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
     let needle = format!("name = \"{package}\"\nversion = \"");
-    let start = lock.find(&needle).with_context(|| format!("{package} is not in Cargo.lock"))? + needle.len();
+    let start = lock
+        .find(&needle)
+        .with_context(|| format!("{package} is not in Cargo.lock"))?
+        + needle.len();
     let end = lock[start..].find('"').context("Cargo.lock is malformed")?;
     Ok(lock[start..start + end].to_string())
 }

@@ -22,32 +22,62 @@ pub struct ApiError {
 impl ApiError {
     /// 401: the caller could not be verified.
     pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status: StatusCode::UNAUTHORIZED, code, detail: detail.into(), errors: vec![] }
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code,
+            detail: detail.into(),
+            errors: vec![],
+        }
     }
 
     /// 404: nothing is there for this tenant.
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code: "not_found", detail: detail.into(), errors: vec![] }
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            detail: detail.into(),
+            errors: vec![],
+        }
     }
 
     /// 422: the body is understood but invalid, with a path per problem.
     pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid", detail: detail.into(), errors }
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid",
+            detail: detail.into(),
+            errors,
+        }
     }
 
     /// 400: the request cannot be read (e.g. malformed JSON).
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code, detail: detail.into(), errors: vec![] }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            detail: detail.into(),
+            errors: vec![],
+        }
     }
 
     /// 403: the caller is known but may not do this (e.g. a non-admin editing rules).
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status: StatusCode::FORBIDDEN, code, detail: detail.into(), errors: vec![] }
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code,
+            detail: detail.into(),
+            errors: vec![],
+        }
     }
 
     /// 409: the request conflicts with the stored state (a duplicate, a stale version).
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status: StatusCode::CONFLICT, code, detail: detail.into(), errors: vec![] }
+        Self {
+            status: StatusCode::CONFLICT,
+            code,
+            detail: detail.into(),
+            errors: vec![],
+        }
     }
 
     /// 500: logged once here, opaque to the client.
@@ -82,16 +112,21 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Problem {
             kind: format!("https://rulebook.dev/problems/{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code.to_string(),
             errors: self.errors,
         };
         let mut response = (self.status, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         response
     }
 }

@@ -12,5 +12,7 @@ pub(super) fn router() -> Router<AppState> {
 
 async fn health(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     db::ping(&state.db).await?;
-    Ok(Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })))
+    Ok(Json(
+        json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
+    ))
 }

@@ -13,7 +13,9 @@ pub fn advanced_settings(props: &PageProps) -> Html {
     let me = use_me(&props.backend);
     let account = match &*me {
         Remote::Loading => html! { <p class="rb-loading">{ t.get("loading") }</p> },
-        Remote::Failed(error) => html! { <ErrorNotice error={error.clone()} texts={props.texts.clone()} /> },
+        Remote::Failed(error) => {
+            html! { <ErrorNotice error={error.clone()} texts={props.texts.clone()} /> }
+        }
         Remote::Ready(me) => html! {
             <dl class="rb-account">
                 <dt>{ t.get("account") }</dt>

@@ -28,7 +28,9 @@ pub fn dp_settings(props: &PageProps) -> Html {
     };
     let body = match &*me {
         Remote::Loading => html! { <p class="rb-loading">{ t.get("loading") }</p> },
-        Remote::Failed(error) => html! { <ErrorNotice error={error.clone()} texts={props.texts.clone()} /> },
+        Remote::Failed(error) => {
+            html! { <ErrorNotice error={error.clone()} texts={props.texts.clone()} /> }
+        }
         Remote::Ready(_) => html! {
             <label class="rb-field">
                 <span>{ t.get("dp_rule") }</span>

@@ -12,8 +12,12 @@ pub fn lead_card(props: &PageProps) -> Html {
     let me = use_me(&props.backend);
     let body = match &*me {
         Remote::Loading => html! { <p class="rb-loading">{ t.get("loading") }</p> },
-        Remote::Failed(error) => html! { <ErrorNotice error={error.clone()} texts={props.texts.clone()} /> },
-        Remote::Ready(_) => html! { <p class="rb-manual-empty">{ t.get("manual_rules_empty") }</p> },
+        Remote::Failed(error) => {
+            html! { <ErrorNotice error={error.clone()} texts={props.texts.clone()} /> }
+        }
+        Remote::Ready(_) => {
+            html! { <p class="rb-manual-empty">{ t.get("manual_rules_empty") }</p> }
+        }
     };
     html! {
         <section class="rb-page rb-lead-card" data-location="lcard">

@@ -39,7 +39,11 @@ pub fn root(props: &RootProps) -> Html {
         Ok(c) => c.clone(),
         Err(e) => return html! { <div class="rb-root rb-error" role="alert">{ e.clone() }</div> },
     };
-    let page = PageProps { texts: Texts::new(context.messages.clone()), context, backend: props.backend.clone() };
+    let page = PageProps {
+        texts: Texts::new(context.messages.clone()),
+        context,
+        backend: props.backend.clone(),
+    };
     let body = match page.context.location {
         Location::AdvancedSettings => html! { <advanced_settings::AdvancedSettings ..page /> },
         Location::Lcard => html! { <lead_card::LeadCard ..page /> },

@@ -18,10 +18,27 @@ pub struct ErrorNoticeProps {
 pub fn error_notice(props: &ErrorNoticeProps) -> Html {
     let t = &props.texts;
     let (class, code, headline, detail) = match &props.error {
-        UiError::NotAuthorized { detail } => ("rb-error rb-not-authorized", "not_authorized", t.get("not_authorized"), detail.clone()),
-        UiError::Forbidden { detail } => ("rb-error rb-forbidden", "forbidden", t.get("forbidden"), detail.clone()),
-        UiError::Unreachable => ("rb-error rb-unreachable", "unreachable", t.get("unreachable"), String::new()),
-        UiError::Problem { code, detail } => ("rb-error", code.as_str(), t.get("failed"), detail.clone()),
+        UiError::NotAuthorized { detail } => (
+            "rb-error rb-not-authorized",
+            "not_authorized",
+            t.get("not_authorized"),
+            detail.clone(),
+        ),
+        UiError::Forbidden { detail } => (
+            "rb-error rb-forbidden",
+            "forbidden",
+            t.get("forbidden"),
+            detail.clone(),
+        ),
+        UiError::Unreachable => (
+            "rb-error rb-unreachable",
+            "unreachable",
+            t.get("unreachable"),
+            String::new(),
+        ),
+        UiError::Problem { code, detail } => {
+            ("rb-error", code.as_str(), t.get("failed"), detail.clone())
+        }
     };
     html! {
         <div class={class} role="alert" data-code={code.to_string()}>

@@ -9,7 +9,12 @@ use crate::{
 use domain::api::Me;
 
 /// Sends a request through the bridge and decodes the answer.
-pub async fn request<T: DeserializeOwned>(backend: &Backend, method: &str, path: &str, body: Option<String>) -> Result<T, UiError> {
+pub async fn request<T: DeserializeOwned>(
+    backend: &Backend,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<T, UiError> {
     decode(&backend.send(method, path, body).await)
 }
 
