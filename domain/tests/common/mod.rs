@@ -7,8 +7,8 @@ use chrono_tz::Tz;
 use domain::event::{Event, EventKind};
 use domain::path::EntityType;
 use domain::snapshot::{
-    Account, CustomFieldValue, EntitySnapshot, EnumValue, FieldValue, LinkedCounts,
-    MultitextEntry, Snapshot, TaskSnapshot, User, Utm, WeeklyHours,
+    Account, CustomFieldValue, EntitySnapshot, EnumValue, FieldValue, LinkedCounts, MultitextEntry,
+    Snapshot, TaskSnapshot, User, Utm, WeeklyHours,
 };
 
 pub const TEXT_FIELD: i64 = 101;
@@ -88,9 +88,15 @@ pub fn lead_snapshot_in(name: &str, timezone: Tz) -> Snapshot {
                 ]),
             ),
             cf(DATE_FIELD, FieldValue::Date(date(2024, 6, 20))),
-            cf(DATE_TIME_FIELD, FieldValue::DateTime(utc(2024, 6, 20, 13, 30))),
+            cf(
+                DATE_TIME_FIELD,
+                FieldValue::DateTime(utc(2024, 6, 20, 13, 30)),
+            ),
             cf(URL_FIELD, FieldValue::Url("https://example.com/p".into())),
-            cf(TEXTAREA_FIELD, FieldValue::Textarea("line one\nline two".into())),
+            cf(
+                TEXTAREA_FIELD,
+                FieldValue::Textarea("line one\nline two".into()),
+            ),
         ],
         tasks: vec![
             TaskSnapshot {
