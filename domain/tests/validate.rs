@@ -1,0 +1,172 @@
+//! Validation: every problem of a rule, with a path, a code and a sentence that says where.
+
+use domain::api::FieldError;
+use domain::path::EntityType;
+use domain::rule::Rule;
+use domain::snapshot::FieldType;
+use domain::validate::{validate, validate_as_field_errors, ProblemCode, Schema, SchemaField};
+use serde_json::{json, Value};
+
+fn schema() -> Schema {
+    let f = |entity, id, name: &str, field_type| SchemaField {
+        entity,
+        id,
+        name: name.into(),
+        field_type,
+        enums: vec![],
+    };
+    Schema {
+        fields: vec![
+            f(EntityType::Lead, 123, "Meeting date", FieldType::Date),
+            f(EntityType::Lead, 124, "Comment", FieldType::Text),
+            f(EntityType::Lead, 125, "Amount", FieldType::Numeric),
+            f(EntityType::Lead, 126, "Paid", FieldType::Checkbox),
+            f(EntityType::Lead, 127, "Colours", FieldType::Multiselect),
+            f(EntityType::Contact, 201, "Birthday", FieldType::Birthday),
+        ],
+    }
+}
+
+fn rule(blocks: Value) -> Rule {
+    Rule::from_json(&json!({"schema_version": 2, "name": "r", "trigger": {"kind": "entity_updated", "entity": "lead"}, "blocks": blocks}).to_string()).unwrap()
+}
+
+fn cond(left: &str, op: Value, right: Option<Value>) -> Value {
+    let mut c = json!({"left": {"path": left}, "op": op});
+    if let Some(r) = right {
+        c["right"] = json!({"literal": r});
+    }
+    c
+}
+
+#[test]
+fn a_valid_rule_has_no_problems() {
+    let r = rule(json!([{"conditions": [
+        cond("lead.cf(123)", json!({"is": "before"}), Some(json!("2024-01-01"))),
+        cond("lead.cf(124)", json!({"is": "contains"}), Some(json!("x"))),
+        cond("lead.cf(125)", json!({"is": "greater"}), Some(json!(5))),
+        cond("lead.cf(126)", json!({"is": "is_true"}), None),
+        cond("lead.cf(127)", json!({"is": "has_any"}), Some(json!(["Red"]))),
+        cond("lead.tags", json!({"is": "has_none"}), Some(json!("cold"))),
+        cond("date.now", json!({"is": "day_of_week"}), Some(json!(["mon", "5"]))),
+    ], "actions": [{"do": {"type": "change_fields", "entity": "lead", "fields": [{"field": {"custom": 125}, "value": "{{ (lead.cf(125)+1):calc }}"}]}}]}]));
+    assert_eq!(validate(&r, &schema()), vec![]);
+}
+
+#[test]
+fn the_operator_type_mismatch_says_where_and_why() {
+    let ok = cond("lead.name", json!({"is": "is_not_empty"}), None);
+    let r = rule(json!([
+        {"conditions": [ok.clone()]},
+        {"conditions": [ok.clone(), ok, cond("lead.cf(123)", json!({"is": "contains"}), Some(json!("x")))]}
+    ]));
+    let problems = validate(&r, &schema());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "blocks[1].conditions[2].op");
+    assert_eq!(problems[0].code, ProblemCode::OperatorNotApplicable);
+    assert_eq!(
+        problems[0].message,
+        "block 2, condition 3: field 123 is a date, 'contains' does not apply to it"
+    );
+    let errors: Vec<FieldError> = validate_as_field_errors(&r, &schema());
+    assert_eq!(errors[0].code, "operator_not_applicable");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = json!({
+        "schema_version": 2, "name": " ", "trigger": {"kind": "field_updated", "entity": "contact", "field_id": 999},
+        "frequency": {"min_interval_seconds": 1},
+        "blocks": [{"id": 1, "delay_seconds": 999999, "conditions": [
+            cond("lead.cf(555)", json!({"is": "equals"}), Some(json!("x"))),
+            cond("lead.cf(125)", json!({"is": "less"}), Some(json!("abc"))),
+            cond("lead.cf(125)", json!({"is": "between"}), Some(json!(1))),
+            cond("lead.name", json!({"is": "matches_regex"}), Some(json!("(oops"))),
+            cond("lead.name", json!({"is": "equals"}), None),
+            cond("lead.cf(126)", json!({"is": "after"}), Some(json!("someday"))),
+            cond("event.message_text", json!({"is": "contains"}), Some(json!("hi"))),
+            cond("date.now", json!({"is": "day_of_week"}), Some(json!(["funday"]))),
+        ], "actions": [
+            {"id": 7, "do": {"type": "add_note", "entity": "lead", "text": "{{lead.nmae}}"}},
+            {"id": 7, "timer": {"kind": "date_field", "field": "lead.cf(124)"}, "do": {"type": "change_status", "pipeline_id": 1, "status_id": 2}},
+            {"timer": {"kind": "after", "amount": 40000, "unit": "days"}, "do": {"type": "send_webhook", "method": "POST", "url": ""}},
+            {"do": {"type": "change_fields", "entity": "lead", "fields": [{"field": {"custom": 999}, "value": "{{lead.cf(888)}}"}]}},
+            {"do": {"type": "change_global_variable", "name": "", "change": "set", "value": ""}},
+            {"do": {"type": "change_tags", "entity": "lead", "change": "add"}}
+        ]}, {"id": 1}]
+    });
+    let r = Rule::from_json(&text.to_string()).unwrap();
+    let problems = validate(&r, &schema());
+    let got: Vec<(&str, ProblemCode)> =
+        problems.iter().map(|p| (p.path.as_str(), p.code)).collect();
+    let expected = vec![
+        ("name", ProblemCode::Required),
+        ("frequency.min_interval_seconds", ProblemCode::OutOfRange),
+        ("trigger.field_id", ProblemCode::UnknownField),
+        ("blocks[0].delay_seconds", ProblemCode::OutOfRange),
+        ("blocks[0].conditions[0].left", ProblemCode::UnknownField),
+        ("blocks[0].conditions[1].right", ProblemCode::BadOperand),
+        (
+            "blocks[0].conditions[2].right_upper",
+            ProblemCode::BadOperand,
+        ),
+        ("blocks[0].conditions[3].right", ProblemCode::InvalidRegex),
+        ("blocks[0].conditions[4].right", ProblemCode::BadOperand),
+        (
+            "blocks[0].conditions[5].op",
+            ProblemCode::OperatorNotApplicable,
+        ),
+        ("blocks[0].conditions[5].right", ProblemCode::BadOperand),
+        (
+            "blocks[0].conditions[6].left",
+            ProblemCode::NotAvailableForTrigger,
+        ),
+        ("blocks[0].conditions[7].right", ProblemCode::BadOperand),
+        ("blocks[0].actions[0].do.text", ProblemCode::InvalidTemplate),
+        ("blocks[0].actions[1].id", ProblemCode::DuplicateId),
+        (
+            "blocks[0].actions[1].timer.field",
+            ProblemCode::TimerNeedsDate,
+        ),
+        ("blocks[0].actions[1].do", ProblemCode::ActionNotApplicable),
+        ("blocks[0].actions[2].timer", ProblemCode::OutOfRange),
+        ("blocks[0].actions[2].do.url", ProblemCode::Required),
+        (
+            "blocks[0].actions[3].do.fields[0].value",
+            ProblemCode::UnknownField,
+        ),
+        (
+            "blocks[0].actions[3].do.fields[0].field",
+            ProblemCode::UnknownField,
+        ),
+        ("blocks[0].actions[4].do.name", ProblemCode::Required),
+        ("blocks[0].actions[5].do.tags", ProblemCode::Required),
+        ("blocks[1].id", ProblemCode::DuplicateId),
+    ];
+    assert_eq!(got, expected, "{}", domain::validate::describe(&problems));
+    let template = problems
+        .iter()
+        .find(|p| p.code == ProblemCode::InvalidTemplate)
+        .unwrap();
+    assert_eq!(template.message, "block 1, action 1: the template is invalid at line 1, column 3: 'lead.nmae' is not a known field");
+    let status = problems
+        .iter()
+        .find(|p| p.code == ProblemCode::ActionNotApplicable)
+        .unwrap();
+    assert_eq!(status.message, "block 1, action 2: 'change_status' applies only to leads, and this rule runs for a contact");
+}
+
+#[test]
+fn date_triggers_and_timers_need_date_fields() {
+    let r = Rule::from_json(&json!({"schema_version": 2, "name": "r",
+        "trigger": {"kind": "relative_to_date_field", "entity": "lead", "field_id": 124, "offset_hours": -2},
+        "blocks": [{"actions": [{"timer": {"kind": "yearly_from_field", "field": "contact.cf(201)"}, "do": {"type": "run_salesbot", "entity": "contact", "bot_id": 1}}]}]
+    }).to_string()).unwrap();
+    let problems = validate(&r, &schema());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].code, ProblemCode::TimerNeedsDate);
+    assert_eq!(
+        problems[0].message,
+        "trigger: field 124 is text, not a date"
+    );
+}
