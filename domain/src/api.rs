@@ -44,3 +44,88 @@ pub struct FieldError {
     /// A sentence for the user.
     pub message: String,
 }
+
+/// Milliseconds since the Unix epoch, as the API writes instants.
+pub type Millis = i64;
+
+/// One line of `GET /api/v1/rules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSummary {
+    /// The rule's id in this account.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// The stored version; every save adds one.
+    pub version: i64,
+    /// When it was last saved.
+    pub updated_at: Millis,
+}
+
+/// `GET /api/v1/rules/{id}`: a rule with its body (the JSON of [`crate::rule::Rule`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleRecord {
+    /// The rule's id in this account.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// The stored version.
+    pub version: i64,
+    /// The rule itself.
+    pub rule: serde_json::Value,
+    /// The key of the rule's inbound webhook URL.
+    #[serde(default)]
+    pub inbound_hook_key: String,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it was last saved.
+    pub updated_at: Millis,
+}
+
+/// `POST /api/v1/rules` and `PUT /api/v1/rules/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaveRule {
+    /// The rule's name.
+    pub name: String,
+    /// The rule itself.
+    pub rule: serde_json::Value,
+    /// On save: the version the edit started from; a newer stored version answers 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<i64>,
+}
+
+/// One run of a rule in its debugger log (`GET /api/v1/rules/{id}/log`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionEntry {
+    /// The run's id.
+    pub id: i64,
+    /// The rule that ran.
+    pub rule_id: i64,
+    /// The stored event that started it, if any.
+    #[serde(default)]
+    pub event_id: Option<i64>,
+    /// How it ended: `ok`, `error` (an action failed) or `loop` (the event chain was too deep).
+    pub outcome: String,
+    /// When it started.
+    pub started_at: Millis,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// Kommo operations it performed.
+    pub operations: i64,
+    /// The evaluation trace and action results.
+    pub trace: serde_json::Value,
+}
+
+/// A global variable (`GET /api/v1/variables`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variable {
+    /// Its name, used as `{name}` in templates.
+    pub name: String,
+    /// Its value (at most 30,000 characters).
+    pub value: String,
+    /// When it last changed.
+    pub updated_at: Millis,
+}

@@ -78,15 +78,37 @@ test('the lead card shows our panel in the right column', async () => {
   await page.close();
 });
 
-test('the digital-pipeline modal shows our settings UI and saves the rule into Kommo\'s form', async () => {
+test('an admin creates a rule in the editor, and the digital-pipeline modal saves it into Kommo\'s form', async () => {
+  const settings = await open(stack.page('advanced_settings'));
+  await settings.page.getByTestId('new-rule').click();
+  await settings.page.getByTestId('rule-name').fill('Qualified leads');
+  // A broken rule is refused at its field before anything is sent.
+  await settings.page.getByTestId('rule-json').fill('{ "schema_version": 2, oops }');
+  await settings.page.getByTestId('rule-json-error').waitFor();
+  assert.equal(await settings.page.getByTestId('rule-save').isDisabled(), true);
+  await settings.page.getByTestId('rule-json').fill(JSON.stringify({
+    schema_version: 2,
+    name: 'x',
+    trigger: { kind: 'entity_updated', entity: 'lead' },
+    blocks: [{ name: 'Block 1', conditions: [], actions: [] }],
+  }, null, 2));
+  await settings.page.getByTestId('rule-save').click();
+  await settings.page.getByTestId('rule-saved').waitFor();
+  const row = settings.page.locator('[data-testid=rules] tr', { hasText: 'Qualified leads' });
+  await row.waitFor();
+  const ruleId = await row.getAttribute('data-rule-id');
+  await settings.page.screenshot({ path: path.join(SCREENSHOTS, 'rule_editor.png'), fullPage: true });
+  assert.deepEqual(settings.errors, []);
+  await settings.page.close();
+
   const { page, errors } = await open(stack.page('digital_pipeline'));
   const ours = page.getByTestId('dp-rule');
-  await ours.waitFor();
+  await ours.locator(`option[value="${ruleId}"]`).waitFor({ state: 'attached' });
   assert.equal(await page.locator('input[name="rule_id"]').isVisible(), false, 'Kommo\'s own input is hidden');
-  await ours.fill('17');
-  assert.equal(await page.locator('input[name="rule_id"]').inputValue(), '17');
+  await ours.selectOption(ruleId);
+  assert.equal(await page.locator('input[name="rule_id"]').inputValue(), ruleId);
   await page.locator('.js-trigger-save').click();
-  assert.deepEqual(await page.evaluate(() => window.__host.dpSaved), { rule_id: '17' });
+  assert.deepEqual(await page.evaluate(() => window.__host.dpSaved), { rule_id: ruleId });
   await page.screenshot({ path: path.join(SCREENSHOTS, 'digital_pipeline.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();

@@ -1,36 +1,68 @@
-//! The widget's page under Settings: the account Rulebook serves, and (as it grows) the rule builder,
-//! the debugger and the variables.
+//! The widget's page under Settings: the account Rulebook serves, then the rules, the debugger and
+//! the global variables, one tab each (tabs live in memory: the URL is Kommo's).
 
 use yew::prelude::*;
 
-use super::PageProps;
+use super::{debugger::Debugger, rules::Rules, variables::Variables, PageProps};
 use crate::{components::ErrorNotice, hooks::use_me, state::Remote};
+
+/// The tabs of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Rules,
+    Debugger,
+    Variables,
+}
 
 /// The advanced-settings page.
 #[function_component(AdvancedSettings)]
 pub fn advanced_settings(props: &PageProps) -> Html {
     let t = &props.texts;
     let me = use_me(&props.backend);
-    let account = match &*me {
-        Remote::Loading => html! { <p class="rb-loading">{ t.get("loading") }</p> },
+    let tab = use_state(|| Tab::Rules);
+    let me = match &*me {
+        Remote::Loading => return html! { <p class="rb-loading">{ t.get("loading") }</p> },
         Remote::Failed(error) => {
-            html! { <ErrorNotice error={error.clone()} texts={props.texts.clone()} /> }
+            return html! {
+                <section class="rb-page rb-advanced-settings" data-location="advanced_settings">
+                    <h1>{ t.get("title") }</h1>
+                    <ErrorNotice error={error.clone()} texts={props.texts.clone()} />
+                </section>
+            }
         }
-        Remote::Ready(me) => html! {
-            <dl class="rb-account">
-                <dt>{ t.get("account") }</dt>
-                <dd class="rb-account-subdomain" data-testid="account-subdomain">{ me.subdomain.clone() }</dd>
-                <dt>{ t.get("account_id") }</dt>
-                <dd>{ me.account_id }</dd>
-                <dt>{ t.get("user") }</dt>
-                <dd>{ me.user_id }{ if me.is_admin { format!(" ({})", t.get("admin")) } else { String::new() } }</dd>
-            </dl>
-        },
+        Remote::Ready(me) => me.clone(),
+    };
+    let tab_button = |which: Tab, key: &'static str| {
+        let tab = tab.clone();
+        let class = classes!("rb-tab", (*tab == which).then_some("rb-tab-active"));
+        html! {
+            <button type="button" {class} data-testid={format!("tab-{key}")} onclick={Callback::from(move |_| tab.set(which))}>
+                { t.get(key) }
+            </button>
+        }
+    };
+    let body = match *tab {
+        Tab::Rules => html! { <Rules ..props.clone() /> },
+        Tab::Debugger => html! { <Debugger ..props.clone() /> },
+        Tab::Variables => html! { <Variables ..props.clone() /> },
     };
     html! {
         <section class="rb-page rb-advanced-settings" data-location="advanced_settings">
-            <h1>{ t.get("title") }</h1>
-            { account }
+            <header class="rb-header">
+                <h1>{ t.get("title") }</h1>
+                <dl class="rb-account">
+                    <dt>{ t.get("account") }</dt>
+                    <dd class="rb-account-subdomain" data-testid="account-subdomain">{ me.subdomain.clone() }</dd>
+                    <dt>{ t.get("user") }</dt>
+                    <dd>{ me.user_id }{ if me.is_admin { format!(" ({})", t.get("admin")) } else { String::new() } }</dd>
+                </dl>
+            </header>
+            <nav class="rb-tabs">
+                { tab_button(Tab::Rules, "tab_rules") }
+                { tab_button(Tab::Debugger, "tab_debugger") }
+                { tab_button(Tab::Variables, "tab_variables") }
+            </nav>
+            { body }
         </section>
     }
 }

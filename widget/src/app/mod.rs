@@ -1,8 +1,11 @@
 //! The app's pages, one per Kommo location, behind one root component.
 
 mod advanced_settings;
+mod debugger;
 mod dp_settings;
 mod lead_card;
+mod rules;
+mod variables;
 
 use yew::prelude::*;
 

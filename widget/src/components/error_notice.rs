@@ -30,6 +30,12 @@ pub fn error_notice(props: &ErrorNoticeProps) -> Html {
             t.get("forbidden"),
             detail.clone(),
         ),
+        UiError::Invalid { detail, .. } => (
+            "rb-error rb-invalid",
+            "invalid",
+            t.get("invalid"),
+            detail.clone(),
+        ),
         UiError::Unreachable => (
             "rb-error rb-unreachable",
             "unreachable",

@@ -6,7 +6,7 @@ use crate::{
     bridge::Backend,
     state::{decode, UiError},
 };
-use domain::api::Me;
+use domain::api::{ExecutionEntry, Me, RuleRecord, RuleSummary, SaveRule, Variable};
 
 /// Sends a request through the bridge and decodes the answer.
 pub async fn request<T: DeserializeOwned>(
@@ -18,7 +18,51 @@ pub async fn request<T: DeserializeOwned>(
     decode(&backend.send(method, path, body).await)
 }
 
+fn json<T: serde::Serialize>(body: &T) -> Option<String> {
+    serde_json::to_string(body).ok()
+}
+
 /// `GET /api/v1/me`.
 pub async fn me(backend: &Backend) -> Result<Me, UiError> {
     request(backend, "GET", "/api/v1/me", None).await
+}
+
+/// `GET /api/v1/rules`.
+pub async fn rules(backend: &Backend) -> Result<Vec<RuleSummary>, UiError> {
+    request(backend, "GET", "/api/v1/rules", None).await
+}
+
+/// `GET /api/v1/rules/{id}`.
+pub async fn rule(backend: &Backend, id: i64) -> Result<RuleRecord, UiError> {
+    request(backend, "GET", &format!("/api/v1/rules/{id}"), None).await
+}
+
+/// `POST /api/v1/rules`.
+pub async fn create_rule(backend: &Backend, body: &SaveRule) -> Result<RuleRecord, UiError> {
+    request(backend, "POST", "/api/v1/rules", json(body)).await
+}
+
+/// `PUT /api/v1/rules/{id}`.
+pub async fn save_rule(backend: &Backend, id: i64, body: &SaveRule) -> Result<RuleRecord, UiError> {
+    request(backend, "PUT", &format!("/api/v1/rules/{id}"), json(body)).await
+}
+
+/// `POST /api/v1/rules/{id}/enable` or `/disable`.
+pub async fn set_rule_enabled(
+    backend: &Backend,
+    id: i64,
+    enabled: bool,
+) -> Result<RuleRecord, UiError> {
+    let verb = if enabled { "enable" } else { "disable" };
+    request(backend, "POST", &format!("/api/v1/rules/{id}/{verb}"), None).await
+}
+
+/// `GET /api/v1/rules/{id}/log`: the rule's last runs, newest first.
+pub async fn rule_log(backend: &Backend, id: i64) -> Result<Vec<ExecutionEntry>, UiError> {
+    request(backend, "GET", &format!("/api/v1/rules/{id}/log"), None).await
+}
+
+/// `GET /api/v1/variables`.
+pub async fn variables(backend: &Backend) -> Result<Vec<Variable>, UiError> {
+    request(backend, "GET", "/api/v1/variables", None).await
 }

@@ -1,0 +1,93 @@
+//! The Debugger tab: a rule's last runs, each with its outcome, timing and full trace (every block,
+//! every condition's actual against expected value, every action's result).
+
+use yew::prelude::*;
+
+use super::PageProps;
+use crate::{components::ErrorNotice, services, state::Remote};
+use domain::api::{ExecutionEntry, RuleSummary};
+
+/// The Debugger tab.
+#[function_component(Debugger)]
+pub fn debugger(props: &PageProps) -> Html {
+    let t = &props.texts;
+    let rules = use_state(|| Remote::<Vec<RuleSummary>>::Loading);
+    let selected = use_state(|| None::<i64>);
+    let log = use_state(|| None::<Remote<Vec<ExecutionEntry>>>);
+    {
+        let (rules, backend) = (rules.clone(), props.backend.clone());
+        use_effect_with((), move |_| {
+            wasm_bindgen_futures::spawn_local(async move {
+                rules.set(services::rules(&backend).await.into())
+            });
+        });
+    }
+    {
+        let (log, backend) = (log.clone(), props.backend.clone());
+        use_effect_with(*selected, move |selected| {
+            if let Some(id) = *selected {
+                log.set(Some(Remote::Loading));
+                wasm_bindgen_futures::spawn_local(async move {
+                    log.set(Some(services::rule_log(&backend, id).await.into()))
+                });
+            }
+        });
+    }
+    let on_select = {
+        let selected = selected.clone();
+        Callback::from(move |e: Event| {
+            let select: web_sys::HtmlSelectElement = e.target_unchecked_into();
+            selected.set(select.value().parse().ok());
+        })
+    };
+    let picker = match &*rules {
+        Remote::Loading => html! { <p class="rb-loading">{ t.get("loading") }</p> },
+        Remote::Failed(e) => {
+            html! { <ErrorNotice error={e.clone()} texts={props.texts.clone()} /> }
+        }
+        Remote::Ready(rules) => html! {
+            <label class="rb-field">
+                <span>{ t.get("debugger_rule") }</span>
+                <select data-testid="debugger-rule" onchange={on_select}>
+                    <option value="" selected={selected.is_none()}>{ "—" }</option>
+                    { for rules.iter().map(|r| html! {
+                        <option value={r.id.to_string()} selected={*selected == Some(r.id)}>{ r.name.clone() }</option>
+                    }) }
+                </select>
+            </label>
+        },
+    };
+    let entries = match &*log {
+        None => Html::default(),
+        Some(Remote::Loading) => html! { <p class="rb-loading">{ t.get("loading") }</p> },
+        Some(Remote::Failed(e)) => {
+            html! { <ErrorNotice error={e.clone()} texts={props.texts.clone()} /> }
+        }
+        Some(Remote::Ready(entries)) if entries.is_empty() => {
+            html! { <p class="rb-empty">{ t.get("debugger_empty") }</p> }
+        }
+        Some(Remote::Ready(entries)) => html! {
+            <ol class="rb-log" data-testid="debugger-log">
+                { for entries.iter().map(|e| html! {
+                    <li class={classes!("rb-run", format!("rb-run-{}", e.outcome))}>
+                        <details>
+                            <summary>
+                                <span class="rb-run-outcome">{ e.outcome.clone() }</span>
+                                <span>{ format_millis(e.started_at) }</span>
+                                <span>{ format!("{} ms · {} {}", e.duration_ms, e.operations, t.get("debugger_operations")) }</span>
+                            </summary>
+                            <pre class="rb-trace">{ serde_json::to_string_pretty(&e.trace).unwrap_or_default() }</pre>
+                        </details>
+                    </li>
+                }) }
+            </ol>
+        },
+    };
+    html! { <div class="rb-debugger-tab">{ picker }{ entries }</div> }
+}
+
+/// An instant as the browser's local date and time.
+fn format_millis(ms: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+}
