@@ -5,6 +5,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{any::AnyRow, Row};
 
+use domain::rule::RuleParseError;
+
 use super::{duplicate_as, secrets, InvalidInput, StoreError};
 use crate::{clock::Millis, db::Db};
 
@@ -55,9 +57,9 @@ impl RuleBody {
 
 /// The one place where a rule definition from outside is validated before it is stored.
 ///
-/// The rule model (`domain::rule`) is not available yet, so for now only the outer shape is
-/// checked: the definition must be a JSON object. When the domain crate provides `Rule::from_json`
-/// and `validate`, they are called here and nowhere else.
+/// The definition is read with [`domain::rule::Rule::from_json`], which migrates older schema
+/// versions, and stored in the current version's JSON. Checks that need the account's fields
+/// (`domain::validate`) need the Kommo schema of the account and are made where it is at hand.
 pub fn parse_rule_body(value: Value) -> Result<RuleBody, InvalidInput> {
     if !value.is_object() {
         return Err(InvalidInput::new(
@@ -66,7 +68,25 @@ pub fn parse_rule_body(value: Value) -> Result<RuleBody, InvalidInput> {
             "A rule definition must be a JSON object.",
         ));
     }
-    Ok(RuleBody(value))
+    let rule = domain::rule::Rule::from_json(&value.to_string()).map_err(|err| {
+        let code = match err {
+            RuleParseError::UnsupportedVersion { .. } => "unsupported_version",
+            RuleParseError::Syntax { .. } | RuleParseError::Shape { .. } => "bad_shape",
+        };
+        InvalidInput::new(
+            "rule",
+            code,
+            format!("This is not a rule Rulebook can read: {err}."),
+        )
+    })?;
+    let canonical = serde_json::from_str(&rule.to_json()).map_err(|e| {
+        InvalidInput::new(
+            "rule",
+            "bad_shape",
+            format!("The rule could not be stored: {e}."),
+        )
+    })?;
+    Ok(RuleBody(canonical))
 }
 
 /// A stored rule.
@@ -407,7 +427,6 @@ mod tests {
 
     #[test]
     fn a_rule_definition_must_be_an_object() {
-        assert!(parse_rule_body(serde_json::json!({"blocks": []})).is_ok());
         for bad in [
             serde_json::json!([]),
             serde_json::json!("x"),
@@ -418,5 +437,25 @@ mod tests {
                 "not_an_object"
             );
         }
+    }
+
+    #[test]
+    fn a_rule_definition_is_read_by_the_domain_and_stored_in_the_current_schema() {
+        let v1 = serde_json::json!({
+            "name": "Old", "trigger": { "kind": "entity_added", "entity": "lead" }, "run_every_seconds": 60
+        });
+        let body = parse_rule_body(v1).expect("a version 1 rule is migrated");
+        assert_eq!(body.as_json()["schema_version"], 2);
+        assert!(body.as_json().get("run_every_seconds").is_none());
+        let unknown = serde_json::json!({ "schema_version": 2, "name": "x", "trigger": { "kind": "no_such" } });
+        assert_eq!(
+            parse_rule_body(unknown).expect_err("refused").code,
+            "bad_shape"
+        );
+        let future = serde_json::json!({ "schema_version": 99, "name": "x" });
+        assert_eq!(
+            parse_rule_body(future).expect_err("refused").code,
+            "unsupported_version"
+        );
     }
 }

@@ -59,6 +59,16 @@ pub const OTHER_ACCOUNT: i64 = 31_000_002;
 /// 2026-11-23T12:00:00Z.
 pub const START_MS: i64 = 1_795_435_200_000;
 
+/// A valid rule definition, told apart by its description.
+pub fn rule_json(description: &str) -> Value {
+    json!({
+        "schema_version": 2,
+        "name": "rule",
+        "description": description,
+        "trigger": { "kind": "entity_added", "entity": "lead" },
+    })
+}
+
 /// A response: status, headers and the body as JSON (or `Value::Null` when empty or not JSON).
 #[derive(Debug)]
 pub struct TestResponse {
@@ -366,7 +376,7 @@ impl TestApp {
     /// Creates a rule as [`ADMIN`] and returns its id.
     pub async fn given_a_rule(&self, name: &str) -> i64 {
         let body = self
-            .create_rule(ADMIN, name, json!({ "trigger": "lead_added" }))
+            .create_rule(ADMIN, name, rule_json("given"))
             .await
             .expect(StatusCode::CREATED);
         body["id"].as_i64().expect("rule id")

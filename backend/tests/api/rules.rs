@@ -3,7 +3,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{spawn_app, Backend, ADMIN, MEMBER, OTHER_ADMIN};
+use crate::helpers::{rule_json, spawn_app, Backend, ADMIN, MEMBER, OTHER_ADMIN};
 
 crate::on_both_databases!(
     an_admin_creates_a_rule_and_reads_it_back,
@@ -21,7 +21,7 @@ async fn an_admin_creates_a_rule_and_reads_it_back(backend: Backend) {
     let app = spawn_app(backend).await;
 
     let created = app
-        .create_rule(ADMIN, "  Wholesale ", json!({ "trigger": "lead_added" }))
+        .create_rule(ADMIN, "  Wholesale ", rule_json("wholesale"))
         .await;
 
     let created = created.expect(StatusCode::CREATED);
@@ -30,7 +30,8 @@ async fn an_admin_creates_a_rule_and_reads_it_back(backend: Backend) {
     assert_eq!(created["enabled"], true);
     let id = created["id"].as_i64().expect("id");
     let read = app.get_rule(ADMIN, id).await.expect(StatusCode::OK);
-    assert_eq!(read["rule"], json!({ "trigger": "lead_added" }));
+    assert_eq!(read["rule"]["description"], "wholesale");
+    assert_eq!(read["rule"]["schema_version"], 2);
     assert_eq!(read["inbound_hook_key"], created["inbound_hook_key"]);
     let list = app.list_rules(ADMIN).await.expect(StatusCode::OK);
     assert_eq!(list.as_array().expect("list").len(), 1);
@@ -45,13 +46,13 @@ async fn each_save_adds_a_version_to_the_history(backend: Backend) {
         .save_rule(
             ADMIN,
             id,
-            &json!({ "name": "Retail 2", "rule": { "step": 2 } }),
+            &json!({ "name": "Retail 2", "rule": rule_json("step 2") }),
         )
         .await;
     app.save_rule(
         ADMIN,
         id,
-        &json!({ "name": "Retail 3", "rule": { "step": 3 }, "expected_version": 2 }),
+        &json!({ "name": "Retail 3", "rule": rule_json("step 3"), "expected_version": 2 }),
     )
     .await
     .expect(StatusCode::OK);
@@ -65,9 +66,9 @@ async fn each_save_adds_a_version_to_the_history(backend: Backend) {
         .map(|v| v["version"].as_i64())
         .collect();
     assert_eq!(versions, vec![Some(3), Some(2), Some(1)]);
-    assert_eq!(history[0]["rule"], json!({ "step": 3 }));
+    assert_eq!(history[0]["rule"]["description"], "step 3");
     assert_eq!(history[1]["name"], "Retail 2");
-    assert_eq!(history[2]["rule"], json!({ "trigger": "lead_added" }));
+    assert_eq!(history[2]["rule"]["description"], "given");
     assert_eq!(history[0]["saved_by"], ADMIN.user_id);
 }
 
@@ -77,7 +78,7 @@ async fn a_save_based_on_a_stale_version_is_refused(backend: Backend) {
     app.save_rule(
         ADMIN,
         id,
-        &json!({ "name": "Stale", "rule": { "a": 1 }, "expected_version": 1 }),
+        &json!({ "name": "Stale", "rule": rule_json("a"), "expected_version": 1 }),
     )
     .await
     .expect(StatusCode::OK);
@@ -86,13 +87,13 @@ async fn a_save_based_on_a_stale_version_is_refused(backend: Backend) {
         .save_rule(
             ADMIN,
             id,
-            &json!({ "name": "Stale", "rule": { "b": 1 }, "expected_version": 1 }),
+            &json!({ "name": "Stale", "rule": rule_json("b"), "expected_version": 1 }),
         )
         .await;
 
     stale.expect_problem(StatusCode::CONFLICT, "version_conflict");
     let read = app.get_rule(ADMIN, id).await.expect(StatusCode::OK);
-    assert_eq!(read["rule"], json!({ "a": 1 }));
+    assert_eq!(read["rule"]["description"], "a");
     assert_eq!(read["version"], 2);
 }
 
@@ -101,15 +102,19 @@ async fn a_second_rule_with_the_same_name_is_refused(backend: Backend) {
     app.given_a_rule("Twin").await;
     let other = app.given_a_rule("Other").await;
 
-    app.create_rule(ADMIN, "Twin", json!({}))
+    app.create_rule(ADMIN, "Twin", rule_json("any"))
         .await
         .expect_problem(StatusCode::CONFLICT, "duplicate");
-    app.save_rule(ADMIN, other, &json!({ "name": "Twin", "rule": {} }))
-        .await
-        .expect_problem(StatusCode::CONFLICT, "duplicate");
+    app.save_rule(
+        ADMIN,
+        other,
+        &json!({ "name": "Twin", "rule": rule_json("any") }),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "duplicate");
 
     // Another account may use the name.
-    app.create_rule(OTHER_ADMIN, "Twin", json!({}))
+    app.create_rule(OTHER_ADMIN, "Twin", rule_json("any"))
         .await
         .expect(StatusCode::CREATED);
 }
@@ -119,12 +124,16 @@ async fn a_member_reads_rules_but_cannot_change_them(backend: Backend) {
     let id = app.given_a_rule("Guarded").await;
 
     app.get_rule(MEMBER, id).await.expect(StatusCode::OK);
-    app.create_rule(MEMBER, "Mine", json!({}))
+    app.create_rule(MEMBER, "Mine", rule_json("any"))
         .await
         .expect_problem(StatusCode::FORBIDDEN, "admin_required");
-    app.save_rule(MEMBER, id, &json!({ "name": "x", "rule": {} }))
-        .await
-        .expect_problem(StatusCode::FORBIDDEN, "admin_required");
+    app.save_rule(
+        MEMBER,
+        id,
+        &json!({ "name": "x", "rule": rule_json("any") }),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "admin_required");
     app.set_rule_enabled(MEMBER, id, false)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "admin_required");
@@ -145,9 +154,13 @@ async fn rules_of_another_account_are_invisible(backend: Backend) {
     app.get_rule(OTHER_ADMIN, id)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
-    app.save_rule(OTHER_ADMIN, id, &json!({ "name": "Hijack", "rule": {} }))
-        .await
-        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.save_rule(
+        OTHER_ADMIN,
+        id,
+        &json!({ "name": "Hijack", "rule": rule_json("any") }),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not_found");
     app.delete_rule(OTHER_ADMIN, id)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
@@ -171,7 +184,16 @@ async fn bad_rule_bodies_get_a_problem_with_a_code(backend: Backend) {
     let body = not_object.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     assert_eq!(body["errors"][0]["path"], "rule");
     assert_eq!(body["errors"][0]["code"], "not_an_object");
-    app.create_rule(ADMIN, "   ", json!({}))
+    let not_a_rule = app
+        .create_rule(
+            ADMIN,
+            "Unknown",
+            json!({ "schema_version": 2, "trigger": { "kind": "x" } }),
+        )
+        .await;
+    let body = not_a_rule.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(body["errors"][0]["code"], "bad_shape");
+    app.create_rule(ADMIN, "   ", rule_json("any"))
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     app.send(
