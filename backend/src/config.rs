@@ -39,6 +39,23 @@ pub struct Settings {
     /// How many jobs this process runs at once.
     #[serde(default = "default_worker_count")]
     pub worker_count: usize,
+    /// Events deeper than this in a chain caused by Rulebook's own changes stop (loop protection).
+    #[serde(default = "default_chain_limit")]
+    pub engine_chain_limit: u32,
+    /// Lets "send webhook" reach loopback and private networks; only for tests and sandboxes.
+    #[serde(default)]
+    pub allow_private_webhook_targets: bool,
+    /// Kommo requests per second per account (Kommo allows 7).
+    #[serde(default = "default_kommo_requests_per_second")]
+    pub kommo_requests_per_second: u32,
+}
+
+fn default_chain_limit() -> u32 {
+    5
+}
+
+fn default_kommo_requests_per_second() -> u32 {
+    6
 }
 
 /// The public sandbox key for tokens at rest; never use it in production.

@@ -16,12 +16,16 @@
 //! - [`store`]: accounts, rules with history, variables, trigger links, the execution log.
 //! - [`queue`]: the durable job queue, its workers and the registration list of job kinds.
 //! - [`ingest`]: authenticated incoming events stored with a dedupe key and queued in one transaction.
+//! - [`engine`]: the job handlers that run rules: events translated, one snapshot per event read
+//!   through the Kommo client, `domain` evaluation, actions performed (batched) or delayed as jobs,
+//!   loop protection, the debugger log entries; also the dry run and replay.
 
 pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod engine;
 pub mod http;
 pub mod ingest;
 pub mod queue;

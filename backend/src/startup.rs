@@ -16,7 +16,9 @@ use crate::{
     auth::TokenVerifier,
     clock::{SharedClock, SystemClock},
     config::Settings,
-    db, http,
+    db,
+    engine::Engine,
+    http,
     queue::{kinds, worker::Worker, Queue, QueueSettings},
     store::token_cipher::TokenCipher,
 };
@@ -36,20 +38,32 @@ pub struct AppState {
     pub queue: Queue,
     /// Seals and opens OAuth tokens at rest.
     pub cipher: Arc<TokenCipher>,
+    /// The rule engine: evaluation and actions through the Kommo client.
+    pub engine: Arc<Engine>,
 }
 
 impl AppState {
     /// The state over a connected, migrated `db`, timed by `clock`.
     pub fn new(db: db::Db, settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let cipher = TokenCipher::from_base64_key(&settings.token_encryption_key)?;
+        let cipher = Arc::new(TokenCipher::from_base64_key(
+            &settings.token_encryption_key,
+        )?);
         let queue = Queue::new(db.clone(), clock.clone(), QueueSettings::default());
+        let engine = Engine::new(
+            db.clone(),
+            clock.clone(),
+            queue.clone(),
+            cipher.clone(),
+            &settings,
+        )?;
         Ok(Self {
             db,
             verifier: Arc::new(TokenVerifier::new(&settings)),
             settings: Arc::new(settings),
             clock,
             queue,
-            cipher: Arc::new(cipher),
+            cipher,
+            engine: Arc::new(engine),
         })
     }
 }

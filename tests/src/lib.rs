@@ -2,8 +2,15 @@
 //! the Kommo emulator, a browser).
 //!
 //! Architecture Invariant: these tests use the parts only through their public faces — the widget
-//! archive, HTTP, the binaries — never their internals.
+//! archive, HTTP, the binaries, and the crates' public APIs (to start them on loopback and drive
+//! their clocks) — never their private internals.
 //!
 //! # Layout
+//! - [`stack`]: the emulator and the backend on loopback, connected and subscribed, with clocks and
+//!   queues driven by the test.
+//! - `tests/pipeline.rs`: from a change in the emulator, through its webhook and a rule, to the
+//!   action visible in the emulator.
 //! - `tests/widget_package.rs`: the archive `cargo xtask package` writes, checked as Kommo would take it.
 //! - `browser/`: Node + Playwright tests of the widget in headless Chromium on the Kommo-like page.
+
+pub mod stack;

@@ -1,8 +1,8 @@
 //! The one registration list of job kinds: every kind a job row can carry, and the handlers this
 //! process runs. A kind without a handler here is never claimed by this process (its jobs wait).
 
-use super::worker::Registry;
-use crate::startup::AppState;
+use super::worker::{ClaimedJob, JobError, Registry};
+use crate::{engine::pipeline::job_error, startup::AppState};
 
 /// Process one event of the inbox (payload `{"event_id": …}`): parse it, match the account's rules
 /// and run them. Enqueued by [`crate::ingest`] in the transaction that stores the event.
@@ -11,14 +11,50 @@ pub const PROCESS_EVENT: &str = "process_event";
 /// Run a delayed action of a rule (payload chosen by the rule engine).
 pub const RUN_DELAYED_ACTION: &str = "run_delayed_action";
 
-/// Every job kind.
-pub const ALL: &[&str] = &[PROCESS_EVENT, RUN_DELAYED_ACTION];
+/// Run a rule for an entity on another rule's behalf: execute rule, a task result, a webhook
+/// follow-up (payload [`crate::engine::pipeline::RuleCallJob`]).
+pub const RUN_RULE: &str = "run_rule";
 
-/// The handlers this process runs, one line per kind.
-///
-/// The rule engine that handles [`PROCESS_EVENT`] and [`RUN_DELAYED_ACTION`] is not part of the
-/// backend yet, so no kind is registered: stored events and delayed jobs stay pending, durably,
-/// until a build that registers their handlers here picks them up.
-pub fn registry(_state: &AppState) -> Registry {
+/// Every job kind.
+pub const ALL: &[&str] = &[PROCESS_EVENT, RUN_DELAYED_ACTION, RUN_RULE];
+
+/// The handlers this process runs, one line per kind; all of them are the rule engine's
+/// ([`crate::engine::pipeline`]).
+pub fn registry(state: &AppState) -> Registry {
+    let (events, delayed, calls) = (
+        state.engine.clone(),
+        state.engine.clone(),
+        state.engine.clone(),
+    );
     Registry::new()
+        .register(PROCESS_EVENT, move |job: ClaimedJob| {
+            let engine = events.clone();
+            async move {
+                let event_id = job.payload["event_id"]
+                    .as_i64()
+                    .ok_or_else(|| JobError::Permanent("the payload names no event_id".into()))?;
+                engine
+                    .process_event(job.account_id, event_id)
+                    .await
+                    .map_err(job_error)
+            }
+        })
+        .register(RUN_DELAYED_ACTION, move |job: ClaimedJob| {
+            let engine = delayed.clone();
+            async move {
+                engine
+                    .run_delayed(job.account_id, job.id, &job.payload)
+                    .await
+                    .map_err(job_error)
+            }
+        })
+        .register(RUN_RULE, move |job: ClaimedJob| {
+            let engine = calls.clone();
+            async move {
+                engine
+                    .run_rule_call(job.account_id, job.id, &job.payload)
+                    .await
+                    .map_err(job_error)
+            }
+        })
 }

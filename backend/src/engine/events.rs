@@ -1,0 +1,407 @@
+//! Incoming traffic translated into domain events. Kommo's update webhooks carry the entity's new
+//! state only, so which tags and fields changed is worked out against the state last seen
+//! ([`SeenState`], remembered by [`super::records::swap_memory`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use domain::{
+    event::{CallStatus, Direction, EntityRef, Event, EventKind, Message, Note, NoteType},
+    path::EntityType,
+};
+use kommo::incoming::{
+    AccountWebhook, DpRequest, EntityAction, WebhookEntity, WebhookEvent, WebhookNote,
+};
+use serde::{Deserialize, Serialize};
+
+/// The tags and custom field values of an entity as a webhook showed them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenState {
+    /// The entity type.
+    pub entity_type: EntityType,
+    /// The entity id.
+    pub entity_id: i64,
+    /// Kommo's `updated_at`, Unix seconds.
+    pub updated_at: i64,
+    /// Tag names.
+    pub tags: Vec<String>,
+    /// Custom field values as text, by field id.
+    pub fields: BTreeMap<i64, Vec<String>>,
+}
+
+/// One item of incoming traffic, ready or nearly ready to be evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IncomingItem {
+    /// A complete event.
+    Ready(Event),
+    /// An entity was added or updated: the event, plus its state to compare with the last one seen
+    /// (the differences become tag and field events).
+    Changed {
+        /// `EntityAdded` or `EntityUpdated`.
+        event: Event,
+        /// What the webhook showed.
+        seen: SeenState,
+    },
+    /// A task was closed: if we created it with result options, the chosen one starts its rule.
+    TaskClosed {
+        /// The task.
+        task_id: i64,
+    },
+}
+
+impl IncomingItem {
+    /// The entity the item is about.
+    pub fn entity(&self) -> Option<EntityRef> {
+        match self {
+            Self::Ready(event) | Self::Changed { event, .. } => event.entity,
+            Self::TaskClosed { .. } => None,
+        }
+    }
+}
+
+/// The domain entity type of a Kommo `element_type` (1 contact, 2 lead, 3 company, 4 task).
+pub fn element_type(code: Option<i64>) -> Option<EntityType> {
+    match code? {
+        1 => Some(EntityType::Contact),
+        2 => Some(EntityType::Lead),
+        3 => Some(EntityType::Company),
+        4 => Some(EntityType::Task),
+        _ => None,
+    }
+}
+
+fn seen_state(entity_type: EntityType, entity: &WebhookEntity) -> SeenState {
+    let mut tags: Vec<String> = entity.tags.iter().map(|t| t.name.clone()).collect();
+    tags.sort();
+    tags.dedup();
+    let fields = entity
+        .custom_fields
+        .iter()
+        .map(|f| {
+            let mut values: Vec<String> = f
+                .values
+                .iter()
+                .map(|v| match v.enum_id {
+                    Some(id) => format!("{}#{id}", v.value),
+                    None => v.value.clone(),
+                })
+                .collect();
+            values.sort();
+            (f.id, values)
+        })
+        .collect();
+    SeenState {
+        entity_type,
+        entity_id: entity.id,
+        updated_at: entity.updated_at.unwrap_or(0),
+        tags,
+        fields,
+    }
+}
+
+fn entity_items(
+    entity_type: EntityType,
+    action: EntityAction,
+    entity: &WebhookEntity,
+) -> Vec<IncomingItem> {
+    let about = |kind| Event::about(entity_type, entity.id, kind);
+    match action {
+        EntityAction::Add => {
+            let mut items = vec![IncomingItem::Changed {
+                event: about(EventKind::EntityAdded),
+                seen: seen_state(entity_type, entity),
+            }];
+            if let (EntityType::Lead, Some(pipeline_id), Some(status_id)) =
+                (entity_type, entity.pipeline_id, entity.status_id)
+            {
+                items.push(IncomingItem::Ready(about(EventKind::StatusChanged {
+                    old_pipeline_id: None,
+                    old_status_id: None,
+                    pipeline_id,
+                    status_id,
+                    created: true,
+                })));
+            }
+            items
+        }
+        EntityAction::Update => vec![IncomingItem::Changed {
+            event: about(EventKind::EntityUpdated),
+            seen: seen_state(entity_type, entity),
+        }],
+        EntityAction::Status => match (entity.pipeline_id, entity.status_id) {
+            (Some(pipeline_id), Some(status_id)) => {
+                vec![IncomingItem::Ready(about(EventKind::StatusChanged {
+                    old_pipeline_id: entity.old_pipeline_id,
+                    old_status_id: entity.old_status_id,
+                    pipeline_id,
+                    status_id,
+                    created: false,
+                }))]
+            }
+            _ => Vec::new(),
+        },
+        EntityAction::Responsible => {
+            vec![IncomingItem::Ready(about(EventKind::ResponsibleChanged {
+                old_user_id: entity.old_responsible_user_id,
+                new_user_id: entity.responsible_user_id,
+            }))]
+        }
+        EntityAction::Delete | EntityAction::Restore => Vec::new(),
+    }
+}
+
+/// The domain note type of a Kommo `note_type` (name or legacy number).
+pub fn note_type(code: &str) -> (NoteType, Option<Direction>) {
+    match code {
+        "call_in" | "10" => (NoteType::Call, Some(Direction::Incoming)),
+        "call_out" | "11" => (NoteType::Call, Some(Direction::Outgoing)),
+        "sms_in" | "102" => (NoteType::Sms, Some(Direction::Incoming)),
+        "sms_out" | "103" => (NoteType::Sms, Some(Direction::Outgoing)),
+        "mail_in" | "mail_message_in" => (NoteType::Email, Some(Direction::Incoming)),
+        "mail_out" | "mail_message" | "mail_message_out" => {
+            (NoteType::Email, Some(Direction::Outgoing))
+        }
+        "service_message" | "extended_service_message" | "25" | "message_cashier" => {
+            (NoteType::System, None)
+        }
+        _ => (NoteType::Text, None),
+    }
+}
+
+/// The domain call status of Kommo's `call_status` code.
+pub fn call_status(code: i64) -> Option<CallStatus> {
+    Some(match code {
+        1 => CallStatus::Voicemail,
+        2 => CallStatus::CallBackLater,
+        3 => CallStatus::Unavailable,
+        4 => CallStatus::Held,
+        5 => CallStatus::WrongNumber,
+        6 => CallStatus::NoAnswer,
+        7 => CallStatus::Busy,
+        _ => return None,
+    })
+}
+
+fn note_items(note: &WebhookNote) -> Vec<IncomingItem> {
+    let (Some(entity_type), Some(id)) = (element_type(note.element_type), note.element_id) else {
+        return Vec::new();
+    };
+    let (note_type, direction) = note_type(&note.note_type);
+    let mut items = vec![IncomingItem::Ready(Event::about(
+        entity_type,
+        id,
+        EventKind::NoteAdded {
+            note: Note {
+                note_type,
+                text: note.text.clone(),
+                direction,
+                call_duration_seconds: None,
+                call_status: None,
+                email_subject: None,
+            },
+        },
+    ))];
+    // A note changes its entity in Kommo ("any entity update, addition of a note, calls, chats …
+    // cause the lead to change"), so it is also an update of the entity.
+    if matches!(
+        entity_type,
+        EntityType::Lead | EntityType::Contact | EntityType::Company
+    ) {
+        items.push(IncomingItem::Ready(Event::about(
+            entity_type,
+            id,
+            EventKind::EntityUpdated,
+        )));
+    }
+    items
+}
+
+fn message_items(message: &kommo::incoming::WebhookMessage) -> Vec<IncomingItem> {
+    let entity = match (message.entity_type.as_str(), message.entity_id) {
+        ("lead" | "leads", Some(id)) => Some((EntityType::Lead, id)),
+        ("contact" | "contacts", Some(id)) => Some((EntityType::Contact, id)),
+        _ => message.contact_id.map(|id| (EntityType::Contact, id)),
+    };
+    let Some((entity_type, id)) = entity else {
+        return Vec::new();
+    };
+    let direction = if message.direction == "outgoing" {
+        Direction::Outgoing
+    } else {
+        Direction::Incoming
+    };
+    vec![IncomingItem::Ready(Event::about(
+        entity_type,
+        id,
+        EventKind::MessageReceived {
+            message: Message {
+                text: message.text.clone(),
+                channel: message.origin.clone(),
+                direction,
+            },
+        },
+    ))]
+}
+
+/// The items of an account webhook, in body order.
+pub fn from_account_webhook(webhook: &AccountWebhook) -> Vec<IncomingItem> {
+    let mut items = Vec::new();
+    for event in &webhook.events {
+        match event {
+            WebhookEvent::Lead(action, entity) => {
+                items.extend(entity_items(EntityType::Lead, *action, entity));
+            }
+            WebhookEvent::Contact(action, entity) => {
+                items.extend(entity_items(EntityType::Contact, *action, entity));
+            }
+            WebhookEvent::Company(action, entity) => {
+                items.extend(entity_items(EntityType::Company, *action, entity));
+            }
+            WebhookEvent::Task(action, task) => match action {
+                EntityAction::Add => items.push(IncomingItem::Ready(Event::about(
+                    EntityType::Task,
+                    task.id,
+                    EventKind::EntityAdded,
+                ))),
+                EntityAction::Update => {
+                    items.push(IncomingItem::Ready(Event::about(
+                        EntityType::Task,
+                        task.id,
+                        EventKind::EntityUpdated,
+                    )));
+                    if task.completed {
+                        items.push(IncomingItem::TaskClosed { task_id: task.id });
+                    }
+                }
+                _ => {}
+            },
+            WebhookEvent::Note(note) => items.extend(note_items(note)),
+            WebhookEvent::Message(message) => items.extend(message_items(message)),
+            WebhookEvent::Other { .. } => {}
+        }
+    }
+    items
+}
+
+/// The event of a digital-pipeline request.
+pub fn from_dp_request(request: &DpRequest) -> Option<Event> {
+    let event = &request.event;
+    if event.element_type.is_some_and(|t| t != 2) {
+        return None;
+    }
+    Some(Event::about(
+        EntityType::Lead,
+        event.entity_id,
+        EventKind::DigitalPipeline {
+            pipeline_id: event.pipeline_id.unwrap_or(0),
+            status_id: event.status_id.unwrap_or(0),
+        },
+    ))
+}
+
+/// The events a change of tags and fields implies: tags added, tags removed, fields updated. A
+/// newly added entity has no previous state; its tags count as added, its fields as set.
+pub fn differences(previous: Option<&SeenState>, now: &SeenState) -> Vec<EventKind> {
+    let empty_tags = Vec::new();
+    let empty_fields = BTreeMap::new();
+    let (old_tags, old_fields) = match previous {
+        Some(p) => (&p.tags, &p.fields),
+        None => (&empty_tags, &empty_fields),
+    };
+    let old: BTreeSet<&String> = old_tags.iter().collect();
+    let new: BTreeSet<&String> = now.tags.iter().collect();
+    let mut kinds: Vec<EventKind> = new
+        .difference(&old)
+        .map(|t| EventKind::TagAdded { tag: (*t).clone() })
+        .collect();
+    kinds.extend(
+        old.difference(&new)
+            .map(|t| EventKind::TagRemoved { tag: (*t).clone() }),
+    );
+    let ids: BTreeSet<i64> = old_fields
+        .keys()
+        .chain(now.fields.keys())
+        .copied()
+        .collect();
+    for id in ids {
+        let before = old_fields.get(&id).filter(|v| !v.is_empty());
+        let after = now.fields.get(&id).filter(|v| !v.is_empty());
+        if before != after {
+            kinds.push(EventKind::FieldUpdated { field_id: id });
+        }
+    }
+    kinds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(tags: &[&str], fields: &[(i64, &str)]) -> SeenState {
+        SeenState {
+            entity_type: EntityType::Lead,
+            entity_id: 1,
+            updated_at: 0,
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            fields: fields
+                .iter()
+                .map(|(id, v)| (*id, vec![(*v).to_owned()]))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn differences_name_tags_added_and_removed_and_fields_changed_or_cleared() {
+        let before = seen(&["a", "b"], &[(1, "x"), (2, "y")]);
+        let after = seen(&["b", "c"], &[(1, "x"), (3, "z")]);
+        let kinds = differences(Some(&before), &after);
+        assert_eq!(
+            kinds,
+            vec![
+                EventKind::TagAdded { tag: "c".into() },
+                EventKind::TagRemoved { tag: "a".into() },
+                EventKind::FieldUpdated { field_id: 2 },
+                EventKind::FieldUpdated { field_id: 3 },
+            ]
+        );
+        assert!(differences(Some(&after), &after).is_empty());
+    }
+
+    #[test]
+    fn a_lead_webhook_becomes_added_and_created_in_stage() {
+        let body = b"account[id]=7&account[subdomain]=acme&leads[add][0][id]=5&leads[add][0][status_id]=11&leads[add][0][pipeline_id]=3&leads[add][0][tags][0][name]=vip";
+        let webhook = kommo::incoming::parse_account_webhook(body).expect("parses");
+        let items = from_account_webhook(&webhook);
+        assert_eq!(items.len(), 2);
+        assert!(matches!(&items[0], IncomingItem::Changed { event, seen }
+            if event.kind == EventKind::EntityAdded && seen.tags == vec!["vip".to_owned()]));
+        assert!(matches!(
+            &items[1],
+            IncomingItem::Ready(Event {
+                kind: EventKind::StatusChanged {
+                    created: true,
+                    status_id: 11,
+                    ..
+                },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_call_note_on_a_lead_is_a_note_and_an_update_of_the_lead() {
+        let body = b"account[id]=7&account[subdomain]=acme&leads[note][0][note][id]=9&leads[note][0][note][element_id]=5&leads[note][0][note][element_type]=2&leads[note][0][note][note_type]=call_in";
+        let webhook = kommo::incoming::parse_account_webhook(body).expect("parses");
+        let items = from_account_webhook(&webhook);
+        assert!(
+            matches!(&items[0], IncomingItem::Ready(Event { kind: EventKind::NoteAdded { note }, .. })
+            if note.note_type == NoteType::Call && note.direction == Some(Direction::Incoming))
+        );
+        assert!(matches!(
+            &items[1],
+            IncomingItem::Ready(Event {
+                kind: EventKind::EntityUpdated,
+                ..
+            })
+        ));
+    }
+}

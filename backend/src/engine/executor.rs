@@ -1,0 +1,953 @@
+//! Planned actions performed through the Kommo client. Entity updates (fields, tags, stage,
+//! responsible) of every rule of an event go into one [`WriteBatch`] and leave as few `PATCH`
+//! requests as the client's batch limit allows; creations, notes, tasks and calls leave at once.
+//! Before any write to an entity, a write mark is stored, so the webhook our write causes is
+//! recognised as ours (loop protection).
+
+use std::time::Instant;
+
+use domain::{
+    event::Event,
+    path::EntityRole,
+    rule::{
+        ActionKind, FieldAssignment, FieldTarget, TagChange, TaskScope, UserChoice, VariableChange,
+    },
+    snapshot::{EntitySnapshot, Snapshot},
+    template::RESET_MARKER,
+};
+use kommo::{
+    models::{
+        EmbeddedRef, EmbeddedWrite, EntityKind, EntityWrite, NewNote, NoteContent, SalesbotRun,
+        TagRef, TaskWrite,
+    },
+    AccountClient, FieldValue, FieldWrite, KommoError,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{
+    outbound::{self, WebhookRequest},
+    records::{self, ResultOption, TaskWithResults},
+    snapshot::AccountFacts,
+    Engine,
+};
+use crate::{
+    queue::{kinds, JobFilter, NewJob},
+    store::variables,
+};
+
+/// What one action did, for the debugger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionResult {
+    /// The block index, or `None` for the else scenario.
+    pub block: Option<usize>,
+    /// The action's index within its block.
+    pub action_index: usize,
+    /// The action type.
+    pub kind: &'static str,
+    /// `ok`, `error`, `scheduled` or `skipped`.
+    pub status: &'static str,
+    /// What was done (ids created, jobs cancelled, variables set…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long it took, milliseconds (batched updates count at the flush).
+    pub duration_ms: i64,
+}
+
+/// Where a batched update's result goes: (rule run index, action result index).
+pub type Owner = (usize, usize);
+
+/// Entity updates collected over the rules of an event, sent together.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    updates: Vec<(EntityKind, EntityWrite, Owner)>,
+}
+
+impl WriteBatch {
+    /// Nothing collected.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn push(&mut self, kind: EntityKind, write: EntityWrite, owner: Owner) {
+        self.updates.push((kind, write, owner));
+    }
+
+    /// Whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        self.updates.is_empty()
+    }
+
+    /// Sends the updates, kind by kind; returns each owner with its error (if any) and the
+    /// requests made.
+    pub async fn flush(self, client: &AccountClient) -> (Vec<(Owner, Option<String>)>, i64) {
+        let mut results = Vec::new();
+        let mut requests = 0;
+        for kind in [
+            EntityKind::Leads,
+            EntityKind::Contacts,
+            EntityKind::Companies,
+        ] {
+            let (writes, owners): (Vec<EntityWrite>, Vec<Owner>) = self
+                .updates
+                .iter()
+                .filter(|(k, ..)| *k == kind)
+                .map(|(_, w, o)| (w.clone(), *o))
+                .unzip();
+            if writes.is_empty() {
+                continue;
+            }
+            let error = match client.update_entities(kind, writes).await {
+                Ok(n) => {
+                    requests += i64::try_from(n).unwrap_or(0);
+                    None
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            results.extend(owners.into_iter().map(|o| (o, error.clone())));
+        }
+        (results, requests)
+    }
+}
+
+/// Everything an action needs to run.
+pub struct ActionScope<'a> {
+    /// The tenant.
+    pub account_id: i64,
+    /// The rule the action belongs to.
+    pub rule_id: i64,
+    /// The account's client.
+    pub client: &'a AccountClient,
+    /// The account facts.
+    pub facts: &'a AccountFacts,
+    /// The snapshot the action was planned against.
+    pub snapshot: &'a Snapshot,
+    /// The event.
+    pub event: &'a Event,
+    /// The event's chain depth.
+    pub depth: u32,
+}
+
+impl ActionScope<'_> {
+    fn entity(&self, role: EntityRole) -> Option<(EntityKind, &EntitySnapshot)> {
+        let subject = self.event.entity_type();
+        let entity = self.snapshot.entity(role, subject)?;
+        let kind = match role {
+            EntityRole::Lead => EntityKind::Leads,
+            EntityRole::Contact => EntityKind::Contacts,
+            EntityRole::Company => EntityKind::Companies,
+            EntityRole::Client => {
+                if self
+                    .snapshot
+                    .lead
+                    .as_ref()
+                    .is_some_and(|l| l.id == entity.id)
+                    && subject != Some(domain::path::EntityType::Contact)
+                    && subject != Some(domain::path::EntityType::Company)
+                {
+                    EntityKind::Leads
+                } else if self
+                    .snapshot
+                    .contact
+                    .as_ref()
+                    .is_some_and(|c| c.id == entity.id)
+                    && subject != Some(domain::path::EntityType::Company)
+                {
+                    EntityKind::Contacts
+                } else {
+                    EntityKind::Companies
+                }
+            }
+        };
+        Some((kind, entity))
+    }
+
+    fn user(&self, choice: &UserChoice, entity: Option<&EntitySnapshot>) -> Option<i64> {
+        match choice {
+            UserChoice::User(id) => Some(*id),
+            UserChoice::Responsible => entity.and_then(|e| e.responsible_user_id),
+        }
+    }
+}
+
+/// Why an action could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The entity the action needs is not in the snapshot.
+    #[error("the event has no {0}")]
+    NoEntity(&'static str),
+    /// A value does not fit its field.
+    #[error("{0}")]
+    BadValue(String),
+    /// Kommo failed.
+    #[error(transparent)]
+    Kommo(#[from] KommoError),
+    /// Our database failed.
+    #[error("storage failed: {0}")]
+    Store(String),
+    /// The action is not available through Kommo's public API.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// "Send webhook" failed.
+    #[error(transparent)]
+    Webhook(#[from] outbound::OutboundError),
+}
+
+fn role_name(role: EntityRole) -> &'static str {
+    match role {
+        EntityRole::Lead => "lead",
+        EntityRole::Contact => "contact",
+        EntityRole::Company => "company",
+        EntityRole::Client => "entity",
+    }
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A field assignment as a Kommo write, typed by the field's definition.
+pub fn field_write(
+    facts: &AccountFacts,
+    kind: EntityKind,
+    write: &mut EntityWrite,
+    assignment: &FieldAssignment<String>,
+) -> Result<(), ActionError> {
+    let value = assignment.value.trim();
+    match assignment.field {
+        FieldTarget::Name => write.name = Some(value.to_owned()),
+        FieldTarget::Price => {
+            let price = domain::value::parse_number(value).ok_or_else(|| {
+                ActionError::BadValue(format!("the budget {value:?} is not a number"))
+            })?;
+            write.price = Some(price.round() as i64);
+        }
+        FieldTarget::Custom(field_id) => {
+            if value.is_empty() || value == RESET_MARKER {
+                write.custom_fields_values.push(FieldWrite::clear(field_id));
+                return Ok(());
+            }
+            let def = facts.field(kind, field_id);
+            let field_type = def.map(|d| d.field_type.as_str()).unwrap_or("text");
+            let enum_of = |text: &str| -> Result<FieldValue, ActionError> {
+                let found = def.and_then(|d| {
+                    d.enums
+                        .iter()
+                        .find(|e| e.value.eq_ignore_ascii_case(text) || e.id.to_string() == text)
+                });
+                found.map(|e| FieldValue::EnumId(e.id)).ok_or_else(|| {
+                    ActionError::BadValue(format!("field {field_id} has no option {text:?}"))
+                })
+            };
+            let values = match field_type {
+                "numeric" | "price" => vec![FieldValue::Number(
+                    domain::value::parse_number(value).ok_or_else(|| {
+                        ActionError::BadValue(format!(
+                            "field {field_id} needs a number, not {value:?}"
+                        ))
+                    })?,
+                )],
+                "checkbox" => vec![FieldValue::Checkbox(
+                    domain::value::parse_bool(value).ok_or_else(|| {
+                        ActionError::BadValue(format!(
+                            "field {field_id} is a checkbox: use 0 or 1, not {value:?}"
+                        ))
+                    })?,
+                )],
+                "select" | "radiobutton" | "category" => vec![enum_of(value)?],
+                "multiselect" => split_list(value)
+                    .iter()
+                    .map(|v| enum_of(v))
+                    .collect::<Result<_, _>>()?,
+                "date" | "date_time" | "birthday" => {
+                    let at = match domain::value::parse_date(value, facts.timezone) {
+                        Some(domain::value::ParsedDate::Instant(at)) => at,
+                        Some(domain::value::ParsedDate::Date(day)) => {
+                            domain::value::start_of_day(day, facts.timezone).ok_or_else(|| {
+                                ActionError::BadValue(format!("{value:?} is not a date"))
+                            })?
+                        }
+                        None => {
+                            return Err(ActionError::BadValue(format!(
+                                "field {field_id} needs a date, not {value:?}"
+                            )))
+                        }
+                    };
+                    vec![FieldValue::Date(at.timestamp())]
+                }
+                "multitext" => split_list(value)
+                    .into_iter()
+                    .map(|v| FieldValue::Multitext {
+                        value: v,
+                        enum_code: "WORK".to_owned(),
+                    })
+                    .collect(),
+                _ => vec![FieldValue::Text(value.to_owned())],
+            };
+            write.custom_fields_values.push(FieldWrite {
+                field: kommo::FieldRef::Id(field_id),
+                values: Some(values),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn fields_write(
+    facts: &AccountFacts,
+    kind: EntityKind,
+    write: &mut EntityWrite,
+    fields: &[FieldAssignment<String>],
+) -> Result<(), ActionError> {
+    for assignment in fields {
+        field_write(facts, kind, write, assignment)?;
+    }
+    Ok(())
+}
+
+fn kind_table(kind: EntityKind) -> &'static str {
+    kind.plural()
+}
+
+impl Engine {
+    async fn mark(
+        &self,
+        scope: &ActionScope<'_>,
+        kind: EntityKind,
+        id: i64,
+    ) -> Result<(), ActionError> {
+        let expires = self.clock.now_ms() + self.config.write_mark_ttl_ms;
+        records::mark_write(
+            &self.db,
+            scope.account_id,
+            kind_table(kind),
+            id,
+            scope.depth,
+            expires,
+        )
+        .await
+        .map_err(|e| ActionError::Store(e.to_string()))
+    }
+
+    /// Performs one action now. Entity updates go into `batch` (their result arrives at the flush);
+    /// everything else is sent at once. Returns a sentence about what was done.
+    pub async fn perform(
+        &self,
+        scope: &ActionScope<'_>,
+        action: &ActionKind<String>,
+        block_id: u32,
+        action_id: u32,
+        batch: &mut WriteBatch,
+        owner: Owner,
+    ) -> Result<Option<String>, ActionError> {
+        match action {
+            ActionKind::ChangeFields { entity, fields } => {
+                let (kind, target) = scope
+                    .entity(*entity)
+                    .ok_or(ActionError::NoEntity(role_name(*entity)))?;
+                let mut write = EntityWrite::update(target.id);
+                fields_write(scope.facts, kind, &mut write, fields)?;
+                self.mark(scope, kind, target.id).await?;
+                batch.push(kind, write, owner);
+                Ok(None)
+            }
+            ActionKind::ChangeTags {
+                entity,
+                change,
+                tags,
+            } => {
+                let (kind, target) = scope
+                    .entity(*entity)
+                    .ok_or(ActionError::NoEntity(role_name(*entity)))?;
+                let names = tags.as_deref().map(split_list).unwrap_or_default();
+                let mut write = EntityWrite::update(target.id);
+                match change {
+                    TagChange::Add => {
+                        write.tags_to_add = names.into_iter().map(TagRef::name).collect()
+                    }
+                    TagChange::Remove => {
+                        write.tags_to_delete = names.into_iter().map(TagRef::name).collect();
+                    }
+                    TagChange::RemoveAll => {
+                        write.embedded = Some(EmbeddedWrite {
+                            tags: Some(Vec::new()),
+                            ..EmbeddedWrite::default()
+                        });
+                    }
+                }
+                self.mark(scope, kind, target.id).await?;
+                batch.push(kind, write, owner);
+                Ok(None)
+            }
+            ActionKind::ChangeStatus {
+                pipeline_id,
+                status_id,
+            } => {
+                let lead = scope
+                    .snapshot
+                    .lead
+                    .as_ref()
+                    .ok_or(ActionError::NoEntity("lead"))?;
+                let write = EntityWrite {
+                    pipeline_id: Some(*pipeline_id),
+                    status_id: Some(*status_id),
+                    ..EntityWrite::update(lead.id)
+                };
+                self.mark(scope, EntityKind::Leads, lead.id).await?;
+                batch.push(EntityKind::Leads, write, owner);
+                Ok(None)
+            }
+            ActionKind::ChangeResponsible {
+                entity,
+                user,
+                in_contacts,
+                in_companies,
+                in_open_tasks,
+            } => {
+                let (kind, target) = scope
+                    .entity(*entity)
+                    .ok_or(ActionError::NoEntity(role_name(*entity)))?;
+                let user_id = scope
+                    .user(user, Some(target))
+                    .ok_or_else(|| ActionError::BadValue("no responsible user to copy".into()))?;
+                let update = |id| EntityWrite {
+                    responsible_user_id: Some(user_id),
+                    ..EntityWrite::update(id)
+                };
+                self.mark(scope, kind, target.id).await?;
+                batch.push(kind, update(target.id), owner);
+                if *in_contacts && kind != EntityKind::Contacts {
+                    if let Some(contact) = &scope.snapshot.contact {
+                        self.mark(scope, EntityKind::Contacts, contact.id).await?;
+                        batch.push(EntityKind::Contacts, update(contact.id), owner);
+                    }
+                }
+                if *in_companies && kind != EntityKind::Companies {
+                    if let Some(company) = &scope.snapshot.company {
+                        self.mark(scope, EntityKind::Companies, company.id).await?;
+                        batch.push(EntityKind::Companies, update(company.id), owner);
+                    }
+                }
+                if *in_open_tasks {
+                    let tasks: Vec<TaskWrite> = target
+                        .tasks
+                        .iter()
+                        .filter(|t| !t.is_completed)
+                        .map(|t| TaskWrite {
+                            id: Some(t.id),
+                            responsible_user_id: Some(user_id),
+                            ..TaskWrite::default()
+                        })
+                        .collect();
+                    if !tasks.is_empty() {
+                        scope.client.update_tasks(tasks).await?;
+                    }
+                }
+                Ok(Some(format!("responsible user {user_id}")))
+            }
+            ActionKind::AddNote {
+                entity,
+                text,
+                system,
+            } => {
+                let (kind, target) = scope
+                    .entity(*entity)
+                    .ok_or(ActionError::NoEntity(role_name(*entity)))?;
+                let content = if *system {
+                    NoteContent::Service {
+                        service: "Rulebook".to_owned(),
+                        text: text.clone(),
+                    }
+                } else {
+                    NoteContent::Common { text: text.clone() }
+                };
+                self.mark(scope, kind, target.id).await?;
+                let ids = scope
+                    .client
+                    .add_notes(
+                        kind,
+                        vec![NewNote {
+                            entity_id: target.id,
+                            content,
+                        }],
+                    )
+                    .await?;
+                Ok(Some(format!("note {ids:?}")))
+            }
+            ActionKind::CreateTask {
+                entity,
+                responsible,
+                task_type_id,
+                complete_in_seconds,
+                text,
+                results,
+            } => {
+                let (kind, target) = scope
+                    .entity(*entity)
+                    .ok_or(ActionError::NoEntity(role_name(*entity)))?;
+                let responsible = responsible
+                    .as_ref()
+                    .and_then(|c| scope.user(c, Some(target)))
+                    .or(target.responsible_user_id);
+                let complete_till =
+                    self.clock.now_ms().div_euclid(1000) + i64::from(*complete_in_seconds);
+                self.mark(scope, kind, target.id).await?;
+                let ids = scope
+                    .client
+                    .create_tasks(vec![TaskWrite {
+                        text: Some(text.clone()),
+                        complete_till: Some(complete_till),
+                        entity_id: Some(target.id),
+                        entity_type: Some(kind),
+                        task_type_id: Some(*task_type_id),
+                        responsible_user_id: responsible,
+                        ..TaskWrite::default()
+                    }])
+                    .await?;
+                let options: Vec<ResultOption> = results
+                    .iter()
+                    .filter_map(|r| {
+                        r.rule_id.map(|rule_id| ResultOption {
+                            text: r.text.clone(),
+                            rule_id,
+                        })
+                    })
+                    .collect();
+                if let (Some(task_id), false) = (ids.first(), options.is_empty()) {
+                    let task = TaskWithResults {
+                        options,
+                        entity_type: kind.plural().to_owned(),
+                        entity_id: target.id,
+                    };
+                    records::save_task_results(&self.db, scope.account_id, *task_id, &task)
+                        .await
+                        .map_err(|e| ActionError::Store(e.to_string()))?;
+                }
+                Ok(Some(format!("task {ids:?}")))
+            }
+            ActionKind::ChangeTask {
+                entity,
+                task_type_id,
+                scope: which,
+                responsible,
+                new_task_type_id,
+                completed,
+                text,
+            } => {
+                let (_, target) = scope
+                    .entity(*entity)
+                    .ok_or(ActionError::NoEntity(role_name(*entity)))?;
+                let mut tasks: Vec<_> = target
+                    .tasks
+                    .iter()
+                    .filter(|t| task_type_id.is_none_or(|id| id == t.task_type_id))
+                    .collect();
+                tasks.sort_by_key(|t| (t.complete_till, t.id));
+                if *which == TaskScope::Last {
+                    tasks = tasks.pop().into_iter().collect();
+                }
+                let writes: Vec<TaskWrite> = tasks
+                    .iter()
+                    .map(|t| TaskWrite {
+                        id: Some(t.id),
+                        responsible_user_id: responsible
+                            .as_ref()
+                            .and_then(|c| scope.user(c, Some(target))),
+                        task_type_id: *new_task_type_id,
+                        is_completed: *completed,
+                        text: text.clone(),
+                        ..TaskWrite::default()
+                    })
+                    .collect();
+                let count = writes.len();
+                if count > 0 {
+                    scope.client.update_tasks(writes).await?;
+                }
+                Ok(Some(format!("{count} task(s) changed")))
+            }
+            ActionKind::CreateLead {
+                name,
+                tags,
+                responsible,
+                pipeline_id,
+                status_id,
+                fields,
+                attach_company_contacts,
+            } => {
+                let source = scope
+                    .snapshot
+                    .entity(EntityRole::Client, scope.event.entity_type());
+                let mut write = EntityWrite {
+                    name: Some(name.clone()),
+                    pipeline_id: *pipeline_id,
+                    status_id: *status_id,
+                    responsible_user_id: responsible
+                        .as_ref()
+                        .and_then(|c| scope.user(c, source))
+                        .or(source.and_then(|s| s.responsible_user_id)),
+                    tags_to_add: tags
+                        .as_deref()
+                        .map(split_list)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(TagRef::name)
+                        .collect(),
+                    ..EntityWrite::default()
+                };
+                fields_write(scope.facts, EntityKind::Leads, &mut write, fields)?;
+                let mut embedded = EmbeddedWrite::default();
+                if let Some(contact) = &scope.snapshot.contact {
+                    embedded.contacts.push(EmbeddedRef {
+                        id: contact.id,
+                        is_main: Some(true),
+                    });
+                }
+                if let Some(company) = &scope.snapshot.company {
+                    embedded.companies.push(EmbeddedRef {
+                        id: company.id,
+                        is_main: None,
+                    });
+                    let _ = attach_company_contacts;
+                }
+                if !embedded.contacts.is_empty() || !embedded.companies.is_empty() {
+                    write.embedded = Some(embedded);
+                }
+                let ids = scope
+                    .client
+                    .create_entities(EntityKind::Leads, vec![write])
+                    .await?;
+                Ok(Some(format!("lead {ids:?}")))
+            }
+            ActionKind::CreateContact {
+                name,
+                attach_to,
+                responsible,
+                fields,
+            }
+            | ActionKind::CreateCompany {
+                name,
+                attach_to,
+                responsible,
+                fields,
+            } => {
+                let creating = if matches!(action, ActionKind::CreateContact { .. }) {
+                    EntityKind::Contacts
+                } else {
+                    EntityKind::Companies
+                };
+                let (attach_kind, attach) = scope
+                    .entity(*attach_to)
+                    .ok_or(ActionError::NoEntity(role_name(*attach_to)))?;
+                let mut write = EntityWrite {
+                    name: Some(name.clone()),
+                    responsible_user_id: responsible
+                        .as_ref()
+                        .and_then(|c| scope.user(c, Some(attach)))
+                        .or(attach.responsible_user_id),
+                    ..EntityWrite::default()
+                };
+                fields_write(scope.facts, creating, &mut write, fields)?;
+                let ids = scope.client.create_entities(creating, vec![write]).await?;
+                if let Some(id) = ids.first() {
+                    self.mark(scope, attach_kind, attach.id).await?;
+                    let link = kommo::models::Link {
+                        entity_id: attach.id,
+                        to_entity_id: *id,
+                        to_entity_type: creating.plural().to_owned(),
+                    };
+                    scope.client.link(attach_kind, &[link]).await?;
+                }
+                Ok(Some(format!("{} {ids:?}", creating.plural())))
+            }
+            ActionKind::CopyLead { name } => {
+                let lead = scope
+                    .snapshot
+                    .lead
+                    .as_ref()
+                    .ok_or(ActionError::NoEntity("lead"))?;
+                let original = scope
+                    .client
+                    .entity(EntityKind::Leads, lead.id, &["contacts"])
+                    .await?;
+                let write = EntityWrite {
+                    name: Some(
+                        name.clone()
+                            .unwrap_or_else(|| format!("{} (copy)", original.name)),
+                    ),
+                    price: original.price,
+                    pipeline_id: original.pipeline_id,
+                    status_id: original.status_id,
+                    responsible_user_id: Some(original.responsible_user_id),
+                    custom_fields_values: original
+                        .custom_fields_values
+                        .iter()
+                        .map(|f| FieldWrite {
+                            field: kommo::FieldRef::Id(f.field_id),
+                            values: Some(f.typed()),
+                        })
+                        .collect(),
+                    tags_to_add: original
+                        .embedded
+                        .tags
+                        .iter()
+                        .map(|t| TagRef::name(t.name.clone()))
+                        .collect(),
+                    embedded: Some(EmbeddedWrite {
+                        tags: None,
+                        contacts: original.embedded.contacts.clone(),
+                        companies: original.embedded.companies.clone(),
+                    }),
+                    ..EntityWrite::default()
+                };
+                let ids = scope
+                    .client
+                    .create_entities(EntityKind::Leads, vec![write])
+                    .await?;
+                Ok(Some(format!("lead {ids:?}")))
+            }
+            ActionKind::ExecuteRule { entity, rule_id } => {
+                let (kind, target) = scope
+                    .entity(*entity)
+                    .ok_or(ActionError::NoEntity(role_name(*entity)))?;
+                let event = Event::about(
+                    entity_type_of(kind),
+                    target.id,
+                    domain::event::EventKind::RuleCall {
+                        parent_rule_id: Some(scope.rule_id),
+                    },
+                );
+                self.enqueue_rule_call(scope.account_id, *rule_id, &event, scope.depth + 1)
+                    .await?;
+                Ok(Some(format!("rule {rule_id} queued")))
+            }
+            ActionKind::RunSalesbot { entity, bot_id } => {
+                let (kind, target) = scope
+                    .entity(*entity)
+                    .ok_or(ActionError::NoEntity(role_name(*entity)))?;
+                let entity_type = match kind {
+                    EntityKind::Contacts => 1,
+                    EntityKind::Leads => 2,
+                    EntityKind::Companies => {
+                        return Err(ActionError::BadValue(
+                            "a Salesbot runs on a lead or a contact".into(),
+                        ))
+                    }
+                };
+                scope
+                    .client
+                    .run_salesbot(&[SalesbotRun {
+                        bot_id: *bot_id,
+                        entity_id: target.id,
+                        entity_type,
+                    }])
+                    .await?;
+                Ok(Some(format!("bot {bot_id} started")))
+            }
+            ActionKind::SendWebhook {
+                method,
+                url,
+                headers,
+                body,
+                parse_response,
+                follow_up_rule_id,
+            } => {
+                let request = WebhookRequest {
+                    method: *method,
+                    url: url.clone(),
+                    headers: headers
+                        .iter()
+                        .map(|h| (h.key.clone(), h.value.clone()))
+                        .collect(),
+                    body: body
+                        .iter()
+                        .map(|b| (b.key.clone(), b.value.clone()))
+                        .collect(),
+                };
+                let response = outbound::send(
+                    &request,
+                    self.config.allow_private_webhook_targets,
+                    std::time::Duration::from_secs(10),
+                )
+                .await?;
+                if let Some(rule_id) = follow_up_rule_id {
+                    let mut event = match scope.event.entity {
+                        Some(entity) => Event::about(
+                            entity.entity_type,
+                            entity.id,
+                            domain::event::EventKind::RuleCall {
+                                parent_rule_id: Some(scope.rule_id),
+                            },
+                        ),
+                        None => Event {
+                            entity: None,
+                            kind: domain::event::EventKind::RuleCall {
+                                parent_rule_id: Some(scope.rule_id),
+                            },
+                            vars: Default::default(),
+                        },
+                    };
+                    if *parse_response {
+                        event.vars = response.vars.clone();
+                    }
+                    self.enqueue_rule_call(scope.account_id, *rule_id, &event, scope.depth + 1)
+                        .await?;
+                }
+                Ok(Some(format!("HTTP {}", response.status)))
+            }
+            ActionKind::SendEmail {
+                sender_user_id,
+                recipient,
+                template_id,
+            } => {
+                // Kommo's public API cannot send a Mailer email; the email is recorded on the lead's
+                // feed as a service note naming the template, sender and recipients.
+                let (kind, target) = scope
+                    .entity(EntityRole::Client)
+                    .ok_or(ActionError::NoEntity("entity"))?;
+                let addresses = email_addresses(scope.snapshot, *recipient);
+                if addresses.is_empty() {
+                    return Err(ActionError::BadValue(
+                        "the contact has no email address".into(),
+                    ));
+                }
+                let text = format!(
+                    "Email (Mailer template {template_id}) from user {sender_user_id} to {}",
+                    addresses.join(", ")
+                );
+                self.mark(scope, kind, target.id).await?;
+                scope
+                    .client
+                    .add_notes(
+                        kind,
+                        vec![NewNote {
+                            entity_id: target.id,
+                            content: NoteContent::Service {
+                                service: "Rulebook Mailer".into(),
+                                text,
+                            },
+                        }],
+                    )
+                    .await?;
+                Ok(Some(format!("to {}", addresses.join(", "))))
+            }
+            ActionKind::ChatSubscription { .. } => Err(ActionError::Unsupported(
+                "subscribing users to a lead's chat is not available through Kommo's public API",
+            )),
+            ActionKind::CancelDelayed {
+                rule_id,
+                block_id: block,
+                action_id: act,
+            } => {
+                let filter = JobFilter {
+                    rule_id: Some(rule_id.unwrap_or(scope.rule_id)),
+                    block_id: block.map(|b| b.to_string()),
+                    action_id: act.map(|a| a.to_string()),
+                    entity: scope
+                        .event
+                        .entity
+                        .map(|e| (super::snapshot::table_name(e.entity_type).to_owned(), e.id)),
+                };
+                let _ = (block_id, action_id);
+                let cancelled = self
+                    .queue
+                    .cancel_jobs(scope.account_id, &filter)
+                    .await
+                    .map_err(|e| ActionError::Store(e.to_string()))?;
+                Ok(Some(format!("{cancelled} job(s) cancelled")))
+            }
+            ActionKind::ChangeGlobalVariable {
+                name,
+                change,
+                value,
+            } => {
+                let now = self.clock.now_ms();
+                let result = match change {
+                    VariableChange::Set => {
+                        variables::set_variable(&self.db, scope.account_id, name, value, now)
+                            .await
+                            .map(|()| value.clone())
+                    }
+                    VariableChange::Append => {
+                        variables::append_to_variable(&self.db, scope.account_id, name, value, now)
+                            .await
+                    }
+                    VariableChange::Calculate => {
+                        variables::set_variable(&self.db, scope.account_id, name, value, now)
+                            .await
+                            .map(|()| value.clone())
+                    }
+                };
+                let stored = result.map_err(|e| ActionError::Store(e.to_string()))?;
+                Ok(Some(format!(
+                    "{name} = {}",
+                    stored.chars().take(100).collect::<String>()
+                )))
+            }
+        }
+    }
+
+    /// Queues a run of a (manual) rule for an entity, as "execute rule", task results and webhook
+    /// follow-ups do.
+    pub async fn enqueue_rule_call(
+        &self,
+        account_id: i64,
+        rule_id: i64,
+        event: &Event,
+        depth: u32,
+    ) -> Result<(), ActionError> {
+        let mut job = NewJob::new(
+            account_id,
+            kinds::RUN_RULE,
+            json!({ "rule_id": rule_id, "event": event, "depth": depth }),
+            self.clock.now_ms(),
+        );
+        job.rule_id = Some(rule_id);
+        job.entity = event
+            .entity
+            .map(|e| (super::snapshot::table_name(e.entity_type).to_owned(), e.id));
+        self.queue
+            .enqueue(&job)
+            .await
+            .map_err(|e| ActionError::Store(e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn entity_type_of(kind: EntityKind) -> domain::path::EntityType {
+    match kind {
+        EntityKind::Leads => domain::path::EntityType::Lead,
+        EntityKind::Contacts => domain::path::EntityType::Contact,
+        EntityKind::Companies => domain::path::EntityType::Company,
+    }
+}
+
+fn email_addresses(snapshot: &Snapshot, recipient: domain::rule::EmailRecipient) -> Vec<String> {
+    let mut entities = vec![snapshot.contact.as_ref()];
+    if recipient == domain::rule::EmailRecipient::Automatic {
+        entities.push(snapshot.company.as_ref());
+    }
+    entities
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e.custom_fields.iter())
+        .filter_map(|f| match &f.value {
+            domain::snapshot::FieldValue::Multitext(entries) => Some(entries),
+            _ => None,
+        })
+        .flatten()
+        .map(|e| e.value.clone())
+        .filter(|v| v.contains('@'))
+        .collect()
+}
+
+/// Times an action: the wall time it took, in milliseconds.
+pub fn elapsed_ms(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}

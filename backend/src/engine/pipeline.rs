@@ -1,0 +1,1091 @@
+//! The job handlers: `process_event` (a stored event through every matching rule), `run_delayed_action`
+//! (a timer or a delayed block coming due, against a fresh snapshot) and `run_rule` (execute rule,
+//! task results, webhook follow-ups), plus the dry run and the replay of a stored event.
+//!
+//! For each domain event: the chain depth is looked up (loop protection), the snapshot is read once
+//! for all matching rules, each rule is evaluated with its per-entity state, immediate actions are
+//! performed (entity updates of all rules batched), delayed ones become jobs, and every run is
+//! recorded in the debugger log. A rule run is recorded as done by a key, so a job repeated after a
+//! crash skips the runs it finished.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Instant,
+};
+
+use chrono::{DateTime, Utc};
+use domain::{
+    eval::{
+        trigger_matches, CompiledRule, EntityRuleState, EvalContext, Evaluation, PlannedAction,
+    },
+    event::{EntityRef, Event, EventKind},
+    path::EntityType,
+    rule::{Action, ActionKind, Trigger, VariableChange},
+    snapshot::Snapshot,
+    template::{RenderLimits, Template},
+    value::{Scope, Variables},
+};
+use kommo::{
+    models::{EntityKind, EntityWrite},
+    AccountClient, FieldRef, FieldValue, FieldWrite, ListQuery,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{
+    events::{self, IncomingItem},
+    executor::{elapsed_ms, ActionResult, ActionScope, WriteBatch},
+    outbound, records,
+    snapshot::{self, AccountFacts},
+    Engine, EngineError,
+};
+use crate::{
+    ingest::{self, StoredEvent},
+    queue::{kinds, worker::JobError, NewJob},
+    store::{
+        execution_log::{self, ExecutionOutcome, NewExecution},
+        variables,
+    },
+};
+
+/// The payload of a `run_delayed_action` job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DelayedJob {
+    /// The rule.
+    pub rule_id: i64,
+    /// The event that planned it.
+    pub event: Event,
+    /// Its chain depth.
+    pub depth: u32,
+    /// The block (`None`: the else scenario).
+    pub block: Option<usize>,
+    /// The action's index, or `None` when the whole block waits for its delay.
+    pub action_index: Option<usize>,
+}
+
+/// The payload of a `run_rule` job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuleCallJob {
+    /// The rule to run.
+    pub rule_id: i64,
+    /// The event it runs for.
+    pub event: Event,
+    /// The chain depth.
+    #[serde(default)]
+    pub depth: u32,
+}
+
+/// One rule's run for one event, on its way to the log.
+struct RuleRun {
+    rule_id: i64,
+    event: Event,
+    depth: u32,
+    started_at: i64,
+    started: Instant,
+    evaluation: Option<Evaluation>,
+    results: Vec<ActionResult>,
+    loop_reason: Option<String>,
+    run_key: String,
+    state: Option<(EntityRef, EntityRuleState)>,
+    snapshot_ms: i64,
+}
+
+impl RuleRun {
+    fn outcome(&self) -> ExecutionOutcome {
+        if self.loop_reason.is_some() {
+            ExecutionOutcome::Loop
+        } else if self.results.iter().any(|r| r.status == "error") {
+            ExecutionOutcome::Error
+        } else {
+            ExecutionOutcome::Ok
+        }
+    }
+
+    fn trace(&self, source: &str) -> Value {
+        json!({
+            "source": source,
+            "event": self.event,
+            "depth": self.depth,
+            "outcome": self.evaluation.as_ref().map(|e| e.outcome),
+            "trace": self.evaluation.as_ref().map(|e| &e.trace),
+            "plan": self.evaluation.as_ref().map(|e| &e.plan),
+            "actions": self.results,
+            "loop": self.loop_reason,
+            "timings": {
+                "snapshot_ms": self.snapshot_ms,
+                "total_ms": elapsed_ms(self.started),
+            },
+        })
+    }
+}
+
+/// Maps an engine error to a job error: transient ones are retried.
+pub fn job_error(err: EngineError) -> JobError {
+    if err.is_transient() {
+        JobError::Transient(err.to_string())
+    } else {
+        JobError::Permanent(err.to_string())
+    }
+}
+
+fn render_action(action: &Action, scope: &Scope<'_>) -> Result<ActionKind<String>, String> {
+    action
+        .kind
+        .try_map(|t: &Template| t.render(scope, &RenderLimits::default()))
+        .map_err(|e| e.to_string())
+}
+
+fn find_action(rule: &domain::rule::Rule, block: Option<usize>, index: usize) -> Option<&Action> {
+    match block {
+        Some(b) => rule.blocks.get(b)?.actions.get(index),
+        None => rule.else_scenario.as_ref()?.actions.get(index),
+    }
+}
+
+fn entity_key(entity: Option<EntityRef>) -> Option<(String, i64)> {
+    entity.map(|e| (snapshot::table_name(e.entity_type).to_owned(), e.id))
+}
+
+/// Everything shared by the rule runs of one job.
+struct JobContext {
+    account_id: i64,
+    client: AccountClient,
+    facts: Arc<AccountFacts>,
+    variables: Variables,
+    snapshots: HashMap<Option<EntityRef>, (Snapshot, i64)>,
+    batch: WriteBatch,
+    runs: Vec<RuleRun>,
+}
+
+impl Engine {
+    async fn job_context(&self, account_id: i64) -> Result<JobContext, EngineError> {
+        let client = self.account_client(account_id).await?;
+        let facts = self.account_facts(account_id, &client).await?;
+        let globals = variables::list_variables(&self.db, account_id)
+            .await?
+            .into_iter()
+            .map(|v| (v.name, v.value))
+            .collect();
+        Ok(JobContext {
+            account_id,
+            client,
+            facts,
+            variables: Variables {
+                globals,
+                trigger_link_base: String::new(),
+            },
+            snapshots: HashMap::new(),
+            batch: WriteBatch::new(),
+            runs: Vec::new(),
+        })
+    }
+
+    async fn snapshot_for(
+        &self,
+        cx: &mut JobContext,
+        entity: Option<EntityRef>,
+    ) -> Result<(), EngineError> {
+        if cx.snapshots.contains_key(&entity) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let snapshot = snapshot::load_snapshot(&cx.client, &cx.facts, entity).await?;
+        cx.snapshots.insert(entity, (snapshot, elapsed_ms(started)));
+        Ok(())
+    }
+
+    /// The account's enabled rules, compiled (rules that no longer parse are skipped and logged).
+    async fn enabled_rules(
+        &self,
+        account_id: i64,
+    ) -> Result<Vec<(i64, Arc<CompiledRule>)>, EngineError> {
+        let mut out = Vec::new();
+        for (id, version, body) in records::enabled_rules(&self.db, account_id).await? {
+            match self.compiled(id, version, &body) {
+                Ok(rule) => out.push((id, rule)),
+                Err(error) => {
+                    tracing::warn!(rule.id = id, %error, "a stored rule does not parse; skipped")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.clock.now_ms()).unwrap_or_default()
+    }
+
+    /// Turns a stored event into domain events (with the rule each is restricted to, if any).
+    async fn items_of(
+        &self,
+        cx: &mut JobContext,
+        stored: &StoredEvent,
+    ) -> Result<Vec<(Event, Option<i64>)>, EngineError> {
+        let mut out = Vec::new();
+        match stored.source.as_str() {
+            "kommo" => {
+                let webhook =
+                    kommo::incoming::parse_account_webhook(&stored.body).map_err(|e| {
+                        EngineError::Malformed(format!("the webhook does not parse: {e}"))
+                    })?;
+                for item in events::from_account_webhook(&webhook) {
+                    match item {
+                        IncomingItem::Ready(event) => out.push((event, None)),
+                        IncomingItem::Changed { event, seen } => {
+                            let previous =
+                                records::swap_memory(&self.db, cx.account_id, &seen).await?;
+                            let entity = event.entity;
+                            out.push((event, None));
+                            if let Some(entity) = entity {
+                                for kind in events::differences(previous.as_ref(), &seen) {
+                                    out.push((
+                                        Event::about(entity.entity_type, entity.id, kind),
+                                        None,
+                                    ));
+                                }
+                            }
+                        }
+                        IncomingItem::TaskClosed { task_id } => {
+                            self.task_closed(cx, task_id, stored.id).await?;
+                        }
+                    }
+                }
+            }
+            "dp" => {
+                let request =
+                    kommo::incoming::parse_dp_request(stored.content_type.as_deref(), &stored.body)
+                        .map_err(|e| {
+                            EngineError::Malformed(format!(
+                                "the digital-pipeline request does not parse: {e}"
+                            ))
+                        })?;
+                let only = request
+                    .settings
+                    .get("rule_id")
+                    .and_then(|r| r.trim().parse().ok());
+                if let Some(event) = events::from_dp_request(&request) {
+                    out.push((event, only));
+                }
+            }
+            "inbound" => {
+                let rule_id = stored.rule_id.ok_or_else(|| {
+                    EngineError::Malformed("an inbound hook event names no rule".into())
+                })?;
+                let vars = outbound::body_vars(&stored.body);
+                let entity = self.find_or_create_contact(cx, &vars).await?;
+                let hook_id = match records::rule_body(&self.db, cx.account_id, rule_id).await? {
+                    Some((version, body, _)) => match self.compiled(rule_id, version, &body) {
+                        Ok(rule) => match &rule.rule().trigger {
+                            Trigger::InboundWebhook { hook_id } => hook_id.clone(),
+                            _ => String::new(),
+                        },
+                        Err(_) => String::new(),
+                    },
+                    None => return Ok(out),
+                };
+                out.push((
+                    Event {
+                        entity,
+                        kind: EventKind::InboundWebhook { hook_id },
+                        vars,
+                    },
+                    Some(rule_id),
+                ));
+            }
+            "link" => {
+                let rule_id = stored.rule_id.ok_or_else(|| {
+                    EngineError::Malformed("a trigger link event names no rule".into())
+                })?;
+                let link: Option<(Option<String>, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT entity_type, entity_id, id FROM trigger_links WHERE account_id = $1 AND rule_id = $2
+                     AND id = (SELECT link_id FROM events WHERE id = $3)",
+                )
+                .bind(cx.account_id)
+                .bind(rule_id)
+                .bind(stored.id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+                let (entity, link_id) = match link {
+                    Some((Some(t), Some(id), link_id)) => (
+                        entity_type_of_table(&t).map(|entity_type| EntityRef { entity_type, id }),
+                        link_id,
+                    ),
+                    Some((_, _, link_id)) => (None, link_id),
+                    None => (None, 0),
+                };
+                out.push((
+                    Event {
+                        entity,
+                        kind: EventKind::TriggerLink {
+                            link_id: u32::try_from(link_id).unwrap_or(0),
+                        },
+                        vars: BTreeMap::new(),
+                    },
+                    Some(rule_id),
+                ));
+            }
+            other => {
+                return Err(EngineError::Malformed(format!(
+                    "unknown event source {other:?}"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A site form's contact: found by phone or email among the hook's variables, or created.
+    async fn find_or_create_contact(
+        &self,
+        cx: &JobContext,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Option<EntityRef>, EngineError> {
+        let pick = |needle: &str| {
+            vars.iter()
+                .find(|(k, v)| k.to_ascii_lowercase().contains(needle) && !v.trim().is_empty())
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let phone = pick("phone");
+        let email = pick("email");
+        for needle in [phone.as_deref(), email.as_deref()].into_iter().flatten() {
+            let found = cx
+                .client
+                .entities(EntityKind::Contacts, &ListQuery::new().search(needle))
+                .await?;
+            if let Some(contact) = found.iter().min_by_key(|c| c.id) {
+                return Ok(Some(EntityRef {
+                    entity_type: EntityType::Contact,
+                    id: contact.id,
+                }));
+            }
+        }
+        if phone.is_none() && email.is_none() {
+            return Ok(None);
+        }
+        let name = pick("name")
+            .or_else(|| phone.clone())
+            .or_else(|| email.clone())
+            .unwrap_or_default();
+        let mut write = EntityWrite {
+            name: Some(name),
+            ..EntityWrite::default()
+        };
+        for (code, value) in [("PHONE", &phone), ("EMAIL", &email)] {
+            if let Some(value) = value {
+                write.custom_fields_values.push(FieldWrite {
+                    field: FieldRef::Code(code.to_owned()),
+                    values: Some(vec![FieldValue::Multitext {
+                        value: value.clone(),
+                        enum_code: "WORK".to_owned(),
+                    }]),
+                });
+            }
+        }
+        let ids = cx
+            .client
+            .create_entities(EntityKind::Contacts, vec![write])
+            .await?;
+        Ok(ids.first().map(|id| EntityRef {
+            entity_type: EntityType::Contact,
+            id: *id,
+        }))
+    }
+
+    /// A closed task we created with result options: the chosen result starts its rule.
+    async fn task_closed(
+        &self,
+        cx: &JobContext,
+        task_id: i64,
+        event_id: i64,
+    ) -> Result<(), EngineError> {
+        let Some(task) = records::take_task_results(&self.db, cx.account_id, task_id).await? else {
+            return Ok(());
+        };
+        let found = cx.client.tasks(&ListQuery::new().ids(&[task_id])).await?;
+        let result = found.first().and_then(|t| {
+            t.result
+                .get("text")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        let Some(result) = result else {
+            return Ok(());
+        };
+        let Some(option) = task
+            .options
+            .iter()
+            .find(|o| o.text.trim().eq_ignore_ascii_case(result.trim()))
+        else {
+            return Ok(());
+        };
+        let Some(entity_type) = entity_type_of_table(&task.entity_type) else {
+            return Ok(());
+        };
+        let event = Event::about(
+            entity_type,
+            task.entity_id,
+            EventKind::TaskCompleted {
+                result: Some(result),
+            },
+        );
+        tracing::info!(
+            task.id = task_id,
+            event.id = event_id,
+            rule.id = option.rule_id,
+            "task result starts its rule"
+        );
+        self.enqueue_rule_call(cx.account_id, option.rule_id, &event, 0)
+            .await
+            .map_err(|e| EngineError::Malformed(e.to_string()))
+    }
+
+    /// Evaluates `rule` for `event` and performs its plan; the run joins `cx.runs`.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_rule_for_event(
+        &self,
+        cx: &mut JobContext,
+        rule_id: i64,
+        rule: &CompiledRule,
+        event: &Event,
+        depth: u32,
+        run_key: String,
+        resume_block: Option<usize>,
+        states: &mut HashMap<(i64, EntityRef), EntityRuleState>,
+    ) -> Result<(), EngineError> {
+        let started = Instant::now();
+        let started_at = self.clock.now_ms();
+        self.snapshot_for(cx, event.entity).await?;
+        let state = match event.entity {
+            Some(entity) => match states.get(&(rule_id, entity)) {
+                Some(s) => *s,
+                None => {
+                    records::rule_state(
+                        &self.db,
+                        rule_id,
+                        snapshot::table_name(entity.entity_type),
+                        entity.id,
+                    )
+                    .await?
+                }
+            },
+            None => EntityRuleState::default(),
+        };
+        let mut context = EvalContext::new(self.now(), state);
+        context.resume_block = resume_block;
+        let (snapshot, snapshot_ms) = cx
+            .snapshots
+            .get(&event.entity)
+            .map(|(s, ms)| (s.clone(), *ms))
+            .ok_or_else(|| EngineError::Malformed("the snapshot went missing".into()))?;
+        let evaluation = rule.evaluate(event, &snapshot, &cx.variables, &context);
+        if let Some(entity) = event.entity {
+            states.insert((rule_id, entity), evaluation.state);
+        }
+        let run_index = cx.runs.len();
+        let mut results = Vec::new();
+        self.perform_plan(
+            cx,
+            rule_id,
+            rule,
+            event,
+            depth,
+            &snapshot,
+            &evaluation.plan,
+            run_index,
+            &mut results,
+        )
+        .await?;
+        for deferred in &evaluation.deferred_blocks {
+            let payload = DelayedJob {
+                rule_id,
+                event: event.clone(),
+                depth,
+                block: Some(deferred.block),
+                action_index: None,
+            };
+            let mut job = NewJob::new(
+                cx.account_id,
+                kinds::RUN_DELAYED_ACTION,
+                serde_json::to_value(&payload).unwrap_or_default(),
+                deferred.run_at.timestamp_millis(),
+            );
+            job.rule_id = Some(rule_id);
+            job.block_id = rule
+                .rule()
+                .blocks
+                .get(deferred.block)
+                .map(|b| b.id.to_string());
+            job.entity = entity_key(event.entity);
+            self.queue.enqueue(&job).await?;
+        }
+        cx.runs.push(RuleRun {
+            rule_id,
+            event: event.clone(),
+            depth,
+            started_at,
+            started,
+            state: event.entity.map(|e| (e, evaluation.state)),
+            evaluation: Some(evaluation),
+            results,
+            loop_reason: None,
+            run_key,
+            snapshot_ms,
+        });
+        Ok(())
+    }
+
+    /// Performs a plan: immediate actions now (updates into the batch), timed ones as jobs.
+    #[allow(clippy::too_many_arguments)]
+    async fn perform_plan(
+        &self,
+        cx: &mut JobContext,
+        rule_id: i64,
+        rule: &CompiledRule,
+        event: &Event,
+        depth: u32,
+        snapshot: &Snapshot,
+        plan: &[PlannedAction],
+        run_index: usize,
+        results: &mut Vec<ActionResult>,
+    ) -> Result<(), EngineError> {
+        let now = self.now();
+        for planned in plan {
+            let started = Instant::now();
+            let mut result = ActionResult {
+                block: planned.block,
+                action_index: planned.action_index,
+                kind: planned.action.name(),
+                status: "ok",
+                detail: None,
+                error: None,
+                duration_ms: 0,
+            };
+            if let Some(run_at) = planned.run_at.filter(|at| *at > now) {
+                self.schedule(cx.account_id, rule_id, event, depth, planned, run_at)
+                    .await?;
+                result.status = "scheduled";
+                result.detail = Some(format!("runs at {}", run_at.to_rfc3339()));
+                results.push(result);
+                continue;
+            }
+            let outcome = match &planned.action {
+                ActionKind::ChangeGlobalVariable {
+                    name,
+                    change: VariableChange::Calculate,
+                    ..
+                } => {
+                    self.calculate_variable(cx, rule, planned, name, snapshot, event)
+                        .await
+                }
+                action => {
+                    let scope = ActionScope {
+                        account_id: cx.account_id,
+                        rule_id,
+                        client: &cx.client,
+                        facts: &cx.facts,
+                        snapshot,
+                        event,
+                        depth,
+                    };
+                    self.perform(
+                        &scope,
+                        action,
+                        planned.block_id,
+                        planned.action_id,
+                        &mut cx.batch,
+                        (run_index, results.len()),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+                }
+            };
+            match outcome {
+                Ok(detail) => result.detail = detail,
+                Err(error) => {
+                    result.status = "error";
+                    result.error = Some(error);
+                }
+            }
+            result.duration_ms = elapsed_ms(started);
+            results.push(result);
+        }
+        Ok(())
+    }
+
+    /// "Calculate" on a global variable, atomically: the formula is rendered again inside the
+    /// variable's update, with the value other rules may have written meanwhile.
+    async fn calculate_variable(
+        &self,
+        cx: &JobContext,
+        rule: &CompiledRule,
+        planned: &PlannedAction,
+        name: &str,
+        snapshot: &Snapshot,
+        event: &Event,
+    ) -> Result<Option<String>, String> {
+        let Some(ActionKind::ChangeGlobalVariable { value, .. }) =
+            find_action(rule.rule(), planned.block, planned.action_index).map(|a| &a.kind)
+        else {
+            return Err("the action changed since it was planned".into());
+        };
+        let now = self.now();
+        let stored = variables::update_variable(
+            &self.db,
+            cx.account_id,
+            name,
+            self.clock.now_ms(),
+            |current| {
+                let mut vars = cx.variables.clone();
+                match current {
+                    Some(v) => vars.globals.insert(name.to_owned(), v.to_owned()),
+                    None => vars.globals.remove(name),
+                };
+                let scope = Scope {
+                    snapshot,
+                    event,
+                    variables: &vars,
+                    now,
+                };
+                value
+                    .render(&scope, &RenderLimits::default())
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(Some(format!("{name} = {stored}")))
+    }
+
+    async fn schedule(
+        &self,
+        account_id: i64,
+        rule_id: i64,
+        event: &Event,
+        depth: u32,
+        planned: &PlannedAction,
+        run_at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let payload = DelayedJob {
+            rule_id,
+            event: event.clone(),
+            depth,
+            block: planned.block,
+            action_index: Some(planned.action_index),
+        };
+        let mut job = NewJob::new(
+            account_id,
+            kinds::RUN_DELAYED_ACTION,
+            serde_json::to_value(&payload).unwrap_or_default(),
+            run_at.timestamp_millis(),
+        );
+        job.rule_id = Some(rule_id);
+        job.block_id = Some(planned.block_id.to_string());
+        job.action_id = Some(planned.action_id.to_string());
+        job.entity = entity_key(event.entity);
+        job.job_key = Some(format!(
+            "{rule_id}:{}:{}:{}",
+            planned
+                .block
+                .map_or_else(|| "else".to_owned(), |b| b.to_string()),
+            planned.action_index,
+            job.entity
+                .as_ref()
+                .map_or_else(String::new, |(t, id)| format!("{t}:{id}"))
+        ));
+        job.replace_pending = planned.replace_pending;
+        self.queue.enqueue(&job).await?;
+        Ok(())
+    }
+
+    /// Sends the batched updates, records every run in the debugger log, stores rule states and
+    /// marks the runs done.
+    async fn finish(
+        &self,
+        cx: JobContext,
+        source: &str,
+        event_id: Option<i64>,
+    ) -> Result<(), EngineError> {
+        let JobContext {
+            account_id,
+            client,
+            batch,
+            mut runs,
+            ..
+        } = cx;
+        if !batch.is_empty() {
+            let started = Instant::now();
+            let (owners, _requests) = batch.flush(&client).await;
+            let took = elapsed_ms(started);
+            for ((run, index), error) in owners {
+                if let Some(result) = runs.get_mut(run).and_then(|r| r.results.get_mut(index)) {
+                    result.duration_ms += took;
+                    if let Some(error) = error {
+                        result.status = "error";
+                        result.error = Some(error);
+                    }
+                }
+            }
+        }
+        for run in &runs {
+            if let Some((entity, state)) = &run.state {
+                records::save_rule_state(
+                    &self.db,
+                    account_id,
+                    run.rule_id,
+                    snapshot::table_name(entity.entity_type),
+                    entity.id,
+                    state,
+                )
+                .await?;
+            }
+            let operations = run.results.iter().filter(|r| r.status == "ok").count();
+            let entry = NewExecution {
+                account_id,
+                rule_id: run.rule_id,
+                event_id,
+                outcome: run.outcome(),
+                started_at: run.started_at,
+                duration_ms: elapsed_ms(run.started),
+                operations: i64::try_from(operations).unwrap_or(0),
+                trace: run.trace(source),
+            };
+            execution_log::record_execution(&self.db, &entry).await?;
+            records::mark_run_done(&self.db, account_id, &run.run_key, self.clock.now_ms()).await?;
+            if let Some(reason) = &run.loop_reason {
+                tracing::warn!(rule.id = run.rule_id, account.id = account_id, %reason, "rule stopped");
+            }
+        }
+        Ok(())
+    }
+
+    fn loop_run(&self, rule_id: i64, event: &Event, depth: u32, run_key: String) -> RuleRun {
+        RuleRun {
+            rule_id,
+            event: event.clone(),
+            depth,
+            started_at: self.clock.now_ms(),
+            started: Instant::now(),
+            evaluation: None,
+            results: Vec::new(),
+            loop_reason: Some(format!(
+                "stopped: this event is step {depth} of a chain of events caused by Rulebook's own changes, \
+                 deeper than the limit of {}",
+                self.config.chain_limit
+            )),
+            run_key,
+            state: None,
+            snapshot_ms: 0,
+        }
+    }
+
+    /// Handles a `process_event` job: the stored event through every matching enabled rule.
+    pub async fn process_event(&self, account_id: i64, event_id: i64) -> Result<(), EngineError> {
+        let Some(stored) = ingest::load_event(&self.db, account_id, event_id).await? else {
+            return Err(EngineError::Malformed(format!(
+                "event {event_id} does not exist"
+            )));
+        };
+        let now_ms = self.clock.now_ms();
+        if event_id % 64 == 0 {
+            records::prune_write_marks(&self.db, now_ms).await?;
+        }
+        let rules = self.enabled_rules(account_id).await?;
+        let mut cx = self.job_context(account_id).await?;
+        let items = self.items_of(&mut cx, &stored).await?;
+        let mut states = HashMap::new();
+        for (seq, (event, only)) in items.iter().enumerate() {
+            let matching: Vec<&(i64, Arc<CompiledRule>)> = rules
+                .iter()
+                .filter(|(id, rule)| {
+                    only.is_none_or(|o| o == *id) && trigger_matches(&rule.rule().trigger, event)
+                })
+                .collect();
+            if matching.is_empty() {
+                continue;
+            }
+            let depth = match event.entity {
+                Some(e) => {
+                    records::chain_depth(
+                        &self.db,
+                        account_id,
+                        snapshot::table_name(e.entity_type),
+                        e.id,
+                        now_ms,
+                    )
+                    .await?
+                }
+                None => 0,
+            };
+            for (rule_id, rule) in matching {
+                let run_key = format!("e{event_id}:{seq}:r{rule_id}");
+                if records::run_done(&self.db, account_id, &run_key).await? {
+                    continue;
+                }
+                if depth > self.config.chain_limit {
+                    let run = self.loop_run(*rule_id, event, depth, run_key);
+                    cx.runs.push(run);
+                    continue;
+                }
+                self.run_rule_for_event(
+                    &mut cx,
+                    *rule_id,
+                    rule,
+                    event,
+                    depth,
+                    run_key,
+                    None,
+                    &mut states,
+                )
+                .await?;
+            }
+        }
+        self.finish(cx, &stored.source, Some(event_id)).await
+    }
+
+    /// Handles a `run_delayed_action` job: the action (or the delayed block) against a fresh
+    /// snapshot. A deleted rule's job is dropped.
+    pub async fn run_delayed(
+        &self,
+        account_id: i64,
+        job_id: i64,
+        payload: &Value,
+    ) -> Result<(), EngineError> {
+        let job: DelayedJob = serde_json::from_value(payload.clone()).map_err(|e| {
+            EngineError::Malformed(format!("a delayed job payload does not parse: {e}"))
+        })?;
+        let Some((version, body, _)) =
+            records::rule_body(&self.db, account_id, job.rule_id).await?
+        else {
+            return Ok(());
+        };
+        let rule = self
+            .compiled(job.rule_id, version, &body)
+            .map_err(EngineError::Malformed)?;
+        let run_key = format!("j{job_id}");
+        if records::run_done(&self.db, account_id, &run_key).await? {
+            return Ok(());
+        }
+        let mut cx = self.job_context(account_id).await?;
+        let mut states = HashMap::new();
+        match job.action_index {
+            None => {
+                self.run_rule_for_event(
+                    &mut cx,
+                    job.rule_id,
+                    &rule,
+                    &job.event,
+                    job.depth,
+                    run_key,
+                    job.block,
+                    &mut states,
+                )
+                .await?;
+            }
+            Some(index) => {
+                self.snapshot_for(&mut cx, job.event.entity).await?;
+                let (snapshot, snapshot_ms) = cx
+                    .snapshots
+                    .get(&job.event.entity)
+                    .cloned()
+                    .ok_or_else(|| EngineError::Malformed("the snapshot went missing".into()))?;
+                let started = Instant::now();
+                let started_at = self.clock.now_ms();
+                let mut results = Vec::new();
+                match find_action(rule.rule(), job.block, index) {
+                    None => results.push(ActionResult {
+                        block: job.block,
+                        action_index: index,
+                        kind: "missing",
+                        status: "skipped",
+                        detail: Some("the rule no longer has this action".into()),
+                        error: None,
+                        duration_ms: 0,
+                    }),
+                    Some(action) => {
+                        let scope = Scope {
+                            snapshot: &snapshot,
+                            event: &job.event,
+                            variables: &cx.variables,
+                            now: self.now(),
+                        };
+                        match render_action(action, &scope) {
+                            Ok(kind) => {
+                                let block_id = job
+                                    .block
+                                    .and_then(|b| rule.rule().blocks.get(b))
+                                    .map_or(0, |b| b.id);
+                                let planned = PlannedAction {
+                                    block: job.block,
+                                    block_id,
+                                    action_index: index,
+                                    action_id: action.id,
+                                    run_at: None,
+                                    replace_pending: false,
+                                    action: kind,
+                                };
+                                let run_index = cx.runs.len();
+                                self.perform_plan(
+                                    &mut cx,
+                                    job.rule_id,
+                                    &rule,
+                                    &job.event,
+                                    job.depth,
+                                    &snapshot,
+                                    &[planned],
+                                    run_index,
+                                    &mut results,
+                                )
+                                .await?;
+                            }
+                            Err(error) => results.push(ActionResult {
+                                block: job.block,
+                                action_index: index,
+                                kind: action.kind.name(),
+                                status: "error",
+                                detail: None,
+                                error: Some(error),
+                                duration_ms: 0,
+                            }),
+                        }
+                    }
+                }
+                cx.runs.push(RuleRun {
+                    rule_id: job.rule_id,
+                    event: job.event.clone(),
+                    depth: job.depth,
+                    started_at,
+                    started,
+                    evaluation: None,
+                    results,
+                    loop_reason: None,
+                    run_key,
+                    state: None,
+                    snapshot_ms,
+                });
+            }
+        }
+        self.finish(cx, "timer", None).await
+    }
+
+    /// Handles a `run_rule` job: execute rule, a task result, a webhook follow-up.
+    pub async fn run_rule_call(
+        &self,
+        account_id: i64,
+        job_id: i64,
+        payload: &Value,
+    ) -> Result<(), EngineError> {
+        let job: RuleCallJob = serde_json::from_value(payload.clone()).map_err(|e| {
+            EngineError::Malformed(format!("a rule call payload does not parse: {e}"))
+        })?;
+        let Some((version, body, _)) =
+            records::rule_body(&self.db, account_id, job.rule_id).await?
+        else {
+            return Ok(());
+        };
+        let rule = self
+            .compiled(job.rule_id, version, &body)
+            .map_err(EngineError::Malformed)?;
+        let run_key = format!("j{job_id}");
+        if records::run_done(&self.db, account_id, &run_key).await? {
+            return Ok(());
+        }
+        let mut cx = self.job_context(account_id).await?;
+        if job.depth > self.config.chain_limit {
+            cx.runs
+                .push(self.loop_run(job.rule_id, &job.event, job.depth, run_key));
+        } else {
+            let mut states = HashMap::new();
+            self.run_rule_for_event(
+                &mut cx,
+                job.rule_id,
+                &rule,
+                &job.event,
+                job.depth,
+                run_key,
+                None,
+                &mut states,
+            )
+            .await?;
+        }
+        self.finish(cx, "rule_call", None).await
+    }
+
+    /// Evaluates a rule for an entity without performing anything: the plan and the trace. The
+    /// event is the one given, or "entity updated" (a manual run for manual rules).
+    pub async fn dry_run(
+        &self,
+        account_id: i64,
+        rule: &domain::rule::Rule,
+        event: Event,
+    ) -> Result<Evaluation, EngineError> {
+        let mut cx = self.job_context(account_id).await?;
+        self.snapshot_for(&mut cx, event.entity).await?;
+        let (snapshot, _) = cx
+            .snapshots
+            .get(&event.entity)
+            .ok_or_else(|| EngineError::Malformed("the snapshot went missing".into()))?;
+        // A dry run shows what the rule would do now, as if it had not run for the entity before.
+        let state = EntityRuleState::default();
+        let context = EvalContext::new(self.now(), state);
+        Ok(CompiledRule::new(rule.clone()).evaluate(&event, snapshot, &cx.variables, &context))
+    }
+
+    /// Replays a stored event against a rule as it is now, without performing anything: one
+    /// evaluation per domain event of the stored one ("why didn't it fire").
+    pub async fn replay(
+        &self,
+        account_id: i64,
+        rule: &domain::rule::Rule,
+        event_id: i64,
+    ) -> Result<Vec<(Event, Evaluation)>, EngineError> {
+        let Some(stored) = ingest::load_event(&self.db, account_id, event_id).await? else {
+            return Err(EngineError::Malformed(format!(
+                "event {event_id} does not exist"
+            )));
+        };
+        let mut cx = self.job_context(account_id).await?;
+        let items = match stored.source.as_str() {
+            "kommo" => {
+                let webhook =
+                    kommo::incoming::parse_account_webhook(&stored.body).map_err(|e| {
+                        EngineError::Malformed(format!("the webhook does not parse: {e}"))
+                    })?;
+                events::from_account_webhook(&webhook)
+                    .into_iter()
+                    .filter_map(|item| match item {
+                        IncomingItem::Ready(e) | IncomingItem::Changed { event: e, .. } => Some(e),
+                        IncomingItem::TaskClosed { .. } => None,
+                    })
+                    .collect::<Vec<_>>()
+            }
+            _ => self
+                .items_of(&mut cx, &stored)
+                .await?
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect(),
+        };
+        let compiled = CompiledRule::new(rule.clone());
+        let mut out = Vec::new();
+        for event in items {
+            self.snapshot_for(&mut cx, event.entity).await?;
+            let Some((snapshot, _)) = cx.snapshots.get(&event.entity) else {
+                continue;
+            };
+            let context = EvalContext::new(self.now(), EntityRuleState::default());
+            let evaluation = compiled.evaluate(&event, snapshot, &cx.variables, &context);
+            out.push((event, evaluation));
+        }
+        Ok(out)
+    }
+}
+
+fn entity_type_of_table(name: &str) -> Option<EntityType> {
+    match name {
+        "leads" | "lead" => Some(EntityType::Lead),
+        "contacts" | "contact" => Some(EntityType::Contact),
+        "companies" | "company" => Some(EntityType::Company),
+        "tasks" | "task" => Some(EntityType::Task),
+        _ => None,
+    }
+}

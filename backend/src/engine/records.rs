@@ -1,0 +1,304 @@
+//! The engine's own tables: per rule and entity the run state, the last seen tags and fields of each
+//! entity, our write marks (loop protection), the rule runs already done, and the result options of
+//! tasks we created.
+
+use domain::eval::EntityRuleState;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::events::SeenState;
+use crate::{clock::Millis, db::Db};
+
+/// The rule's state for an entity (never run: the default).
+pub async fn rule_state(
+    db: &Db,
+    rule_id: i64,
+    entity_type: &str,
+    entity_id: i64,
+) -> Result<EntityRuleState, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT last_run_at, fired_once FROM rule_entity_state
+         WHERE rule_id = $1 AND entity_type = $2 AND entity_id = $3",
+    )
+    .bind(rule_id)
+    .bind(entity_type)
+    .bind(entity_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(EntityRuleState::default());
+    };
+    let last: Option<i64> = row.try_get(0)?;
+    Ok(EntityRuleState {
+        last_run_at: last.and_then(chrono::DateTime::from_timestamp_millis),
+        fired_once: row.try_get::<i64, _>(1)? != 0,
+    })
+}
+
+/// Stores the rule's state for an entity.
+pub async fn save_rule_state(
+    db: &Db,
+    account_id: i64,
+    rule_id: i64,
+    entity_type: &str,
+    entity_id: i64,
+    state: &EntityRuleState,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO rule_entity_state (account_id, rule_id, entity_type, entity_id, last_run_at, fired_once)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (rule_id, entity_type, entity_id) DO UPDATE
+         SET last_run_at = excluded.last_run_at, fired_once = excluded.fired_once",
+    )
+    .bind(account_id)
+    .bind(rule_id)
+    .bind(entity_type)
+    .bind(entity_id)
+    .bind(state.last_run_at.map(|t| t.timestamp_millis()))
+    .bind(i64::from(state.fired_once))
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Remembers what an entity looks like now and returns what it looked like before (if it was seen).
+/// An older state than the remembered one does not replace it.
+pub async fn swap_memory(
+    db: &Db,
+    account_id: i64,
+    seen: &SeenState,
+) -> Result<Option<SeenState>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let previous = sqlx::query(
+        "SELECT updated_at, tags, fields FROM entity_memory
+         WHERE account_id = $1 AND entity_type = $2 AND entity_id = $3",
+    )
+    .bind(account_id)
+    .bind(seen.entity_type.as_str())
+    .bind(seen.entity_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let previous = match previous {
+        Some(row) => {
+            let tags: String = row.try_get(1)?;
+            let fields: String = row.try_get(2)?;
+            Some(SeenState {
+                entity_type: seen.entity_type,
+                entity_id: seen.entity_id,
+                updated_at: row.try_get(0)?,
+                tags: serde_json::from_str(&tags).unwrap_or_default(),
+                fields: serde_json::from_str(&fields).unwrap_or_default(),
+            })
+        }
+        None => None,
+    };
+    if previous
+        .as_ref()
+        .is_none_or(|p| p.updated_at <= seen.updated_at)
+    {
+        sqlx::query(
+            "INSERT INTO entity_memory (account_id, entity_type, entity_id, updated_at, tags, fields)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (account_id, entity_type, entity_id) DO UPDATE
+             SET updated_at = excluded.updated_at, tags = excluded.tags, fields = excluded.fields",
+        )
+        .bind(account_id)
+        .bind(seen.entity_type.as_str())
+        .bind(seen.entity_id)
+        .bind(seen.updated_at)
+        .bind(serde_json::to_string(&seen.tags).unwrap_or_default())
+        .bind(serde_json::to_string(&seen.fields).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(previous)
+}
+
+/// Marks that we are about to write to an entity while handling an event at `depth`.
+pub async fn mark_write(
+    db: &Db,
+    account_id: i64,
+    entity_type: &str,
+    entity_id: i64,
+    depth: u32,
+    expires_at: Millis,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO engine_writes (account_id, entity_type, entity_id, depth, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account_id)
+    .bind(entity_type)
+    .bind(entity_id)
+    .bind(i64::from(depth))
+    .bind(expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// The chain depth of an event about an entity: one more than the deepest of our unexpired writes
+/// to it, or 0 when we did not write to it lately (a person or another integration did).
+pub async fn chain_depth(
+    db: &Db,
+    account_id: i64,
+    entity_type: &str,
+    entity_id: i64,
+    now: Millis,
+) -> Result<u32, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT MAX(depth) FROM engine_writes
+         WHERE account_id = $1 AND entity_type = $2 AND entity_id = $3 AND expires_at > $4",
+    )
+    .bind(account_id)
+    .bind(entity_type)
+    .bind(entity_id)
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await?;
+    let deepest: Option<i64> = row.try_get(0)?;
+    Ok(deepest.map_or(0, |d| {
+        u32::try_from(d.saturating_add(1)).unwrap_or(u32::MAX)
+    }))
+}
+
+/// Forgets expired write marks.
+pub async fn prune_write_marks(db: &Db, now: Millis) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM engine_writes WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Whether a rule run (named by `run_key`) was already done.
+pub async fn run_done(db: &Db, account_id: i64, run_key: &str) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("SELECT 1 FROM rule_runs WHERE account_id = $1 AND run_key = $2")
+            .bind(account_id)
+            .bind(run_key)
+            .fetch_optional(&db.pool)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Records a rule run as done.
+pub async fn mark_run_done(
+    db: &Db,
+    account_id: i64,
+    run_key: &str,
+    now: Millis,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO rule_runs (account_id, run_key, done_at) VALUES ($1, $2, $3)
+         ON CONFLICT (account_id, run_key) DO NOTHING",
+    )
+    .bind(account_id)
+    .bind(run_key)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A result option of a task we created: its text and the rule it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultOption {
+    /// The result text.
+    pub text: String,
+    /// The rule to run.
+    pub rule_id: i64,
+}
+
+/// A task with result options, and the entity it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskWithResults {
+    /// The options.
+    pub options: Vec<ResultOption>,
+    /// `leads`, `contacts` or `companies`.
+    pub entity_type: String,
+    /// The entity.
+    pub entity_id: i64,
+}
+
+/// Remembers the result options of a created task.
+pub async fn save_task_results(
+    db: &Db,
+    account_id: i64,
+    task_id: i64,
+    task: &TaskWithResults,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO task_results (account_id, task_id, options, entity_type, entity_id)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, task_id) DO NOTHING",
+    )
+    .bind(account_id)
+    .bind(task_id)
+    .bind(serde_json::to_string(&task.options).unwrap_or_default())
+    .bind(&task.entity_type)
+    .bind(task.entity_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Takes the result options of a task (each closed task starts its rule once).
+pub async fn take_task_results(
+    db: &Db,
+    account_id: i64,
+    task_id: i64,
+) -> Result<Option<TaskWithResults>, sqlx::Error> {
+    let row = sqlx::query(
+        "DELETE FROM task_results WHERE account_id = $1 AND task_id = $2
+         RETURNING options, entity_type, entity_id",
+    )
+    .bind(account_id)
+    .bind(task_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| {
+        let options: String = r.try_get(0)?;
+        Ok(TaskWithResults {
+            options: serde_json::from_str(&options).unwrap_or_default(),
+            entity_type: r.try_get(1)?,
+            entity_id: r.try_get(2)?,
+        })
+    })
+    .transpose()
+}
+
+/// The account's enabled rules: (id, version, body), by id.
+pub async fn enabled_rules(
+    db: &Db,
+    account_id: i64,
+) -> Result<Vec<(i64, i64, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, version, body FROM rules WHERE account_id = $1 AND enabled = 1 ORDER BY id",
+    )
+    .bind(account_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}
+
+/// One rule of the account, enabled or not: (version, body, enabled).
+pub async fn rule_body(
+    db: &Db,
+    account_id: i64,
+    rule_id: i64,
+) -> Result<Option<(i64, String, bool)>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT version, body, enabled FROM rules WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(rule_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<i64, _>(2)? != 0)))
+        .transpose()
+}
