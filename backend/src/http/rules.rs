@@ -1,5 +1,6 @@
 //! `/api/v1/rules`: the account's rules, their versions, their debugger log and trigger links.
-//! Everyone in the account reads; only administrators write.
+//! Everyone in the account reads; only administrators write. Bodies are `domain::api` types, the
+//! ones the widget uses.
 
 use axum::{
     body::Bytes,
@@ -8,8 +9,8 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
+use domain::api::{ExecutionEntry, RuleRecord, RuleSummary, SaveRule};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{
     body::{json_body, path_id, require_admin},
@@ -19,10 +20,10 @@ use crate::{
     auth::Caller,
     startup::AppState,
     store::{
-        accounts,
-        execution_log::{self, Execution},
-        rules::{self, parse_rule_body, Rule, RuleEdit, RuleName, RuleSummary, RuleVersion},
+        accounts, execution_log,
+        rules::{self, parse_rule_body, RuleEdit, RuleName, RuleVersion},
         trigger_links::{self, TriggerLink},
+        StoreError,
     },
 };
 
@@ -37,29 +38,26 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/v1/rules/{id}/links", post(create_link))
 }
 
-/// The body of a create or a save.
-#[derive(Debug, Deserialize)]
-struct SaveRule {
-    name: String,
-    rule: Value,
-    /// On save: the version the edit started from; a newer stored version answers 409.
-    #[serde(default)]
-    expected_version: Option<i64>,
+/// The name and definition of a create or a save, checked.
+fn parse_save(body: &Bytes) -> ApiResult<(SaveRule, RuleName, rules::RuleBody)> {
+    let input: SaveRule = json_body(body)?;
+    let name = RuleName::parse(&input.name).map_err(StoreError::from)?;
+    let rule = parse_rule_body(input.rule.clone()).map_err(StoreError::from)?;
+    Ok((input, name, rule))
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RuleSummary>>> {
-    Ok(Json(rules::list(&state.db, caller.account_id).await?))
+    let rules = rules::list(&state.db, caller.account_id).await?;
+    Ok(Json(rules.into_iter().map(Into::into).collect()))
 }
 
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Rule>)> {
+) -> ApiResult<(StatusCode, Json<RuleRecord>)> {
     require_admin(&caller)?;
-    let input: SaveRule = json_body(&body)?;
-    let name = RuleName::parse(&input.name).map_err(crate::store::StoreError::from)?;
-    let rule = parse_rule_body(input.rule).map_err(crate::store::StoreError::from)?;
+    let (_, name, rule) = parse_save(&body)?;
     let now = state.clock.now_ms();
     accounts::ensure_account(&state.db, caller.account_id, &caller.subdomain, now).await?;
     let created = rules::create(
@@ -71,17 +69,16 @@ async fn create(
         now,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Rule>> {
-    Ok(Json(
-        rules::get(&state.db, caller.account_id, path_id(&id, "rule")?).await?,
-    ))
+) -> ApiResult<Json<RuleRecord>> {
+    let rule = rules::get(&state.db, caller.account_id, path_id(&id, "rule")?).await?;
+    Ok(Json(rule.into()))
 }
 
 async fn update(
@@ -89,20 +86,25 @@ async fn update(
     caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Rule>> {
+) -> ApiResult<Json<RuleRecord>> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;
-    let input: SaveRule = json_body(&body)?;
-    let name = RuleName::parse(&input.name).map_err(crate::store::StoreError::from)?;
-    let rule = parse_rule_body(input.rule).map_err(crate::store::StoreError::from)?;
-    let now = state.clock.now_ms();
+    let (input, name, rule) = parse_save(&body)?;
     let edit = RuleEdit {
         name,
         body: rule,
         expected_version: input.expected_version,
     };
-    let saved = rules::update(&state.db, caller.account_id, caller.user_id, id, &edit, now).await?;
-    Ok(Json(saved))
+    let saved = rules::update(
+        &state.db,
+        caller.account_id,
+        caller.user_id,
+        id,
+        &edit,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(saved.into()))
 }
 
 async fn remove(
@@ -115,7 +117,11 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn enable(state: State<AppState>, caller: Caller, id: Path<String>) -> ApiResult<Json<Rule>> {
+async fn enable(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+) -> ApiResult<Json<RuleRecord>> {
     switch(state, caller, id, true).await
 }
 
@@ -123,7 +129,7 @@ async fn disable(
     state: State<AppState>,
     caller: Caller,
     id: Path<String>,
-) -> ApiResult<Json<Rule>> {
+) -> ApiResult<Json<RuleRecord>> {
     switch(state, caller, id, false).await
 }
 
@@ -132,21 +138,16 @@ async fn switch(
     caller: Caller,
     Path(id): Path<String>,
     on: bool,
-) -> ApiResult<Json<Rule>> {
+) -> ApiResult<Json<RuleRecord>> {
     require_admin(&caller)?;
-    let rule = rules::set_enabled(
-        &state.db,
-        caller.account_id,
-        path_id(&id, "rule")?,
-        on,
-        state.clock.now_ms(),
-    )
-    .await?;
+    let id = path_id(&id, "rule")?;
+    let rule =
+        rules::set_enabled(&state.db, caller.account_id, id, on, state.clock.now_ms()).await?;
     if on {
         // Its held jobs may be due already.
         state.queue.wake_workers();
     }
-    Ok(Json(rule))
+    Ok(Json(rule.into()))
 }
 
 async fn history(
@@ -163,12 +164,11 @@ async fn log(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<Execution>>> {
+) -> ApiResult<Json<Vec<ExecutionEntry>>> {
     let id = path_id(&id, "rule")?;
     rules::get(&state.db, caller.account_id, id).await?;
-    Ok(Json(
-        execution_log::list_executions(&state.db, caller.account_id, id).await?,
-    ))
+    let entries = execution_log::list_executions(&state.db, caller.account_id, id).await?;
+    Ok(Json(entries.into_iter().map(Into::into).collect()))
 }
 
 /// The body of a new trigger link: optionally the entity the click is about.

@@ -7,17 +7,14 @@ use axum::{
     routing::get,
     Json, Router,
 };
+use domain::api::Variable;
 use serde::Deserialize;
 
 use super::{
     body::{json_body, require_admin},
     ApiError, ApiResult,
 };
-use crate::{
-    auth::Caller,
-    startup::AppState,
-    store::variables::{self, Variable},
-};
+use crate::{auth::Caller, startup::AppState, store::variables};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/api/v1/variables", get(list)).route(
@@ -33,9 +30,8 @@ struct WriteVariable {
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Variable>>> {
-    Ok(Json(
-        variables::list_variables(&state.db, caller.account_id).await?,
-    ))
+    let list = variables::list_variables(&state.db, caller.account_id).await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
 async fn read(
@@ -45,7 +41,7 @@ async fn read(
 ) -> ApiResult<Json<Variable>> {
     variables::get_variable(&state.db, caller.account_id, &name)
         .await?
-        .map(Json)
+        .map(|v| Json(v.into()))
         .ok_or_else(|| ApiError::not_found("No variable with this name exists in your account."))
 }
 

@@ -84,6 +84,21 @@ pub struct Execution {
     pub trace: Value,
 }
 
+impl From<Execution> for domain::api::ExecutionEntry {
+    fn from(entry: Execution) -> Self {
+        Self {
+            id: entry.id,
+            rule_id: entry.rule_id,
+            event_id: entry.event_id,
+            outcome: entry.outcome.as_str().to_string(),
+            started_at: entry.started_at,
+            duration_ms: entry.duration_ms,
+            operations: entry.operations,
+            trace: entry.trace,
+        }
+    }
+}
+
 /// The statistics of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountStats {

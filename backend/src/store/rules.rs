@@ -140,6 +140,33 @@ pub struct RuleVersion {
     pub saved_at: Millis,
 }
 
+impl From<Rule> for domain::api::RuleRecord {
+    fn from(rule: Rule) -> Self {
+        Self {
+            id: rule.id,
+            name: rule.name,
+            enabled: rule.enabled,
+            version: rule.version,
+            rule: rule.rule,
+            inbound_hook_key: rule.inbound_hook_key,
+            created_at: rule.created_at,
+            updated_at: rule.updated_at,
+        }
+    }
+}
+
+impl From<RuleSummary> for domain::api::RuleSummary {
+    fn from(rule: RuleSummary) -> Self {
+        Self {
+            id: rule.id,
+            name: rule.name,
+            enabled: rule.enabled,
+            version: rule.version,
+            updated_at: rule.updated_at,
+        }
+    }
+}
+
 const RULE_COLUMNS: &str = "id, name, enabled, version, body, hook_secret, created_at, updated_at";
 
 fn rule_from_row(row: &AnyRow) -> Result<Rule, StoreError> {

@@ -28,6 +28,16 @@ pub struct Variable {
     pub updated_at: Millis,
 }
 
+impl From<Variable> for domain::api::Variable {
+    fn from(v: Variable) -> Self {
+        Self {
+            name: v.name,
+            value: v.value,
+            updated_at: v.updated_at,
+        }
+    }
+}
+
 /// Why [`update_variable`] changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateVariableError<E> {

@@ -28,7 +28,9 @@ async fn an_admin_creates_a_rule_and_reads_it_back(backend: Backend) {
     assert_eq!(created["name"], "Wholesale");
     assert_eq!(created["version"], 1);
     assert_eq!(created["enabled"], true);
-    let id = created["id"].as_i64().expect("id");
+    let record: domain::api::RuleRecord =
+        serde_json::from_value(created.clone()).expect("the widget's RuleRecord reads the answer");
+    let id = record.id;
     let read = app.get_rule(ADMIN, id).await.expect(StatusCode::OK);
     assert_eq!(read["rule"]["description"], "wholesale");
     assert_eq!(read["rule"]["schema_version"], 2);
