@@ -313,6 +313,11 @@ impl Stack {
             .advance(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
     }
 
+    /// The backend's clock reading, Unix milliseconds.
+    pub fn clock_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// A lead as the API renders it.
     pub fn lead(&self, id: i64) -> Value {
         self.emulator()

@@ -41,6 +41,14 @@ pub enum IncomingItem {
         /// What the webhook showed.
         seen: SeenState,
     },
+    /// A call, SMS or email note: its details (duration, call status…) are in the note's params,
+    /// which the webhook does not carry.
+    NoteDetails {
+        /// The `NoteAdded` event, without the details.
+        event: Event,
+        /// The note.
+        note_id: i64,
+    },
     /// A task was closed: if we created it with result options, the chosen one starts its rule.
     TaskClosed {
         /// The task.
@@ -52,7 +60,9 @@ impl IncomingItem {
     /// The entity the item is about.
     pub fn entity(&self) -> Option<EntityRef> {
         match self {
-            Self::Ready(event) | Self::Changed { event, .. } => event.entity,
+            Self::Ready(event) | Self::Changed { event, .. } | Self::NoteDetails { event, .. } => {
+                event.entity
+            }
             Self::TaskClosed { .. } => None,
         }
     }
@@ -167,6 +177,30 @@ pub fn note_type(code: &str) -> (NoteType, Option<Direction>) {
     }
 }
 
+/// Fills a note event's details from the note's `params` as the API returns them.
+pub fn with_note_params(mut event: Event, params: &serde_json::Value) -> Event {
+    if let EventKind::NoteAdded { note } = &mut event.kind {
+        let int = |key: &str| {
+            params.get(key).and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            })
+        };
+        note.call_duration_seconds = int("duration").and_then(|d| u32::try_from(d).ok());
+        note.call_status = int("call_status").and_then(call_status);
+        if note.text.is_empty() {
+            if let Some(text) = params.get("text").and_then(|t| t.as_str()) {
+                note.text = text.to_owned();
+            }
+        }
+        note.email_subject = params
+            .get("subject")
+            .and_then(|t| t.as_str())
+            .map(str::to_owned);
+    }
+    event
+}
+
 /// The domain call status of Kommo's `call_status` code.
 pub fn call_status(code: i64) -> Option<CallStatus> {
     Some(match code {
@@ -186,7 +220,7 @@ fn note_items(note: &WebhookNote) -> Vec<IncomingItem> {
         return Vec::new();
     };
     let (note_type, direction) = note_type(&note.note_type);
-    let mut items = vec![IncomingItem::Ready(Event::about(
+    let event = Event::about(
         entity_type,
         id,
         EventKind::NoteAdded {
@@ -199,7 +233,17 @@ fn note_items(note: &WebhookNote) -> Vec<IncomingItem> {
                 email_subject: None,
             },
         },
-    ))];
+    );
+    let mut items = vec![
+        if note_type == NoteType::Text || note_type == NoteType::System {
+            IncomingItem::Ready(event)
+        } else {
+            IncomingItem::NoteDetails {
+                event,
+                note_id: note.id,
+            }
+        },
+    ];
     // A note changes its entity in Kommo ("any entity update, addition of a note, calls, chats …
     // cause the lead to change"), so it is also an update of the entity.
     if matches!(

@@ -246,6 +246,10 @@ impl Engine {
                                 }
                             }
                         }
+                        IncomingItem::NoteDetails { event, note_id } => {
+                            let params = self.note_params(cx, &event, note_id).await?;
+                            out.push((events::with_note_params(event, &params), None));
+                        }
                         IncomingItem::TaskClosed { task_id } => {
                             self.task_closed(cx, task_id, stored.id).await?;
                         }
@@ -332,6 +336,25 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// The `params` of a note (call duration and status, SMS text, email subject).
+    async fn note_params(
+        &self,
+        cx: &JobContext,
+        event: &Event,
+        note_id: i64,
+    ) -> Result<Value, EngineError> {
+        let Some(kind) = event.entity.and_then(|e| snapshot::kind_of(e.entity_type)) else {
+            return Ok(Value::Null);
+        };
+        let entity_id = event.entity.map_or(0, |e| e.id);
+        let notes = cx.client.notes(kind, entity_id).await?;
+        Ok(notes
+            .into_iter()
+            .find(|n| n.id == note_id)
+            .map(|n| n.params)
+            .unwrap_or(Value::Null))
     }
 
     /// A site form's contact: found by phone or email among the hook's variables, or created.
@@ -1053,7 +1076,9 @@ impl Engine {
                 events::from_account_webhook(&webhook)
                     .into_iter()
                     .filter_map(|item| match item {
-                        IncomingItem::Ready(e) | IncomingItem::Changed { event: e, .. } => Some(e),
+                        IncomingItem::Ready(e)
+                        | IncomingItem::Changed { event: e, .. }
+                        | IncomingItem::NoteDetails { event: e, .. } => Some(e),
                         IncomingItem::TaskClosed { .. } => None,
                     })
                     .collect::<Vec<_>>()
