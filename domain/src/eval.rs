@@ -127,6 +127,8 @@ pub struct DeferredBlock {
 /// What the debugger shows about one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trace {
+    /// When the evaluation ran (the clock it was given).
+    pub evaluated_at: DateTime<Utc>,
     /// The event's kind.
     pub event: Cow<'static, str>,
     /// The rule's trigger kind.
@@ -298,6 +300,7 @@ impl CompiledRule {
             now: context.now,
         };
         let mut trace = Trace {
+            evaluated_at: context.now,
             event: Cow::Borrowed(event.kind.name()),
             trigger: Cow::Borrowed(rule.trigger.name()),
             blocks: Vec::with_capacity(rule.blocks.len()),
@@ -309,6 +312,7 @@ impl CompiledRule {
             plan: Vec::new(),
             deferred_blocks: Vec::new(),
             trace: Trace {
+                evaluated_at: context.now,
                 event: Cow::Borrowed(""),
                 trigger: Cow::Borrowed(""),
                 blocks: Vec::new(),

@@ -883,7 +883,7 @@ pub enum ActionKind<T = Template> {
     },
     /// Copy the lead with all its fields.
     CopyLead {
-        /// The new name; default "<old name> (copy)".
+        /// The new name; by default the old name followed by " (copy)".
         #[serde(default)]
         name: Option<T>,
     },

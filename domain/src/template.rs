@@ -15,7 +15,7 @@
 //! - Any other `{` is text, so JSON bodies need no escaping; `\{` and `\\` write a literal
 //!   `{` and `\` where a token would otherwise start.
 //!
-//! [`parse`] reports errors with their exact position; [`print`] writes an AST back so that
+//! [`parse`] reports errors with their exact position; [`print()`] writes an AST back so that
 //! `parse(print(ast)) == ast`; rendering has a step budget and an output cap.
 
 use std::borrow::Cow;

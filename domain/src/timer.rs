@@ -206,6 +206,36 @@ pub fn due_relative_to(
     instant.checked_add_signed(Duration::try_hours(i64::from(offset_hours))?)
 }
 
+/// When a `relative_to_date_field` trigger is due for the entity in a snapshot; `None` for other
+/// triggers or when the field is empty.
+pub fn due_for_snapshot(
+    trigger: &Trigger,
+    snapshot: &crate::snapshot::Snapshot,
+) -> Option<DateTime<Utc>> {
+    let Trigger::RelativeToDateField {
+        entity,
+        field_id,
+        offset_hours,
+    } = trigger
+    else {
+        return None;
+    };
+    let role = match entity {
+        crate::path::EntityType::Lead => crate::path::EntityRole::Lead,
+        crate::path::EntityType::Contact => crate::path::EntityRole::Contact,
+        crate::path::EntityType::Company => crate::path::EntityRole::Company,
+        crate::path::EntityType::Task => return None,
+    };
+    let value = snapshot
+        .entity(role, Some(*entity))?
+        .custom_field(*field_id)?;
+    due_relative_to(
+        &crate::value::read_field(value),
+        *offset_hours,
+        snapshot.account.timezone,
+    )
+}
+
 /// Parses a weekday written as a name (`mon`, `Monday`) or ISO number (1 = Monday).
 pub fn parse_weekday(text: &str) -> Option<Weekday> {
     let t = text.trim();

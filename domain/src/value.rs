@@ -633,7 +633,8 @@ fn read_task(task: &crate::snapshot::TaskSnapshot, field: TaskField) -> Value<'_
     }
 }
 
-fn read_field(value: &FieldValue) -> Value<'_> {
+/// The runtime value of a custom field value.
+pub fn read_field(value: &FieldValue) -> Value<'_> {
     match value {
         FieldValue::Text(s) | FieldValue::Textarea(s) | FieldValue::Url(s) => {
             Value::Text(Cow::Borrowed(s))

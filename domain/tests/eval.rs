@@ -1322,3 +1322,36 @@ fn event_data_is_readable_in_conditions() {
         matches!(&e.plan[0].action, ActionKind::ChangeFields { fields, .. } if fields[0].value == "125")
     );
 }
+
+#[test]
+fn date_field_triggers_are_due_relative_to_the_field() {
+    use domain::rule::Trigger;
+    use domain::timer::due_for_snapshot;
+    let snapshot = lead_snapshot("x");
+    // lead.cf(107) is 2024-06-20 13:30 UTC; two hours before.
+    let before = Trigger::RelativeToDateField {
+        entity: domain::path::EntityType::Lead,
+        field_id: DATE_TIME_FIELD,
+        offset_hours: -2,
+    };
+    assert_eq!(
+        due_for_snapshot(&before, &snapshot),
+        Some(utc(2024, 6, 20, 11, 30))
+    );
+    // lead.cf(106) is the date 2024-06-20: local midnight in Berlin (22:00 UTC the day before), plus 9 hours.
+    let after = Trigger::RelativeToDateField {
+        entity: domain::path::EntityType::Lead,
+        field_id: DATE_FIELD,
+        offset_hours: 9,
+    };
+    assert_eq!(
+        due_for_snapshot(&after, &snapshot),
+        Some(utc(2024, 6, 20, 7, 0))
+    );
+    let missing = Trigger::RelativeToDateField {
+        entity: domain::path::EntityType::Lead,
+        field_id: 999,
+        offset_hours: 1,
+    };
+    assert_eq!(due_for_snapshot(&missing, &snapshot), None);
+}
