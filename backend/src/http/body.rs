@@ -1,14 +1,41 @@
 //! Reading request bodies and path segments so that bad input answers problem+json, not axum's
 //! plain-text rejections.
 
-use axum::body::Bytes;
+use axum::{
+    body::Bytes,
+    extract::{rejection::BytesRejection, FromRequest, Request},
+    http::StatusCode,
+};
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, ApiResult};
 use crate::auth::Caller;
 
+/// A request body read whole, whose failures (too large, cut off) answer problem+json.
+#[derive(Debug)]
+pub(super) struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|rejection: BytesRejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large(
+                        "The request body is larger than this endpoint accepts.",
+                    )
+                } else {
+                    ApiError::bad_request("unreadable_body", "The request body could not be read.")
+                }
+            })
+    }
+}
+
 /// Parses a JSON body into `T`, or answers 400 with serde's explanation.
-pub(super) fn json_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             "bad_json",

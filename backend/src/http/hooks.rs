@@ -3,14 +3,13 @@
 //! its processing in one transaction ([`ingest::accept`]), and only then answers 200.
 
 use axum::{
-    body::Bytes,
     extract::{Path, State},
     http::{header, HeaderMap},
     routing::{any, get, post},
     Json, Router,
 };
 
-use super::{ApiError, ApiResult};
+use super::{body::RawBody, ApiError, ApiResult};
 use crate::{
     ingest::{self, authenticate, dedupe, Accepted, EventSource, RawEvent},
     startup::AppState,
@@ -49,7 +48,7 @@ async fn kommo_webhook(
     State(state): State<AppState>,
     Path((account_id, secret)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Accepted>> {
     let account_id = account_in_path(&account_id)?;
     authenticate::account_hook(&state.db, account_id, &secret)
@@ -71,7 +70,7 @@ async fn digital_pipeline(
     State(state): State<AppState>,
     Path((account_id, secret)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Accepted>> {
     let account_id = account_in_path(&account_id)?;
     authenticate::account_hook(&state.db, account_id, &secret)
@@ -94,7 +93,7 @@ async fn inbound_hook(
     State(state): State<AppState>,
     Path((account_id, hook_key)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Accepted>> {
     let account_id = account_in_path(&account_id)?;
     let rule_id = authenticate::inbound_hook(&state.db, account_id, &hook_key)
@@ -119,7 +118,7 @@ async fn trigger_link(
     State(state): State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Accepted>> {
     let (account_id, rule_id, link_id) = authenticate::trigger_link(&state.db, &token)
         .await

@@ -3,7 +3,6 @@
 //! ones the widget uses.
 
 use axum::{
-    body::Bytes,
     extract::{Path, State},
     http::StatusCode,
     routing::{get, post},
@@ -13,7 +12,7 @@ use domain::api::{ExecutionEntry, RuleRecord, RuleSummary, SaveRule};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    body::{json_body, path_id, require_admin},
+    body::{json_body, path_id, require_admin, RawBody},
     ApiResult,
 };
 use crate::{
@@ -39,7 +38,7 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// The name and definition of a create or a save, checked.
-fn parse_save(body: &Bytes) -> ApiResult<(SaveRule, RuleName, rules::RuleBody)> {
+fn parse_save(body: &[u8]) -> ApiResult<(SaveRule, RuleName, rules::RuleBody)> {
     let input: SaveRule = json_body(body)?;
     let name = RuleName::parse(&input.name).map_err(StoreError::from)?;
     let rule = parse_rule_body(input.rule.clone()).map_err(StoreError::from)?;
@@ -54,7 +53,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<RuleRecord>)> {
     require_admin(&caller)?;
     let (_, name, rule) = parse_save(&body)?;
@@ -85,7 +84,7 @@ async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<RuleRecord>> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;
@@ -190,7 +189,7 @@ async fn create_link(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<CreatedLink>)> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;

@@ -1,7 +1,6 @@
 //! `/api/v1/variables`: the account's global variables. Everyone reads; administrators write.
 
 use axum::{
-    body::Bytes,
     extract::{Path, State},
     http::StatusCode,
     routing::get,
@@ -11,7 +10,7 @@ use domain::api::Variable;
 use serde::Deserialize;
 
 use super::{
-    body::{json_body, require_admin},
+    body::{json_body, require_admin, RawBody},
     ApiError, ApiResult,
 };
 use crate::{auth::Caller, startup::AppState, store::variables};
@@ -49,7 +48,7 @@ async fn write(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Variable>> {
     require_admin(&caller)?;
     let input: WriteVariable = json_body(&body)?;

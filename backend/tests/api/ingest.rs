@@ -14,6 +14,7 @@ crate::on_both_databases!(
     a_digital_pipeline_request_is_deduplicated_by_its_event,
     an_inbound_hook_reaches_its_rule_and_honours_idempotency_keys,
     a_trigger_link_click_is_an_event_of_its_rule,
+    an_oversized_body_is_refused_with_a_problem_and_stores_nothing,
 );
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -252,4 +253,15 @@ async fn a_trigger_link_click_is_an_event_of_its_rule(backend: Backend) {
     assert_eq!(event.rule_id, Some(rule_id));
     assert_eq!(event.source, "link");
     assert_eq!(events_and_jobs(&app).await, (2, 2));
+}
+
+async fn an_oversized_body_is_refused_with_a_problem_and_stores_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (path, _) = app.given_webhook_path(ADMIN).await;
+    let huge = vec![b'a'; 3 * 1024 * 1024];
+
+    let answer = app.post_hook(&path, &huge, FORM, &[]).await;
+
+    answer.expect_problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    assert_eq!(events_and_jobs(&app).await, (0, 0));
 }
