@@ -9,13 +9,13 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::api::FieldError;
-use crate::eval::compile_regex;
+use crate::eval::{compile_regex, text_eq};
 use crate::path::{
     ClockField, EntityField, EntityRole, EntityType, EventField, Path, TaskAggregate, TaskField,
 };
 use crate::rule::{
-    Action, ActionKind, Condition, FieldTarget, Literal, Operand, Operator, Recurrence, Rule,
-    Timer, Trigger, CURRENT_SCHEMA_VERSION, MIN_RUN_INTERVAL_SECONDS,
+    Action, ActionKind, Condition, FieldAssignment, FieldTarget, Literal, Operand, Operator,
+    Recurrence, Rule, Timer, Trigger, CURRENT_SCHEMA_VERSION, MIN_RUN_INTERVAL_SECONDS,
 };
 use crate::snapshot::FieldType;
 use crate::template::{Calc, ExprValue, Node, Template};
@@ -105,6 +105,8 @@ pub enum ProblemCode {
     TimerNeedsDate,
     /// An unsupported schema version.
     UnsupportedVersion,
+    /// A fixed value that the field cannot hold (not one of a list's values, not a number…).
+    BadFieldValue,
 }
 
 impl ProblemCode {
@@ -124,6 +126,7 @@ impl ProblemCode {
             ProblemCode::DuplicateId => "duplicate_id",
             ProblemCode::TimerNeedsDate => "timer_needs_date",
             ProblemCode::UnsupportedVersion => "unsupported_version",
+            ProblemCode::BadFieldValue => "bad_field_value",
         }
     }
 }
@@ -544,6 +547,7 @@ impl Validator<'_> {
             (Some(right), true) => {
                 self.operand_type(right, &format!("{path}.right"), place);
                 self.right_literal(op, right, &format!("{path}.right"), place);
+                self.enum_literal(&condition.left, op, right, &format!("{path}.right"), place);
             }
             _ => {}
         }
@@ -560,6 +564,58 @@ impl Validator<'_> {
                     self.right_literal(op, upper, &format!("{path}.right_upper"), place);
                 }
             }
+        }
+    }
+
+    /// Checks that literal list values compared with a select field are values of that list.
+    fn enum_literal(
+        &mut self,
+        left: &Operand,
+        op: &Operator,
+        right: &Operand,
+        at: &str,
+        place: &str,
+    ) {
+        let applies = matches!(
+            op,
+            Operator::Equals
+                | Operator::NotEquals
+                | Operator::IsOneOf
+                | Operator::HasAny
+                | Operator::HasAll
+                | Operator::HasNone
+        );
+        let (Operand::Path(path), Operand::Literal(literal)) = (left, right) else {
+            return;
+        };
+        let Some((role, id)) = path.custom_field() else {
+            return;
+        };
+        let Some(field) = self.schema.field(self.role_entity(role), id) else {
+            return;
+        };
+        if !applies
+            || field.enums.is_empty()
+            || !matches!(field.field_type, FieldType::Select | FieldType::Multiselect)
+        {
+            return;
+        }
+        let items: Vec<&str> = match literal {
+            Literal::Text(t) => t.split(',').map(str::trim).collect(),
+            Literal::List(l) => l.iter().map(|s| s.trim()).collect(),
+            _ => return,
+        };
+        let unknown: Vec<&str> = items
+            .into_iter()
+            .filter(|v| !v.is_empty() && !field.enums.iter().any(|e| text_eq(&e.value, v)))
+            .collect();
+        if !unknown.is_empty() {
+            let message = format!(
+                "field {id} has no list value '{}'; use one of: {}",
+                unknown.join("', '"),
+                enum_names(field)
+            );
+            self.push(at.to_owned(), ProblemCode::BadFieldValue, place, message);
         }
     }
 
@@ -719,6 +775,99 @@ impl Validator<'_> {
         }
     }
 
+    /// Checks field assignments: known fields, budgets only on leads, and fixed values the
+    /// field can hold.
+    fn assignments(
+        &mut self,
+        owner: Option<EntityType>,
+        fields: &[FieldAssignment],
+        at: &str,
+        place: &str,
+    ) {
+        for (i, assignment) in fields.iter().enumerate() {
+            let field_at = format!("{at}.fields[{i}].field");
+            match assignment.field {
+                FieldTarget::Custom(id) => match self.schema.field(owner, id) {
+                    None => {
+                        let name = owner.map_or("entity", EntityType::as_str);
+                        self.push(
+                            field_at,
+                            ProblemCode::UnknownField,
+                            place,
+                            format!("the {name} has no field {id}"),
+                        );
+                    }
+                    Some(field) => {
+                        let field = field.clone();
+                        self.fixed_value(
+                            &field,
+                            &assignment.value,
+                            &format!("{at}.fields[{i}].value"),
+                            place,
+                        );
+                    }
+                },
+                FieldTarget::Price if owner.is_some_and(|o| o != EntityType::Lead) => self.push(
+                    field_at,
+                    ProblemCode::ActionNotApplicable,
+                    place,
+                    "only leads have a budget".into(),
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// When a field value is fixed text (no expressions or variables), checks the field can hold it.
+    fn fixed_value(&mut self, field: &SchemaField, value: &Template, at: &str, place: &str) {
+        let Ok(nodes) = value.nodes() else {
+            return;
+        };
+        let mut text = String::new();
+        for node in nodes {
+            match node {
+                Node::Text(t) => text.push_str(t),
+                Node::Reset => text.push_str(crate::template::RESET_MARKER),
+                _ => return,
+            }
+        }
+        let text = text.trim();
+        if text.is_empty() || text == crate::template::RESET_MARKER {
+            return;
+        }
+        let id = field.id;
+        let problem = match field.field_type {
+            FieldType::Select | FieldType::Multiselect if !field.enums.is_empty() => {
+                let unknown: Vec<&str> = text
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty() && !field.enums.iter().any(|e| text_eq(&e.value, v)))
+                    .collect();
+                (!unknown.is_empty()).then(|| {
+                    format!(
+                        "field {id} has no list value '{}'; use one of: {}",
+                        unknown.join("', '"),
+                        enum_names(field)
+                    )
+                })
+            }
+            FieldType::Checkbox => (text != "0" && text != "1")
+                .then(|| format!("field {id} is a checkbox: write 0 or 1")),
+            FieldType::Numeric => parse_number(text)
+                .is_none()
+                .then(|| format!("field {id} is a number, and '{text}' is not")),
+            FieldType::Date | FieldType::DateTime | FieldType::Birthday => {
+                parse_date(text, chrono_tz::UTC)
+                    .is_none()
+                    .then(|| format!("field {id} is a date, and '{text}' is not"))
+            }
+            _ => None,
+        };
+        if let Some(message) = problem {
+            self.push(at.to_owned(), ProblemCode::BadFieldValue, place, message);
+        }
+    }
+
     fn action_kind(&mut self, kind: &ActionKind, at: &str, place: &str) {
         for (suffix, template) in kind.templates() {
             self.template(template, &format!("{at}.{suffix}"), place);
@@ -741,6 +890,18 @@ impl Validator<'_> {
             );
         }
         match kind {
+            ActionKind::CreateLead { fields, .. } => {
+                self.assignments(Some(EntityType::Lead), fields, at, place)
+            }
+            ActionKind::CreateContact { fields, .. } => {
+                self.assignments(Some(EntityType::Contact), fields, at, place)
+            }
+            ActionKind::CreateCompany { fields, .. } => {
+                self.assignments(Some(EntityType::Company), fields, at, place)
+            }
+            _ => {}
+        }
+        match kind {
             ActionKind::ChangeFields { entity, fields } => {
                 if fields.is_empty() {
                     self.push(
@@ -750,29 +911,7 @@ impl Validator<'_> {
                         "choose at least one field to change".into(),
                     );
                 }
-                let owner = self.role_entity(*entity);
-                for (i, assignment) in fields.iter().enumerate() {
-                    let field_at = format!("{at}.fields[{i}].field");
-                    match assignment.field {
-                        FieldTarget::Custom(id) if self.schema.field(owner, id).is_none() => {
-                            let name = owner.map_or("entity", EntityType::as_str);
-                            self.push(
-                                field_at,
-                                ProblemCode::UnknownField,
-                                place,
-                                format!("the {name} has no field {id}"),
-                            );
-                        }
-                        FieldTarget::Price if owner.is_some_and(|o| o != EntityType::Lead) => self
-                            .push(
-                                field_at,
-                                ProblemCode::ActionNotApplicable,
-                                place,
-                                "only leads have a budget".into(),
-                            ),
-                        _ => {}
-                    }
-                }
+                self.assignments(self.role_entity(*entity), fields, at, place);
             }
             ActionKind::CreateContact { attach_to, .. }
                 if !matches!(attach_to, EntityRole::Lead | EntityRole::Company) =>
@@ -820,6 +959,15 @@ impl Validator<'_> {
             _ => {}
         }
     }
+}
+
+fn enum_names(field: &SchemaField) -> String {
+    field
+        .enums
+        .iter()
+        .map(|e| e.value.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn collect_calc_paths(calc: &Calc, out: &mut Vec<Path>) {

@@ -1355,3 +1355,40 @@ fn date_field_triggers_are_due_relative_to_the_field() {
     };
     assert_eq!(due_for_snapshot(&missing, &snapshot), None);
 }
+
+mod complements {
+    //! Negated operators are exact complements of their positives, whatever the values.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pair(left: Json, op: &str, right: Json) -> bool {
+        check(json!({"left": {"literal": left}, "op": {"is": op}, "right": {"literal": right}})).0
+    }
+
+    fn value() -> impl Strategy<Value = Json> {
+        prop_oneof![
+            "[a-cA-C ,]{0,6}".prop_map(Json::from),
+            (-5i32..5).prop_map(Json::from),
+            any::<bool>().prop_map(Json::from),
+            prop::collection::vec("[a-c]{0,2}", 0..3).prop_map(Json::from),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn negations_are_complements(left in value(), right in value()) {
+            prop_assert_ne!(pair(left.clone(), "equals", right.clone()), pair(left.clone(), "not_equals", right.clone()));
+            prop_assert_ne!(pair(left.clone(), "contains", right.clone()), pair(left.clone(), "not_contains", right.clone()));
+            prop_assert_ne!(pair(left.clone(), "has_any", right.clone()), pair(left, "has_none", right));
+        }
+
+        #[test]
+        fn number_orderings_agree(a in -1000i32..1000, b in -1000i32..1000) {
+            prop_assert_eq!(pair(json!(a), "less", json!(b)), a < b);
+            prop_assert_eq!(pair(json!(a), "less_or_equal", json!(b)), a <= b);
+            prop_assert_eq!(pair(json!(a), "greater", json!(b)), a > b);
+            prop_assert_eq!(pair(json!(a), "greater_or_equal", json!(b)), a >= b);
+            prop_assert_eq!(pair(json!(a), "equals", json!(b.to_string())), a == b);
+        }
+    }
+}

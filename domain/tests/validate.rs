@@ -170,3 +170,80 @@ fn date_triggers_and_timers_need_date_fields() {
         "trigger: field 124 is text, not a date"
     );
 }
+
+#[test]
+fn fixed_values_must_fit_their_fields() {
+    use domain::validate::SchemaEnum;
+    let mut schema = schema();
+    schema.fields.push(SchemaField {
+        entity: EntityType::Lead,
+        id: 130,
+        name: "Tier".into(),
+        field_type: FieldType::Select,
+        enums: vec![
+            SchemaEnum {
+                id: 1,
+                value: "Gold".into(),
+            },
+            SchemaEnum {
+                id: 2,
+                value: "Silver".into(),
+            },
+        ],
+    });
+    let set = |field: i64, value: &str| json!({"field": {"custom": field}, "value": value});
+    let r = rule(json!([{
+        "conditions": [
+            {"left": {"path": "lead.cf(130)"}, "op": {"is": "is_one_of"}, "right": {"literal": ["gold", "Bronze"]}},
+            {"left": {"path": "lead.cf(130)"}, "op": {"is": "equals"}, "right": {"literal": "Silver"}}
+        ],
+        "actions": [{"do": {"type": "change_fields", "entity": "lead", "fields": [
+            set(130, "Gold"), set(130, "{reset}"), set(130, "Platinum"), set(126, "yes"), set(126, "1"),
+            set(125, "12,5"), set(125, "lots"), set(123, "2024-05-01"), set(123, "tomorrow"), set(125, "{{lead.name}}")
+        ]}},
+        {"do": {"type": "create_contact", "name": "x", "attach_to": "contact", "fields": [set(201, "not a date")]}}]
+    }]));
+    let problems = validate(&r, &schema);
+    let got: Vec<(&str, ProblemCode)> =
+        problems.iter().map(|p| (p.path.as_str(), p.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("blocks[0].conditions[0].right", ProblemCode::BadFieldValue),
+            (
+                "blocks[0].actions[0].do.fields[2].value",
+                ProblemCode::BadFieldValue
+            ),
+            (
+                "blocks[0].actions[0].do.fields[3].value",
+                ProblemCode::BadFieldValue
+            ),
+            (
+                "blocks[0].actions[0].do.fields[6].value",
+                ProblemCode::BadFieldValue
+            ),
+            (
+                "blocks[0].actions[0].do.fields[8].value",
+                ProblemCode::BadFieldValue
+            ),
+            (
+                "blocks[0].actions[1].do.fields[0].value",
+                ProblemCode::BadFieldValue
+            ),
+            (
+                "blocks[0].actions[1].do.attach_to",
+                ProblemCode::ActionNotApplicable
+            ),
+        ],
+        "{}",
+        domain::validate::describe(&problems)
+    );
+    assert_eq!(
+        problems[0].message,
+        "block 1, condition 1: field 130 has no list value 'Bronze'; use one of: Gold, Silver"
+    );
+    assert_eq!(
+        problems[2].message,
+        "block 1, action 1: field 126 is a checkbox: write 0 or 1"
+    );
+}
