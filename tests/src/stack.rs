@@ -266,6 +266,17 @@ impl Stack {
         .id
     }
 
+    /// The URL of a rule's inbound webhook at the backend.
+    pub async fn inbound_hook_url(&self, rule_id: i64) -> String {
+        let rule = rules::get(&self.app.db, ACCOUNT_ID, rule_id)
+            .await
+            .expect("rule");
+        format!(
+            "{}/hooks/in/{ACCOUNT_ID}/{}",
+            self.backend_url, rule.inbound_hook_key
+        )
+    }
+
     /// Calls the emulated account's API as a person would (no token, no rate limit); webhooks follow.
     pub fn kommo_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, body) = self

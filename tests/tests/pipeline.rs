@@ -36,6 +36,11 @@ on_both_databases!(
     replace_pending_keeps_one_job_and_cancel_delayed_jobs_removes_it,
     the_birthday_greeting_starts_a_salesbot_on_the_next_birthday,
     the_missed_call_counter_counts_in_a_global_variable,
+    a_site_form_finds_the_contact_by_phone_or_creates_it,
+    a_webhook_response_feeds_the_follow_up_rule,
+    execute_rule_and_a_task_result_start_the_next_rules,
+    creations_copies_and_task_changes_land_in_kommo,
+    every_entity_event_type_starts_its_rule,
 );
 
 async fn stack(database: Database) -> Stack {
@@ -493,4 +498,390 @@ async fn the_missed_call_counter_counts_in_a_global_variable(database: Database)
         .map(|n| n["params"]["text"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(texts, vec!["2 missed calls so far".to_owned()]);
+}
+
+fn manual(name: &str, actions: Value) -> Value {
+    json!({"schema_version": 2, "name": name, "trigger": {"kind": "manual", "entity": "lead"},
+           "blocks": [{"actions": actions}]})
+}
+
+async fn a_site_form_finds_the_contact_by_phone_or_creates_it(database: Database) {
+    let stack = stack(database).await;
+    let rule = stack
+        .rule(
+            "Site form",
+            json!({
+                "schema_version": 2,
+                "name": "Site form",
+                "trigger": {"kind": "inbound_webhook", "hook_id": "site"},
+                "blocks": [{"actions": [
+                    {"do": {"type": "create_lead", "name": "Order from {form_name}", "tags": "site"}},
+                    {"do": {"type": "add_note", "entity": "contact", "text": "{form_name}: {{contact.name}} wrote {comment}"}}
+                ]}]
+            }),
+        )
+        .await;
+    let known = stack.create(
+        "contacts",
+        json!({"name": "Known client", "custom_fields_values": [
+            {"field_id": 601, "values": [{"value": "+4930555111", "enum_code": "WORK"}]}]}),
+    );
+    stack.settle().await;
+    let url = stack.inbound_hook_url(rule).await;
+    let http = reqwest::Client::new();
+    for (phone, name) in [
+        ("+4930555111", "Known client"),
+        ("+4930999000", "New client"),
+    ] {
+        let response = http
+            .post(&url)
+            .form(&[
+                ("phone", phone),
+                ("name", name),
+                ("form_name", "Contact us"),
+                ("comment", "hello"),
+            ])
+            .send()
+            .await
+            .expect("hook answered");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+    stack.settle().await;
+
+    let known_notes = stack.notes_of(known);
+    assert_eq!(known_notes.len(), 1, "{known_notes:?}");
+    assert_eq!(
+        known_notes[0]["params"]["text"],
+        "Contact us: Known client wrote hello"
+    );
+    let contacts = stack.emulator().entities(SUBDOMAIN, "contacts");
+    let created = contacts
+        .iter()
+        .find(|c| c["name"] == "New client")
+        .expect("the unknown phone created a contact");
+    let created_id = created["id"].as_i64().expect("id");
+    assert_eq!(field(&stack.contact(created_id), 601), "+4930999000");
+    assert_eq!(
+        stack.notes_of(created_id)[0]["params"]["text"],
+        "Contact us: New client wrote hello"
+    );
+    let leads = stack.emulator().entities(SUBDOMAIN, "leads");
+    assert_eq!(leads.len(), 2);
+    for lead in &leads {
+        assert_eq!(lead["name"], "Order from Contact us");
+        assert_eq!(tags(lead), vec!["site".to_owned()]);
+        let full = stack.lead(lead["id"].as_i64().expect("id"));
+        let linked = full["_embedded"]["contacts"][0]["id"].as_i64();
+        assert!(
+            linked == Some(known) || linked == Some(created_id),
+            "{full}"
+        );
+    }
+}
+
+async fn a_webhook_response_feeds_the_follow_up_rule(database: Database) {
+    let stack = stack(database).await;
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = received.clone();
+    let receiver = axum::Router::new().route(
+        "/orders",
+        axum::routing::post(move |body: String| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push(body);
+                axum::Json(json!({"order": {"id": 42, "state": "created"}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let receiver_url = format!("http://{}/orders", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, receiver).await;
+    });
+    let follow_up = stack
+        .rule(
+            "Store order",
+            manual(
+                "Store order",
+                json!([
+                {"do": {"type": "change_fields", "entity": "lead", "fields": [
+                    {"field": {"custom": 504}, "value": "Order {order_id} is {order_state}"}]}}]),
+            ),
+        )
+        .await;
+    stack
+        .rule(
+            "Send order",
+            json!({
+                "schema_version": 2,
+                "name": "Send order",
+                "trigger": {"kind": "entity_added", "entity": "lead"},
+                "blocks": [{"actions": [{"do": {"type": "send_webhook", "method": "POST", "url": receiver_url,
+                    "headers": [{"key": "X-Source", "value": "rulebook"}],
+                    "body": [{"key": "lead", "value": "{{lead.id}}"}, {"key": "name", "value": "{{lead.name}}"}],
+                    "parse_response": true, "follow_up_rule_id": follow_up}}]}]
+            }),
+        )
+        .await;
+    let lead = stack.create("leads", json!({"name": "Webshop"}));
+    stack.settle().await;
+    let bodies = received.lock().expect("lock").clone();
+    assert_eq!(bodies, vec![format!("lead={lead}&name=Webshop")]);
+    assert_eq!(field(&stack.lead(lead), 504), "Order 42 is created");
+}
+
+async fn execute_rule_and_a_task_result_start_the_next_rules(database: Database) {
+    let stack = stack(database).await;
+    let interested = stack
+        .rule(
+            "Interested",
+            manual("Interested", json!([
+                {"do": {"type": "change_tags", "entity": "lead", "change": "add", "tags": "interested"}}])),
+        )
+        .await;
+    let welcome = stack
+        .rule(
+            "Welcome",
+            manual("Welcome", json!([
+                {"do": {"type": "add_note", "entity": "lead", "text": "Welcome ran for {{lead.name}}"}}])),
+        )
+        .await;
+    stack
+        .rule(
+            "Call",
+            json!({
+                "schema_version": 2,
+                "name": "Call",
+                "trigger": {"kind": "entity_added", "entity": "lead"},
+                "blocks": [{"actions": [
+                    {"do": {"type": "create_task", "entity": "lead", "task_type_id": 1, "complete_in_seconds": 600,
+                            "text": "Call the client", "results": [
+                                {"text": "Interested", "rule_id": interested},
+                                {"text": "Not interested"}]}},
+                    {"do": {"type": "execute_rule", "entity": "lead", "rule_id": welcome}}
+                ]}]
+            }),
+        )
+        .await;
+    let lead = stack.create("leads", json!({"name": "Prospect"}));
+    stack.settle().await;
+    let notes = stack.notes_of(lead);
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["params"]["text"], "Welcome ran for Prospect");
+    let task = stack
+        .emulator()
+        .tasks(SUBDOMAIN)
+        .into_iter()
+        .find(|t| t["entity_id"] == lead)
+        .expect("the task");
+    assert!(tags(&stack.lead(lead)).is_empty());
+
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/tasks",
+        Some(json!([{"id": task["id"], "is_completed": true, "result": {"text": "Interested"}}])),
+    );
+    stack.settle().await;
+    assert_eq!(tags(&stack.lead(lead)), vec!["interested".to_owned()]);
+    let log = stack.log(interested).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].trace["event"]["kind"]["kind"], "task_completed");
+}
+
+async fn creations_copies_and_task_changes_land_in_kommo(database: Database) {
+    let stack = stack(database).await;
+    stack
+        .rule(
+            "Offer",
+            json!({
+                "schema_version": 2,
+                "name": "Offer",
+                "trigger": {"kind": "status_changed", "status_id": 13, "entry": "moved"},
+                "blocks": [{"actions": [
+                    {"do": {"type": "create_company", "attach_to": "lead", "name": "{{lead.name}} Inc"}},
+                    {"do": {"type": "create_contact", "attach_to": "lead", "name": "Buyer of {{lead.name}}",
+                            "fields": [{"field": {"custom": 602}, "value": "buyer@example.com"}]}},
+                    {"do": {"type": "copy_lead", "name": "Copy of {{lead.name}}"}},
+                    {"do": {"type": "change_task", "entity": "lead", "scope": "all", "completed": true,
+                            "text": "Closed by the offer"}},
+                    {"do": {"type": "change_responsible", "entity": "lead", "user": {"user": 102}, "in_open_tasks": true}},
+                    {"do": {"type": "run_salesbot", "entity": "lead", "bot_id": 9}}
+                ]}]
+            }),
+        )
+        .await;
+    let lead = stack.create(
+        "leads",
+        json!({"name": "Big deal", "price": 900, "pipeline_id": 10, "status_id": 11,
+               "custom_fields_values": [{"field_id": 504, "values": [{"value": "keep me"}]}]}),
+    );
+    stack.kommo_call(
+        "POST",
+        "/api/v4/tasks",
+        Some(
+            json!([{"text": "Prepare offer", "complete_till": START_MS / 1000 + 3600,
+                     "entity_id": lead, "entity_type": "leads", "task_type_id": 1}]),
+        ),
+    );
+    stack.settle().await;
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": lead, "status_id": 13}])),
+    );
+    stack.settle().await;
+
+    let after = stack.lead(lead);
+    assert_eq!(after["responsible_user_id"], 102);
+    let companies = stack.emulator().entities(SUBDOMAIN, "companies");
+    assert_eq!(companies.len(), 1);
+    assert_eq!(companies[0]["name"], "Big deal Inc");
+    assert_eq!(after["_embedded"]["companies"][0]["id"], companies[0]["id"]);
+    let contacts = stack.emulator().entities(SUBDOMAIN, "contacts");
+    let buyer = contacts
+        .iter()
+        .find(|c| c["name"] == "Buyer of Big deal")
+        .expect("contact created");
+    assert_eq!(field(buyer, 602), "buyer@example.com");
+    assert!(after["_embedded"]["contacts"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["id"] == buyer["id"])));
+    let leads = stack.emulator().entities(SUBDOMAIN, "leads");
+    let copy = leads
+        .iter()
+        .find(|l| l["name"] == "Copy of Big deal")
+        .expect("lead copied");
+    assert_eq!(copy["price"], 900);
+    assert_eq!(field(copy, 504), "keep me");
+    let task = stack
+        .emulator()
+        .tasks(SUBDOMAIN)
+        .into_iter()
+        .find(|t| t["entity_id"] == lead)
+        .expect("task");
+    assert_eq!(task["is_completed"], true);
+    assert_eq!(task["text"], "Closed by the offer");
+    let runs = stack.emulator().salesbot_runs(SUBDOMAIN);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["entity_id"], lead);
+}
+
+async fn every_entity_event_type_starts_its_rule(database: Database) {
+    let stack = stack(database).await;
+    let note_rule = |name: &str, trigger: Value, entity: &str, text: &str| {
+        json!({"schema_version": 2, "name": name, "trigger": trigger,
+               "blocks": [{"actions": [{"do": {"type": "add_note", "entity": entity, "text": text}}]}]})
+    };
+    let rules = [
+        (
+            "responsible",
+            json!({"kind": "responsible_changed", "entity": "lead"}),
+            "lead",
+            "Now {{lead.responsible.name}}",
+        ),
+        (
+            "field",
+            json!({"kind": "field_updated", "entity": "lead", "field_id": 504}),
+            "lead",
+            "Comment: {{lead.cf(504)}}",
+        ),
+        (
+            "tag off",
+            json!({"kind": "tag_removed", "entity": "lead", "tags": ["cold"]}),
+            "lead",
+            "Warmed up",
+        ),
+        (
+            "contact added",
+            json!({"kind": "entity_added", "entity": "contact"}),
+            "contact",
+            "Hello {{contact.name}}",
+        ),
+        (
+            "company updated",
+            json!({"kind": "entity_updated", "entity": "company"}),
+            "company",
+            "Company {{company.name}}",
+        ),
+        (
+            "message",
+            json!({"kind": "incoming_message", "channels": ["whatsapp"]}),
+            "client",
+            "Got: {{event.message_text}}",
+        ),
+    ];
+    for (name, trigger, entity, text) in rules {
+        stack
+            .rule(name, note_rule(name, trigger, entity, text))
+            .await;
+    }
+    let lead = stack.create(
+        "leads",
+        json!({"name": "Deal", "responsible_user_id": 101, "_embedded": {"tags": [{"name": "cold"}]}}),
+    );
+    let company = stack.create("companies", json!({"name": "Acme"}));
+    let contact = stack.create("contacts", json!({"name": "Ann"}));
+    stack.settle().await;
+    assert_eq!(stack.notes_of(contact).len(), 1, "contact added");
+
+    stack.advance(Duration::from_secs(10));
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": lead, "responsible_user_id": 102}])),
+    );
+    stack.settle().await;
+    stack.advance(Duration::from_secs(10));
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": lead, "custom_fields_values": [{"field_id": 504, "values": [{"value": "urgent"}]}]}])),
+    );
+    stack.settle().await;
+    stack.advance(Duration::from_secs(10));
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": lead, "tags_to_delete": [{"name": "cold"}]}])),
+    );
+    stack.settle().await;
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/companies",
+        Some(json!([{"id": company, "name": "Acme 2"}])),
+    );
+    stack
+        .emulator()
+        .receive_message(
+            SUBDOMAIN,
+            Some(contact),
+            "Ann",
+            "Is it in stock?",
+            "whatsapp",
+        )
+        .expect("message");
+    stack.settle().await;
+
+    let texts = |id: i64| -> Vec<String> {
+        stack
+            .notes_of(id)
+            .iter()
+            .map(|n| n["params"]["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        texts(lead),
+        vec![
+            "Now Boris".to_owned(),
+            "Comment: urgent".to_owned(),
+            "Warmed up".to_owned()
+        ]
+    );
+    assert_eq!(texts(company), vec!["Company Acme 2".to_owned()]);
+    assert_eq!(
+        texts(contact),
+        vec!["Hello Ann".to_owned(), "Got: Is it in stock?".to_owned()]
+    );
 }

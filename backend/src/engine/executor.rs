@@ -336,6 +336,19 @@ impl Engine {
         .map_err(|e| ActionError::Store(e.to_string()))
     }
 
+    /// Entities we created carry the chain on: their "added" events are one step deeper.
+    async fn mark_created(
+        &self,
+        scope: &ActionScope<'_>,
+        kind: EntityKind,
+        ids: &[i64],
+    ) -> Result<(), ActionError> {
+        for id in ids {
+            self.mark(scope, kind, *id).await?;
+        }
+        Ok(())
+    }
+
     /// Performs one action now. Entity updates go into `batch` (their result arrives at the flush);
     /// everything else is sent at once. Returns a sentence about what was done.
     pub async fn perform(
@@ -623,6 +636,7 @@ impl Engine {
                     .client
                     .create_entities(EntityKind::Leads, vec![write])
                     .await?;
+                self.mark_created(scope, EntityKind::Leads, &ids).await?;
                 Ok(Some(format!("lead {ids:?}")))
             }
             ActionKind::CreateContact {
@@ -655,6 +669,7 @@ impl Engine {
                 };
                 fields_write(scope.facts, creating, &mut write, fields)?;
                 let ids = scope.client.create_entities(creating, vec![write]).await?;
+                self.mark_created(scope, creating, &ids).await?;
                 if let Some(id) = ids.first() {
                     self.mark(scope, attach_kind, attach.id).await?;
                     let link = kommo::models::Link {
@@ -710,6 +725,7 @@ impl Engine {
                     .client
                     .create_entities(EntityKind::Leads, vec![write])
                     .await?;
+                self.mark_created(scope, EntityKind::Leads, &ids).await?;
                 Ok(Some(format!("lead {ids:?}")))
             }
             ActionKind::ExecuteRule { entity, rule_id } => {

@@ -363,9 +363,12 @@ impl Engine {
         cx: &JobContext,
         vars: &BTreeMap<String, String>,
     ) -> Result<Option<EntityRef>, EngineError> {
+        // The variable named exactly so, or else the first whose name contains it.
         let pick = |needle: &str| {
-            vars.iter()
-                .find(|(k, v)| k.to_ascii_lowercase().contains(needle) && !v.trim().is_empty())
+            let filled = || vars.iter().filter(|(_, v)| !v.trim().is_empty());
+            filled()
+                .find(|(k, _)| k.eq_ignore_ascii_case(needle))
+                .or_else(|| filled().find(|(k, _)| k.to_ascii_lowercase().contains(needle)))
                 .map(|(_, v)| v.trim().to_owned())
         };
         let phone = pick("phone");
