@@ -147,6 +147,24 @@ pub struct Emulator {
     shared: Arc<Shared>,
 }
 
+/// One HTTP request to an account's API, as the router hands it over.
+pub(crate) struct ApiRequest<'a> {
+    /// The account's subdomain (first path segment).
+    pub subdomain: &'a str,
+    /// HTTP method.
+    pub method: &'a str,
+    /// The path after `/api/`.
+    pub rest: &'a str,
+    /// The raw query string.
+    pub raw_query: &'a str,
+    /// The bearer token, if any.
+    pub bearer: Option<&'a str>,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// `http://host` for `_links`.
+    pub host_base: &'a str,
+}
+
 /// What the gate decided for an API request.
 pub(crate) enum GateDecision {
     /// Answer now.
@@ -848,16 +866,16 @@ impl Emulator {
     }
 
     /// Runs the gate and the API for one HTTP request.
-    pub(crate) fn handle_api(
-        &self,
-        subdomain: &str,
-        method: &str,
-        rest: &str,
-        raw_query: &str,
-        bearer: Option<&str>,
-        body: &[u8],
-        host_base: &str,
-    ) -> (GateDecision, Option<FaultRule>) {
+    pub(crate) fn handle_api(&self, request: ApiRequest<'_>) -> (GateDecision, Option<FaultRule>) {
+        let ApiRequest {
+            subdomain,
+            method,
+            rest,
+            raw_query,
+            bearer,
+            body,
+            host_base,
+        } = request;
         let now_ms = self.shared.clock.now_ms();
         let config = &self.shared.config;
         let mut world = self.world();

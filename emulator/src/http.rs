@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::emulator::{ControlError, Emulator, GateDecision};
+use crate::emulator::{ApiRequest, ControlError, Emulator, GateDecision};
 use crate::model::FaultRule;
 
 /// The emulator's routes: account APIs, OAuth and the control API.
@@ -141,15 +141,16 @@ async fn api(
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let (decision, _fault) = emulator.handle_api(
-        &subdomain,
-        method.as_str(),
-        &rest,
-        query.as_deref().unwrap_or(""),
-        bearer.as_deref(),
-        &body,
-        &host_base(&headers),
-    );
+    let host = host_base(&headers);
+    let (decision, _fault) = emulator.handle_api(ApiRequest {
+        subdomain: &subdomain,
+        method: method.as_str(),
+        rest: &rest,
+        raw_query: query.as_deref().unwrap_or(""),
+        bearer: bearer.as_deref(),
+        body: &body,
+        host_base: &host,
+    });
     let result = match decision {
         GateDecision::Respond(result) => result,
         GateDecision::Delayed(delay, result) => {
@@ -270,20 +271,50 @@ fn control_error(error: ControlError) -> Response {
     r
 }
 
-fn json_body(body: &Bytes) -> Result<Value, Response> {
+/// A refused control request: 400 problem+json with a code and a sentence.
+#[derive(Debug)]
+struct Rejection {
+    code: &'static str,
+    detail: String,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let body = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "code": self.code, "detail": self.detail});
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+fn json_body(body: &Bytes) -> Result<Value, Rejection> {
     if body.is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let body = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "code": "invalid_json", "detail": format!("The body is not valid JSON: {e}")});
-        (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    serde_json::from_slice(body).map_err(|e| Rejection {
+        code: "invalid_json",
+        detail: format!("The body is not valid JSON: {e}"),
+    })
+}
+
+/// Parses a JSON body into `T`, refusing with `code` when it has another shape.
+fn json_request<T: serde::de::DeserializeOwned>(
+    body: &Bytes,
+    code: &'static str,
+) -> Result<T, Rejection> {
+    serde_json::from_value(json_body(body)?).map_err(|e| Rejection {
+        code,
+        detail: e.to_string(),
     })
 }
 
 async fn control_seed(State(emulator): State<Emulator>, body: Bytes) -> Response {
     let document = match json_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match emulator.seed_json(document) {
         Ok(accounts) => (
@@ -312,12 +343,8 @@ struct TokenRequest {
     ttl_s: Option<i64>,
 }
 
-fn token_request(body: &Bytes) -> Result<TokenRequest, Response> {
-    let value = json_body(body)?;
-    serde_json::from_value(value).map_err(|e| {
-        let body = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "code": "invalid_request", "detail": e.to_string()});
-        (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
-    })
+fn token_request(body: &Bytes) -> Result<TokenRequest, Rejection> {
+    json_request(body, "invalid_request")
 }
 
 async fn control_tokens(
@@ -327,7 +354,7 @@ async fn control_tokens(
 ) -> Response {
     let request = match token_request(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match emulator.issue_tokens(&subdomain, request.client_id.as_deref()) {
         Ok(pair) => Json(pair).into_response(),
@@ -342,7 +369,7 @@ async fn control_long_lived(
 ) -> Response {
     let request = match token_request(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match emulator.issue_long_lived_token(&subdomain, request.ttl_s.unwrap_or(365 * 86_400)) {
         Ok(token) => Json(json!({"access_token": token})).into_response(),
@@ -357,7 +384,7 @@ async fn control_auth_code(
 ) -> Response {
     let request = match token_request(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(client_id) = request.client_id else {
         return control_error(ControlError::UnknownIntegration(
@@ -379,7 +406,7 @@ async fn control_disposable(
 ) -> Response {
     let request = match token_request(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match emulator.mint_disposable_token(
         &subdomain,
@@ -398,7 +425,7 @@ async fn control_fault(
 ) -> Response {
     let value = match json_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let rules: Vec<FaultRule> = match value {
         Value::Array(_) => serde_json::from_value(value),
@@ -455,14 +482,9 @@ async fn control_message(
     Path(subdomain): Path<String>,
     body: Bytes,
 ) -> Response {
-    let request: MessageRequest = match json_body(&body).and_then(|v| {
-        serde_json::from_value(v).map_err(|e| {
-            let body = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "code": "invalid_message", "detail": e.to_string()});
-            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
-        })
-    }) {
+    let request: MessageRequest = match json_request(&body, "invalid_message") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match emulator.receive_message(&subdomain, request.contact_id, &request.author_name, &request.text, &request.origin) {
         Ok(m) => (StatusCode::CREATED, Json(json!({"id": m.id, "contact_id": m.contact_id, "talk_id": m.talk_id, "chat_id": m.chat_id}))).into_response(),
@@ -500,14 +522,9 @@ struct AdvanceRequest {
 }
 
 async fn control_advance(State(emulator): State<Emulator>, body: Bytes) -> Response {
-    let request: AdvanceRequest = match json_body(&body).and_then(|v| {
-        serde_json::from_value(v).map_err(|e| {
-            let body = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "code": "invalid_advance", "detail": e.to_string()});
-            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
-        })
-    }) {
+    let request: AdvanceRequest = match json_request(&body, "invalid_advance") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     emulator.clock().advance(request.ms);
     Json(json!({"now_ms": emulator.clock().now_ms()})).into_response()

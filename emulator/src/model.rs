@@ -335,6 +335,9 @@ fn one() -> u32 {
     1
 }
 
+/// An entity addressed by kind and id.
+pub type EntityRef = (EntityKind, i64);
+
 /// One emulated account.
 #[derive(Debug, Default)]
 pub struct Account {
@@ -363,7 +366,7 @@ pub struct Account {
     /// Notes.
     pub notes: BTreeMap<i64, Note>,
     /// Links (from, to) with `is_main` for contacts.
-    pub links: BTreeMap<((EntityKind, i64), (EntityKind, i64)), bool>,
+    pub links: BTreeMap<(EntityRef, EntityRef), bool>,
     /// Events, oldest first.
     pub events: Vec<Value>,
     /// Webhook subscriptions.

@@ -870,7 +870,7 @@ fn record_matches(account: &Account, kind: EntityKind, r: &Record, q: &[(String,
         }
     }
     // filter[custom_fields_values][<field_id>][]=value, or [from]/[to] for numbers and dates.
-    let mut by_field: BTreeMap<i64, (Vec<String>, Option<f64>, Option<f64>)> = BTreeMap::new();
+    let mut by_field: BTreeMap<i64, FieldFilter> = BTreeMap::new();
     for (k, v) in q {
         let Some(rest) = k.strip_prefix("filter[custom_fields_values][") else {
             continue;
@@ -932,6 +932,9 @@ fn record_matches(account: &Account, kind: EntityKind, r: &Record, q: &[(String,
     let _ = account;
     true
 }
+
+/// Wanted values and a numeric range of one `filter[custom_fields_values][id]`.
+type FieldFilter = (Vec<String>, Option<f64>, Option<f64>);
 
 /// The text of a stored JSON value (strings without quotes).
 pub fn value_text(value: &Value) -> String {

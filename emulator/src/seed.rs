@@ -216,6 +216,9 @@ fn default_enums(code: &str, first_id: i64) -> Vec<EnumOption> {
         .collect()
 }
 
+/// A pipeline to create: id, name, is_main, stages.
+type PipelinePlan = (i64, String, bool, Vec<(i64, String)>);
+
 /// Builds the account (without entities, which go through the API write path afterwards).
 pub fn build_account(seed: &AccountSeed, account_id: i64) -> Result<Account, SeedError> {
     let valid = !seed.subdomain.is_empty()
@@ -260,7 +263,7 @@ pub fn build_account(seed: &AccountSeed, account_id: i64) -> Result<Account, See
             })
             .collect()
     };
-    let pipelines: Vec<(i64, String, bool, Vec<(i64, String)>)> = if seed.pipelines.is_empty() {
+    let pipelines: Vec<PipelinePlan> = if seed.pipelines.is_empty() {
         vec![(
             1,
             "Sales".into(),

@@ -16,7 +16,7 @@
 //! - [`tokens`]: the [`TokenStore`] trait and the in-memory store.
 //! - [`retry`]: backoff policy, the [`Sleeper`] and [`Clock`] seams.
 //! - [`incoming`]: account webhooks and digital-pipeline requests parsed into typed events.
-//! - [`error`]: [`KommoError`].
+//! - [`error`]: the error type, [`KommoError`].
 
 pub mod api;
 pub mod client;
