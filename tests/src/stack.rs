@@ -106,7 +106,8 @@ pub fn default_seed() -> Value {
                 {"id": 502, "name": "Amount", "type": "numeric"},
                 {"id": 503, "name": "Paid", "type": "checkbox"},
                 {"id": 504, "name": "Comment", "type": "text"},
-                {"id": 505, "name": "Missed calls", "type": "numeric"}
+                {"id": 505, "name": "Missed calls", "type": "numeric"},
+                {"id": 506, "name": "Meeting", "type": "date_time"}
             ],
             "contacts": [
                 {"id": 601, "name": "Phone", "type": "multitext", "code": "PHONE"},

@@ -41,6 +41,7 @@ on_both_databases!(
     execute_rule_and_a_task_result_start_the_next_rules,
     creations_copies_and_task_changes_land_in_kommo,
     every_entity_event_type_starts_its_rule,
+    scheduled_rules_fire_in_the_account_timezone_and_before_a_date_in_a_field,
 );
 
 async fn stack(database: Database) -> Stack {
@@ -884,4 +885,80 @@ async fn every_entity_event_type_starts_its_rule(database: Database) {
         texts(contact),
         vec!["Hello Ann".to_owned(), "Got: Is it in stock?".to_owned()]
     );
+}
+
+async fn scheduled_rules_fire_in_the_account_timezone_and_before_a_date_in_a_field(
+    database: Database,
+) {
+    let stack = stack(database).await;
+    stack
+        .rule(
+            "Daily",
+            json!({"schema_version": 2, "name": "Daily",
+                   "trigger": {"kind": "recurring", "schedule": {"every": "daily", "at": "09:00:00"}},
+                   "blocks": [{"actions": [{"do": {"type": "change_global_variable", "name": "ticks",
+                                                   "change": "append", "value": "x"}}]}]}),
+        )
+        .await;
+    stack
+        .rule(
+            "Meeting",
+            json!({"schema_version": 2, "name": "Meeting",
+                   "trigger": {"kind": "relative_to_date_field", "entity": "lead", "field_id": 506, "offset_hours": -2},
+                   "blocks": [{"actions": [{"do": {"type": "add_note", "entity": "lead", "text": "Meeting in 2 hours"}}]}]}),
+        )
+        .await;
+    let hour = 3_600_000;
+    let meeting_at = |ms: i64| json!([{"field_id": 506, "values": [{"value": ms / 1000}]}]);
+    let lead = stack.create(
+        "leads",
+        json!({"name": "Deal", "custom_fields_values": meeting_at(START_MS + 72 * hour)}),
+    );
+    stack.settle().await;
+    let ticks = || async {
+        variables::get_variable(&stack.app.db, ACCOUNT_ID, "ticks")
+            .await
+            .expect("read")
+            .map(|v| v.value)
+    };
+    let due: Vec<i64> = stack
+        .app
+        .queue
+        .list_jobs(ACCOUNT_ID, &JobFilter::default())
+        .await
+        .expect("jobs")
+        .iter()
+        .map(|j| j.run_at)
+        .collect();
+    // 09:00 in Berlin (UTC+1) on the next day, and two hours before the meeting.
+    assert_eq!(due, vec![START_MS + 20 * hour, START_MS + 70 * hour]);
+
+    stack.advance(Duration::from_millis(20 * 3_600_000));
+    stack.settle().await;
+    assert_eq!(ticks().await.as_deref(), Some("x"));
+    stack.advance(Duration::from_millis(24 * 3_600_000));
+    stack.settle().await;
+    assert_eq!(
+        ticks().await.as_deref(),
+        Some("xx"),
+        "and again the next day"
+    );
+
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": lead, "custom_fields_values": meeting_at(START_MS + 120 * hour)}])),
+    );
+    stack.settle().await;
+    stack.advance(Duration::from_millis(28 * 3_600_000));
+    stack.settle().await;
+    assert!(
+        stack.notes_of(lead).is_empty(),
+        "the meeting moved; the old firing is gone"
+    );
+    stack.advance(Duration::from_millis(47 * 3_600_000));
+    stack.settle().await;
+    let notes = stack.notes_of(lead);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["params"]["text"], "Meeting in 2 hours");
 }

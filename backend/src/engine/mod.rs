@@ -12,6 +12,8 @@
 //! - [`pipeline`]: the `process_event`, `run_delayed_action` and `run_rule` job handlers, the dry run.
 //! - [`records`]: the engine's own tables: per-entity rule state, entity memory, our write marks
 //!   (loop protection), finished rule runs, task result options.
+//! - [`schedule`]: scheduled rule events (`at_date_time`, `recurring`, `relative_to_date_field`)
+//!   as `fire_schedule` jobs in the account's timezone.
 //! - [`tokens`]: the Kommo client's token store over the accounts table.
 //! - [`outbound`]: "send webhook" requests with the private-network guard.
 
@@ -20,6 +22,7 @@ pub mod executor;
 pub mod outbound;
 pub mod pipeline;
 pub mod records;
+pub mod schedule;
 pub mod snapshot;
 pub mod tokens;
 

@@ -195,15 +195,16 @@ impl Engine {
         Ok(())
     }
 
-    /// The account's enabled rules, compiled (rules that no longer parse are skipped and logged).
+    /// The account's enabled rules, compiled, with their versions (rules that no longer parse are
+    /// skipped and logged).
     async fn enabled_rules(
         &self,
         account_id: i64,
-    ) -> Result<Vec<(i64, Arc<CompiledRule>)>, EngineError> {
+    ) -> Result<Vec<(i64, i64, Arc<CompiledRule>)>, EngineError> {
         let mut out = Vec::new();
         for (id, version, body) in records::enabled_rules(&self.db, account_id).await? {
             match self.compiled(id, version, &body) {
-                Ok(rule) => out.push((id, rule)),
+                Ok(rule) => out.push((id, version, rule)),
                 Err(error) => {
                     tracing::warn!(rule.id = id, %error, "a stored rule does not parse; skipped")
                 }
@@ -820,9 +821,16 @@ impl Engine {
         let items = self.items_of(&mut cx, &stored).await?;
         let mut states = HashMap::new();
         for (seq, (event, only)) in items.iter().enumerate() {
-            let matching: Vec<&(i64, Arc<CompiledRule>)> = rules
+            if matches!(
+                event.kind,
+                EventKind::EntityAdded | EventKind::EntityUpdated
+            ) {
+                self.schedule_date_fields(&mut cx, &rules, event.entity)
+                    .await?;
+            }
+            let matching: Vec<&(i64, i64, Arc<CompiledRule>)> = rules
                 .iter()
-                .filter(|(id, rule)| {
+                .filter(|(id, _, rule)| {
                     only.is_none_or(|o| o == *id) && trigger_matches(&rule.rule().trigger, event)
                 })
                 .collect();
@@ -842,7 +850,7 @@ impl Engine {
                 }
                 None => 0,
             };
-            for (rule_id, rule) in matching {
+            for (rule_id, _, rule) in matching {
                 let run_key = format!("e{event_id}:{seq}:r{rule_id}");
                 if records::run_done(&self.db, account_id, &run_key).await? {
                     continue;
@@ -865,7 +873,35 @@ impl Engine {
                 .await?;
             }
         }
+        self.sync_schedules(account_id).await?;
         self.finish(cx, &stored.source, Some(event_id)).await
+    }
+
+    /// Queues or moves the firings of `relative_to_date_field` rules for an entity that was added
+    /// or changed.
+    async fn schedule_date_fields(
+        &self,
+        cx: &mut JobContext,
+        rules: &[(i64, i64, Arc<CompiledRule>)],
+        entity: Option<EntityRef>,
+    ) -> Result<(), EngineError> {
+        let Some(entity) = entity else {
+            return Ok(());
+        };
+        for (rule_id, version, rule) in rules {
+            let Trigger::RelativeToDateField { entity: t, .. } = rule.rule().trigger else {
+                continue;
+            };
+            if t != entity.entity_type {
+                continue;
+            }
+            self.snapshot_for(cx, Some(entity)).await?;
+            if let Some((snapshot, _)) = cx.snapshots.get(&Some(entity)) {
+                self.schedule_date_field(cx.account_id, *rule_id, *version, rule, entity, snapshot)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Handles a `run_delayed_action` job: the action (or the delayed block) against a fresh

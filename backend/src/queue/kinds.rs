@@ -15,13 +15,17 @@ pub const RUN_DELAYED_ACTION: &str = "run_delayed_action";
 /// follow-up (payload [`crate::engine::pipeline::RuleCallJob`]).
 pub const RUN_RULE: &str = "run_rule";
 
+/// Fire a scheduled rule (payload [`crate::engine::schedule::ScheduleJob`]).
+pub const FIRE_SCHEDULE: &str = "fire_schedule";
+
 /// Every job kind.
-pub const ALL: &[&str] = &[PROCESS_EVENT, RUN_DELAYED_ACTION, RUN_RULE];
+pub const ALL: &[&str] = &[PROCESS_EVENT, RUN_DELAYED_ACTION, RUN_RULE, FIRE_SCHEDULE];
 
 /// The handlers this process runs, one line per kind; all of them are the rule engine's
 /// ([`crate::engine::pipeline`]).
 pub fn registry(state: &AppState) -> Registry {
-    let (events, delayed, calls) = (
+    let (events, delayed, calls, schedules) = (
+        state.engine.clone(),
         state.engine.clone(),
         state.engine.clone(),
         state.engine.clone(),
@@ -53,6 +57,15 @@ pub fn registry(state: &AppState) -> Registry {
             async move {
                 engine
                     .run_rule_call(job.account_id, job.id, &job.payload)
+                    .await
+                    .map_err(job_error)
+            }
+        })
+        .register(FIRE_SCHEDULE, move |job: ClaimedJob| {
+            let engine = schedules.clone();
+            async move {
+                engine
+                    .fire_schedule(job.account_id, job.id, &job.payload)
                     .await
                     .map_err(job_error)
             }
