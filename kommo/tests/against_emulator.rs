@@ -28,7 +28,14 @@ fn seed() -> Value {
         "custom_fields": {"leads": [
             {"id": 501, "name": "Budget", "type": "numeric"},
             {"id": 502, "name": "Source", "type": "select", "enums": [{"id": 1, "value": "Web"}, {"id": 2, "value": "Ads"}]},
-            {"id": 503, "name": "Comment", "type": "text"}
+            {"id": 503, "name": "Comment", "type": "text"},
+            {"id": 504, "name": "Paid", "type": "checkbox"},
+            {"id": 505, "name": "Products", "type": "multiselect", "enums": [{"id": 11, "value": "A"}, {"id": 12, "value": "B"}, {"id": 13, "value": "C"}]},
+            {"id": 506, "name": "Due", "type": "date"},
+            {"id": 507, "name": "Meeting", "type": "date_time"},
+            {"id": 508, "name": "Birthday", "type": "birthday"},
+            {"id": 509, "name": "Site", "type": "url"},
+            {"id": 510, "name": "Notes", "type": "textarea"}
         ]},
         "integrations": [{"client_id": "cid", "client_secret": "sec", "redirect_uri": "https://api.example/oauth"}]
     })
@@ -142,7 +149,7 @@ async fn reads_and_writes_cover_the_api_and_show_in_the_emulator_state() {
     let fields = a.custom_fields(EntityKind::Leads).await.unwrap_or_default();
     assert_eq!(
         fields.iter().map(|f| f.id).collect::<Vec<_>>(),
-        vec![501, 502, 503]
+        vec![501, 502, 503, 504, 505, 506, 507, 508, 509, 510]
     );
 
     let contact = a
@@ -654,4 +661,145 @@ async fn a_blocked_account_stops_the_client_and_raises_the_alert() {
     );
     let counters = h.emulator().counters(ACCOUNT).unwrap_or_default();
     assert_eq!((counters.responses_429, counters.responses_403), (2, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_custom_field_values_round_trip_through_kommo() {
+    let h = harness().await;
+    let writes = vec![
+        FieldWrite::set(501, FieldValue::Number(12.5)),
+        FieldWrite::set(502, FieldValue::EnumValue("Ads".into())),
+        FieldWrite::set(503, FieldValue::Text("short".into())),
+        FieldWrite::set(504, FieldValue::Checkbox(true)),
+        FieldWrite {
+            field: kommo::FieldRef::Id(505),
+            values: Some(vec![FieldValue::EnumId(11), FieldValue::EnumId(13)]),
+        },
+        FieldWrite::set(506, FieldValue::Date(1_700_006_400)),
+        FieldWrite::set(507, FieldValue::Date(1_700_010_000)),
+        FieldWrite::set(508, FieldValue::Date(631_152_000)),
+        FieldWrite::set(509, FieldValue::Text("https://example.com".into())),
+        FieldWrite::set(510, FieldValue::Text("long\ntext".into())),
+    ];
+    let lead = EntityWrite {
+        name: Some("Typed".into()),
+        custom_fields_values: writes,
+        ..Default::default()
+    };
+    let id = h
+        .account
+        .create_entities(EntityKind::Leads, vec![lead])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))[0];
+    let read = h
+        .account
+        .entity(EntityKind::Leads, id, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let typed: Vec<(i64, Vec<FieldValue>)> = read
+        .custom_fields_values
+        .iter()
+        .map(|f| (f.field_id, f.typed()))
+        .collect();
+    assert_eq!(
+        typed,
+        vec![
+            (501, vec![FieldValue::Number(12.5)]),
+            (502, vec![FieldValue::EnumId(2)]),
+            (503, vec![FieldValue::Text("short".into())]),
+            (504, vec![FieldValue::Checkbox(true)]),
+            (505, vec![FieldValue::EnumId(11), FieldValue::EnumId(13)]),
+            (506, vec![FieldValue::Date(1_700_006_400)]),
+            (507, vec![FieldValue::Date(1_700_010_000)]),
+            (508, vec![FieldValue::Date(631_152_000)]),
+            (509, vec![FieldValue::Text("https://example.com".into())]),
+            (510, vec![FieldValue::Text("long\ntext".into())]),
+        ]
+    );
+    // Phones and emails are multitext fields addressed by code, with enum codes.
+    let contact = EntityWrite {
+        name: Some("Maria".into()),
+        custom_fields_values: vec![
+            FieldWrite {
+                field: kommo::FieldRef::Code("PHONE".into()),
+                values: Some(vec![FieldValue::Multitext {
+                    value: "+55 11 5555".into(),
+                    enum_code: "MOB".into(),
+                }]),
+            },
+            FieldWrite {
+                field: kommo::FieldRef::Code("EMAIL".into()),
+                values: Some(vec![FieldValue::Multitext {
+                    value: "m@example.com".into(),
+                    enum_code: "PRIV".into(),
+                }]),
+            },
+        ],
+        ..Default::default()
+    };
+    let contact_id = h
+        .account
+        .create_entities(EntityKind::Contacts, vec![contact])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))[0];
+    let read = h
+        .account
+        .entity(EntityKind::Contacts, contact_id, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let phones: Vec<(Option<String>, Vec<FieldValue>)> = read
+        .custom_fields_values
+        .iter()
+        .map(|f| (f.field_code.clone(), f.typed()))
+        .collect();
+    assert_eq!(
+        phones,
+        vec![
+            (
+                Some("PHONE".into()),
+                vec![FieldValue::Multitext {
+                    value: "+55 11 5555".into(),
+                    enum_code: "MOB".into()
+                }]
+            ),
+            (
+                Some("EMAIL".into()),
+                vec![FieldValue::Multitext {
+                    value: "m@example.com".into(),
+                    enum_code: "PRIV".into()
+                }]
+            ),
+        ]
+    );
+    // A wrong type is refused with Kommo's validation error, and clearing removes the value.
+    let wrong = h
+        .account
+        .update_entities(
+            EntityKind::Leads,
+            vec![EntityWrite {
+                custom_fields_values: vec![FieldWrite::set(504, FieldValue::Text("yes".into()))],
+                ..EntityWrite::update(id)
+            }],
+        )
+        .await;
+    assert!(
+        matches!(wrong, Err(KommoError::Rejected(ref p)) if p.validation_errors[0].errors[0].path == "custom_fields_values.0.values.0.value"),
+        "{wrong:?}"
+    );
+    h.account
+        .update_entities(
+            EntityKind::Leads,
+            vec![EntityWrite {
+                custom_fields_values: vec![FieldWrite::clear(501)],
+                ..EntityWrite::update(id)
+            }],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let read = h
+        .account
+        .entity(EntityKind::Leads, id, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(read.custom_fields_values.iter().all(|f| f.field_id != 501));
 }
