@@ -477,6 +477,7 @@ impl Account {
                         "field_name": def.map(|d| d.name.clone()),
                         "field_code": def.and_then(|d| d.code.clone()),
                         "field_type": def.map(|d| d.field_type.clone()),
+                        "is_computed": false,
                         "values": stored.iter().map(render_stored_value).collect::<Vec<_>>(),
                     })
                 })
