@@ -34,6 +34,7 @@ crate::on_both_databases!(
     delayed_jobs_are_cancelled_by_rule_block_or_action,
     an_entitys_jobs_are_listed_and_cancelled_through_the_api,
     two_processes_claiming_at_once_run_each_job_once,
+    the_worker_loop_runs_jobs_as_they_are_enqueued_and_stops_on_shutdown,
 );
 
 /// Records the payloads `n` of the jobs it runs.
@@ -598,5 +599,45 @@ async fn two_processes_claiming_at_once_run_each_job_once(backend: Backend) {
         runs.values().all(|&n| n == 1),
         "some job ran twice: {runs:?}"
     );
+    assert_eq!(jobs_left(&app).await, 0);
+}
+
+async fn the_worker_loop_runs_jobs_as_they_are_enqueued_and_stops_on_shutdown(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ran, mut runs) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let worker = app.worker(Registry::new().register(
+        RUN_DELAYED_ACTION,
+        move |job: ClaimedJob| {
+            let _ = ran.send(job.payload["n"].as_i64().unwrap_or(-1));
+            std::future::ready(Ok(()))
+        },
+    ));
+    app.queue()
+        .enqueue(&job(1, START_MS))
+        .await
+        .expect("enqueue");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    let within = Duration::from_secs(10);
+
+    let first = tokio::time::timeout(within, runs.recv())
+        .await
+        .expect("the due job ran");
+    app.queue()
+        .enqueue(&job(2, START_MS))
+        .await
+        .expect("enqueue");
+    let second = tokio::time::timeout(within, runs.recv())
+        .await
+        .expect("the new job ran");
+    stop.send(()).expect("worker alive");
+    tokio::time::timeout(within, running)
+        .await
+        .expect("the loop stopped")
+        .expect("no panic");
+
+    assert_eq!((first, second), (Some(1), Some(2)));
     assert_eq!(jobs_left(&app).await, 0);
 }
