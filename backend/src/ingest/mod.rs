@@ -156,3 +156,34 @@ pub async fn load_event(
     })
     .transpose()
 }
+
+/// How long a processed event stays in the inbox: long enough for any redelivery to be recognised
+/// as a duplicate and for the debugger to show it, short enough for the inbox not to grow forever.
+pub const PROCESSED_EVENT_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// Marks an event as processed (in the caller's transaction), which starts its retention period.
+pub async fn mark_processed(
+    conn: &mut sqlx::AnyConnection,
+    account_id: i64,
+    event_id: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE events SET processed_at = $3 WHERE account_id = $1 AND id = $2 AND processed_at IS NULL")
+        .bind(account_id)
+        .bind(event_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes events processed more than [`PROCESSED_EVENT_RETENTION_MS`] before `now`; unprocessed
+/// events are never deleted. Returns how many went.
+pub async fn purge_processed_events(db: &crate::db::Db, now: i64) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM events WHERE processed_at IS NOT NULL AND processed_at < $1")
+            .bind(now - PROCESSED_EVENT_RETENTION_MS)
+            .execute(&db.pool)
+            .await?;
+    Ok(done.rows_affected())
+}

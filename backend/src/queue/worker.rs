@@ -306,7 +306,8 @@ impl Worker {
     }
 
     /// Runs jobs until `shutdown` completes: drains what is due, then sleeps until the next due time,
-    /// a local enqueue, or at most `idle_poll`. Once a minute it drops expired held jobs.
+    /// a local enqueue, or at most `idle_poll`. Once a minute it drops expired held jobs and purges
+    /// processed events past their retention.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut last_maintenance: Millis = Millis::MIN;
@@ -323,6 +324,13 @@ impl Worker {
                         "dropped jobs of disabled rules held for over 3 months"
                     ),
                     Err(error) => tracing::error!(%error, "could not drop expired held jobs"),
+                }
+                match crate::ingest::purge_processed_events(self.queue.db(), now).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(purged = n, "purged processed events past their retention")
+                    }
+                    Err(error) => tracing::error!(%error, "could not purge processed events"),
                 }
             }
             let wait_ms = match self.try_run_one().await {

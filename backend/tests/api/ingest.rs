@@ -15,6 +15,7 @@ crate::on_both_databases!(
     an_inbound_hook_reaches_its_rule_and_honours_idempotency_keys,
     a_trigger_link_click_is_an_event_of_its_rule,
     an_oversized_body_is_refused_with_a_problem_and_stores_nothing,
+    processed_events_are_purged_after_their_retention_and_unprocessed_ones_kept,
 );
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -264,4 +265,44 @@ async fn an_oversized_body_is_refused_with_a_problem_and_stores_nothing(backend:
 
     answer.expect_problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
     assert_eq!(events_and_jobs(&app).await, (0, 0));
+}
+
+async fn processed_events_are_purged_after_their_retention_and_unprocessed_ones_kept(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (path, _) = app.given_webhook_path(ADMIN).await;
+    let processed = app
+        .post_hook(&path, b"a=1", FORM, &[])
+        .await
+        .expect(StatusCode::OK)["event_id"]
+        .as_i64()
+        .expect("id");
+    app.post_hook(&path, b"a=2", FORM, &[])
+        .await
+        .expect(StatusCode::OK);
+    let now = crate::helpers::START_MS;
+    let mut conn = app.db().pool.acquire().await.expect("conn");
+    ingest::mark_processed(&mut conn, ACCOUNT, processed, now)
+        .await
+        .expect("mark");
+    drop(conn);
+
+    let too_soon =
+        ingest::purge_processed_events(app.db(), now + ingest::PROCESSED_EVENT_RETENTION_MS).await;
+    let later =
+        ingest::purge_processed_events(app.db(), now + ingest::PROCESSED_EVENT_RETENTION_MS + 1)
+            .await;
+
+    assert_eq!(too_soon.expect("purge"), 0);
+    assert_eq!(later.expect("purge"), 1);
+    assert!(ingest::load_event(app.db(), ACCOUNT, processed)
+        .await
+        .expect("load")
+        .is_none());
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM events").await,
+        1,
+        "the unprocessed event stays"
+    );
 }
