@@ -82,7 +82,12 @@ impl ApiError {
 
     /// 413: the body is larger than the endpoint accepts.
     pub fn payload_too_large(detail: impl Into<String>) -> Self {
-        Self { status: StatusCode::PAYLOAD_TOO_LARGE, code: "too_large", detail: detail.into(), errors: vec![] }
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "too_large",
+            detail: detail.into(),
+            errors: vec![],
+        }
     }
 
     /// 500: logged once here, opaque to the client.
