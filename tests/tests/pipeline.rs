@@ -42,6 +42,7 @@ on_both_databases!(
     creations_copies_and_task_changes_land_in_kommo,
     every_entity_event_type_starts_its_rule,
     scheduled_rules_fire_in_the_account_timezone_and_before_a_date_in_a_field,
+    a_dry_run_and_a_replay_show_the_plan_and_trace_without_writing,
 );
 
 async fn stack(database: Database) -> Stack {
@@ -961,4 +962,118 @@ async fn scheduled_rules_fire_in_the_account_timezone_and_before_a_date_in_a_fie
     let notes = stack.notes_of(lead);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(notes[0]["params"]["text"], "Meeting in 2 hours");
+}
+
+async fn a_dry_run_and_a_replay_show_the_plan_and_trace_without_writing(database: Database) {
+    let stack = stack(database).await;
+    let rule = stack
+        .rule(
+            "Qualified",
+            json!({"schema_version": 2, "name": "Qualified",
+                   "trigger": {"kind": "status_changed", "status_id": 12, "entry": "moved"},
+                   "blocks": [{"name": "mark", "actions": [{"do": {"type": "change_fields", "entity": "lead",
+                       "fields": [{"field": {"custom": 504}, "value": "Qualified {{lead.name}}"}]}}]}]}),
+        )
+        .await;
+    let lead = stack.create(
+        "leads",
+        json!({"name": "Deal", "pipeline_id": 10, "status_id": 11}),
+    );
+    stack.settle().await;
+    let token = stack
+        .emulator()
+        .mint_disposable_token(SUBDOMAIN, 101, Some(rulebook_e2e::stack::CLIENT_ID))
+        .expect("token");
+    let http = reqwest::Client::new();
+    let post = |path: String, body: String| {
+        http.post(format!("{}{path}", stack.backend_url))
+            .header("X-Auth-Token", &token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let writes_before = stack
+        .emulator()
+        .request_log()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
+
+    let response = post(
+        format!("/api/v1/rules/{rule}/dry-run"),
+        json!({"entity_id": lead}).to_string(),
+    )
+    .await
+    .expect("dry run");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["outcome"], "ran");
+    assert_eq!(body["event"]["kind"]["kind"], "status_changed");
+    assert_eq!(body["trace"]["blocks"][0]["status"], "completed");
+    assert_eq!(body["plan"][0]["action"]["type"], "change_fields");
+    assert_eq!(
+        body["plan"][0]["action"]["fields"][0]["value"],
+        "Qualified Deal"
+    );
+    assert_eq!(
+        field(&stack.lead(lead), 504),
+        Value::Null,
+        "a dry run writes nothing"
+    );
+    let writes_after = stack
+        .emulator()
+        .request_log()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes_before, writes_after);
+
+    let event_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM events")
+        .fetch_one(&stack.app.db.pool)
+        .await
+        .expect("an event was stored");
+    let response = post(
+        format!("/api/v1/rules/{rule}/replay"),
+        json!({"event_id": event_id}).to_string(),
+    )
+    .await
+    .expect("replay");
+    assert_eq!(response.status(), 200);
+    let replayed: Vec<Value> = response.json().await.expect("json");
+    let stage = replayed
+        .iter()
+        .find(|r| r["event"]["kind"]["kind"] == "status_changed")
+        .expect("the lead's creation in a stage");
+    assert_eq!(
+        stage["outcome"], "event_does_not_match",
+        "created in the stage, not moved to it"
+    );
+
+    let missing = post(
+        "/api/v1/rules/999999/dry-run".into(),
+        json!({"entity_id": lead}).to_string(),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default(),
+        "application/problem+json"
+    );
+    let bad = post(
+        format!("/api/v1/rules/{rule}/dry-run"),
+        "{\"entity\": ".into(),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(bad.status(), 400);
+    let gone = post(
+        format!("/api/v1/rules/{rule}/dry-run"),
+        json!({"entity_id": 424242}).to_string(),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(gone.status(), 404, "an entity Kommo does not have");
 }

@@ -376,6 +376,84 @@ pub fn differences(previous: Option<&SeenState>, now: &SeenState) -> Vec<EventKi
     kinds
 }
 
+/// An event a rule's trigger listens to, about `entity`: what a dry run evaluates when no event is
+/// given (the first tag, field, channel… the trigger names).
+pub fn sample_event(trigger: &domain::rule::Trigger, entity: Option<EntityRef>) -> Event {
+    use domain::rule::{MessageFilter, StageEntry, Trigger};
+    let direction = |filter: MessageFilter| match filter {
+        MessageFilter::Outgoing => Direction::Outgoing,
+        _ => Direction::Incoming,
+    };
+    let first = |list: &[String]| list.first().cloned().unwrap_or_default();
+    let kind = match trigger {
+        Trigger::EntityAdded { .. } => EventKind::EntityAdded,
+        Trigger::EntityUpdated { .. } => EventKind::EntityUpdated,
+        Trigger::ResponsibleChanged { .. } => EventKind::ResponsibleChanged {
+            old_user_id: None,
+            new_user_id: None,
+        },
+        Trigger::StatusChanged {
+            pipeline_id,
+            status_id,
+            entry,
+        } => EventKind::StatusChanged {
+            old_pipeline_id: None,
+            old_status_id: None,
+            pipeline_id: pipeline_id.unwrap_or(0),
+            status_id: status_id.unwrap_or(0),
+            created: *entry == StageEntry::Created,
+        },
+        Trigger::NoteAdded { note_types, .. } => EventKind::NoteAdded {
+            note: Note {
+                note_type: note_types.first().copied().unwrap_or(NoteType::Text),
+                text: String::new(),
+                direction: None,
+                call_duration_seconds: None,
+                call_status: None,
+                email_subject: None,
+            },
+        },
+        Trigger::TagAdded { tags, .. } => EventKind::TagAdded { tag: first(tags) },
+        Trigger::TagRemoved { tags, .. } => EventKind::TagRemoved { tag: first(tags) },
+        Trigger::FieldUpdated { field_id, .. } => EventKind::FieldUpdated {
+            field_id: *field_id,
+        },
+        Trigger::RelativeToDateField { .. }
+        | Trigger::AtDateTime { .. }
+        | Trigger::Recurring { .. } => EventKind::Scheduled,
+        Trigger::ConversationStarted { by, channels } => EventKind::ConversationStarted {
+            channel: first(channels),
+            direction: direction(*by),
+        },
+        Trigger::ConversationClosed { channels, .. } => EventKind::ConversationClosed {
+            channel: first(channels),
+        },
+        Trigger::IncomingMessage {
+            direction: filter,
+            channels,
+            ..
+        } => EventKind::MessageReceived {
+            message: Message {
+                text: String::new(),
+                channel: first(channels),
+                direction: direction(*filter),
+            },
+        },
+        Trigger::OutgoingMessageSeen { channels, .. } => EventKind::OutgoingMessageSeen {
+            channel: first(channels),
+        },
+        Trigger::Manual { .. } => EventKind::Manual { user_id: None },
+        Trigger::InboundWebhook { hook_id } => EventKind::InboundWebhook {
+            hook_id: hook_id.clone(),
+        },
+    };
+    Event {
+        entity,
+        kind,
+        vars: BTreeMap::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +468,32 @@ mod tests {
                 .iter()
                 .map(|(id, v)| (*id, vec![(*v).to_owned()]))
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn a_sample_event_matches_its_trigger() {
+        let triggers = [
+            serde_json::json!({"kind": "entity_added", "entity": "lead"}),
+            serde_json::json!({"kind": "status_changed", "pipeline_id": 3, "status_id": 4, "entry": "moved"}),
+            serde_json::json!({"kind": "tag_removed", "entity": "lead", "tags": ["vip"]}),
+            serde_json::json!({"kind": "note_added", "entity": "lead", "note_types": ["call"]}),
+            serde_json::json!({"kind": "incoming_message", "channels": ["whatsapp"]}),
+            serde_json::json!({"kind": "recurring", "schedule": {"every": "daily", "at": "09:00:00"}}),
+            serde_json::json!({"kind": "manual", "entity": "lead"}),
+        ];
+        let lead = Some(EntityRef {
+            entity_type: EntityType::Lead,
+            id: 1,
+        });
+        for trigger in triggers {
+            let trigger: domain::rule::Trigger =
+                serde_json::from_value(trigger.clone()).expect("a trigger");
+            let event = sample_event(&trigger, lead);
+            assert!(
+                domain::eval::trigger_matches(&trigger, &event),
+                "{trigger:?} vs {event:?}"
+            );
         }
     }
 
@@ -437,7 +541,7 @@ mod tests {
         let webhook = kommo::incoming::parse_account_webhook(body).expect("parses");
         let items = from_account_webhook(&webhook);
         assert!(
-            matches!(&items[0], IncomingItem::Ready(Event { kind: EventKind::NoteAdded { note }, .. })
+            matches!(&items[0], IncomingItem::NoteDetails { event: Event { kind: EventKind::NoteAdded { note }, .. }, note_id: 9 }
             if note.note_type == NoteType::Call && note.direction == Some(Direction::Incoming))
         );
         assert!(matches!(

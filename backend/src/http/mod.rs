@@ -5,6 +5,7 @@
 
 mod account;
 mod body;
+mod dry_run;
 mod error;
 mod health;
 mod hooks;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(me::router())
         .merge(rules::router())
+        .merge(dry_run::router())
         .merge(variables::router())
         .merge(jobs::router())
         .merge(account::router())
