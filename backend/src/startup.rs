@@ -134,7 +134,16 @@ pub fn router(state: AppState) -> Router {
     http::router()
         .with_state(state)
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |request: &axum::http::Request<axum::body::Body>| {
+                // The path only, with the secrets of hook URLs redacted: URLs must not leak into logs.
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %http::redact_secret_path(request.uri().path()),
+                )
+            },
+        ))
 }
 
 /// CORS for Kommo account pages (`https://<sub>.kommo.com`) and configured extra origins, allowing the

@@ -15,6 +15,21 @@ use crate::{
     startup::AppState,
 };
 
+/// The path of a request as it may be logged: the secrets in hook and trigger-link URLs are
+/// replaced by `***` (`/hooks/kommo/42/***`, `/t/***`); other paths are unchanged.
+pub fn redact_secret_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in ["/hooks/kommo/", "/hooks/dp/", "/hooks/in/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let account = rest.split('/').next().unwrap_or("");
+            return format!("{prefix}{account}/***").into();
+        }
+    }
+    if path.starts_with("/t/") {
+        return "/t/***".into();
+    }
+    path.into()
+}
+
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/hooks/kommo/{account_id}/{secret}", post(kommo_webhook))
@@ -133,4 +148,27 @@ async fn trigger_link(
         body: &body,
     };
     Ok(Json(ingest::accept(&state.queue, &event).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_secret_path;
+
+    #[test]
+    fn secrets_in_hook_and_link_paths_are_redacted_for_logs() {
+        assert_eq!(
+            redact_secret_path("/hooks/kommo/42/s3cr3t"),
+            "/hooks/kommo/42/***"
+        );
+        assert_eq!(
+            redact_secret_path("/hooks/dp/42/s3cr3t"),
+            "/hooks/dp/42/***"
+        );
+        assert_eq!(
+            redact_secret_path("/hooks/in/42/7-s3cr3t"),
+            "/hooks/in/42/***"
+        );
+        assert_eq!(redact_secret_path("/t/9-s3cr3t"), "/t/***");
+        assert_eq!(redact_secret_path("/api/v1/rules/3"), "/api/v1/rules/3");
+    }
 }

@@ -17,6 +17,7 @@ mod variables;
 use axum::Router;
 
 pub use error::{ApiError, ApiResult};
+pub use hooks::redact_secret_path;
 
 use crate::startup::AppState;
 
