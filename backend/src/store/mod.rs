@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod execution_log;
+pub mod rate_limit;
 pub mod rules;
 pub mod secrets;
 pub mod token_cipher;

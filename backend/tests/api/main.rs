@@ -6,5 +6,6 @@ mod accounts;
 mod ingest;
 mod log;
 mod queue;
+mod rate_limit;
 mod rules;
 mod variables;
