@@ -13,7 +13,8 @@
 //! - [`http`]: one router per resource, merged at the root, and the problem+json error type.
 //! - [`telemetry`]: `tracing` setup.
 //! - [`clock`]: the injected clock (system or manual).
-//! - [`store`]: accounts, rules with history, variables, trigger links, the execution log.
+//! - [`store`]: accounts, rules with history, variables, trigger links, the execution log, the
+//!   Kommo rate limit shared by all processes.
 //! - [`queue`]: the durable job queue, its workers and the registration list of job kinds.
 //! - [`ingest`]: authenticated incoming events stored with a dedupe key and queued in one transaction.
 //! - [`engine`]: the job handlers that run rules: events translated, one snapshot per event read
