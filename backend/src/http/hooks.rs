@@ -1,6 +1,7 @@
 //! Incoming events: Kommo account webhooks, digital-pipeline requests, inbound user webhooks and
-//! trigger links. Each handler authenticates by the URL's secret, stores the raw request and queues
-//! its processing in one transaction ([`ingest::accept`]), and only then answers 200.
+//! trigger links. Each handler authenticates by the URL's secret (at the widget's static `/hooks/dp`,
+//! by the rule key in the action's settings), stores the raw request and queues its processing in
+//! one transaction ([`ingest::accept`]), and only then answers 200.
 
 use axum::{
     extract::{Path, State},
@@ -11,7 +12,7 @@ use axum::{
 
 use super::{body::RawBody, ApiError, ApiResult};
 use crate::{
-    ingest::{self, authenticate, dedupe, Accepted, EventSource, RawEvent},
+    ingest::{self, authenticate, dedupe, digital_pipeline, Accepted, EventSource, RawEvent},
     startup::AppState,
 };
 
@@ -33,6 +34,7 @@ pub fn redact_secret_path(path: &str) -> std::borrow::Cow<'_, str> {
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/hooks/kommo/{account_id}/{secret}", post(kommo_webhook))
+        .route("/hooks/dp", post(digital_pipeline_by_rule_key))
         .route("/hooks/dp/{account_id}/{secret}", post(digital_pipeline))
         .route("/hooks/in/{account_id}/{hook_key}", any(inbound_hook))
         .route("/t/{token}", get(trigger_link).post(trigger_link))
@@ -97,6 +99,31 @@ async fn digital_pipeline(
         source: EventSource::DigitalPipeline,
         dedupe_key: dedupe::digital_pipeline(content_type, &body),
         rule_id: None,
+        link_id: None,
+        content_type,
+        body: &body,
+    };
+    Ok(Json(ingest::accept(&state.queue, &event).await?))
+}
+
+/// The widget's static `dp.webhook_url`: the account is in the body and the action's hidden
+/// setting holds the rule's key.
+async fn digital_pipeline_by_rule_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<Accepted>> {
+    let content_type = content_type(&headers);
+    let (account_id, rule_key) = digital_pipeline::routing(content_type, &body)
+        .ok_or_else(|| refused(authenticate::HookAuthError::BadSecret))?;
+    let rule_id = authenticate::inbound_hook(&state.db, account_id, &rule_key)
+        .await
+        .map_err(refused)?;
+    let event = RawEvent {
+        account_id,
+        source: EventSource::DigitalPipeline,
+        dedupe_key: dedupe::digital_pipeline(content_type, &body),
+        rule_id: Some(rule_id),
         link_id: None,
         content_type,
         body: &body,

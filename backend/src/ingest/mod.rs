@@ -5,9 +5,11 @@
 //! # Layout
 //! - [`dedupe`]: the dedupe key of each source.
 //! - [`authenticate`]: the secrets in hook URLs and trigger links, compared in constant time.
+//! - [`digital_pipeline`]: the account and rule key of a request to the static `/hooks/dp` URL.
 
 pub mod authenticate;
 pub mod dedupe;
+pub mod digital_pipeline;
 
 use serde::Serialize;
 use serde_json::json;

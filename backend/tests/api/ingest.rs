@@ -16,6 +16,7 @@ crate::on_both_databases!(
     a_trigger_link_click_is_an_event_of_its_rule,
     an_oversized_body_is_refused_with_a_problem_and_stores_nothing,
     processed_events_are_purged_after_their_retention_and_unprocessed_ones_kept,
+    a_request_to_the_static_dp_url_is_authenticated_by_the_rule_key_in_its_settings,
 );
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -305,4 +306,72 @@ async fn processed_events_are_purged_after_their_retention_and_unprocessed_ones_
         1,
         "the unprocessed event stays"
     );
+}
+
+async fn a_request_to_the_static_dp_url_is_authenticated_by_the_rule_key_in_its_settings(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let rule = app
+        .get_rule(ADMIN, app.given_a_rule("Stage rule").await)
+        .await
+        .expect(StatusCode::OK);
+    let rule_id = rule["id"].as_i64().expect("id");
+    let key = rule["inbound_hook_key"].as_str().expect("key").to_string();
+    let form = |account: i64, setting: &str, time: i64| {
+        serde_urlencoded::to_string([
+            ("event[type]", "14".to_string()),
+            ("event[data][id]", "77".to_string()),
+            ("event[time]", time.to_string()),
+            ("account_id", account.to_string()),
+            (
+                "action[settings][widget][settings][rule_id]",
+                setting.to_string(),
+            ),
+        ])
+        .expect("form")
+    };
+    let as_json = json!({
+        "event": { "type": 14, "data": { "id": 78 }, "time": 1700000000 },
+        "action": { "settings": { "widget": { "settings": { "rule_id": key } } } },
+        "account_id": ACCOUNT,
+    });
+
+    let stored = app
+        .post_hook("/hooks/dp", form(ACCOUNT, &key, 1).as_bytes(), FORM, &[])
+        .await
+        .expect(StatusCode::OK);
+    let retry = app
+        .post_hook("/hooks/dp", form(ACCOUNT, &key, 1).as_bytes(), FORM, &[])
+        .await
+        .expect(StatusCode::OK);
+    app.post_hook(
+        "/hooks/dp",
+        as_json.to_string().as_bytes(),
+        "application/json",
+        &[],
+    )
+    .await
+    .expect(StatusCode::OK);
+    for forged in [
+        form(ACCOUNT, &rule_id.to_string(), 2),
+        form(ACCOUNT, &format!("{rule_id}-guess"), 2),
+        form(crate::helpers::OTHER_ACCOUNT, &key, 2),
+        "account_id=31000001".to_string(),
+    ] {
+        app.post_hook("/hooks/dp", forged.as_bytes(), FORM, &[])
+            .await
+            .expect_problem(StatusCode::UNAUTHORIZED, "hook_unauthorized");
+    }
+
+    assert_eq!(retry["status"], "duplicate");
+    let event = ingest::load_event(app.db(), ACCOUNT, stored["event_id"].as_i64().expect("id"))
+        .await
+        .expect("load")
+        .expect("event");
+    assert_eq!(
+        (event.source.as_str(), event.rule_id),
+        ("dp", Some(rule_id))
+    );
+    assert_eq!(events_and_jobs(&app).await, (2, 2));
 }
