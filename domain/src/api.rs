@@ -129,3 +129,39 @@ pub struct Variable {
     /// When it last changed.
     pub updated_at: Millis,
 }
+
+/// A delayed or failed job of an entity (`GET /api/v1/entities/{type}/{id}/jobs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// The job's id.
+    pub id: i64,
+    /// Its kind, e.g. `run_delayed_action`.
+    pub kind: String,
+    /// `pending` or `dead`.
+    pub state: String,
+    /// When it falls due (or is retried), Unix milliseconds.
+    pub run_at: Millis,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// Its rule.
+    pub rule_id: Option<i64>,
+    /// Its block.
+    pub block_id: Option<String>,
+    /// Its action.
+    pub action_id: Option<String>,
+    /// The entity type it acts on.
+    pub entity_type: Option<String>,
+    /// The entity id it acts on.
+    pub entity_id: Option<i64>,
+    /// Whether a worker holds it right now.
+    pub running: bool,
+}
+
+/// The answer to a cancellation: how many jobs it removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancelled {
+    /// The number of jobs cancelled.
+    pub cancelled: u64,
+}

@@ -72,7 +72,7 @@ test('the lead card shows our panel in the right column', async () => {
   const panel = page.locator('#widgets_block .card-widgets__widget-rulebook');
   await panel.getByTestId('lead-id').waitFor();
   assert.match(await panel.getByTestId('lead-id').textContent(), /#4242$/);
-  await panel.locator('.rb-manual-empty').waitFor();
+  await panel.getByTestId('jobs-empty').waitFor();
   await page.screenshot({ path: path.join(SCREENSHOTS, 'lead_card.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();

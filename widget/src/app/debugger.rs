@@ -73,7 +73,7 @@ pub fn debugger(props: &PageProps) -> Html {
                         <details>
                             <summary>
                                 <span class="rb-run-outcome">{ e.outcome.clone() }</span>
-                                <span>{ format_millis(e.started_at) }</span>
+                                <span>{ super::format_millis(e.started_at) }</span>
                                 <span>{ format!("{} ms · {} {}", e.duration_ms, e.operations, t.get("debugger_operations")) }</span>
                             </summary>
                             <pre class="rb-trace">{ serde_json::to_string_pretty(&e.trace).unwrap_or_default() }</pre>
@@ -84,10 +84,4 @@ pub fn debugger(props: &PageProps) -> Html {
         },
     };
     html! { <div class="rb-debugger-tab">{ picker }{ entries }</div> }
-}
-
-/// An instant as the browser's local date and time.
-fn format_millis(ms: i64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-    String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
 }

@@ -54,3 +54,9 @@ pub fn root(props: &RootProps) -> Html {
     };
     html! { <div class="rb-root">{ body }</div> }
 }
+
+/// An instant (Unix milliseconds) as the browser's local date and time.
+fn format_millis(ms: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+}

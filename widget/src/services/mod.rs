@@ -6,7 +6,9 @@ use crate::{
     bridge::Backend,
     state::{decode, UiError},
 };
-use domain::api::{ExecutionEntry, Me, RuleRecord, RuleSummary, SaveRule, Variable};
+use domain::api::{
+    Cancelled, ExecutionEntry, JobInfo, Me, RuleRecord, RuleSummary, SaveRule, Variable,
+};
 
 /// Sends a request through the bridge and decodes the answer.
 pub async fn request<T: DeserializeOwned>(
@@ -65,4 +67,34 @@ pub async fn rule_log(backend: &Backend, id: i64) -> Result<Vec<ExecutionEntry>,
 /// `GET /api/v1/variables`.
 pub async fn variables(backend: &Backend) -> Result<Vec<Variable>, UiError> {
     request(backend, "GET", "/api/v1/variables", None).await
+}
+
+/// `GET /api/v1/entities/{type}/{id}/jobs`: the entity's pending timers and failed jobs.
+pub async fn entity_jobs(
+    backend: &Backend,
+    entity_type: &str,
+    id: i64,
+) -> Result<Vec<JobInfo>, UiError> {
+    request(
+        backend,
+        "GET",
+        &format!("/api/v1/entities/{entity_type}/{id}/jobs"),
+        None,
+    )
+    .await
+}
+
+/// `DELETE /api/v1/entities/{type}/{id}/jobs`: cancels every pending timer of the entity.
+pub async fn cancel_entity_jobs(
+    backend: &Backend,
+    entity_type: &str,
+    id: i64,
+) -> Result<Cancelled, UiError> {
+    request(
+        backend,
+        "DELETE",
+        &format!("/api/v1/entities/{entity_type}/{id}/jobs"),
+        None,
+    )
+    .await
 }
