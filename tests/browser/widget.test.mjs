@@ -106,9 +106,13 @@ test('an admin creates a rule in the editor, and the digital-pipeline modal save
   await ours.locator(`option[value="${ruleId}"]`).waitFor({ state: 'attached' });
   assert.equal(await page.locator('input[name="rule_id"]').isVisible(), false, 'Kommo\'s own input is hidden');
   await ours.selectOption(ruleId);
-  assert.equal(await page.locator('input[name="rule_id"]').inputValue(), ruleId);
+  // The setting holds the rule's key: its id, a dash, and the secret that authenticates Kommo's call.
+  const hidden = page.locator('input[name="rule_id"]');
+  await page.waitForFunction((id) => document.querySelector('input[name="rule_id"]').value.startsWith(id + '-'), ruleId);
+  const key = await hidden.inputValue();
+  assert.match(key, new RegExp(`^${ruleId}-[A-Za-z0-9_-]{16,}$`));
   await page.locator('.js-trigger-save').click();
-  assert.deepEqual(await page.evaluate(() => window.__host.dpSaved), { rule_id: ruleId });
+  assert.deepEqual(await page.evaluate(() => window.__host.dpSaved), { rule_id: key });
   await page.screenshot({ path: path.join(SCREENSHOTS, 'digital_pipeline.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();

@@ -1,6 +1,7 @@
 //! The digital-pipeline action modal: which rule this stage runs. The choice is written into the
-//! action's hidden `rule_id` setting, which Kommo saves with the pipeline and sends back to our
-//! backend with every lead that reaches the stage.
+//! action's hidden `rule_id` setting as the rule's key (`{rule id}-{secret}`), which Kommo saves with
+//! the pipeline and sends back to our static `/hooks/dp` URL with every lead that reaches the stage:
+//! the key both names the rule and proves the request is genuine.
 
 use yew::prelude::*;
 
@@ -16,7 +17,10 @@ pub const RULE_SETTING: &str = "rule_id";
 pub fn dp_settings(props: &PageProps) -> Html {
     let t = &props.texts;
     let rules = use_state(|| Remote::<Vec<RuleSummary>>::Loading);
-    let chosen = use_state(|| props.backend.dp_setting(RULE_SETTING).unwrap_or_default());
+    // The rule id is the key's prefix.
+    let chosen =
+        use_state(|| rule_id_of_key(&props.backend.dp_setting(RULE_SETTING).unwrap_or_default()));
+    let error = use_state(|| None);
     {
         let (rules, backend) = (rules.clone(), props.backend.clone());
         use_effect_with((), move |_| {
@@ -26,12 +30,25 @@ pub fn dp_settings(props: &PageProps) -> Html {
         });
     }
     let on_change = {
-        let (backend, chosen) = (props.backend.clone(), chosen.clone());
+        let (backend, chosen, error) = (props.backend.clone(), chosen.clone(), error.clone());
         Callback::from(move |e: Event| {
             let select: web_sys::HtmlSelectElement = e.target_unchecked_into();
             let value = select.value();
-            backend.set_dp_setting(RULE_SETTING, &value);
-            chosen.set(value);
+            chosen.set(value.clone());
+            let Ok(id) = value.parse::<i64>() else {
+                backend.set_dp_setting(RULE_SETTING, "");
+                return;
+            };
+            let (backend, error) = (backend.clone(), error.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match services::rule(&backend, id).await {
+                    Ok(record) => {
+                        error.set(None);
+                        backend.set_dp_setting(RULE_SETTING, &record.inbound_hook_key);
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
         })
     };
     let body = match &*rules {
@@ -61,6 +78,29 @@ pub fn dp_settings(props: &PageProps) -> Html {
         <section class="rb-page rb-dp-settings" data-location="digital_pipeline">
             <h2>{ t.get("dp_title") }</h2>
             { body }
+            if let Some(e) = (*error).clone() { <ErrorNotice error={e} texts={props.texts.clone()} /> }
         </section>
+    }
+}
+
+/// The rule id a stored key names (`"17-s3cr3t"` → `"17"`), or empty.
+fn rule_id_of_key(key: &str) -> String {
+    key.split_once('-')
+        .map(|(id, _)| id)
+        .filter(|id| id.parse::<i64>().is_ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rule_id_of_key;
+
+    #[test]
+    fn the_rule_is_read_from_the_keys_prefix() {
+        assert_eq!(rule_id_of_key("17-abcDEF"), "17");
+        assert_eq!(rule_id_of_key(""), "");
+        assert_eq!(rule_id_of_key("x-17"), "");
+        assert_eq!(rule_id_of_key("17"), "");
     }
 }
