@@ -6,6 +6,7 @@
 use axum::{
     extract::{Path, State},
     http::{header, HeaderMap},
+    response::{IntoResponse, Redirect, Response},
     routing::{any, get, post},
     Json, Router,
 };
@@ -14,6 +15,7 @@ use super::{body::RawBody, ApiError, ApiResult};
 use crate::{
     ingest::{self, authenticate, dedupe, digital_pipeline, Accepted, EventSource, RawEvent},
     startup::AppState,
+    store::trigger_links,
 };
 
 /// The path of a request as it may be logged: the secrets in hook and trigger-link URLs are
@@ -38,6 +40,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/hooks/dp/{account_id}/{secret}", post(digital_pipeline))
         .route("/hooks/in/{account_id}/{hook_key}", any(inbound_hook))
         .route("/t/{token}", get(trigger_link).post(trigger_link))
+        .route(
+            "/t/{token}/{entity_id}/{kind}",
+            get(trigger_link_for_entity).post(trigger_link_for_entity),
+        )
 }
 
 fn refused(err: authenticate::HookAuthError) -> ApiError {
@@ -77,6 +83,7 @@ async fn kommo_webhook(
         dedupe_key: dedupe::kommo_webhook(&body),
         rule_id: None,
         link_id: None,
+        entity: None,
         content_type: content_type(&headers),
         body: &body,
     };
@@ -100,6 +107,7 @@ async fn digital_pipeline(
         dedupe_key: dedupe::digital_pipeline(content_type, &body),
         rule_id: None,
         link_id: None,
+        entity: None,
         content_type,
         body: &body,
     };
@@ -125,6 +133,7 @@ async fn digital_pipeline_by_rule_key(
         dedupe_key: dedupe::digital_pipeline(content_type, &body),
         rule_id: Some(rule_id),
         link_id: None,
+        entity: None,
         content_type,
         body: &body,
     };
@@ -150,6 +159,7 @@ async fn inbound_hook(
         dedupe_key: dedupe::inbound_hook(idempotency_key),
         rule_id: Some(rule_id),
         link_id: None,
+        entity: None,
         content_type: content_type(&headers),
         body: &body,
     };
@@ -157,24 +167,58 @@ async fn inbound_hook(
 }
 
 async fn trigger_link(
-    State(state): State<AppState>,
+    state: State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<Response> {
+    record_click(state, &token, None, &headers, body).await
+}
+
+/// A manual link: the entity is in the URL (`/t/{token}/{entity_id}/{kind}`, kind 1 contact, 2
+/// lead, 3 company), substituted by a template such as `{{lead.id}}`.
+async fn trigger_link_for_entity(
+    state: State<AppState>,
+    Path((token, entity_id, kind)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let entity = trigger_links::entity_of_kind(&kind)
+        .zip(entity_id.parse::<i64>().ok())
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "This link names no contact (1), lead (2) or company (3) with a numeric id.",
+            )
+        })?;
+    record_click(state, &token, Some(entity), &headers, body).await
+}
+
+/// Records a click and sends the visitor on to the link's page, if it has one.
+async fn record_click(
+    State(state): State<AppState>,
+    token: &str,
+    entity: Option<(&str, i64)>,
+    headers: &HeaderMap,
     RawBody(body): RawBody,
-) -> ApiResult<Json<Accepted>> {
-    let (account_id, rule_id, link_id) = authenticate::trigger_link(&state.db, &token)
+) -> ApiResult<Response> {
+    let link = authenticate::trigger_link(&state.db, token)
         .await
         .map_err(refused)?;
     let event = RawEvent {
-        account_id,
+        account_id: link.account_id,
         source: EventSource::TriggerLink,
         dedupe_key: dedupe::unique(),
-        rule_id: Some(rule_id),
-        link_id: Some(link_id),
-        content_type: content_type(&headers),
+        rule_id: Some(link.rule_id),
+        link_id: Some(link.link_id),
+        entity,
+        content_type: content_type(headers),
         body: &body,
     };
-    Ok(Json(ingest::accept(&state.queue, &event).await?))
+    let accepted = ingest::accept(&state.queue, &event).await?;
+    Ok(match link.target_url {
+        Some(target) => Redirect::to(&target).into_response(),
+        None => Json(accepted).into_response(),
+    })
 }
 
 #[cfg(test)]

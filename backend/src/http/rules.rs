@@ -21,7 +21,7 @@ use crate::{
     store::{
         accounts, execution_log,
         rules::{self, parse_rule_body, RuleEdit, RuleName, RuleVersion},
-        trigger_links::{self, TriggerLink},
+        trigger_links::{self, NewTriggerLink, TriggerLink},
         StoreError,
     },
 };
@@ -170,9 +170,12 @@ async fn log(
     Ok(Json(entries.into_iter().map(Into::into).collect()))
 }
 
-/// The body of a new trigger link: optionally the entity the click is about.
+/// The body of a new trigger link: a name, the page to open, and optionally the entity every click
+/// is about.
 #[derive(Debug, Default, Deserialize)]
 struct NewLink {
+    name: Option<String>,
+    target_url: Option<String>,
     entity_type: Option<String>,
     entity_id: Option<i64>,
 }
@@ -198,19 +201,20 @@ async fn create_link(
     } else {
         json_body(&body)?
     };
-    let entity = input.entity_type.as_deref().zip(input.entity_id);
+    let link = NewTriggerLink {
+        name: input.name,
+        target_url: input.target_url,
+        entity: input.entity_type.zip(input.entity_id),
+    };
     let link = trigger_links::create_link(
         &state.db,
         caller.account_id,
         id,
-        entity,
+        &link,
         state.clock.now_ms(),
     )
     .await?;
-    let url = format!(
-        "{}/t/{}",
-        state.settings.public_url.as_str().trim_end_matches('/'),
-        link.token
-    );
+    let base = state.settings.public_url.as_str().trim_end_matches('/');
+    let url = format!("{base}/t/{}", link.token);
     Ok((StatusCode::CREATED, Json(CreatedLink { link, url })))
 }

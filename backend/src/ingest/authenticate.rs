@@ -41,13 +41,29 @@ pub async fn inbound_hook(db: &Db, account_id: i64, hook_key: &str) -> Result<i6
     }
 }
 
-/// Checks a trigger-link token (`{link_id}-{secret}`) and returns (account, rule, link).
-pub async fn trigger_link(db: &Db, token: &str) -> Result<(i64, i64, i64), HookAuthError> {
+/// A trigger link whose token checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedLink {
+    /// The tenant.
+    pub account_id: i64,
+    /// The rule it triggers.
+    pub rule_id: i64,
+    /// The link.
+    pub link_id: i64,
+    /// Where the click is sent on to.
+    pub target_url: Option<String>,
+}
+
+/// Checks a trigger-link token (`{link_id}-{secret}`).
+pub async fn trigger_link(db: &Db, token: &str) -> Result<AuthenticatedLink, HookAuthError> {
     let (link_id, presented) = split_token(token).ok_or(HookAuthError::BadSecret)?;
     match trigger_links::find_link(db, link_id).await? {
-        Some(link) if secrets_match(presented, &link.secret) => {
-            Ok((link.account_id, link.rule_id, link_id))
-        }
+        Some(link) if secrets_match(presented, &link.secret) => Ok(AuthenticatedLink {
+            account_id: link.account_id,
+            rule_id: link.rule_id,
+            link_id,
+            target_url: link.target_url,
+        }),
         _ => Err(HookAuthError::BadSecret),
     }
 }

@@ -56,6 +56,8 @@ pub struct RawEvent<'a> {
     pub rule_id: Option<i64>,
     /// The trigger link clicked.
     pub link_id: Option<i64>,
+    /// The entity a manual trigger link names in its URL, as (`leads`|`contacts`|`companies`, id).
+    pub entity: Option<(&'a str, i64)>,
     /// The request's `Content-Type`.
     pub content_type: Option<&'a str>,
     /// The request body, untouched.
@@ -81,8 +83,9 @@ pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sql
     let now = queue.clock().now_ms();
     let mut tx = queue.db().pool.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO events (account_id, source, dedupe_key, rule_id, link_id, content_type, body, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO events (account_id, source, dedupe_key, rule_id, link_id, content_type, body, received_at,
+                             entity_type, entity_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (account_id, source, dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(event.account_id)
@@ -93,6 +96,8 @@ pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sql
     .bind(event.content_type)
     .bind(event.body.to_vec())
     .bind(now)
+    .bind(event.entity.map(|(t, _)| t))
+    .bind(event.entity.map(|(_, id)| id))
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = inserted else {
@@ -129,6 +134,8 @@ pub struct StoredEvent {
     pub body: Vec<u8>,
     /// When it arrived, Unix milliseconds.
     pub received_at: i64,
+    /// The entity a manual trigger link named, as (`leads`|`contacts`|`companies`, id).
+    pub entity: Option<(String, i64)>,
 }
 
 /// The stored event `event_id` of `account_id`, if any.
@@ -138,7 +145,7 @@ pub async fn load_event(
     event_id: i64,
 ) -> Result<Option<StoredEvent>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, account_id, source, rule_id, content_type, body, received_at FROM events
+        "SELECT id, account_id, source, rule_id, content_type, body, received_at, entity_type, entity_id FROM events
          WHERE account_id = $1 AND id = $2",
     )
     .bind(account_id)
@@ -154,6 +161,9 @@ pub async fn load_event(
             content_type: r.try_get(4)?,
             body: r.try_get(5)?,
             received_at: r.try_get(6)?,
+            entity: r
+                .try_get::<Option<String>, _>(7)?
+                .zip(r.try_get::<Option<i64>, _>(8)?),
         })
     })
     .transpose()

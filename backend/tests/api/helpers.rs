@@ -74,6 +74,7 @@ pub fn rule_json(description: &str) -> Value {
 pub struct TestResponse {
     pub status: StatusCode,
     pub content_type: Option<String>,
+    pub location: Option<String>,
     pub body: Value,
 }
 
@@ -320,6 +321,11 @@ impl TestApp {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = response
             .into_body()
             .collect()
@@ -330,6 +336,7 @@ impl TestApp {
         TestResponse {
             status,
             content_type,
+            location,
             body,
         }
     }

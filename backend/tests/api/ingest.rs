@@ -17,6 +17,7 @@ crate::on_both_databases!(
     an_oversized_body_is_refused_with_a_problem_and_stores_nothing,
     processed_events_are_purged_after_their_retention_and_unprocessed_ones_kept,
     a_request_to_the_static_dp_url_is_authenticated_by_the_rule_key_in_its_settings,
+    a_trigger_link_sends_the_visitor_on_and_a_manual_link_names_its_entity,
 );
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -372,6 +373,62 @@ async fn a_request_to_the_static_dp_url_is_authenticated_by_the_rule_key_in_its_
     assert_eq!(
         (event.source.as_str(), event.rule_id),
         ("dp", Some(rule_id))
+    );
+    assert_eq!(events_and_jobs(&app).await, (2, 2));
+}
+
+async fn a_trigger_link_sends_the_visitor_on_and_a_manual_link_names_its_entity(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rule_id = app.given_a_rule("Price list").await;
+    let link = app
+        .create_trigger_link(
+            ADMIN,
+            rule_id,
+            &json!({ "name": "Prices", "target_url": "https://example.com/prices" }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let path = link["url"]
+        .as_str()
+        .expect("url")
+        .strip_prefix(crate::helpers::PUBLIC_URL)
+        .expect("ours")
+        .to_string();
+
+    let plain = app.click(&path).await;
+    let manual = app.click(&format!("{path}/555/2")).await;
+    app.click(&format!("{path}/555/9"))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.click(&format!("{path}x/555/2"))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "hook_unauthorized");
+    app.create_trigger_link(
+        ADMIN,
+        rule_id,
+        &json!({ "target_url": "javascript:alert(1)" }),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    assert_eq!(plain.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        plain.location.as_deref(),
+        Some("https://example.com/prices")
+    );
+    assert_eq!(manual.status, StatusCode::SEE_OTHER);
+    assert_eq!(link["name"], "Prices");
+    let newest = app.count("SELECT MAX(id) FROM events").await;
+    let event = ingest::load_event(app.db(), ACCOUNT, newest)
+        .await
+        .expect("load")
+        .expect("event");
+    assert_eq!(event.entity, Some(("leads".to_string(), 555)));
+    assert_eq!(event.rule_id, Some(rule_id));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM events WHERE entity_id IS NOT NULL")
+            .await,
+        1
     );
     assert_eq!(events_and_jobs(&app).await, (2, 2));
 }
