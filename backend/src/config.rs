@@ -39,6 +39,18 @@ pub struct Settings {
     /// How many jobs this process runs at once.
     #[serde(default = "default_worker_count")]
     pub worker_count: usize,
+    /// How long a claimed job is reserved for its worker before another may claim it, in seconds.
+    #[serde(default = "default_job_lease_s")]
+    pub job_lease_s: u64,
+    /// Attempts of a job before it is dead-lettered.
+    #[serde(default = "default_job_max_attempts")]
+    pub job_max_attempts: i64,
+    /// The delay before a job's first retry, in seconds; doubled for each further attempt.
+    #[serde(default = "default_job_retry_base_s")]
+    pub job_retry_base_s: u64,
+    /// The longest delay between retries, in seconds.
+    #[serde(default = "default_job_retry_cap_s")]
+    pub job_retry_cap_s: u64,
     /// Events deeper than this in a chain caused by Rulebook's own changes stop (loop protection).
     #[serde(default = "default_chain_limit")]
     pub engine_chain_limit: u32,
@@ -67,6 +79,22 @@ fn sandbox_token_encryption_key() -> SecretString {
 
 fn default_worker_count() -> usize {
     4
+}
+
+fn default_job_lease_s() -> u64 {
+    300
+}
+
+fn default_job_max_attempts() -> i64 {
+    8
+}
+
+fn default_job_retry_base_s() -> u64 {
+    10
+}
+
+fn default_job_retry_cap_s() -> u64 {
+    3600
 }
 
 /// The defaults: a local SQLite file and a sandbox integration.

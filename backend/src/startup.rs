@@ -48,7 +48,11 @@ impl AppState {
         let cipher = Arc::new(TokenCipher::from_base64_key(
             &settings.token_encryption_key,
         )?);
-        let queue = Queue::new(db.clone(), clock.clone(), QueueSettings::default());
+        let queue = Queue::new(
+            db.clone(),
+            clock.clone(),
+            QueueSettings::from_settings(&settings),
+        );
         let engine = Engine::new(
             db.clone(),
             clock.clone(),

@@ -71,6 +71,17 @@ impl Default for QueueSettings {
 }
 
 impl QueueSettings {
+    /// The tuning the settings ask for; the idle poll stays at its default.
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self {
+            lease: Duration::from_secs(settings.job_lease_s.max(1)),
+            retry_base: Duration::from_secs(settings.job_retry_base_s),
+            retry_cap: Duration::from_secs(settings.job_retry_cap_s),
+            max_attempts: settings.job_max_attempts.max(1),
+            ..Self::default()
+        }
+    }
+
     /// The delay before the retry that follows attempt number `attempt` (1-based).
     pub fn backoff_ms(&self, attempt: i64) -> Millis {
         let base = i64::try_from(self.retry_base.as_millis()).unwrap_or(i64::MAX);
@@ -390,6 +401,39 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_tuning_comes_from_the_settings_with_defaults() {
+        let settings = |extra: serde_json::Value| -> crate::config::Settings {
+            let mut base = serde_json::json!({
+                "bind": "127.0.0.1:0", "database_url": "sqlite::memory:", "public_url": "http://127.0.0.1",
+                "kommo_client_id": "id", "kommo_client_secret": "secret",
+                "cors_origin_suffixes": [], "cors_extra_origins": [], "token_leeway_s": 5,
+            });
+            if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+                base.extend(extra.clone());
+            }
+            figment::Figment::from(figment::providers::Serialized::defaults(base))
+                .extract()
+                .expect("settings")
+        };
+        let tuned = QueueSettings::from_settings(&settings(serde_json::json!({
+            "job_lease_s": 30, "job_max_attempts": 3, "job_retry_base_s": 2, "job_retry_cap_s": 5,
+        })));
+        assert_eq!(tuned.lease, Duration::from_secs(30));
+        assert_eq!(tuned.max_attempts, 3);
+        assert_eq!(
+            (
+                tuned.backoff_ms(1),
+                tuned.backoff_ms(2),
+                tuned.backoff_ms(3)
+            ),
+            (2_000, 4_000, 5_000)
+        );
+        let defaults = QueueSettings::from_settings(&settings(serde_json::json!({})));
+        assert_eq!(defaults.lease, QueueSettings::default().lease);
+        assert_eq!(defaults.max_attempts, 8);
+    }
 
     #[test]
     fn backoff_doubles_from_the_base_and_stops_at_the_cap() {
