@@ -1,8 +1,9 @@
-//! `/api/v1/entities/{type}/{id}/jobs`: the pending and dead jobs of one entity, and cancelling them.
+//! `/api/v1/entities/{type}/{id}/jobs`: the pending and dead jobs of one entity, and cancelling them;
+//! `/api/v1/jobs/dead` and `/api/v1/jobs/{id}/retry`: the dead-letter jobs, and another go for one.
 
 use axum::{
     extract::{Path, State},
-    routing::get,
+    routing::{get, post},
     Json, Router,
 };
 use serde_json::{json, Value};
@@ -18,10 +19,13 @@ use crate::{
 };
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/entities/{entity_type}/{entity_id}/jobs",
-        get(list).delete(cancel),
-    )
+    Router::new()
+        .route(
+            "/api/v1/entities/{entity_type}/{entity_id}/jobs",
+            get(list).delete(cancel),
+        )
+        .route("/api/v1/jobs/dead", get(list_dead))
+        .route("/api/v1/jobs/{id}/retry", post(retry))
 }
 
 /// The filter for one entity; the type is a short lowercase word such as `leads`.
@@ -63,4 +67,24 @@ async fn cancel(
     let filter = entity_filter(entity_type, &entity_id)?;
     let cancelled = state.queue.cancel_jobs(caller.account_id, &filter).await?;
     Ok(Json(json!({ "cancelled": cancelled })))
+}
+
+async fn list_dead(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<JobInfo>>> {
+    Ok(Json(state.queue.list_dead_jobs(caller.account_id).await?))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    require_admin(&caller)?;
+    let id = path_id(&id, "dead job")?;
+    if state.queue.retry_dead_job(caller.account_id, id).await? {
+        Ok(Json(json!({ "retrying": id })))
+    } else {
+        Err(ApiError::not_found(
+            "No dead job with this id exists in your account.",
+        ))
+    }
 }

@@ -354,7 +354,26 @@ impl Queue {
         account_id: i64,
         filter: &JobFilter,
     ) -> Result<Vec<JobInfo>, sqlx::Error> {
-        let (conditions, values) = filter_sql(filter);
+        self.list_jobs_in(account_id, filter, None).await
+    }
+
+    /// The account's dead jobs, oldest due first.
+    pub async fn list_dead_jobs(&self, account_id: i64) -> Result<Vec<JobInfo>, sqlx::Error> {
+        self.list_jobs_in(account_id, &JobFilter::default(), Some(state::DEAD))
+            .await
+    }
+
+    async fn list_jobs_in(
+        &self,
+        account_id: i64,
+        filter: &JobFilter,
+        only_state: Option<&'static str>,
+    ) -> Result<Vec<JobInfo>, sqlx::Error> {
+        let (mut conditions, mut values) = filter_sql(filter);
+        if let Some(only) = only_state {
+            values.push(FilterValue::Text(only.to_string()));
+            conditions.push_str(&format!(" AND state = ${}", values.len() + 1));
+        }
         let sql = format!(
             "SELECT id, kind, state, run_at, attempts, last_error, rule_id, block_id, action_id, entity_type,
                     entity_id, locked_until
@@ -382,6 +401,24 @@ impl Queue {
         let query =
             bind_filter(sqlx::query(&sql).bind(account_id), values).bind(self.clock.now_ms());
         Ok(query.execute(&self.db.pool).await?.rows_affected())
+    }
+
+    /// Gives a dead job of the account a new set of attempts, due now; `false` if there is no such
+    /// dead job.
+    pub async fn retry_dead_job(&self, account_id: i64, job_id: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $3, locked_until = NULL
+             WHERE account_id = $1 AND id = $2 AND state = 'dead'",
+        )
+        .bind(account_id)
+        .bind(job_id)
+        .bind(self.clock.now_ms())
+        .execute(&self.db.pool)
+        .await?;
+        if done.rows_affected() > 0 {
+            self.wake_workers();
+        }
+        Ok(done.rows_affected() > 0)
     }
 
     /// Deletes the jobs of disabled (or deleted) rules that fell due more than

@@ -35,6 +35,7 @@ crate::on_both_databases!(
     an_entitys_jobs_are_listed_and_cancelled_through_the_api,
     two_processes_claiming_at_once_run_each_job_once,
     the_worker_loop_runs_jobs_as_they_are_enqueued_and_stops_on_shutdown,
+    a_dead_job_is_listed_and_retried_through_the_api,
 );
 
 /// Records the payloads `n` of the jobs it runs.
@@ -640,4 +641,89 @@ async fn the_worker_loop_runs_jobs_as_they_are_enqueued_and_stops_on_shutdown(ba
 
     assert_eq!((first, second), (Some(1), Some(2)));
     assert_eq!(jobs_left(&app).await, 0);
+}
+
+async fn a_dead_job_is_listed_and_retried_through_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let worker = app.worker(Registry::new().register(
+        RUN_DELAYED_ACTION,
+        move |_job: ClaimedJob| {
+            let first = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            std::future::ready(if first {
+                Err(JobError::Permanent("the lead was locked".into()))
+            } else {
+                Ok(())
+            })
+        },
+    ));
+    let id = app
+        .queue()
+        .enqueue(&job(1, START_MS))
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        worker.try_run_one().await.expect("run"),
+        Outcome::DeadLettered { job_id: id }
+    );
+
+    let dead = app
+        .get("/api/v1/jobs/dead", MEMBER)
+        .await
+        .expect(StatusCode::OK);
+    let path = format!("/api/v1/jobs/{id}/retry");
+    app.send(
+        axum::http::Method::POST,
+        &path,
+        Some(MEMBER),
+        None,
+        None,
+        &[],
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "admin_required");
+    app.send(
+        axum::http::Method::POST,
+        &path,
+        Some(OTHER_ADMIN),
+        None,
+        None,
+        &[],
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let retried = app
+        .send(
+            axum::http::Method::POST,
+            &path,
+            Some(ADMIN),
+            None,
+            None,
+            &[],
+        )
+        .await
+        .expect(StatusCode::OK);
+    let outcome = worker.try_run_one().await.expect("run");
+
+    assert_eq!(dead.as_array().map(Vec::len), Some(1));
+    assert_eq!(dead[0]["last_error"], "the lead was locked");
+    assert_eq!(retried, json!({ "retrying": id }));
+    assert_eq!(outcome, Outcome::Completed { job_id: id });
+    assert_eq!(
+        app.get("/api/v1/jobs/dead", ADMIN)
+            .await
+            .expect(StatusCode::OK),
+        json!([])
+    );
+    app.send(
+        axum::http::Method::POST,
+        &path,
+        Some(ADMIN),
+        None,
+        None,
+        &[],
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not_found");
 }
