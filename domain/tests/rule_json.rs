@@ -189,3 +189,13 @@ fn bad_rule_json_gets_a_clear_error() {
         .to_string()
         .contains("unknown field `blokcs`"));
 }
+
+#[test]
+fn large_numbers_survive_a_write_read_round_trip() {
+    // Found by the rule_json fuzz target: without exact float parsing this literal read back one
+    // unit in the last place off.
+    let text = r#"{"schema_version": 2, "name": "x", "trigger": {"kind": "manual", "entity": "lead"},
+        "blocks": [{"conditions": [{"left": {"global": "n"}, "op": {"is": "less"}, "right": {"literal": 106666666662666666666666}}]}]}"#;
+    let rule = Rule::from_json(text).unwrap();
+    assert_eq!(Rule::from_json(&rule.to_json()).unwrap(), rule);
+}
