@@ -63,6 +63,22 @@ pub struct RuleSummary {
     pub updated_at: Millis,
 }
 
+/// `POST /api/v1/rules/{id}/run`: run a manual rule on entities now (the card button, bulk runs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRule {
+    /// The entity type in Kommo's URLs: `leads`, `contacts` or `companies`.
+    pub entity_type: String,
+    /// The entities to run it on.
+    pub entity_ids: Vec<i64>,
+}
+
+/// The answer to [`RunRule`]: how many runs were queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    /// The number of runs queued.
+    pub queued: u64,
+}
+
 /// `GET /api/v1/rules/{id}`: a rule with its body (the JSON of [`crate::rule::Rule`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleRecord {
