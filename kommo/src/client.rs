@@ -268,6 +268,58 @@ impl KommoClient {
         }
     }
 
+    /// Exchanges an authorization code (Kommo's redirect after a user granted access, or the
+    /// install of a public integration) for the account's first token pair: the
+    /// `authorization_code` grant at `{base_url}/oauth2/access_token`. Codes are single-use and
+    /// live 20 minutes; a refused one is [`KommoError::CodeRejected`]. Nothing is stored: the
+    /// caller learns the account first, then stores the pair.
+    pub async fn exchange_code(
+        &self,
+        endpoint: &AccountEndpoint,
+        code: &str,
+    ) -> Result<StoredToken, KommoError> {
+        let Some(oauth) = &endpoint.oauth else {
+            return Err(KommoError::CodeRejected(
+                "no OAuth credentials are configured for this account".into(),
+            ));
+        };
+        let body = json!({
+            "client_id": oauth.client_id,
+            "client_secret": oauth.client_secret,
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": oauth.redirect_uri,
+        });
+        let url = endpoint.url("/oauth2/access_token")?;
+        let response = self
+            .inner
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| KommoError::RetriesExhausted {
+                attempts: 1,
+                last: format!("code exchange: {e}"),
+            })?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            let hint = token_error_hint(&text).unwrap_or_else(|| format!("HTTP {status}"));
+            if (400..500).contains(&status) {
+                return Err(KommoError::CodeRejected(hint));
+            }
+            return Err(KommoError::UnexpectedStatus { status, body: hint });
+        }
+        let parsed: TokenResponse =
+            serde_json::from_str(&text).map_err(|e| KommoError::Decode(e.to_string()))?;
+        Ok(StoredToken {
+            access_token: parsed.access_token,
+            refresh_token: parsed.refresh_token,
+            expires_at: self.inner.clock.now_unix() + parsed.expires_in,
+        })
+    }
+
     /// What the client did so far.
     pub fn stats(&self) -> ClientStatsSnapshot {
         let s = &self.inner.stats;
@@ -318,6 +370,16 @@ impl std::fmt::Debug for AccountClient {
             .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
     }
+}
+
+/// The sentence of a refused token request: Kommo's `hint`, else its `detail`.
+fn token_error_hint(body: &str) -> Option<String> {
+    let value = serde_json::from_str::<Value>(body).ok()?;
+    value
+        .get("hint")
+        .or_else(|| value.get("detail"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 #[derive(Deserialize)]

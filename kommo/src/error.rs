@@ -63,6 +63,9 @@ pub enum KommoError {
     /// The refresh token was refused (revoked, used twice, or the integration was removed).
     #[error("Kommo refused the token refresh: {0}")]
     RefreshRejected(String),
+    /// The authorization code was refused (expired, used already, or for another integration).
+    #[error("Kommo refused the authorization code: {0}")]
+    CodeRejected(String),
     /// No token is stored for the account.
     #[error("no token is stored for account {0}")]
     NoToken(String),

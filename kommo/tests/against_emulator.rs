@@ -812,3 +812,42 @@ async fn typed_custom_field_values_round_trip_through_kommo() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(read.custom_fields_values.iter().all(|f| f.field_id != 501));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_code_is_exchanged_once_for_a_working_pair() {
+    let h = harness().await;
+    let code = h
+        .emulator()
+        .issue_auth_code(ACCOUNT, "cid")
+        .unwrap_or_else(|e| panic!("code: {e}"));
+    let oauth = OAuthApp {
+        client_id: "cid".into(),
+        client_secret: "sec".into(),
+        redirect_uri: "https://api.example/oauth".into(),
+    };
+    let endpoint = AccountEndpoint::at("new", &h.server.account_url(ACCOUNT), Some(oauth))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pair = h
+        .client
+        .exchange_code(&endpoint, &code)
+        .await
+        .unwrap_or_else(|e| panic!("exchange: {e}"));
+    assert!(!pair.refresh_token.is_empty());
+    assert!(pair.expires_at > now_unix());
+    // The pair works: stored under the endpoint's key, it reads the account.
+    h.tokens.insert("new", pair);
+    let info = h
+        .client
+        .account(endpoint.clone())
+        .account_info()
+        .await
+        .unwrap_or_else(|e| panic!("account: {e}"));
+    assert_eq!(info.id, 1001);
+    // Codes are single-use.
+    match h.client.exchange_code(&endpoint, &code).await {
+        Err(KommoError::CodeRejected(hint)) => {
+            assert_eq!(hint, "Authorization code has been revoked")
+        }
+        other => panic!("expected a refused code, got {other:?}"),
+    }
+}
