@@ -131,7 +131,7 @@ impl WeeklyHours {
 
     /// Whether an instant falls inside the hours, read in a timezone.
     pub fn contains_instant(&self, at: DateTime<Utc>, timezone: Tz) -> bool {
-        let local = at.with_timezone(&timezone);
+        let local = crate::value::in_timezone(at, timezone);
         self.contains(local.weekday(), local.time())
     }
 }

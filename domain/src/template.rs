@@ -997,7 +997,7 @@ pub fn format_date(at: DateTime<Utc>, format: &str, timezone: chrono_tz::Tz) -> 
         "Saturday",
         "Sunday",
     ];
-    let local = at.with_timezone(&timezone);
+    let local = crate::value::in_timezone(at, timezone);
     let mut out = String::with_capacity(format.len() + 8);
     let mut chars = format.chars();
     while let Some(c) = chars.next() {

@@ -42,7 +42,7 @@ pub fn add_units(
         TimeUnit::Minutes => base.checked_add_signed(Duration::try_minutes(amount)?),
         TimeUnit::Hours => base.checked_add_signed(Duration::try_hours(amount)?),
         TimeUnit::Days => {
-            let local = base.with_timezone(&timezone).naive_local();
+            let local = crate::value::in_timezone(base, timezone).naive_local();
             let shifted = local.checked_add_signed(Duration::try_days(amount)?)?;
             local_to_utc(shifted, timezone)
         }
@@ -93,7 +93,7 @@ fn read_date(
 ) -> Result<(NaiveDate, Option<NaiveTime>), TimerError> {
     let timezone = scope.timezone();
     let from_instant = |i: DateTime<Utc>| {
-        let local = i.with_timezone(&timezone);
+        let local = crate::value::in_timezone(i, timezone);
         (local.date_naive(), Some(local.time()))
     };
     match scope.read(field) {

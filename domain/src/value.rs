@@ -234,7 +234,7 @@ impl Value<'_> {
             Value::Number(n) => write_number(out, *n),
             Value::Bool(b) => out.push(if *b { '1' } else { '0' }),
             Value::Instant(i) => {
-                let local = i.with_timezone(&timezone);
+                let local = in_timezone(*i, timezone);
                 let _ = write!(
                     out,
                     "{:02}.{:02}.{:04} {:02}:{:02}",
@@ -407,9 +407,18 @@ pub fn local_to_utc(local: NaiveDateTime, timezone: Tz) -> Option<DateTime<Utc>>
     }
 }
 
+/// An instant in a timezone. chrono panics when reading the local time of an instant within
+/// a day of the ends of its range, so such instants are first clamped two days inward.
+pub fn in_timezone(at: DateTime<Utc>, timezone: Tz) -> DateTime<Tz> {
+    let margin = chrono::Duration::days(2);
+    let earliest = DateTime::<Utc>::MIN_UTC + margin;
+    let latest = DateTime::<Utc>::MAX_UTC - margin;
+    at.clamp(earliest, latest).with_timezone(&timezone)
+}
+
 /// The local date of an instant.
 pub fn local_date(at: DateTime<Utc>, timezone: Tz) -> NaiveDate {
-    at.with_timezone(&timezone).date_naive()
+    in_timezone(at, timezone).date_naive()
 }
 
 /// Midnight of a local date, as an instant.
@@ -516,7 +525,7 @@ impl<'a> Scope<'a> {
             ClockField::Now => Value::Instant(self.now),
             ClockField::Today => Value::Date(local_date(self.now, tz)),
             ClockField::Time => {
-                let local = self.now.with_timezone(&tz);
+                let local = in_timezone(self.now, tz);
                 Value::Text(Cow::Owned(format!(
                     "{:02}:{:02}",
                     local.hour(),
@@ -524,7 +533,7 @@ impl<'a> Scope<'a> {
                 )))
             }
             ClockField::Weekday => Value::Number(f64::from(
-                self.now.with_timezone(&tz).weekday().number_from_monday(),
+                in_timezone(self.now, tz).weekday().number_from_monday(),
             )),
             ClockField::Timestamp => Value::Number(self.now.timestamp() as f64),
             ClockField::WorkingHours => Value::Bool(
@@ -695,6 +704,16 @@ mod tests {
             Some(ParsedDate::Instant(expected))
         );
         assert_eq!(parse_date("soon", tz), None);
+    }
+
+    #[test]
+    fn the_ends_of_time_read_in_a_timezone_without_panicking() {
+        for at in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            let mut out = String::new();
+            Value::Instant(at).write_text(&mut out, chrono_tz::Pacific::Kiritimati);
+            assert!(!out.is_empty());
+            let _ = local_date(at, chrono_tz::America::Adak);
+        }
     }
 
     #[test]
