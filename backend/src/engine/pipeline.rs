@@ -874,7 +874,10 @@ impl Engine {
             }
         }
         self.sync_schedules(account_id).await?;
-        self.finish(cx, &stored.source, Some(event_id)).await
+        self.finish(cx, &stored.source, Some(event_id)).await?;
+        let mut conn = self.db.pool.acquire().await?;
+        ingest::mark_processed(&mut conn, account_id, event_id, self.clock.now_ms()).await?;
+        Ok(())
     }
 
     /// Queues or moves the firings of `relative_to_date_field` rules for an entity that was added
