@@ -43,6 +43,7 @@ on_both_databases!(
     every_entity_event_type_starts_its_rule,
     scheduled_rules_fire_in_the_account_timezone_and_before_a_date_in_a_field,
     a_dry_run_and_a_replay_show_the_plan_and_trace_without_writing,
+    updates_of_concurrent_events_leave_in_one_request,
 );
 
 async fn stack(database: Database) -> Stack {
@@ -1076,4 +1077,63 @@ async fn a_dry_run_and_a_replay_show_the_plan_and_trace_without_writing(database
     .await
     .expect("answered");
     assert_eq!(gone.status(), 404, "an entity Kommo does not have");
+}
+
+async fn updates_of_concurrent_events_leave_in_one_request(database: Database) {
+    let stack = stack(database).await;
+    stack
+        .rule(
+            "Seen",
+            json!({"schema_version": 2, "name": "Seen",
+                   "trigger": {"kind": "entity_added", "entity": "lead"},
+                   "blocks": [{"actions": [{"do": {"type": "change_fields", "entity": "lead",
+                       "fields": [{"field": {"custom": 504}, "value": "seen {{lead.id}}"}]}}]}]}),
+        )
+        .await;
+    let leads: Vec<i64> = (0..20)
+        .map(|i| stack.create("leads", json!({"name": format!("Lead {i}")})))
+        .collect();
+    assert_eq!(
+        stack.emulator().deliver_due().await,
+        20,
+        "one webhook per lead"
+    );
+    // The first update is slow to answer, so the other events' updates queue up behind it.
+    stack
+        .emulator()
+        .inject_fault(
+            SUBDOMAIN,
+            serde_json::from_value(json!({"kind": "latency", "ms": 300, "method": "PATCH"}))
+                .expect("fault"),
+        )
+        .expect("inject");
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let worker = stack.worker.clone();
+        workers.spawn(async move {
+            while !matches!(
+                worker.try_run_one().await.expect("worker"),
+                rulebook::queue::worker::Outcome::Idle
+            ) {}
+        });
+    }
+    while workers.join_next().await.is_some() {}
+
+    let left = stack
+        .app
+        .queue
+        .list_jobs(ACCOUNT_ID, &JobFilter::default())
+        .await
+        .expect("jobs");
+    assert!(left.is_empty(), "{left:?}");
+    for lead in &leads {
+        assert_eq!(field(&stack.lead(*lead), 504), format!("seen {lead}"));
+    }
+    let patches = stack
+        .emulator()
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("/api/v4/leads"))
+        .count();
+    assert!(patches <= 3, "20 events' updates took {patches} requests");
 }

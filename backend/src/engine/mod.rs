@@ -128,6 +128,7 @@ pub struct Engine {
     config: EngineConfig,
     rules: Mutex<HashMap<i64, (i64, Arc<CompiledRule>)>>,
     facts: Mutex<HashMap<i64, (Millis, Arc<snapshot::AccountFacts>)>>,
+    coalescer: executor::UpdateCoalescer,
 }
 
 impl std::fmt::Debug for Engine {
@@ -176,6 +177,7 @@ impl Engine {
             config,
             rules: Mutex::new(HashMap::new()),
             facts: Mutex::new(HashMap::new()),
+            coalescer: executor::UpdateCoalescer::default(),
         })
     }
 

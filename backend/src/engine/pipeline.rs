@@ -741,7 +741,7 @@ impl Engine {
         } = cx;
         if !batch.is_empty() {
             let started = Instant::now();
-            let (owners, _requests) = batch.flush(&client).await;
+            let owners = batch.flush(account_id, &client, &self.coalescer).await;
             let took = elapsed_ms(started);
             for ((run, index), error) in owners {
                 if let Some(result) = runs.get_mut(run).and_then(|r| r.results.get_mut(index)) {

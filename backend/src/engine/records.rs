@@ -62,55 +62,64 @@ pub async fn save_rule_state(
 }
 
 /// Remembers what an entity looks like now and returns what it looked like before (if it was seen).
-/// An older state than the remembered one does not replace it.
+/// An older state than the remembered one does not replace it. Concurrent swaps of one entity are
+/// serialised, so each difference is reported once.
 pub async fn swap_memory(
     db: &Db,
     account_id: i64,
     seen: &SeenState,
 ) -> Result<Option<SeenState>, sqlx::Error> {
     let mut tx = db.pool.begin().await?;
-    let previous = sqlx::query(
-        "SELECT updated_at, tags, fields FROM entity_memory
-         WHERE account_id = $1 AND entity_type = $2 AND entity_id = $3",
+    // Write first: SQLite then holds the write lock before reading (a read that later turns into a
+    // write fails when another writer got in between); `updated_at = -1` marks "never seen".
+    sqlx::query(
+        "INSERT INTO entity_memory (account_id, entity_type, entity_id, updated_at, tags, fields)
+         VALUES ($1, $2, $3, -1, '[]', '{}') ON CONFLICT (account_id, entity_type, entity_id) DO NOTHING",
     )
     .bind(account_id)
     .bind(seen.entity_type.as_str())
     .bind(seen.entity_id)
-    .fetch_optional(&mut *tx)
+    .execute(&mut *tx)
     .await?;
-    let previous = match previous {
-        Some(row) => {
-            let tags: String = row.try_get(1)?;
-            let fields: String = row.try_get(2)?;
-            Some(SeenState {
-                entity_type: seen.entity_type,
-                entity_id: seen.entity_id,
-                updated_at: row.try_get(0)?,
-                tags: serde_json::from_str(&tags).unwrap_or_default(),
-                fields: serde_json::from_str(&fields).unwrap_or_default(),
-            })
-        }
-        None => None,
+    let lock = match db.dialect {
+        crate::db::Dialect::Postgres => " FOR UPDATE",
+        crate::db::Dialect::Sqlite => "",
     };
-    if previous
-        .as_ref()
-        .is_none_or(|p| p.updated_at <= seen.updated_at)
-    {
-        sqlx::query(
-            "INSERT INTO entity_memory (account_id, entity_type, entity_id, updated_at, tags, fields)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (account_id, entity_type, entity_id) DO UPDATE
-             SET updated_at = excluded.updated_at, tags = excluded.tags, fields = excluded.fields",
-        )
-        .bind(account_id)
-        .bind(seen.entity_type.as_str())
-        .bind(seen.entity_id)
-        .bind(seen.updated_at)
-        .bind(serde_json::to_string(&seen.tags).unwrap_or_default())
-        .bind(serde_json::to_string(&seen.fields).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
-    }
+    let row = sqlx::query(&format!(
+        "SELECT updated_at, tags, fields FROM entity_memory
+         WHERE account_id = $1 AND entity_type = $2 AND entity_id = $3{lock}"
+    ))
+    .bind(account_id)
+    .bind(seen.entity_type.as_str())
+    .bind(seen.entity_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let updated_at: i64 = row.try_get(0)?;
+    let previous = if updated_at < 0 {
+        None
+    } else {
+        let tags: String = row.try_get(1)?;
+        let fields: String = row.try_get(2)?;
+        Some(SeenState {
+            entity_type: seen.entity_type,
+            entity_id: seen.entity_id,
+            updated_at,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            fields: serde_json::from_str(&fields).unwrap_or_default(),
+        })
+    };
+    sqlx::query(
+        "UPDATE entity_memory SET updated_at = $4, tags = $5, fields = $6
+         WHERE account_id = $1 AND entity_type = $2 AND entity_id = $3 AND updated_at <= $4",
+    )
+    .bind(account_id)
+    .bind(seen.entity_type.as_str())
+    .bind(seen.entity_id)
+    .bind(seen.updated_at)
+    .bind(serde_json::to_string(&seen.tags).unwrap_or_default())
+    .bind(serde_json::to_string(&seen.fields).unwrap_or_default())
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(previous)
 }
