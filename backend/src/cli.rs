@@ -1,5 +1,7 @@
 //! The command line of the `rulebook` binary.
 
+pub mod account;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,12 @@ pub enum Command {
     Serve,
     /// Apply migrations and exit.
     Migrate,
+    /// Connect and list Kommo accounts.
+    Account {
+        /// What to do.
+        #[command(subcommand)]
+        command: account::AccountCommand,
+    },
 }
 
 /// Runs the chosen command.
@@ -42,5 +50,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Account { command } => account::run(settings, command).await,
     }
 }

@@ -57,6 +57,11 @@ pub struct Settings {
     /// Lets "send webhook" reach loopback and private networks; only for tests and sandboxes.
     #[serde(default)]
     pub allow_private_webhook_targets: bool,
+    /// Where accounts' APIs live when not at `https://{referer}` (Kommo's own hosts): a template
+    /// with `{subdomain}`, e.g. the emulator's `http://127.0.0.1:PORT/{subdomain}`. Only for tests
+    /// and sandboxes; production leaves it unset.
+    #[serde(default)]
+    pub kommo_base_url_template: Option<String>,
     /// Kommo requests per second per account (Kommo allows 7).
     #[serde(default = "default_kommo_requests_per_second")]
     pub kommo_requests_per_second: u32,
@@ -138,6 +143,15 @@ impl Settings {
             .merge(Env::prefixed("RULEBOOK_"))
             .extract()
             .map_err(|e| SettingsError(Box::new(e)))
+    }
+
+    /// The redirect URI registered with the integration: Kommo sends users (and widget installs)
+    /// back to it with an authorization code, and the code exchange must name it again.
+    pub fn oauth_redirect_uri(&self) -> String {
+        format!(
+            "{}/oauth/kommo/callback",
+            self.public_url.as_str().trim_end_matches('/')
+        )
     }
 
     /// The `aud` a disposable token must carry: our public origin without a trailing slash.

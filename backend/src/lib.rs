@@ -8,6 +8,8 @@
 //! - [`cli`]: the command line (`rulebook serve`).
 //! - [`config`]: settings from defaults, a TOML file and the environment.
 //! - [`startup`]: builds the application state and the router, and serves it.
+//! - [`connect`]: connecting Kommo accounts (OAuth code, long-lived token), subscribing their
+//!   webhook, forgetting revoked ones.
 //! - [`db`]: the connection pool (SQLite or PostgreSQL) and its migrations.
 //! - [`auth`]: verification of Kommo's disposable `X-Auth-Token`.
 //! - [`http`]: one router per resource, merged at the root, and the problem+json error type.
@@ -25,6 +27,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connect;
 pub mod db;
 pub mod engine;
 pub mod http;

@@ -90,6 +90,16 @@ impl ApiError {
         }
     }
 
+    /// 502: Kommo, which we depend on for this request, failed.
+    pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_GATEWAY,
+            code,
+            detail: detail.into(),
+            errors: vec![],
+        }
+    }
+
     /// 500: logged once here, opaque to the client.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");

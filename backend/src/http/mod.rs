@@ -11,6 +11,7 @@ mod health;
 mod hooks;
 mod jobs;
 mod me;
+mod oauth;
 mod rules;
 mod variables;
 
@@ -32,4 +33,5 @@ pub fn router() -> Router<AppState> {
         .merge(jobs::router())
         .merge(account::router())
         .merge(hooks::router())
+        .merge(oauth::router())
 }

@@ -127,3 +127,53 @@ pub async fn load_oauth_tokens(
         expires_at,
     }))
 }
+
+/// Forgets the account's tokens (Kommo revoked our access); its rules and secrets stay, so a
+/// reconnection picks up where it left off. `false` when the account is unknown.
+pub async fn forget_oauth_tokens(db: &Db, account_id: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE accounts SET oauth_access_token = NULL, oauth_refresh_token = NULL, oauth_expires_at = NULL
+         WHERE account_id = $1",
+    )
+    .bind(account_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// One account as `rulebook account list` shows it; no secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    /// The Kommo account id.
+    pub account_id: i64,
+    /// Its subdomain.
+    pub subdomain: String,
+    /// Whether tokens are stored.
+    pub connected: bool,
+    /// Where its API is called when not at `https://{subdomain}.kommo.com`.
+    pub kommo_base_url: Option<String>,
+    /// When it was last seen, Unix seconds.
+    pub last_seen_at: i64,
+}
+
+/// Every account, by id.
+pub async fn list_accounts(db: &Db) -> Result<Vec<AccountSummary>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT account_id, subdomain,
+                CAST(CASE WHEN oauth_access_token IS NULL THEN 0 ELSE 1 END AS BIGINT), kommo_base_url, last_seen_at
+         FROM accounts ORDER BY account_id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AccountSummary {
+                account_id: r.try_get(0)?,
+                subdomain: r.try_get(1)?,
+                connected: r.try_get::<i64, _>(2)? != 0,
+                kommo_base_url: r.try_get(3)?,
+                last_seen_at: r.try_get(4)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,426 @@
+//! Connecting a Kommo account, against the emulator over real HTTP: the OAuth callback exchanges
+//! a code the emulator minted, stores the pair sealed, subscribes the account's webhook (so a
+//! change in the emulator reaches the backend's inbox); a reused code and a foreign referer fail
+//! clearly; a forged revocation is refused and a real one forgets the tokens. Also the private
+//! integration's long-lived token, checked against the account it claims.
+
+use std::sync::Arc;
+
+use kommo_emulator::{spawn_on_loopback, Emulator, EmulatorClock, EmulatorConfig, RunningEmulator};
+use ring::hmac;
+use rulebook::{
+    clock::ManualClock,
+    connect, db,
+    startup::{router, AppState},
+    store::accounts,
+};
+use rulebook_e2e::stack::{self, Database, CLIENT_ID, CLIENT_SECRET, START_MS};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor, Row};
+
+const SUBDOMAIN: &str = "northwind";
+const ACCOUNT_ID: i64 = 32_100_001;
+
+/// The emulator and a backend whose public URL is where it really listens, so the webhook it
+/// subscribes reaches it; account hosts resolve to the emulator.
+struct Connecting {
+    kommo: RunningEmulator,
+    app: AppState,
+    backend_url: String,
+    http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    postgres_database: Option<String>,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+impl Connecting {
+    async fn start(database: Database) -> Connecting {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let backend_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let emulator =
+            Emulator::with_clock(EmulatorConfig::default(), EmulatorClock::frozen(START_MS));
+        emulator
+            .seed_json(json!({
+                "subdomain": SUBDOMAIN, "id": ACCOUNT_ID,
+                "users": [{"id": 201, "name": "Nora"}],
+                "integrations": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                  "redirect_uri": format!("{backend_url}/oauth/kommo/callback")}]
+            }))
+            .expect("seed");
+        let kommo = spawn_on_loopback(emulator).await.expect("emulator");
+
+        let (database_url, sqlite_dir, postgres_database) = match database {
+            Database::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+                (url, Some(dir), None)
+            }
+            Database::Postgres => {
+                let admin = postgres_admin_url();
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin}: {e}"));
+                let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("create database");
+                let mut url = url::Url::parse(&admin).expect("a URL");
+                url.set_path(&name);
+                (url.to_string(), None, Some(name))
+            }
+        };
+        let mut settings = stack::settings(&database_url);
+        settings.public_url = url::Url::parse(&backend_url).expect("backend URL");
+        settings.kommo_base_url_template = Some(format!("{}/{{subdomain}}", kommo.url));
+        let pool = db::connect(&database_url).await.expect("connect");
+        db::migrate(&pool).await.expect("migrate");
+        let app =
+            AppState::new(pool, settings, Arc::new(ManualClock::new(START_MS))).expect("state");
+        let routes = router(app.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, routes).await;
+        });
+        Connecting {
+            kommo,
+            app,
+            backend_url,
+            http: reqwest::Client::new(),
+            server,
+            _sqlite_dir: sqlite_dir,
+            postgres_database,
+        }
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.backend_url))
+            .query(query)
+            .send()
+            .await
+            .expect("backend answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, content_type, response.text().await.expect("body"))
+    }
+
+    async fn callback(&self, code: &str, referer: &str) -> (u16, Option<String>, String) {
+        let query = [("code", code), ("referer", referer), ("state", "anything")];
+        self.get("/oauth/kommo/callback", &query).await
+    }
+
+    async fn revoked(&self, account_id: i64, signature: &str) -> (u16, Option<String>, String) {
+        let account_id = account_id.to_string();
+        let query = [
+            ("account_id", account_id.as_str()),
+            ("client_uuid", CLIENT_ID),
+            ("signature", signature),
+        ];
+        self.get("/oauth/kommo/revoked", &query).await
+    }
+
+    async fn inbox_count(&self) -> i64 {
+        sqlx::query("SELECT COUNT(*) FROM events WHERE account_id = $1 AND source = 'kommo'")
+            .bind(ACCOUNT_ID)
+            .fetch_one(&self.app.db.pool)
+            .await
+            .expect("count")
+            .try_get(0)
+            .expect("a number")
+    }
+}
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        self.server.abort();
+        let Some(name) = self.postgres_database.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    let _ = conn
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn problem_code(status: u16, content_type: Option<String>, body: &str) -> (u16, String) {
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/problem+json"),
+        "{body}"
+    );
+    let body: Value = serde_json::from_str(body).expect("problem JSON");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.ends_with('.')),
+        "{body}"
+    );
+    (status, body["code"].as_str().unwrap_or_default().to_owned())
+}
+
+fn revocation_signature(secret: &str, account_id: i64) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    hmac::sign(&key, format!("{CLIENT_ID}|{account_id}").as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access(database: Database) {
+    let c = Connecting::start(database).await;
+    let emulator = &c.kommo.emulator;
+    let code = emulator
+        .issue_auth_code(SUBDOMAIN, CLIENT_ID)
+        .expect("auth code");
+    let referer = format!("{SUBDOMAIN}.kommo.com");
+
+    // Kommo's redirect: connected.
+    let (status, content_type, body) = c.callback(&code, &referer).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(content_type.is_some_and(|t| t.starts_with("text/html")));
+    assert!(
+        body.contains("is connected") && body.contains(&ACCOUNT_ID.to_string()),
+        "{body}"
+    );
+
+    // The pair is stored, sealed: the row holds no plaintext, and it opens to a working token.
+    let tokens = accounts::load_oauth_tokens(&c.app.db, &c.app.cipher, ACCOUNT_ID)
+        .await
+        .expect("load")
+        .expect("tokens stored");
+    let row = sqlx::query(
+        "SELECT oauth_access_token, oauth_refresh_token, subdomain FROM accounts WHERE account_id = $1",
+    )
+    .bind(ACCOUNT_ID)
+    .fetch_one(&c.app.db.pool)
+    .await
+    .expect("row");
+    let (sealed_access, sealed_refresh, subdomain): (String, String, String) =
+        (row.get(0), row.get(1), row.get(2));
+    assert_eq!(subdomain, SUBDOMAIN);
+    let access = tokens.access_token.expose_secret();
+    let refresh = tokens.refresh_token.expose_secret();
+    assert!(access.len() > 20 && !refresh.is_empty());
+    for plain in [access, refresh] {
+        assert!(!sealed_access.contains(plain) && !sealed_refresh.contains(plain));
+    }
+    let info = c
+        .app
+        .engine
+        .account_client(ACCOUNT_ID)
+        .await
+        .expect("client")
+        .account_info()
+        .await
+        .expect("the stored token works");
+    assert_eq!(info.id, ACCOUNT_ID);
+
+    // The webhook is registered in the emulator, at our hook URL with the account's secret.
+    let secret = accounts::webhook_secret(&c.app.db, ACCOUNT_ID)
+        .await
+        .expect("secret")
+        .expect("a secret");
+    let (status, hooks) = emulator
+        .call(SUBDOMAIN, "GET", "/api/v4/webhooks", None)
+        .expect("webhooks");
+    assert_eq!(status, 200);
+    let hooks = hooks.expect("a list")["_embedded"]["webhooks"].clone();
+    let hooks = hooks.as_array().expect("webhooks");
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_eq!(
+        hooks[0]["destination"],
+        format!("{}/hooks/kommo/{ACCOUNT_ID}/{secret}", c.backend_url)
+    );
+    let events: Vec<&str> = hooks[0]["settings"]
+        .as_array()
+        .expect("settings")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for needed in [
+        "add_lead",
+        "update_lead",
+        "status_lead",
+        "add_contact",
+        "add_task",
+        "add_message",
+    ] {
+        assert!(events.contains(&needed), "{needed} missing from {events:?}");
+    }
+
+    // A change in the emulator reaches the backend's inbox.
+    assert_eq!(c.inbox_count().await, 0);
+    let (status, _) = emulator
+        .call(
+            SUBDOMAIN,
+            "POST",
+            "/api/v4/leads",
+            Some(json!([{"name": "Via webhook"}])),
+        )
+        .expect("create lead");
+    assert!(status < 300);
+    assert!(emulator.deliver_due().await > 0);
+    assert_eq!(c.inbox_count().await, 1);
+
+    // The same code again: refused clearly.
+    let (status, content_type, body) = c.callback(&code, &referer).await;
+    assert_eq!(
+        problem_code(status, content_type, &body),
+        (400, "code_rejected".into())
+    );
+    // A referer that is no Kommo account host: refused before anything is sent anywhere.
+    let fresh = emulator
+        .issue_auth_code(SUBDOMAIN, CLIENT_ID)
+        .expect("code");
+    let (status, content_type, body) = c.callback(&fresh, "attacker.example.com").await;
+    assert_eq!(
+        problem_code(status, content_type, &body),
+        (400, "unknown_referer".into())
+    );
+    // No code at all.
+    let (status, content_type, body) = c
+        .get("/oauth/kommo/callback", &[("referer", "x.kommo.com")])
+        .await;
+    assert_eq!(
+        problem_code(status, content_type, &body),
+        (400, "missing_code".into())
+    );
+
+    // A forged revocation (wrong key, or another account's signature) is refused; tokens stay.
+    let forged = revocation_signature("not-the-secret", ACCOUNT_ID);
+    let replayed = revocation_signature(CLIENT_SECRET, ACCOUNT_ID + 1);
+    for signature in [forged.as_str(), replayed.as_str(), "zz"] {
+        let (status, content_type, body) = c.revoked(ACCOUNT_ID, signature).await;
+        assert_eq!(
+            problem_code(status, content_type, &body),
+            (401, "bad_signature".into())
+        );
+    }
+    assert!(
+        accounts::load_oauth_tokens(&c.app.db, &c.app.cipher, ACCOUNT_ID)
+            .await
+            .expect("load")
+            .is_some()
+    );
+
+    // Kommo's real notification: the tokens are forgotten, the account (and its rules) stay.
+    let signature = revocation_signature(CLIENT_SECRET, ACCOUNT_ID);
+    let (status, _, body) = c.revoked(ACCOUNT_ID, &signature).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(
+        accounts::load_oauth_tokens(&c.app.db, &c.app.cipher, ACCOUNT_ID)
+            .await
+            .expect("load")
+            .is_none()
+    );
+    let listed = accounts::list_accounts(&c.app.db).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].connected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_connection_and_revocation_on_sqlite() {
+    an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access(Database::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_connection_and_revocation_on_postgres() {
+    an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access(Database::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_lived_token_connects_only_the_account_it_belongs_to() {
+    let c = Connecting::start(Database::Sqlite).await;
+    let token = SecretString::from(
+        c.kommo
+            .emulator
+            .issue_long_lived_token(SUBDOMAIN, 86_400 * 365)
+            .expect("long-lived token"),
+    );
+    let base = c.kommo.account_url(SUBDOMAIN);
+
+    // Named as another account: refused, nothing stored.
+    let err = connect::connect_with_long_lived_token(
+        &c.app,
+        ACCOUNT_ID + 5,
+        SUBDOMAIN,
+        Some(&base),
+        &token,
+    )
+    .await
+    .expect_err("the token is not that account's");
+    assert!(
+        matches!(err, connect::ConnectError::AccountMismatch { .. }),
+        "{err}"
+    );
+    assert!(accounts::list_accounts(&c.app.db)
+        .await
+        .expect("list")
+        .is_empty());
+
+    let connected =
+        connect::connect_with_long_lived_token(&c.app, ACCOUNT_ID, SUBDOMAIN, Some(&base), &token)
+            .await
+            .expect("connects");
+    assert_eq!(connected.base_url, base);
+    let stored = accounts::load_oauth_tokens(&c.app.db, &c.app.cipher, ACCOUNT_ID)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.access_token.expose_secret(), token.expose_secret());
+    assert!(stored.refresh_token.expose_secret().is_empty());
+    let (_, hooks) = c
+        .kommo
+        .emulator
+        .call(SUBDOMAIN, "GET", "/api/v4/webhooks", None)
+        .expect("webhooks");
+    assert_eq!(
+        hooks.expect("list")["_embedded"]["webhooks"][0]["destination"],
+        connected.webhook_url.expose_secret()
+    );
+    // The engine's client uses it (no refresh attempted for a token without a refresh token).
+    let info = c
+        .app
+        .engine
+        .account_client(ACCOUNT_ID)
+        .await
+        .expect("client")
+        .account_info()
+        .await
+        .expect("works");
+    assert_eq!(info.subdomain, SUBDOMAIN);
+
+    // A wrong token is refused clearly.
+    let err = connect::connect_with_long_lived_token(
+        &c.app,
+        ACCOUNT_ID,
+        SUBDOMAIN,
+        Some(&base),
+        &SecretString::from("not-a-token".to_owned()),
+    )
+    .await
+    .expect_err("refused");
+    assert!(matches!(err, connect::ConnectError::TokenRefused), "{err}");
+}
