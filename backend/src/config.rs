@@ -138,11 +138,27 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment
+        let settings: Self = figment
             .merge(Env::raw().only(&["DATABASE_URL"]))
             .merge(Env::prefixed("RULEBOOK_"))
             .extract()
-            .map_err(|e| SettingsError(Box::new(e)))
+            .map_err(|e| SettingsError(Box::new(e)))?;
+        settings.refuse_sandbox_secrets_in_production()?;
+        Ok(settings)
+    }
+
+    /// A public HTTPS deployment must not encrypt tokens with the published sandbox key.
+    fn refuse_sandbox_secrets_in_production(&self) -> Result<(), SettingsError> {
+        use secrecy::ExposeSecret;
+        let public = self.public_url.scheme() == "https";
+        if public && self.token_encryption_key.expose_secret() == SANDBOX_TOKEN_ENCRYPTION_KEY {
+            return Err(SettingsError(Box::new(figment::Error::from(
+                "token_encryption_key is the public sandbox key, but public_url is https: set \
+                 RULEBOOK_TOKEN_ENCRYPTION_KEY to base64 of 32 random bytes (openssl rand -base64 32)"
+                    .to_string(),
+            ))));
+        }
+        Ok(())
     }
 
     /// The redirect URI registered with the integration: Kommo sends users (and widget installs)
@@ -183,6 +199,20 @@ mod tests {
             assert_eq!(s.database_url, "postgres://127.0.0.1/test");
             assert_eq!(s.token_leeway_s, 5);
             assert_eq!(s.audience(), "http://127.0.0.1:8080");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_https_deployment_refuses_the_sandbox_encryption_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_ID", "id");
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_SECRET", "secret");
+            jail.set_env("RULEBOOK_PUBLIC_URL", "https://rulebook.example.com");
+            let err = Settings::load(None).expect_err("must refuse");
+            assert!(err.to_string().contains("RULEBOOK_TOKEN_ENCRYPTION_KEY"), "{err}");
+            jail.set_env("RULEBOOK_TOKEN_ENCRYPTION_KEY", "q2Xk3m1W0v9yPz8Rt7Ls6Nd5Jc4Hb3Ga2Fe1Dc0Ba9Y=");
+            assert!(Settings::load(None).is_ok());
             Ok(())
         });
     }
