@@ -19,6 +19,7 @@
 //!   Kommo rate limit shared by all processes.
 //! - [`queue`]: the durable job queue, its workers and the registration list of job kinds.
 //! - [`ingest`]: authenticated incoming events stored with a dedupe key and queued in one transaction.
+//! - [`launch`]: manual rules run by hand on one entity or in bulk, as one queued run per entity.
 //! - [`engine`]: the job handlers that run rules: events translated, one snapshot per event read
 //!   through the Kommo client, `domain` evaluation, actions performed (batched) or delayed as jobs,
 //!   loop protection, the debugger log entries; also the dry run and replay.
@@ -32,6 +33,7 @@ pub mod db;
 pub mod engine;
 pub mod http;
 pub mod ingest;
+pub mod launch;
 pub mod queue;
 pub mod startup;
 pub mod store;

@@ -61,6 +61,12 @@ pub struct RuleSummary {
     pub version: i64,
     /// When it was last saved.
     pub updated_at: Millis,
+    /// The kind of its trigger, as the rule JSON names it (`manual`, `entity_added`, …).
+    #[serde(default)]
+    pub trigger: String,
+    /// The entity type its trigger is about (`lead`, `contact`, `company`, `task`), if any.
+    #[serde(default)]
+    pub entity: Option<String>,
 }
 
 /// `POST /api/v1/rules/{id}/run`: run a manual rule on entities now (the card button, bulk runs).

@@ -50,6 +50,17 @@ impl ApiError {
         }
     }
 
+    /// 422 with a code of its own: the request is well-formed but cannot apply (e.g. running a
+    /// rule that is not manual).
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            detail: detail.into(),
+            errors: vec![],
+        }
+    }
+
     /// 400: the request cannot be read (e.g. malformed JSON).
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self {

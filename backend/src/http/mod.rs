@@ -10,6 +10,7 @@ mod error;
 mod health;
 mod hooks;
 mod jobs;
+mod launch;
 mod me;
 mod oauth;
 mod rules;
@@ -34,4 +35,5 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(hooks::router())
         .merge(oauth::router())
+        .merge(launch::router())
 }

@@ -123,6 +123,17 @@ pub struct RuleSummary {
     pub version: i64,
     /// Last save or switch, Unix milliseconds.
     pub updated_at: Millis,
+    /// The kind of its trigger (`manual`, `entity_added`, …).
+    pub trigger: String,
+    /// The entity type its trigger is about, if any (`lead`, …).
+    pub entity: Option<String>,
+}
+
+/// The trigger kind and entity of a stored rule body, read without compiling the rule.
+pub fn trigger_of(body: &Value) -> (String, Option<String>) {
+    let trigger = &body["trigger"];
+    let text = |key: &str| trigger.get(key).and_then(Value::as_str).map(str::to_owned);
+    (text("kind").unwrap_or_default(), text("entity"))
 }
 
 /// One saved version of a rule.
@@ -163,6 +174,8 @@ impl From<RuleSummary> for domain::api::RuleSummary {
             enabled: rule.enabled,
             version: rule.version,
             updated_at: rule.updated_at,
+            trigger: rule.trigger,
+            entity: rule.entity,
         }
     }
 }
@@ -191,19 +204,22 @@ fn parse_stored_json(text: &str) -> Result<Value, StoreError> {
 /// The account's rules, by name.
 pub async fn list(db: &Db, account_id: i64) -> Result<Vec<RuleSummary>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, name, enabled, version, updated_at FROM rules WHERE account_id = $1 ORDER BY name, id",
+        "SELECT id, name, enabled, version, updated_at, body FROM rules WHERE account_id = $1 ORDER BY name, id",
     )
     .bind(account_id)
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
         .map(|r| {
+            let (trigger, entity) = trigger_of(&parse_stored_json(&r.try_get::<String, _>(5)?)?);
             Ok(RuleSummary {
                 id: r.try_get(0)?,
                 name: r.try_get(1)?,
                 enabled: r.try_get::<i64, _>(2)? != 0,
                 version: r.try_get(3)?,
                 updated_at: r.try_get(4)?,
+                trigger,
+                entity,
             })
         })
         .collect()

@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod ingest;
+mod launch;
 mod log;
 mod queue;
 mod rate_limit;
