@@ -433,12 +433,135 @@ impl Engine {
 
     /// Performs one action now. Entity updates go into `batch` (their result arrives at the flush);
     /// everything else is sent at once. Returns a sentence about what was done.
+    ///
+    /// Actions that are not safe to repeat (notes, tasks, creations, calls out) are recorded under
+    /// `action_key` before and after the Kommo call: a job repeated after a crash skips the ones
+    /// done, and for one started but not known to be done it first looks in Kommo for what it would
+    /// have created (notes and tasks by text, entities by name).
     pub async fn perform(
         &self,
         scope: &ActionScope<'_>,
         action: &ActionKind<String>,
-        block_id: u32,
-        action_id: u32,
+        action_key: &str,
+        batch: &mut WriteBatch,
+        owner: Owner,
+    ) -> Result<Option<String>, ActionError> {
+        let guarded = matches!(
+            action,
+            ActionKind::AddNote { .. }
+                | ActionKind::CreateTask { .. }
+                | ActionKind::CreateLead { .. }
+                | ActionKind::CreateContact { .. }
+                | ActionKind::CreateCompany { .. }
+                | ActionKind::CopyLead { .. }
+                | ActionKind::RunSalesbot { .. }
+                | ActionKind::SendWebhook { .. }
+                | ActionKind::SendEmail { .. }
+                | ActionKind::ExecuteRule { .. }
+        );
+        if !guarded {
+            return self.perform_action(scope, action, batch, owner).await;
+        }
+        let store = |e: sqlx::Error| ActionError::Store(e.to_string());
+        let now = self.clock.now_ms();
+        match records::action_state(&self.db, scope.account_id, action_key)
+            .await
+            .map_err(store)?
+        {
+            records::ActionState::Done(detail) => {
+                return Ok(Some(format!(
+                    "already done before a restart ({})",
+                    detail.unwrap_or_default()
+                )))
+            }
+            records::ActionState::Started if self.landed(scope, action).await? => {
+                records::finish_action(
+                    &self.db,
+                    scope.account_id,
+                    action_key,
+                    Some("found in Kommo"),
+                )
+                .await
+                .map_err(store)?;
+                return Ok(Some("found in Kommo after a restart".to_owned()));
+            }
+            records::ActionState::Started | records::ActionState::New => {}
+        }
+        records::start_action(&self.db, scope.account_id, action_key, now)
+            .await
+            .map_err(store)?;
+        let result = self.perform_action(scope, action, batch, owner).await;
+        if let Ok(detail) = &result {
+            records::finish_action(&self.db, scope.account_id, action_key, detail.as_deref())
+                .await
+                .map_err(store)?;
+        }
+        result
+    }
+
+    /// Whether an action started before a crash already landed in Kommo.
+    async fn landed(
+        &self,
+        scope: &ActionScope<'_>,
+        action: &ActionKind<String>,
+    ) -> Result<bool, ActionError> {
+        match action {
+            ActionKind::AddNote { entity, text, .. } => {
+                let Some((kind, target)) = scope.entity(*entity) else {
+                    return Ok(false);
+                };
+                let notes = scope.client.notes(kind, target.id).await?;
+                Ok(notes
+                    .iter()
+                    .any(|n| n.params.get("text").and_then(|t| t.as_str()) == Some(text.as_str())))
+            }
+            ActionKind::CreateTask { entity, text, .. } => {
+                let Some((kind, target)) = scope.entity(*entity) else {
+                    return Ok(false);
+                };
+                let query = kommo::ListQuery::new()
+                    .entity_ids(&[target.id])
+                    .raw("filter[entity_type]", kind.plural());
+                Ok(scope
+                    .client
+                    .tasks(&query)
+                    .await?
+                    .iter()
+                    .any(|t| &t.text == text))
+            }
+            ActionKind::CreateLead { name, .. } => {
+                self.named_exists(scope, EntityKind::Leads, name).await
+            }
+            ActionKind::CreateContact { name, .. } => {
+                self.named_exists(scope, EntityKind::Contacts, name).await
+            }
+            ActionKind::CreateCompany { name, .. } => {
+                self.named_exists(scope, EntityKind::Companies, name).await
+            }
+            ActionKind::CopyLead { name: Some(name) } => {
+                self.named_exists(scope, EntityKind::Leads, name).await
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn named_exists(
+        &self,
+        scope: &ActionScope<'_>,
+        kind: EntityKind,
+        name: &str,
+    ) -> Result<bool, ActionError> {
+        let found = scope
+            .client
+            .entities(kind, &kommo::ListQuery::new().search(name))
+            .await?;
+        Ok(found.iter().any(|e| e.name == name))
+    }
+
+    async fn perform_action(
+        &self,
+        scope: &ActionScope<'_>,
+        action: &ActionKind<String>,
         batch: &mut WriteBatch,
         owner: Owner,
     ) -> Result<Option<String>, ActionError> {
@@ -940,19 +1063,18 @@ impl Engine {
             )),
             ActionKind::CancelDelayed {
                 rule_id,
-                block_id: block,
-                action_id: act,
+                block_id,
+                action_id,
             } => {
                 let filter = JobFilter {
                     rule_id: Some(rule_id.unwrap_or(scope.rule_id)),
-                    block_id: block.map(|b| b.to_string()),
-                    action_id: act.map(|a| a.to_string()),
+                    block_id: block_id.map(|b| b.to_string()),
+                    action_id: action_id.map(|a| a.to_string()),
                     entity: scope
                         .event
                         .entity
                         .map(|e| (super::snapshot::table_name(e.entity_type).to_owned(), e.id)),
                 };
-                let _ = (block_id, action_id);
                 let cancelled = self
                     .queue
                     .cancel_jobs(scope.account_id, &filter)

@@ -518,6 +518,7 @@ impl Engine {
             depth,
             &snapshot,
             &evaluation.plan,
+            &run_key,
             run_index,
             &mut results,
         )
@@ -572,6 +573,7 @@ impl Engine {
         depth: u32,
         snapshot: &Snapshot,
         plan: &[PlannedAction],
+        run_key: &str,
         run_index: usize,
         results: &mut Vec<ActionResult>,
     ) -> Result<(), EngineError> {
@@ -614,11 +616,17 @@ impl Engine {
                         event,
                         depth,
                     };
+                    let action_key = format!(
+                        "{run_key}:{}:{}",
+                        planned
+                            .block
+                            .map_or_else(|| "else".to_owned(), |b| b.to_string()),
+                        planned.action_index
+                    );
                     self.perform(
                         &scope,
                         action,
-                        planned.block_id,
-                        planned.action_id,
+                        &action_key,
                         &mut cx.batch,
                         (run_index, results.len()),
                     )
@@ -997,6 +1005,7 @@ impl Engine {
                                     job.depth,
                                     &snapshot,
                                     &[planned],
+                                    &run_key,
                                     run_index,
                                     &mut results,
                                 )

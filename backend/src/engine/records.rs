@@ -172,15 +172,27 @@ pub async fn chain_depth(
     }))
 }
 
-/// Forgets expired write marks.
+/// How long finished rule and action runs are remembered: far longer than any job is retried.
+pub const RUN_MEMORY_MS: Millis = 7 * 24 * 3_600_000;
+
+/// Forgets expired write marks, and rule and action runs older than [`RUN_MEMORY_MS`].
 pub async fn prune_write_marks(db: &Db, now: Millis) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM engine_writes WHERE expires_at <= $1")
-            .bind(now)
+    let mut pruned = sqlx::query("DELETE FROM engine_writes WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    for sql in [
+        "DELETE FROM rule_runs WHERE done_at < $1",
+        "DELETE FROM action_runs WHERE started_at < $1",
+    ] {
+        pruned += sqlx::query(sql)
+            .bind(now - RUN_MEMORY_MS)
             .execute(&db.pool)
             .await?
-            .rows_affected(),
-    )
+            .rows_affected();
+    }
+    Ok(pruned)
 }
 
 /// Whether a rule run (named by `run_key`) was already done.
@@ -310,4 +322,72 @@ pub async fn rule_body(
             .await?;
     row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<i64, _>(2)? != 0)))
         .transpose()
+}
+
+/// Where an action that is not safe to repeat stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionState {
+    /// Never started.
+    New,
+    /// Started; whether it reached Kommo is unknown.
+    Started,
+    /// Done, with what it did.
+    Done(Option<String>),
+}
+
+/// The state of an action run.
+pub async fn action_state(
+    db: &Db,
+    account_id: i64,
+    action_key: &str,
+) -> Result<ActionState, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT state, detail FROM action_runs WHERE account_id = $1 AND action_key = $2",
+    )
+    .bind(account_id)
+    .bind(action_key)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match row {
+        None => ActionState::New,
+        Some(row) => match row.try_get::<String, _>(0)?.as_str() {
+            "done" => ActionState::Done(row.try_get(1)?),
+            _ => ActionState::Started,
+        },
+    })
+}
+
+/// Records that an action is about to be sent.
+pub async fn start_action(
+    db: &Db,
+    account_id: i64,
+    action_key: &str,
+    now: Millis,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO action_runs (account_id, action_key, state, started_at) VALUES ($1, $2, 'started', $3)
+         ON CONFLICT (account_id, action_key) DO UPDATE SET state = 'started', started_at = excluded.started_at",
+    )
+    .bind(account_id)
+    .bind(action_key)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Records that an action was done.
+pub async fn finish_action(
+    db: &Db,
+    account_id: i64,
+    action_key: &str,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE action_runs SET state = 'done', detail = $3 WHERE account_id = $1 AND action_key = $2")
+        .bind(account_id)
+        .bind(action_key)
+        .bind(detail)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
