@@ -6,6 +6,8 @@
 //! their clocks) — never their private internals.
 //!
 //! # Layout
+//! - [`connected`]: an account connected through the OAuth callback, for connection and launch
+//!   tests.
 //! - [`stack`]: the emulator and the backend on loopback, connected and subscribed, with clocks and
 //!   queues driven by the test.
 //! - `tests/pipeline.rs`: from a change in the emulator, through its webhook and a rule, to the
@@ -13,4 +15,5 @@
 //! - `tests/widget_package.rs`: the archive `cargo xtask package` writes, checked as Kommo would take it.
 //! - `browser/`: Node + Playwright tests of the widget in headless Chromium on the Kommo-like page.
 
+pub mod connected;
 pub mod stack;

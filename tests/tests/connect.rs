@@ -4,166 +4,16 @@
 //! clearly; a forged revocation is refused and a real one forgets the tokens. Also the private
 //! integration's long-lived token, checked against the account it claims.
 
-use std::sync::Arc;
-
-use kommo_emulator::{spawn_on_loopback, Emulator, EmulatorClock, EmulatorConfig, RunningEmulator};
+use kommo_emulator::{EmulatorClock, EmulatorConfig};
 use ring::hmac;
-use rulebook::{
-    clock::ManualClock,
-    connect, db,
-    startup::{router, AppState},
-    store::accounts,
+use rulebook::{connect, store::accounts};
+use rulebook_e2e::{
+    connected::{Connecting, ACCOUNT_ID, SUBDOMAIN},
+    stack::{Database, CLIENT_ID, CLIENT_SECRET, START_MS},
 };
-use rulebook_e2e::stack::{self, Database, CLIENT_ID, CLIENT_SECRET, START_MS};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor, Row};
-
-const SUBDOMAIN: &str = "northwind";
-const ACCOUNT_ID: i64 = 32_100_001;
-
-/// The emulator and a backend whose public URL is where it really listens, so the webhook it
-/// subscribes reaches it; account hosts resolve to the emulator.
-struct Connecting {
-    kommo: RunningEmulator,
-    app: AppState,
-    backend_url: String,
-    http: reqwest::Client,
-    server: tokio::task::JoinHandle<()>,
-    _sqlite_dir: Option<tempfile::TempDir>,
-    postgres_database: Option<String>,
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-impl Connecting {
-    async fn start(database: Database) -> Connecting {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let backend_url = format!("http://{}", listener.local_addr().expect("addr"));
-        let emulator =
-            Emulator::with_clock(EmulatorConfig::default(), EmulatorClock::frozen(START_MS));
-        emulator
-            .seed_json(json!({
-                "subdomain": SUBDOMAIN, "id": ACCOUNT_ID,
-                "users": [{"id": 201, "name": "Nora"}],
-                "integrations": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                                  "redirect_uri": format!("{backend_url}/oauth/kommo/callback")}]
-            }))
-            .expect("seed");
-        let kommo = spawn_on_loopback(emulator).await.expect("emulator");
-
-        let (database_url, sqlite_dir, postgres_database) = match database {
-            Database::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
-                (url, Some(dir), None)
-            }
-            Database::Postgres => {
-                let admin = postgres_admin_url();
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin}: {e}"));
-                let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-                conn.execute(format!("CREATE DATABASE {name}").as_str())
-                    .await
-                    .expect("create database");
-                let mut url = url::Url::parse(&admin).expect("a URL");
-                url.set_path(&name);
-                (url.to_string(), None, Some(name))
-            }
-        };
-        let mut settings = stack::settings(&database_url);
-        settings.public_url = url::Url::parse(&backend_url).expect("backend URL");
-        settings.kommo_base_url_template = Some(format!("{}/{{subdomain}}", kommo.url));
-        let pool = db::connect(&database_url).await.expect("connect");
-        db::migrate(&pool).await.expect("migrate");
-        let app =
-            AppState::new(pool, settings, Arc::new(ManualClock::new(START_MS))).expect("state");
-        let routes = router(app.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, routes).await;
-        });
-        Connecting {
-            kommo,
-            app,
-            backend_url,
-            http: reqwest::Client::new(),
-            server,
-            _sqlite_dir: sqlite_dir,
-            postgres_database,
-        }
-    }
-
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Option<String>, String) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.backend_url))
-            .query(query)
-            .send()
-            .await
-            .expect("backend answers");
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        (status, content_type, response.text().await.expect("body"))
-    }
-
-    async fn callback(&self, code: &str, referer: &str) -> (u16, Option<String>, String) {
-        let query = [("code", code), ("referer", referer), ("state", "anything")];
-        self.get("/oauth/kommo/callback", &query).await
-    }
-
-    async fn revoked(&self, account_id: i64, signature: &str) -> (u16, Option<String>, String) {
-        let account_id = account_id.to_string();
-        let query = [
-            ("account_id", account_id.as_str()),
-            ("client_uuid", CLIENT_ID),
-            ("signature", signature),
-        ];
-        self.get("/oauth/kommo/revoked", &query).await
-    }
-
-    async fn inbox_count(&self) -> i64 {
-        sqlx::query("SELECT COUNT(*) FROM events WHERE account_id = $1 AND source = 'kommo'")
-            .bind(ACCOUNT_ID)
-            .fetch_one(&self.app.db.pool)
-            .await
-            .expect("count")
-            .try_get(0)
-            .expect("a number")
-    }
-}
-
-impl Drop for Connecting {
-    fn drop(&mut self) {
-        self.server.abort();
-        let Some(name) = self.postgres_database.take() else {
-            return;
-        };
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
-                    let _ = conn
-                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
+use sqlx::Row;
 
 fn problem_code(status: u16, content_type: Option<String>, body: &str) -> (u16, String) {
     assert_eq!(
@@ -189,7 +39,13 @@ fn revocation_signature(secret: &str, account_id: i64) -> String {
 }
 
 async fn an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access(database: Database) {
-    let c = Connecting::start(database).await;
+    let c = Connecting::start(
+        database,
+        EmulatorConfig::default(),
+        EmulatorClock::frozen(START_MS),
+        6,
+    )
+    .await;
     let emulator = &c.kommo.emulator;
     let code = emulator
         .issue_auth_code(SUBDOMAIN, CLIENT_ID)
@@ -352,7 +208,13 @@ async fn oauth_connection_and_revocation_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_lived_token_connects_only_the_account_it_belongs_to() {
-    let c = Connecting::start(Database::Sqlite).await;
+    let c = Connecting::start(
+        Database::Sqlite,
+        EmulatorConfig::default(),
+        EmulatorClock::frozen(START_MS),
+        6,
+    )
+    .await;
     let token = SecretString::from(
         c.kommo
             .emulator
