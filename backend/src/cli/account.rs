@@ -103,3 +103,25 @@ fn read_token(file: Option<&std::path::Path>) -> anyhow::Result<SecretString> {
     }
     Ok(SecretString::from(token.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::read_token;
+
+    #[test]
+    fn a_token_file_is_read_trimmed_and_an_empty_one_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "  eyJ.token.sig\n").expect("write");
+        assert_eq!(
+            read_token(Some(&path)).expect("read").expose_secret(),
+            "eyJ.token.sig"
+        );
+        std::fs::write(&path, "\n").expect("write");
+        assert!(read_token(Some(&path)).is_err());
+        let missing = read_token(Some(&dir.path().join("nope"))).expect_err("missing file");
+        assert!(missing.to_string().contains("cannot read the token file"));
+    }
+}

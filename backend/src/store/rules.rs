@@ -129,11 +129,20 @@ pub struct RuleSummary {
     pub entity: Option<String>,
 }
 
-/// The trigger kind and entity of a stored rule body, read without compiling the rule.
+/// The trigger kind and entity type of a stored rule body (`status_changed` is about a lead);
+/// a trigger this version cannot read gives its kind as written and no entity.
 pub fn trigger_of(body: &Value) -> (String, Option<String>) {
     let trigger = &body["trigger"];
-    let text = |key: &str| trigger.get(key).and_then(Value::as_str).map(str::to_owned);
-    (text("kind").unwrap_or_default(), text("entity"))
+    match serde_json::from_value::<domain::rule::Trigger>(trigger.clone()) {
+        Ok(parsed) => (
+            parsed.name().to_owned(),
+            parsed.entity_type().map(|e| e.as_str().to_owned()),
+        ),
+        Err(_) => (
+            trigger["kind"].as_str().unwrap_or_default().to_owned(),
+            None,
+        ),
+    }
 }
 
 /// One saved version of a rule.

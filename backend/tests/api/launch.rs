@@ -170,6 +170,13 @@ async fn the_rule_list_names_each_trigger_and_its_entity(backend: Backend) {
     )
     .await;
 
+    created(
+        &app,
+        "D stage",
+        json!({"schema_version": 2, "name": "s", "trigger": {"kind": "status_changed", "pipeline_id": 1, "status_id": 2, "entry": "moved"}}),
+    )
+    .await;
+
     let list = app.list_rules(MEMBER).await.expect(StatusCode::OK);
     let list: Vec<domain::api::RuleSummary> = serde_json::from_value(list).expect("summaries");
 
@@ -182,7 +189,8 @@ async fn the_rule_list_names_each_trigger_and_its_entity(backend: Backend) {
         [
             ("manual", Some("company")),
             ("entity_added", Some("lead")),
-            ("recurring", None)
+            ("recurring", None),
+            ("status_changed", Some("lead"))
         ]
     );
     // An older payload without the new fields still reads.
