@@ -10,6 +10,7 @@ use crate::helpers::{rule_json, spawn_app, Backend, TestApp, ADMIN, MEMBER, OTHE
 
 crate::on_both_databases!(
     a_bulk_run_queues_one_run_per_entity,
+    the_largest_bulk_run_is_queued_whole,
     a_member_runs_one_entity_but_not_a_bulk,
     rules_that_cannot_run_get_a_problem,
     bad_entity_lists_get_a_problem,
@@ -36,6 +37,31 @@ async fn created(app: &TestApp, name: &str, rule: Value) -> i64 {
         .expect(StatusCode::CREATED)["id"]
         .as_i64()
         .expect("id")
+}
+
+async fn the_largest_bulk_run_is_queued_whole(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = created(&app, "Bulk", manual_rule("lead")).await;
+    let ids: Vec<i64> = (1..=10_000).collect();
+
+    let answer = run(
+        &app,
+        ADMIN,
+        id,
+        json!({"entity_type": "leads", "entity_ids": ids}),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED);
+
+    assert_eq!(answer["queued"], 10_000);
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT entity_id) FROM jobs WHERE rule_id = $1 AND kind = 'run_rule'",
+    )
+    .bind(id)
+    .fetch_one(&app.db().pool)
+    .await
+    .expect("count");
+    assert_eq!(queued, 10_000);
 }
 
 async fn a_bulk_run_queues_one_run_per_entity(backend: Backend) {
