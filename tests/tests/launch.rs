@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 /// Kommo's documented limit is 7 requests per second; the emulator enforces this many, the
 /// backend is set a little under it, the same margin as production (6 of 7), scaled so 300 leads
 /// finish in seconds.
-const EMULATOR_LIMIT: u32 = 35;
-const BACKEND_LIMIT: u32 = 30;
+const EMULATOR_LIMIT: u32 = 70;
+const BACKEND_LIMIT: u32 = 60;
 const LEADS: usize = 300;
 const ADMIN: i64 = 201;
 const MEMBER: i64 = 202;
