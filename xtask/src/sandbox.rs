@@ -154,12 +154,12 @@ fn connect_sandbox_account() -> anyhow::Result<()> {
 fn post_json(origin: &str, path: &str, body: &str) -> anyhow::Result<String> {
     let host = origin.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).with_context(|| format!("connecting to {origin}"))?;
-    write!(
-        stream,
+    let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )?;
+    );
+    stream.write_all(request.as_bytes())?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response
@@ -187,5 +187,58 @@ fn wait_for_either(a: &mut Child, b: &mut Child) -> anyhow::Result<()> {
         }
         // Polling a child's exit status; nothing here synchronises a test.
         std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{Read, Write},
+        net::TcpListener,
+    };
+
+    use super::post_json;
+
+    /// Serves one connection with `answer` and returns the request it read.
+    fn serve_once(answer: &'static str) -> (String, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let origin = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            // The test's requests carry the body `{}`: read until it has arrived.
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n{}") {
+                let n = stream.read(&mut chunk).expect("read");
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&chunk[..n]);
+            }
+            stream.write_all(answer.as_bytes()).expect("write");
+            String::from_utf8_lossy(&request).into_owned()
+        });
+        (origin, server)
+    }
+
+    #[test]
+    fn a_json_post_returns_the_body_of_a_2xx_answer() {
+        let (origin, server) = serve_once(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"access_token\":\"t\"}",
+        );
+        let body = post_json(&origin, "/_control/x", "{}").expect("posted");
+        assert_eq!(body, "{\"access_token\":\"t\"}");
+        let request = server.join().expect("server");
+        assert!(
+            request.starts_with("POST /_control/x HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request.ends_with("\r\n\r\n{}"), "{request}");
+    }
+
+    #[test]
+    fn a_refusal_is_an_error_naming_the_status() {
+        let (origin, server) = serve_once("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        let err = post_json(&origin, "/_control/x", "{}").expect_err("refused");
+        assert!(err.to_string().contains("404"), "{err}");
+        server.join().expect("server");
     }
 }
