@@ -62,9 +62,17 @@ pub struct Settings {
     /// and sandboxes; production leaves it unset.
     #[serde(default)]
     pub kommo_base_url_template: Option<String>,
+    /// On PostgreSQL, pace Kommo requests per account across all processes through the database
+    /// (on SQLite, one process paces itself).
+    #[serde(default = "default_true")]
+    pub kommo_rate_limit_shared: bool,
     /// Kommo requests per second per account (Kommo allows 7).
     #[serde(default = "default_kommo_requests_per_second")]
     pub kommo_requests_per_second: u32,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_chain_limit() -> u32 {
@@ -210,8 +218,14 @@ mod tests {
             jail.set_env("RULEBOOK_KOMMO_CLIENT_SECRET", "secret");
             jail.set_env("RULEBOOK_PUBLIC_URL", "https://rulebook.example.com");
             let err = Settings::load(None).expect_err("must refuse");
-            assert!(err.to_string().contains("RULEBOOK_TOKEN_ENCRYPTION_KEY"), "{err}");
-            jail.set_env("RULEBOOK_TOKEN_ENCRYPTION_KEY", "q2Xk3m1W0v9yPz8Rt7Ls6Nd5Jc4Hb3Ga2Fe1Dc0Ba9Y=");
+            assert!(
+                err.to_string().contains("RULEBOOK_TOKEN_ENCRYPTION_KEY"),
+                "{err}"
+            );
+            jail.set_env(
+                "RULEBOOK_TOKEN_ENCRYPTION_KEY",
+                "q2Xk3m1W0v9yPz8Rt7Ls6Nd5Jc4Hb3Ga2Fe1Dc0Ba9Y=",
+            );
             assert!(Settings::load(None).is_ok());
             Ok(())
         });

@@ -11,7 +11,10 @@
 //! - [`stack`]: the emulator and the backend on loopback, connected and subscribed, with clocks and
 //!   queues driven by the test.
 //! - `tests/pipeline.rs`: from a change in the emulator, through its webhook and a rule, to the
-//!   action visible in the emulator.
+//!   action visible in the emulator, for every event and action type.
+//! - `tests/crash.rs`: 5,000 webhooks while backend processes (`src/bin/rulebook-backend.rs`) are
+//!   killed with SIGKILL; every action lands exactly once.
+//! - `benches/latency.rs`: `cargo xtask bench latency` (event to first Kommo request, acknowledgement).
 //! - `tests/widget_package.rs`: the archive `cargo xtask package` writes, checked as Kommo would take it.
 //! - `browser/`: Node + Playwright tests of the widget in headless Chromium on the Kommo-like page.
 

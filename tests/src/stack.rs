@@ -84,6 +84,7 @@ pub fn settings(database_url: &str) -> Settings {
             "token_leeway_s": 5,
             "allow_private_webhook_targets": true,
             "kommo_requests_per_second": 1000,
+            "kommo_rate_limit_shared": false,
             "worker_count": 1,
         })))
         .extract()

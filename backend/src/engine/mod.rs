@@ -41,7 +41,7 @@ use crate::{
     config::Settings,
     db::Db,
     queue::Queue,
-    store::{token_cipher::TokenCipher, StoreError},
+    store::{rate_limit::SharedRateLimiter, token_cipher::TokenCipher, StoreError},
 };
 
 /// How the engine behaves; from [`Settings`].
@@ -159,10 +159,18 @@ impl Engine {
     ) -> Result<Self, KommoError> {
         let config = EngineConfig::from_settings(settings);
         let store = tokens::DbTokenStore::new(db.clone(), cipher);
-        let kommo = KommoClient::builder(Arc::new(store))
+        let mut builder = KommoClient::builder(Arc::new(store))
             .config(config.client.clone())
-            .clock(Arc::new(ClientClock(clock.clone())))
-            .build()?;
+            .clock(Arc::new(ClientClock(clock.clone())));
+        if db.dialect == crate::db::Dialect::Postgres && settings.kommo_rate_limit_shared {
+            // Several processes share the account's Kommo rate limit through the database.
+            builder = builder.limiter(Arc::new(SharedRateLimiter::new(
+                db.clone(),
+                clock.clone(),
+                config.client.requests_per_second,
+            )));
+        }
+        let kommo = builder.build()?;
         let oauth = OAuthApp {
             client_id: settings.kommo_client_id.clone(),
             client_secret: settings.kommo_client_secret.expose_secret().to_owned(),

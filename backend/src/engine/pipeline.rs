@@ -311,7 +311,7 @@ impl Engine {
                 .bind(stored.id)
                 .fetch_optional(&self.db.pool)
                 .await?;
-                let (entity, link_id) = match link {
+                let (linked, link_id) = match link {
                     Some((Some(t), Some(id), link_id)) => (
                         entity_type_of_table(&t).map(|entity_type| EntityRef { entity_type, id }),
                         link_id,
@@ -319,6 +319,15 @@ impl Engine {
                     Some((_, _, link_id)) => (None, link_id),
                     None => (None, 0),
                 };
+                // A manual link names its entity in the click itself; a link made for one entity
+                // carries it.
+                let clicked = stored.entity.as_ref().and_then(|(t, id)| {
+                    entity_type_of_table(t).map(|entity_type| EntityRef {
+                        entity_type,
+                        id: *id,
+                    })
+                });
+                let entity = clicked.or(linked);
                 out.push((
                     Event {
                         entity,
