@@ -100,19 +100,20 @@ define(['jquery'], function ($) {
       };
     }
 
-    function context(location) {
+    function context(location, selectedIds) {
       var app = window.APP || window.AMOCRM || {};
       var card = app.data && app.data.current_card;
       return {
         location: location,
         widget_code: self.params.widget_code,
         lead_id: location === 'lcard' && card && card.id ? Number(card.id) : null,
+        selected_ids: selectedIds || [],
         lang: app.lang_id || 'en',
         messages: (typeof self.i18n === 'function' && self.i18n('ui')) || {},
       };
     }
 
-    function mount(element, location, dpForm) {
+    function mount(element, location, dpForm, selectedIds) {
       if (!element) return;
       loadStyles();
       var holder = document.createElement('div');
@@ -120,7 +121,7 @@ define(['jquery'], function ($) {
       element.appendChild(holder);
       loadApp()
         .then(function (glue) {
-          mounted.push(glue.mount(holder, JSON.stringify(context(location)), makeBridge(dpForm)));
+          mounted.push(glue.mount(holder, JSON.stringify(context(location, selectedIds)), makeBridge(dpForm)));
         })
         .catch(function (err) {
           holder.setAttribute('role', 'alert');
@@ -139,6 +140,7 @@ define(['jquery'], function ($) {
         }
       });
       $('.rulebook-app').remove();
+      $('.rulebook-dialog').remove();
     }
 
     // The action modal of a digital-pipeline stage (§3.3): Kommo renders one input per dp setting; we
@@ -148,6 +150,33 @@ define(['jquery'], function ($) {
       var form = $('.digital-pipeline__short-task_widget-style_' + code).parent().parent().find('[data-action=send_widget_hook]');
       if (!form.length) form = $('button.js-trigger-save').closest('[data-action=send_widget_hook]');
       return form;
+    }
+
+    // A dialog of our own over a list page, for running a rule on the ticked rows.
+    function openListDialog(entityIds) {
+      $('.rulebook-dialog').remove();
+      var overlay = $('<div class="rulebook-dialog" role="dialog"></div>').css({
+        position: 'fixed', inset: 0, background: 'rgba(20, 30, 40, .35)', zIndex: 10000,
+        display: 'flex', alignItems: 'flex-start', justifyContent: 'center', paddingTop: '80px',
+      });
+      var box = $('<div class="rulebook-dialog__box"></div>').css({
+        background: '#fff', minWidth: '420px', maxWidth: '640px', padding: '20px', borderRadius: '4px',
+      });
+      var close = $('<button type="button" class="rulebook-dialog__close" aria-label="Close">×</button>').css({
+        float: 'right', border: 0, background: 'none', fontSize: '20px', cursor: 'pointer',
+      });
+      close.on('click', function () {
+        destroyAll();
+        overlay.remove();
+      });
+      overlay.append(box.append(close));
+      $('body').append(overlay);
+      mount(box.get(0), 'llist', null, entityIds);
+    }
+
+    function selectedIds() {
+      var picked = (typeof self.list_selected === 'function' && self.list_selected()) || {};
+      return (picked.selected || []).map(function (row) { return Number(row.id); }).filter(function (id) { return id > 0; });
     }
 
     this.callbacks = {
@@ -182,6 +211,12 @@ define(['jquery'], function ($) {
       advancedSettings: function () {
         mount(document.getElementById('work-area-' + self.params.widget_code), 'advanced_settings');
         return true;
+      },
+      leads: {
+        selected: function () {
+          openListDialog(selectedIds());
+          return true;
+        },
       },
       dpSettings: function () {
         var form = dpForm();

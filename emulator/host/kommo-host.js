@@ -83,6 +83,7 @@
     var areaNames = {
       advanced_settings: 'advanced-settings:' + id.widget_code,
       lcard: 'leads_card',
+      llist: 'leads',
       digital_pipeline: 'digital_pipeline',
     };
     var APP = (window.APP = window.AMOCRM = {
@@ -139,7 +140,13 @@
       system: function () {
         return { area: areaNames[area], amouser_id: id.user_id, subdomain: id.subdomain, domain: 'kommo.com' };
       },
-      list_selected: function () { return { selected: [], summary: { items: 0 } }; },
+      // The rows ticked in a list, as Kommo reports them to a widget's `*.selected` callback.
+      list_selected: function () {
+        var selected = $('.list-row__checkbox:checked').map(function () {
+          return { id: Number(this.value), type: 'lead' };
+        }).get();
+        return { selected: selected, summary: { items: selected.length } };
+      },
       // The right panel of a card: Kommo renders a caption and the given body for the widget.
       render_template: function (opts) {
         var code = id.widget_code;
@@ -201,6 +208,24 @@
       holder.innerHTML =
         '<div class="card-holder"><div id="card_fields" class="card-fields"><h2>Lead #' + leadId + '</h2>' +
         '<p>Sandbox lead</p></div><div id="widgets_block" class="card-widgets"></div></div>';
+      lifecycle();
+    } else if (area === 'llist') {
+      var ids = (query.get('lead_ids') || '5001,5002,5003').split(',').map(Number);
+      holder.innerHTML =
+        '<div class="list-page"><div class="list-actions"><button type="button" class="button-input" id="list-more">' +
+        'More…</button><ul id="list-more-menu" class="list-menu" hidden><li><a href="#" data-widget="' + id.widget_code +
+        '">' + lang.widget.name + '</a></li></ul></div><table class="list-table"><tbody>' +
+        ids.map(function (leadId) {
+          return '<tr class="list-row"><td><input type="checkbox" class="list-row__checkbox" value="' + leadId +
+            '"></td><td>Lead #' + leadId + '</td></tr>';
+        }).join('') + '</tbody></table></div>';
+      $('#list-more').on('click', function () { $('#list-more-menu').prop('hidden', false); });
+      // Choosing the widget in the menu of a list with ticked rows calls `leads.selected`.
+      $('#list-more-menu a').on('click', function (e) {
+        e.preventDefault();
+        $('#list-more-menu').prop('hidden', true);
+        call('leads.selected');
+      });
       lifecycle();
     } else if (area === 'digital_pipeline') {
       var dp = (manifest.dp && manifest.dp.settings) || {};

@@ -144,3 +144,45 @@ test('leaving the page destroys the app', async () => {
   assert.ok((await hostLog(page)).includes('destroy'));
   await page.close();
 });
+
+test('a manual rule runs from the lead card and in bulk from the leads list', async () => {
+  const settings = await open(stack.page('advanced_settings'));
+  await settings.page.getByTestId('new-rule').click();
+  await settings.page.getByTestId('rule-name').fill('Mark as checked');
+  await settings.page.getByTestId('rule-json').fill(JSON.stringify({
+    schema_version: 2,
+    name: 'x',
+    trigger: { kind: 'manual', entity: 'lead' },
+    blocks: [{ name: 'Tag it', conditions: [], actions: [] }],
+  }));
+  await settings.page.getByTestId('rule-save').click();
+  await settings.page.getByTestId('rule-saved').waitFor();
+  await settings.page.close();
+
+  const card = await open(stack.page('lcard', { lead_id: '5002' }));
+  const button = card.page.getByTestId('manual-rule').filter({ hasText: 'Mark as checked' });
+  await button.click();
+  await button.locator('.rb-saved').waitFor();
+  const run = card.apiCalls.find((c) => /\/api\/v1\/rules\/\d+\/run$/.test(c.url));
+  assert.equal(run.status, 202);
+  await card.page.screenshot({ path: path.join(SCREENSHOTS, 'lead_card_manual.png'), fullPage: true });
+  await card.page.close();
+
+  const list = await open(stack.page('llist', { lead_ids: '7001,7002,7003' }));
+  await list.page.locator('.list-row__checkbox[value="7001"]').check();
+  await list.page.locator('.list-row__checkbox[value="7003"]').check();
+  await list.page.locator('#list-more').click();
+  await list.page.locator('#list-more-menu a').click();
+  const dialog = list.page.locator('.rulebook-dialog');
+  await dialog.getByTestId('bulk-count').waitFor();
+  assert.match(await dialog.getByTestId('bulk-count').textContent(), /: 2$/);
+  const pick = dialog.getByTestId('bulk-rule');
+  const value = await pick.locator('option', { hasText: 'Mark as checked' }).getAttribute('value');
+  await pick.selectOption(value);
+  await dialog.getByTestId('bulk-run').click();
+  await dialog.getByTestId('bulk-queued').waitFor();
+  assert.match(await dialog.getByTestId('bulk-queued').textContent(), /2$/);
+  await list.page.screenshot({ path: path.join(SCREENSHOTS, 'bulk_run.png'), fullPage: true });
+  assert.deepEqual(list.errors, []);
+  await list.page.close();
+});

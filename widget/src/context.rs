@@ -10,8 +10,10 @@ use serde::Deserialize;
 pub enum Location {
     /// The widget's own page under Settings: rule builder, debugger, variables.
     AdvancedSettings,
-    /// The right panel of a lead card: manual-launch buttons.
+    /// The right panel of a lead card: manual-launch buttons and pending timers.
     Lcard,
+    /// A dialog over the leads list: run a rule on the ticked leads.
+    Llist,
     /// The action modal of a digital-pipeline stage: which rule the stage runs.
     DigitalPipeline,
 }
@@ -26,6 +28,9 @@ pub struct WidgetContext {
     /// The lead open in the card, on `lcard`.
     #[serde(default)]
     pub lead_id: Option<i64>,
+    /// The ticked rows, on `llist`.
+    #[serde(default)]
+    pub selected_ids: Vec<i64>,
     /// Kommo's interface language (`APP.lang_id`), e.g. `en`.
     #[serde(default = "default_lang")]
     pub lang: String,

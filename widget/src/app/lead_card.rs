@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use yew::prelude::*;
 
-use super::PageProps;
+use super::{manual_rules, PageProps};
 use crate::{components::ErrorNotice, services, state::Remote};
-use domain::api::{JobInfo, RuleSummary};
+use domain::api::{JobInfo, RuleSummary, RunRule};
 
 /// The entity type of a lead card in the backend's URLs.
 const LEADS: &str = "leads";
@@ -18,7 +18,8 @@ pub fn lead_card(props: &PageProps) -> Html {
     let t = &props.texts;
     // Hooks first, unconditionally: a card without a saved lead renders a hint below.
     let jobs = use_state(|| Remote::<Vec<JobInfo>>::Loading);
-    let rules = use_state(BTreeMap::<i64, String>::new);
+    let rules = use_state(Vec::<RuleSummary>::new);
+    let launched = use_state(|| None::<i64>);
     let reload = use_state(|| 0u32);
     let action_error = use_state(|| None);
     let lead_id = props.context.lead_id;
@@ -29,11 +30,7 @@ pub fn lead_card(props: &PageProps) -> Html {
             wasm_bindgen_futures::spawn_local(async move {
                 jobs.set(services::entity_jobs(&backend, LEADS, lead).await.into());
                 if let Ok(list) = services::rules(&backend).await {
-                    rules.set(
-                        list.into_iter()
-                            .map(|r: RuleSummary| (r.id, r.name))
-                            .collect(),
-                    );
+                    rules.set(list);
                 }
             });
         });
@@ -58,6 +55,49 @@ pub fn lead_card(props: &PageProps) -> Html {
             });
         })
     };
+    let launch = {
+        let (backend, reload, action_error, launched) = (
+            props.backend.clone(),
+            reload.clone(),
+            action_error.clone(),
+            launched.clone(),
+        );
+        Callback::from(move |rule: i64| {
+            let (backend, reload, action_error, launched) = (
+                backend.clone(),
+                reload.clone(),
+                action_error.clone(),
+                launched.clone(),
+            );
+            let body = RunRule {
+                entity_type: LEADS.into(),
+                entity_ids: vec![lead],
+            };
+            wasm_bindgen_futures::spawn_local(async move {
+                match services::run_rule(&backend, rule, &body).await {
+                    Ok(_) => {
+                        action_error.set(None);
+                        launched.set(Some(rule));
+                        reload.set(*reload + 1);
+                    }
+                    Err(e) => action_error.set(Some(e)),
+                }
+            });
+        })
+    };
+    let names: BTreeMap<i64, &str> = rules.iter().map(|r| (r.id, r.name.as_str())).collect();
+    let buttons: Vec<Html> = manual_rules(&rules, "lead")
+        .map(|r| {
+            let (id, launch) = (r.id, launch.clone());
+            html! {
+                <button type="button" class="rb-button rb-manual" data-testid="manual-rule" data-rule-id={id.to_string()}
+                    onclick={Callback::from(move |_| launch.emit(id))}>
+                    { r.name.clone() }
+                    if *launched == Some(id) { <span class="rb-saved">{ " ✓" }</span> }
+                </button>
+            }
+        })
+        .collect();
     let timers = match &*jobs {
         Remote::Loading => html! { <p class="rb-loading">{ t.get("loading") }</p> },
         Remote::Failed(error) => {
@@ -70,7 +110,7 @@ pub fn lead_card(props: &PageProps) -> Html {
             <>
                 <ul class="rb-jobs" data-testid="jobs">
                     { for list.iter().map(|job| {
-                        let rule = job.rule_id.map(|id| rules.get(&id).cloned().unwrap_or_else(|| format!("#{id}")));
+                        let rule = job.rule_id.map(|id| names.get(&id).map_or_else(|| format!("#{id}"), |n| n.to_string()));
                         html! {
                             <li class={classes!("rb-job", format!("rb-job-{}", job.state))} data-job-id={job.id.to_string()}>
                                 <strong>{ rule.unwrap_or_else(|| job.kind.clone()) }</strong>
@@ -89,6 +129,10 @@ pub fn lead_card(props: &PageProps) -> Html {
     html! {
         <section class="rb-page rb-lead-card" data-location="lcard">
             <p class="rb-lead" data-testid="lead-id">{ format!("{} #{lead}", t.get("lead")) }</p>
+            if !buttons.is_empty() {
+                <h2>{ t.get("manual_rules") }</h2>
+                <div class="rb-manual-rules">{ for buttons }</div>
+            }
             <h2>{ t.get("jobs_title") }</h2>
             { timers }
             if let Some(e) = (*action_error).clone() { <ErrorNotice error={e} texts={props.texts.clone()} /> }

@@ -1,6 +1,7 @@
 //! The app's pages, one per Kommo location, behind one root component.
 
 mod advanced_settings;
+mod bulk_run;
 mod debugger;
 mod dp_settings;
 mod lead_card;
@@ -50,6 +51,7 @@ pub fn root(props: &RootProps) -> Html {
     let body = match page.context.location {
         Location::AdvancedSettings => html! { <advanced_settings::AdvancedSettings ..page /> },
         Location::Lcard => html! { <lead_card::LeadCard ..page /> },
+        Location::Llist => html! { <bulk_run::BulkRun ..page /> },
         Location::DigitalPipeline => html! { <dp_settings::DpSettings ..page /> },
     };
     html! { <div class="rb-root">{ body }</div> }
@@ -59,4 +61,14 @@ pub fn root(props: &RootProps) -> Html {
 fn format_millis(ms: i64) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
     String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+}
+
+/// The manual rules that apply to an entity type (`lead`), for the card buttons and bulk runs.
+fn manual_rules<'a>(
+    rules: &'a [domain::api::RuleSummary],
+    entity: &'a str,
+) -> impl Iterator<Item = &'a domain::api::RuleSummary> {
+    rules
+        .iter()
+        .filter(move |r| r.enabled && r.trigger == "manual" && r.entity.as_deref() == Some(entity))
 }

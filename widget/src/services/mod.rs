@@ -7,7 +7,8 @@ use crate::{
     state::{decode, UiError},
 };
 use domain::api::{
-    Cancelled, ExecutionEntry, JobInfo, Me, RuleRecord, RuleSummary, SaveRule, Variable,
+    Cancelled, ExecutionEntry, JobInfo, Me, Queued, RuleRecord, RuleSummary, RunRule, SaveRule,
+    Variable,
 };
 
 /// Sends a request through the bridge and decodes the answer.
@@ -95,6 +96,17 @@ pub async fn cancel_entity_jobs(
         "DELETE",
         &format!("/api/v1/entities/{entity_type}/{id}/jobs"),
         None,
+    )
+    .await
+}
+
+/// `POST /api/v1/rules/{id}/run`: runs a manual rule on entities now.
+pub async fn run_rule(backend: &Backend, id: i64, body: &RunRule) -> Result<Queued, UiError> {
+    request(
+        backend,
+        "POST",
+        &format!("/api/v1/rules/{id}/run"),
+        json(body),
     )
     .await
 }
