@@ -116,6 +116,18 @@ impl Engine {
         Ok(queued)
     }
 
+    /// Re-plans the account's scheduled rules in the background, after a rule was saved or
+    /// switched on; a failure (Kommo unreachable, account not connected) is logged, and the next
+    /// event of the account plans them again.
+    pub fn schedules_changed(self: &std::sync::Arc<Self>, account_id: i64) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = engine.sync_schedules(account_id).await {
+                tracing::warn!(account.id = account_id, %error, "scheduled rules not planned yet");
+            }
+        });
+    }
+
     /// Queues (or moves, or cancels) the firing of a `relative_to_date_field` rule for the entity
     /// in `snapshot`, after the entity was added or changed.
     pub async fn schedule_date_field(

@@ -68,6 +68,7 @@ async fn create(
         now,
     )
     .await?;
+    state.engine.schedules_changed(caller.account_id);
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -103,6 +104,7 @@ async fn update(
         state.clock.now_ms(),
     )
     .await?;
+    state.engine.schedules_changed(caller.account_id);
     Ok(Json(saved.into()))
 }
 
@@ -145,6 +147,7 @@ async fn switch(
     if on {
         // Its held jobs may be due already.
         state.queue.wake_workers();
+        state.engine.schedules_changed(caller.account_id);
     }
     Ok(Json(rule.into()))
 }
