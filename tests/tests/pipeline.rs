@@ -44,6 +44,7 @@ on_both_databases!(
     scheduled_rules_fire_in_the_account_timezone_and_before_a_date_in_a_field,
     a_dry_run_and_a_replay_show_the_plan_and_trace_without_writing,
     updates_of_concurrent_events_leave_in_one_request,
+    a_rule_copying_leads_into_its_own_stage_stops_at_the_chain_limit,
 );
 
 async fn stack(database: Database) -> Stack {
@@ -1145,4 +1146,42 @@ async fn updates_of_concurrent_events_leave_in_one_request(database: Database) {
         .filter(|r| r.method == "PATCH" && r.path.contains("/api/v4/leads"))
         .count();
     assert!(patches <= 3, "20 events' updates took {patches} requests");
+}
+
+async fn a_rule_copying_leads_into_its_own_stage_stops_at_the_chain_limit(database: Database) {
+    let stack = stack(database).await;
+    let rule = stack
+        .rule(
+            "Copier",
+            json!({"schema_version": 2, "name": "Copier",
+                   "trigger": {"kind": "status_changed", "status_id": 13},
+                   "blocks": [{"actions": [{"do": {"type": "copy_lead", "name": "{{lead.name}}+"}}]}]}),
+        )
+        .await;
+    let lead = stack.create(
+        "leads",
+        json!({"name": "L", "pipeline_id": 10, "status_id": 11}),
+    );
+    stack.settle().await;
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": lead, "status_id": 13}])),
+    );
+    stack.settle().await;
+
+    let mut names: Vec<String> = stack
+        .emulator()
+        .entities(SUBDOMAIN, "leads")
+        .iter()
+        .map(|l| l["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    names.sort_by_key(String::len);
+    assert_eq!(
+        names,
+        vec!["L", "L+", "L++", "L+++", "L++++", "L+++++", "L++++++"],
+        "the person's move and 5 copies of copies, each created by us one step deeper"
+    );
+    let log = stack.log(rule).await;
+    assert_eq!(log[0].outcome, ExecutionOutcome::Loop);
 }
