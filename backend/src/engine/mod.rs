@@ -174,7 +174,7 @@ impl Engine {
         let oauth = OAuthApp {
             client_id: settings.kommo_client_id.clone(),
             client_secret: settings.kommo_client_secret.expose_secret().to_owned(),
-            redirect_uri: settings.public_url.to_string(),
+            redirect_uri: settings.oauth_redirect_uri(),
         };
         Ok(Self {
             db,
