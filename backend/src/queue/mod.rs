@@ -21,7 +21,6 @@ pub mod worker;
 
 use std::{sync::Arc, time::Duration};
 
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::{any::AnyRow, AnyConnection, Row};
 use tokio::sync::Notify;
@@ -160,34 +159,8 @@ pub struct JobFilter {
     pub entity: Option<(String, i64)>,
 }
 
-/// A job as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobInfo {
-    /// The job's id.
-    pub id: i64,
-    /// Its kind.
-    pub kind: String,
-    /// `pending` or `dead`.
-    pub state: String,
-    /// When it falls due (or is retried), Unix milliseconds.
-    pub run_at: Millis,
-    /// Attempts so far.
-    pub attempts: i64,
-    /// The last failure, if any.
-    pub last_error: Option<String>,
-    /// Its rule.
-    pub rule_id: Option<i64>,
-    /// Its block.
-    pub block_id: Option<String>,
-    /// Its action.
-    pub action_id: Option<String>,
-    /// The entity type it acts on.
-    pub entity_type: Option<String>,
-    /// The entity id it acts on.
-    pub entity_id: Option<i64>,
-    /// Whether a worker holds it right now.
-    pub running: bool,
-}
+/// A job as the API shows it: the widget's type, so the two cannot drift apart.
+pub use domain::api::JobInfo;
 
 /// Writes `job` on `conn`, normally inside the caller's transaction, and returns its id. Call
 /// [`Queue::wake_workers`] after the commit.
