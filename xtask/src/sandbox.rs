@@ -5,8 +5,7 @@
 //! page act on the emulator's leads.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::TcpStream,
+    io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Stdio},
 };
@@ -19,22 +18,43 @@ use crate::{package, setup, util::exec};
 pub const BACKEND_URL: &str = "http://127.0.0.1:8080";
 /// Where the sandbox Kommo page is served.
 pub const HOST_URL: &str = "http://127.0.0.1:8090";
-/// The sandbox integration. These equal the emulator host page's defaults
-/// (`kommo_emulator::host_page::SandboxIdentity::default()`), so the page's tokens verify.
-pub const CLIENT_ID: &str = "00000000-0000-4000-8000-000000000001";
-/// The sandbox integration's secret key: for this machine only.
-pub const CLIENT_SECRET: &str = "sandbox-client-secret-change-me";
-/// The seed of the sandbox account: users, pipelines, fields, leads and contacts.
+/// The seed of the sandbox account: users, pipelines, fields, leads, contacts and the integration.
+/// The emulator's page takes its identity from it too, so it is the one place these facts live.
 pub const SEED: &str = "xtask/sandbox-seed.json";
-/// The sandbox account (as in the seed).
-pub const SUBDOMAIN: &str = "sandbox";
-/// The sandbox account's id (as in the seed).
-pub const ACCOUNT_ID: &str = "31000001";
 /// The seeded leads get these ids (the emulator allocates them in seed order).
 pub const LEAD_IDS: &str = "10000005,10000007,10000009,10000011";
 
+/// The sandbox account and integration, as the seed describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SandboxAccount {
+    subdomain: String,
+    account_id: i64,
+    client_id: String,
+    client_secret: String,
+}
+
+impl SandboxAccount {
+    fn from_seed(seed: &str) -> anyhow::Result<Self> {
+        let v: serde_json::Value =
+            serde_json::from_str(seed).context("the sandbox seed is not JSON")?;
+        let text = |pointer: &str| {
+            v.pointer(pointer)
+                .and_then(|x| x.as_str())
+                .map(str::to_owned)
+                .with_context(|| format!("the sandbox seed lacks {pointer}"))
+        };
+        Ok(Self {
+            subdomain: text("/subdomain")?,
+            account_id: v["id"].as_i64().context("the sandbox seed lacks /id")?,
+            client_id: text("/integrations/0/client_id")?,
+            client_secret: text("/integrations/0/client_secret")?,
+        })
+    }
+}
+
 /// Sets up, packages, starts both servers and waits until one of them stops (Ctrl-C stops both).
 pub fn run() -> anyhow::Result<()> {
+    let account = SandboxAccount::from_seed(&std::fs::read_to_string(SEED).context(SEED)?)?;
     setup::run(setup::Need::Build)?;
     let zip = package::run(BACKEND_URL)?;
     let widget_dir = Path::new("target/sandbox/widget");
@@ -60,9 +80,9 @@ pub fn run() -> anyhow::Result<()> {
         .spawn()
         .context("starting the Kommo emulator")?;
     let backend = wait_until_listening(&mut emulator)
-        .and_then(|()| connect_sandbox_account())
+        .and_then(|()| connect_sandbox_account(&account))
         .and_then(|()| {
-            backend_command()
+            backend_command(&account)
                 .arg("serve")
                 .spawn()
                 .context("starting the backend")
@@ -91,7 +111,7 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 /// The `rulebook` binary with the sandbox's settings.
-fn backend_command() -> Command {
+fn backend_command(account: &SandboxAccount) -> Command {
     let mut command = Command::new("target/debug/rulebook");
     command
         .env("RULEBOOK_BIND", BACKEND_URL.trim_start_matches("http://"))
@@ -100,8 +120,8 @@ fn backend_command() -> Command {
             "DATABASE_URL",
             "sqlite://target/sandbox/rulebook.db?mode=rwc",
         )
-        .env("RULEBOOK_KOMMO_CLIENT_ID", CLIENT_ID)
-        .env("RULEBOOK_KOMMO_CLIENT_SECRET", CLIENT_SECRET)
+        .env("RULEBOOK_KOMMO_CLIENT_ID", &account.client_id)
+        .env("RULEBOOK_KOMMO_CLIENT_SECRET", &account.client_secret)
         .env("RULEBOOK_CORS_EXTRA_ORIGINS", format!("[\"{HOST_URL}\"]"));
     command
 }
@@ -124,58 +144,34 @@ fn wait_until_listening(emulator: &mut Child) -> anyhow::Result<()> {
 
 /// Mints a long-lived token in the emulator and connects the backend's sandbox account with it
 /// (the token travels in the environment, never on a command line).
-fn connect_sandbox_account() -> anyhow::Result<()> {
+fn connect_sandbox_account(account: &SandboxAccount) -> anyhow::Result<()> {
+    let subdomain = &account.subdomain;
     let answer = post_json(
-        HOST_URL,
-        &format!("/_control/accounts/{SUBDOMAIN}/long_lived_tokens"),
+        &format!("{HOST_URL}/_control/accounts/{subdomain}/long_lived_tokens"),
         "{}",
     )?;
     let token = serde_json::from_str::<serde_json::Value>(&answer)
         .ok()
         .and_then(|v| v["access_token"].as_str().map(str::to_owned))
         .with_context(|| format!("the emulator did not mint a token: {answer}"))?;
-    let mut connect = backend_command();
+    let mut connect = backend_command(account);
     connect
-        .args([
-            "account",
-            "connect",
-            "--account-id",
-            ACCOUNT_ID,
-            "--subdomain",
-            SUBDOMAIN,
-        ])
+        .args(["account", "connect", "--account-id"])
+        .arg(account.account_id.to_string())
+        .args(["--subdomain", subdomain])
         .arg("--kommo-base-url")
-        .arg(format!("{HOST_URL}/{SUBDOMAIN}"))
+        .arg(format!("{HOST_URL}/{subdomain}"))
         .env("KOMMO_LONG_LIVED_TOKEN", token);
     exec(&mut connect)
 }
 
-/// POSTs a JSON body over plain HTTP/1.1 on loopback and returns the response body if 2xx.
-fn post_json(origin: &str, path: &str, body: &str) -> anyhow::Result<String> {
-    let host = origin.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).with_context(|| format!("connecting to {origin}"))?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes())?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("the answer is not HTTP")?;
-    let ok = head
-        .split_whitespace()
-        .nth(1)
-        .is_some_and(|status| status.starts_with('2'));
-    if !ok {
-        anyhow::bail!(
-            "POST {path} answered {}",
-            head.lines().next().unwrap_or(head)
-        );
-    }
-    Ok(body.to_owned())
+/// POSTs a JSON body and returns the body of a 2xx answer; any other answer is an error.
+fn post_json(url: &str, body: &str) -> anyhow::Result<String> {
+    let mut response = ureq::post(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .with_context(|| format!("POST {url}"))?;
+    Ok(response.body_mut().read_to_string()?)
 }
 
 fn wait_for_either(a: &mut Child, b: &mut Child) -> anyhow::Result<()> {
@@ -192,53 +188,28 @@ fn wait_for_either(a: &mut Child, b: &mut Child) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        io::{Read, Write},
-        net::TcpListener,
-    };
+    use super::{SandboxAccount, SEED};
 
-    use super::post_json;
-
-    /// Serves one connection with `answer` and returns the request it read.
-    fn serve_once(answer: &'static str) -> (String, std::thread::JoinHandle<String>) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let origin = format!("http://{}", listener.local_addr().expect("addr"));
-        let server = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().expect("accept");
-            // The test's requests carry the body `{}`: read until it has arrived.
-            let mut request = Vec::new();
-            let mut chunk = [0u8; 1024];
-            while !request.ends_with(b"\r\n\r\n{}") {
-                let n = stream.read(&mut chunk).expect("read");
-                assert!(n > 0, "the request ended early");
-                request.extend_from_slice(&chunk[..n]);
-            }
-            stream.write_all(answer.as_bytes()).expect("write");
-            String::from_utf8_lossy(&request).into_owned()
-        });
-        (origin, server)
+    #[test]
+    fn the_sandbox_identity_is_read_from_the_committed_seed() {
+        let seed = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(SEED),
+        )
+        .expect("seed");
+        let account = SandboxAccount::from_seed(&seed).expect("a complete seed");
+        assert_eq!(account.subdomain, "sandbox");
+        assert_eq!(account.account_id, 31_000_001);
+        assert!(!account.client_id.is_empty() && !account.client_secret.is_empty());
     }
 
     #[test]
-    fn a_json_post_returns_the_body_of_a_2xx_answer() {
-        let (origin, server) = serve_once(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"access_token\":\"t\"}",
-        );
-        let body = post_json(&origin, "/_control/x", "{}").expect("posted");
-        assert_eq!(body, "{\"access_token\":\"t\"}");
-        let request = server.join().expect("server");
+    fn a_seed_without_an_integration_is_a_clear_error() {
+        let err = SandboxAccount::from_seed(r#"{"subdomain":"s","id":1}"#).expect_err("incomplete");
         assert!(
-            request.starts_with("POST /_control/x HTTP/1.1\r\n"),
-            "{request}"
+            err.to_string().contains("/integrations/0/client_id"),
+            "{err}"
         );
-        assert!(request.ends_with("\r\n\r\n{}"), "{request}");
-    }
-
-    #[test]
-    fn a_refusal_is_an_error_naming_the_status() {
-        let (origin, server) = serve_once("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
-        let err = post_json(&origin, "/_control/x", "{}").expect_err("refused");
-        assert!(err.to_string().contains("404"), "{err}");
-        server.join().expect("server");
     }
 }
