@@ -46,12 +46,34 @@ pub fn describe(cmd: &Command) -> String {
 
 /// The version of a package as pinned in Cargo.lock.
 pub fn locked_version(package: &str) -> anyhow::Result<String> {
-    let lock = std::fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
-    let needle = format!("name = \"{package}\"\nversion = \"");
-    let start = lock
-        .find(&needle)
-        .with_context(|| format!("{package} is not in Cargo.lock"))?
-        + needle.len();
-    let end = lock[start..].find('"').context("Cargo.lock is malformed")?;
-    Ok(lock[start..start + end].to_string())
+    let text = std::fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
+    version_in_lock(&text, package)
+}
+
+/// The version of the first package named `package` in the text of a Cargo.lock.
+fn version_in_lock(lock: &str, package: &str) -> anyhow::Result<String> {
+    let lock: toml::Table = toml::from_str(lock).context("Cargo.lock is not valid TOML")?;
+    lock.get("package")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|p| p.get("name").and_then(toml::Value::as_str) == Some(package))
+        .and_then(|p| p.get("version").and_then(toml::Value::as_str))
+        .map(str::to_owned)
+        .with_context(|| format!("{package} is not in Cargo.lock"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_in_lock;
+
+    #[test]
+    fn finds_a_package_whatever_the_layout() {
+        let lock =
+            "version = 4\n\n[[package]]\nname = \"wasm-bindgen-macro\"\nversion = \"9.9.9\"\n\n\
+                    [[package]]\nversion = \"0.2.100\"\nname = \"wasm-bindgen\"\nsource = \"x\"\n";
+        assert_eq!(version_in_lock(lock, "wasm-bindgen").unwrap(), "0.2.100");
+        assert!(version_in_lock(lock, "yew").is_err());
+        assert!(version_in_lock("not toml [", "yew").is_err());
+    }
 }
