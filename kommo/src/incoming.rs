@@ -1,7 +1,8 @@
 //! Kommo's incoming traffic parsed into typed events: account webhooks
 //! (`application/x-www-form-urlencoded` with bracket keys such as `leads[status][0][id]`, every
 //! value a string; companies arrive under `contacts` with `type=company`; tasks under singular
-//! `task`) and digital-pipeline widget requests (the same form format, or JSON).
+//! `task`; conversations under `talk`) and digital-pipeline widget requests (the same form format,
+//! or JSON).
 //!
 //! Nothing here panics on any input: sizes and nesting are bounded, numbers are parsed with
 //! checks, and every problem is an [`IncomingError`].
@@ -38,6 +39,14 @@ pub enum IncomingError {
     /// A field that must be a number is not.
     #[error("the field {field} should be an integer, not {value:?}")]
     NotANumber {
+        /// Field path.
+        field: String,
+        /// What was there.
+        value: String,
+    },
+    /// A field that must be a flag (`1`/`0`) is not.
+    #[error("the field {field} should be 1 or 0, not {value:?}")]
+    NotAFlag {
         /// Field path.
         field: String,
         /// What was there.
@@ -208,6 +217,20 @@ fn int(node: &FormNode, key: &str, path: &str) -> Result<Option<i64>, IncomingEr
     }
 }
 
+/// A flag: `1`/`0` as Kommo's webhooks send booleans (`true`/`false` accepted too); absent or empty
+/// is `None`.
+fn flag(node: &FormNode, key: &str, path: &str) -> Result<Option<bool>, IncomingError> {
+    match node.text(key).map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("1" | "true") => Ok(Some(true)),
+        Some("0" | "false") => Ok(Some(false)),
+        Some(other) => Err(IncomingError::NotAFlag {
+            field: format!("{path}[{key}]"),
+            value: other.chars().take(40).collect(),
+        }),
+    }
+}
+
 fn text(node: &FormNode, key: &str) -> String {
     node.text(key).unwrap_or_default().to_owned()
 }
@@ -366,6 +389,50 @@ pub struct WebhookMessage {
     pub origin: String,
 }
 
+/// A conversation (`talk[add]`, `talk[update]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WebhookTalk {
+    /// Talk id.
+    pub talk_id: i64,
+    /// Unix seconds.
+    pub created_at: Option<i64>,
+    /// Unix seconds.
+    pub updated_at: Option<i64>,
+    /// The client's rating (NPS bot).
+    pub rate: Option<i64>,
+    /// Contact id.
+    pub contact_id: Option<i64>,
+    /// Chat id.
+    pub chat_id: String,
+    /// The entity the conversation is about.
+    pub entity_id: Option<i64>,
+    /// Its type (`lead`, `customer`), empty when none.
+    pub entity_type: String,
+    /// Open (`1`) or closed (`0`); `None` when absent.
+    pub is_in_work: Option<bool>,
+    /// Read.
+    pub is_read: Option<bool>,
+    /// Channel (`whatsapp`, `telegram`, `waba`, ...).
+    pub origin: String,
+}
+
+fn talk(item: &FormNode, path: &str) -> Result<WebhookTalk, IncomingError> {
+    Ok(WebhookTalk {
+        talk_id: int(item, "talk_id", path)?
+            .ok_or_else(|| IncomingError::Missing(format!("{path}[talk_id]")))?,
+        created_at: int(item, "created_at", path)?,
+        updated_at: int(item, "updated_at", path)?,
+        rate: int(item, "rate", path)?,
+        contact_id: int(item, "contact_id", path)?,
+        chat_id: text(item, "chat_id"),
+        entity_id: int(item, "entity_id", path)?,
+        entity_type: text(item, "entity_type"),
+        is_in_work: flag(item, "is_in_work", path)?,
+        is_read: flag(item, "is_read", path)?,
+        origin: text(item, "origin"),
+    })
+}
+
 /// A note in a webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WebhookNote {
@@ -396,9 +463,11 @@ pub enum WebhookEvent {
     Message(WebhookMessage),
     /// `{leads|contacts}[note]`.
     Note(WebhookNote),
-    /// A section we do not model (`talk`, `unsorted`, ...), kept by name.
+    /// `talk[add]` or `talk[update]`.
+    Talk(EntityAction, WebhookTalk),
+    /// A section we do not model (`unsorted`, ...), kept by name.
     Other {
-        /// Section (`talk`).
+        /// Section (`unsorted`).
         section: String,
         /// Action (`add`).
         action: String,
@@ -593,6 +662,10 @@ pub fn parse_account_webhook(body: &[u8]) -> Result<AccountWebhook, IncomingErro
                             action: action.clone(),
                         },
                     },
+                    ("talk", "add") => WebhookEvent::Talk(EntityAction::Add, talk(item, &path)?),
+                    ("talk", "update") => {
+                        WebhookEvent::Talk(EntityAction::Update, talk(item, &path)?)
+                    }
                     ("message", "add") => WebhookEvent::Message(WebhookMessage {
                         id: text(item, "id"),
                         chat_id: text(item, "chat_id"),
@@ -789,6 +862,62 @@ mod tests {
             parse_account_webhook(b"leads[add][0][id]=1"),
             Err(IncomingError::Missing("account[id]".into()))
         );
+    }
+
+    const TALK: &str = "account[id]=1&account[subdomain]=a&talk[add][0][talk_id]=311&talk[add][0][created_at]=1700000000&talk[add][0][updated_at]=1700000005&talk[add][0][rate]=0&talk[add][0][contact_id]=40012&talk[add][0][chat_id]=3f1c&talk[add][0][entity_id]=9001&talk[add][0][entity_type]=lead&talk[add][0][is_in_work]=1&talk[add][0][is_read]=0&talk[add][0][origin]=whatsapp";
+
+    #[test]
+    fn a_talk_webhook_parses_into_a_typed_talk() {
+        let hook = parse_account_webhook(TALK.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            hook.events,
+            vec![WebhookEvent::Talk(
+                EntityAction::Add,
+                WebhookTalk {
+                    talk_id: 311,
+                    created_at: Some(1_700_000_000),
+                    updated_at: Some(1_700_000_005),
+                    rate: Some(0),
+                    contact_id: Some(40012),
+                    chat_id: "3f1c".into(),
+                    entity_id: Some(9001),
+                    entity_type: "lead".into(),
+                    is_in_work: Some(true),
+                    is_read: Some(false),
+                    origin: "whatsapp".into(),
+                }
+            )]
+        );
+        let closed = TALK
+            .replace("talk[add]", "talk[update]")
+            .replace("is_in_work]=1", "is_in_work]=0");
+        let hook = parse_account_webhook(closed.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(hook.events.as_slice(), [WebhookEvent::Talk(EntityAction::Update, t)] if t.is_in_work == Some(false)),
+            "{hook:?}"
+        );
+    }
+
+    #[test]
+    fn a_talk_without_its_id_is_refused() {
+        let body = TALK.replace("talk[add][0][talk_id]=311&", "");
+        assert_eq!(
+            parse_account_webhook(body.as_bytes()),
+            Err(IncomingError::Missing("talk[add][talk_id]".into()))
+        );
+    }
+
+    #[test]
+    fn a_talk_with_a_non_numeric_id_or_a_bad_flag_is_refused() {
+        let body = TALK.replace("talk_id]=311", "talk_id]=3x1");
+        assert!(
+            matches!(parse_account_webhook(body.as_bytes()), Err(IncomingError::NotANumber { field, .. }) if field == "talk[add][talk_id]")
+        );
+        let body = TALK.replace("is_in_work]=1", "is_in_work]=yes");
+        assert!(matches!(
+            parse_account_webhook(body.as_bytes()),
+            Err(IncomingError::NotAFlag { .. })
+        ));
     }
 
     #[test]

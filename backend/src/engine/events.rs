@@ -320,7 +320,7 @@ pub fn from_account_webhook(webhook: &AccountWebhook) -> Vec<IncomingItem> {
             },
             WebhookEvent::Note(note) => items.extend(note_items(note)),
             WebhookEvent::Message(message) => items.extend(message_items(message)),
-            WebhookEvent::Other { .. } => {}
+            WebhookEvent::Talk(..) | WebhookEvent::Other { .. } => {}
         }
     }
     items
