@@ -20,3 +20,21 @@
 
 pub mod connected;
 pub mod stack;
+
+/// Generates, for each named `async fn(stack::Database)`, a module with two tests, `sqlite` and
+/// `postgres`, that run it on each database: every backend end-to-end test runs on both.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::stack::Database::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::stack::Database::Postgres).await
+            }
+        }
+    )*};
+}

@@ -13,20 +13,7 @@ use rulebook_e2e::stack::{
 };
 use serde_json::{json, Value};
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(rulebook_e2e::stack::Database::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(rulebook_e2e::stack::Database::Postgres).await
-            }
-        }
-    )*};
-}
+use rulebook_e2e::on_both_databases;
 
 on_both_databases!(
     wholesale_and_retail_leads_go_to_their_managers,
