@@ -61,6 +61,13 @@ impl ApiError {
         }
     }
 
+    /// This error with field-level problems, each with a path into the request body.
+    #[must_use]
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
     /// 400: the request cannot be read (e.g. malformed JSON).
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self {

@@ -8,12 +8,15 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use domain::api::{ExecutionEntry, RuleRecord, RuleSummary, SaveRule};
+use domain::{
+    api::{ExecutionEntry, FieldError, RuleRecord, RuleSummary, SaveRule},
+    rule::{Action, ActionKind, Trigger},
+};
 use serde::{Deserialize, Serialize};
 
 use super::{
     body::{json_body, path_id, require_admin, RawBody},
-    ApiResult,
+    ApiError, ApiResult,
 };
 use crate::{
     auth::Caller,
@@ -42,7 +45,71 @@ fn parse_save(body: &[u8]) -> ApiResult<(SaveRule, RuleName, rules::RuleBody)> {
     let input: SaveRule = json_body(body)?;
     let name = RuleName::parse(&input.name).map_err(StoreError::from)?;
     let rule = parse_rule_body(input.rule.clone()).map_err(StoreError::from)?;
+    refuse_unavailable_in_kommo(rule.as_json())?;
     Ok((input, name, rule))
+}
+
+/// The stable code of a rule part Kommo's public API cannot serve.
+const UNAVAILABLE_IN_KOMMO: &str = "unavailable_in_kommo";
+
+/// Refuses a definition whose trigger or actions cannot work through Kommo's public API, so that
+/// such a rule is never saved or enabled to silently never fire or fail later. Each field error's
+/// path points into the definition (`trigger`, `blocks[0].actions[1]`), as `domain::validate`'s
+/// do. Rules stored before this check still load and list; they only cannot be enabled, or saved
+/// as they are.
+fn refuse_unavailable_in_kommo(definition: &serde_json::Value) -> ApiResult<()> {
+    // A definition that does not parse was refused by `parse_rule_body` already (or, stored, is
+    // not this check's concern).
+    let Ok(rule) = domain::rule::Rule::from_json(&definition.to_string()) else {
+        return Ok(());
+    };
+    let mut errors = Vec::new();
+    if let Trigger::OutgoingMessageSeen { .. } = rule.trigger {
+        errors.push(FieldError {
+            path: "trigger".into(),
+            code: UNAVAILABLE_IN_KOMMO.into(),
+            message: "The trigger \"outgoing message seen\" cannot work: Kommo tells integrations \
+                      nothing when a client reads a message (only the chat channel that delivered \
+                      it learns the read status)."
+                .into(),
+        });
+    }
+    let mut check = |actions: &[Action], at: String| {
+        for (a, action) in actions.iter().enumerate() {
+            if let ActionKind::ChatSubscription { .. } = action.kind {
+                errors.push(FieldError {
+                    path: format!("{at}.actions[{a}]"),
+                    code: UNAVAILABLE_IN_KOMMO.into(),
+                    message: "The action \"chat subscription\" cannot work: Kommo's public API \
+                              offers no way to subscribe users to a lead's chat."
+                        .into(),
+                });
+            }
+        }
+    };
+    for (b, block) in rule.blocks.iter().enumerate() {
+        check(&block.actions, format!("blocks[{b}]"));
+    }
+    if let Some(scenario) = &rule.else_scenario {
+        check(&scenario.actions, "else_scenario".into());
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let detail = if errors.len() == 1 {
+        errors[0].message.clone()
+    } else {
+        format!(
+            "{} parts of this rule cannot work through Kommo's public API: {}",
+            errors.len(),
+            errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    Err(ApiError::unprocessable(UNAVAILABLE_IN_KOMMO, detail).with_errors(errors))
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RuleSummary>>> {
@@ -142,6 +209,10 @@ async fn switch(
 ) -> ApiResult<Json<RuleRecord>> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;
+    if on {
+        let stored = rules::get(&state.db, caller.account_id, id).await?;
+        refuse_unavailable_in_kommo(&stored.rule)?;
+    }
     let rule =
         rules::set_enabled(&state.db, caller.account_id, id, on, state.clock.now_ms()).await?;
     if on {

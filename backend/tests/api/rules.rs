@@ -3,7 +3,9 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{rule_json, spawn_app, Backend, ADMIN, MEMBER, OTHER_ADMIN};
+use crate::helpers::{
+    rule_json, spawn_app, Backend, ACCOUNT, ADMIN, MEMBER, OTHER_ADMIN, START_MS,
+};
 
 crate::on_both_databases!(
     an_admin_creates_a_rule_and_reads_it_back,
@@ -15,6 +17,9 @@ crate::on_both_databases!(
     bad_rule_bodies_get_a_problem_with_a_code,
     a_disabled_rule_can_be_enabled_again,
     deleting_a_rule_removes_its_history_and_jobs,
+    creating_a_rule_kommo_cannot_serve_is_refused_at_the_field,
+    saving_a_rule_kommo_cannot_serve_is_refused_and_keeps_the_stored_version,
+    a_stored_rule_kommo_cannot_serve_still_lists_but_is_not_enabled,
 );
 
 async fn an_admin_creates_a_rule_and_reads_it_back(backend: Backend) {
@@ -294,5 +299,157 @@ async fn deleting_a_rule_removes_its_history_and_jobs(backend: Backend) {
         ))
         .await,
         1
+    );
+}
+
+/// A rule started when a client reads an outgoing message: Kommo tells integrations no such thing.
+fn outgoing_message_seen_rule() -> serde_json::Value {
+    json!({
+        "schema_version": 2,
+        "name": "rule",
+        "trigger": { "kind": "outgoing_message_seen", "delay_seconds": 60 },
+    })
+}
+
+/// A rule whose second action of its first block, and first else action, subscribe users to the
+/// lead's chat: Kommo's public API has no such call.
+fn chat_subscription_rule() -> serde_json::Value {
+    let subscribe =
+        json!({ "do": { "type": "chat_subscription", "subscribe": true, "user_ids": [1] } });
+    json!({
+        "schema_version": 2,
+        "name": "rule",
+        "trigger": { "kind": "entity_added", "entity": "lead" },
+        "blocks": [{
+            "conditions": [],
+            "actions": [
+                { "do": { "type": "change_tags", "entity": "lead", "change": "add", "tags": "new" } },
+                subscribe,
+            ],
+        }],
+        "else_scenario": { "actions": [subscribe] },
+    })
+}
+
+/// The paths and codes of a problem's field errors.
+fn field_errors(body: &serde_json::Value) -> Vec<(String, String)> {
+    body["errors"]
+        .as_array()
+        .expect("field errors")
+        .iter()
+        .map(|e| {
+            assert!(
+                e["message"].as_str().is_some_and(|m| m.contains("Kommo")),
+                "the message says why: {e}"
+            );
+            (
+                e["path"].as_str().unwrap_or_default().to_string(),
+                e["code"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn unavailable(path: &str) -> (String, String) {
+    (path.to_string(), "unavailable_in_kommo".to_string())
+}
+
+async fn creating_a_rule_kommo_cannot_serve_is_refused_at_the_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let seen = app
+        .create_rule(ADMIN, "Seen", outgoing_message_seen_rule())
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unavailable_in_kommo");
+    let subscription = app
+        .create_rule(ADMIN, "Subscribe", chat_subscription_rule())
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unavailable_in_kommo");
+
+    assert_eq!(field_errors(&seen), vec![unavailable("trigger")]);
+    assert!(seen["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("reads a message")));
+    assert_eq!(
+        field_errors(&subscription),
+        vec![
+            unavailable("blocks[0].actions[1]"),
+            unavailable("else_scenario.actions[0]")
+        ]
+    );
+    assert_eq!(
+        app.list_rules(ADMIN).await.expect(StatusCode::OK),
+        json!([])
+    );
+}
+
+async fn saving_a_rule_kommo_cannot_serve_is_refused_and_keeps_the_stored_version(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let id = app.given_a_rule("Editable").await;
+
+    let seen = app
+        .save_rule(
+            ADMIN,
+            id,
+            &json!({ "name": "Editable", "rule": outgoing_message_seen_rule() }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unavailable_in_kommo");
+    let subscription = app
+        .save_rule(
+            ADMIN,
+            id,
+            &json!({ "name": "Editable", "rule": chat_subscription_rule(), "expected_version": 1 }),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unavailable_in_kommo");
+
+    assert_eq!(field_errors(&seen), vec![unavailable("trigger")]);
+    assert_eq!(
+        field_errors(&subscription)[0],
+        unavailable("blocks[0].actions[1]")
+    );
+    let stored = app.get_rule(ADMIN, id).await.expect(StatusCode::OK);
+    assert_eq!(stored["version"], 1);
+    assert_eq!(stored["rule"]["trigger"]["kind"], "entity_added");
+}
+
+async fn a_stored_rule_kommo_cannot_serve_still_lists_but_is_not_enabled(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.given_a_rule("Valid").await;
+    // Saved before saves were checked: written by the store directly, as it was then.
+    let legacy = rulebook::store::rules::create(
+        &app.state.db,
+        ACCOUNT,
+        ADMIN.user_id,
+        &rulebook::store::rules::RuleName::parse("Legacy").expect("name"),
+        &rulebook::store::rules::parse_rule_body(chat_subscription_rule()).expect("body"),
+        START_MS,
+    )
+    .await
+    .expect("stored")
+    .id;
+
+    let list = app.list_rules(ADMIN).await.expect(StatusCode::OK);
+    let read = app.get_rule(ADMIN, legacy).await.expect(StatusCode::OK);
+    let disabled = app.set_rule_enabled(ADMIN, legacy, false).await;
+    let enabled = app.set_rule_enabled(ADMIN, legacy, true).await;
+
+    assert_eq!(list.as_array().expect("list").len(), 2);
+    assert_eq!(
+        read["rule"]["blocks"][0]["actions"][1]["do"]["type"],
+        "chat_subscription"
+    );
+    assert_eq!(disabled.expect(StatusCode::OK)["enabled"], false);
+    let refused = enabled.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unavailable_in_kommo");
+    assert_eq!(
+        field_errors(&refused)[0],
+        unavailable("blocks[0].actions[1]")
+    );
+    assert_eq!(
+        app.get_rule(ADMIN, legacy).await.expect(StatusCode::OK)["enabled"],
+        false
     );
 }
