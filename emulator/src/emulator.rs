@@ -9,10 +9,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::clock::{EmulatorClock, UnixMillis};
-use crate::model::{Account, EntityKind, FaultRule};
+use crate::model::{Account, EntityKind, FaultRule, Talk};
 use crate::ops::{dispatch, ApiCall, ApiLimits, ApiOutcome, Change};
 use crate::outbound::{
-    self, Delivery, DeliveryAttempt, DeliveryKind, IncomingMessage, WEBHOOK_DISABLE_AFTER_INVALID,
+    self, ChatMessage, Delivery, DeliveryAttempt, DeliveryKind, WEBHOOK_DISABLE_AFTER_INVALID,
     WEBHOOK_RETRY_DELAYS_MS,
 };
 use crate::problem::ApiFailure;
@@ -668,7 +668,7 @@ impl Emulator {
     }
 
     /// Records an incoming chat message from a contact (creating the contact when `contact_id` is
-    /// `None`) and queues the `add_message` webhook.
+    /// `None`); see [`Emulator::chat_message`].
     pub fn receive_message(
         &self,
         subdomain: &str,
@@ -676,26 +676,60 @@ impl Emulator {
         author_name: &str,
         text: &str,
         origin: &str,
-    ) -> Result<IncomingMessage, ControlError> {
+    ) -> Result<ChatMessage, ControlError> {
+        self.chat_message(
+            subdomain,
+            &ChatMessageRequest {
+                contact_id,
+                lead_id: None,
+                author_name: author_name.to_owned(),
+                text: text.to_owned(),
+                origin: origin.to_owned(),
+                outgoing: false,
+            },
+        )
+    }
+
+    /// A chat message in the chat of a contact (or of a lead's main contact; a new contact when
+    /// neither is given, or the lead has none) on a channel. When the chat has no open talk, a
+    /// talk is created (`add_talk`) and the message belongs to it (`add_message`); a message in an
+    /// open talk is `add_message` plus `update_talk` (its `updated_at` changed).
+    pub fn chat_message(
+        &self,
+        subdomain: &str,
+        request: &ChatMessageRequest,
+    ) -> Result<ChatMessage, ControlError> {
         let mut world = self.world();
         let now = self.shared.clock.now_unix();
         let account = Self::require(&mut world, subdomain)?;
-        let contact_id = match contact_id {
-            Some(id)
-                if account
-                    .records
-                    .get(&EntityKind::Contacts)
-                    .is_some_and(|m| m.contains_key(&id)) =>
-            {
-                id
+        let has = |account: &crate::model::Account, kind: EntityKind, id: i64| {
+            account
+                .records
+                .get(&kind)
+                .is_some_and(|m| m.contains_key(&id))
+        };
+        if let Some(lead) = request.lead_id {
+            if !has(account, EntityKind::Leads, lead) {
+                return Err(ControlError::UnknownEntity("lead".into(), lead));
             }
+        }
+        let lead_contact = request.lead_id.and_then(|lead| {
+            let linked = account.linked(EntityKind::Leads, lead, EntityKind::Contacts);
+            linked
+                .iter()
+                .find(|(_, main)| *main)
+                .or(linked.first())
+                .map(|(id, _)| *id)
+        });
+        let contact_id = match request.contact_id.or(lead_contact) {
+            Some(id) if has(account, EntityKind::Contacts, id) => id,
             Some(id) => return Err(ControlError::UnknownEntity("contact".into(), id)),
             None => {
                 let id = account.allocate_id();
                 let record = crate::model::Record {
                     id,
-                    name: author_name.to_owned(),
-                    first_name: author_name.to_owned(),
+                    name: request.author_name.clone(),
+                    first_name: request.author_name.clone(),
                     created_at: now,
                     updated_at: now,
                     ..Default::default()
@@ -705,36 +739,152 @@ impl Emulator {
                     .entry(EntityKind::Contacts)
                     .or_default()
                     .insert(id, record);
+                if let Some(lead) = request.lead_id {
+                    account.links.insert(
+                        ((EntityKind::Leads, lead), (EntityKind::Contacts, id)),
+                        true,
+                    );
+                }
                 id
             }
         };
-        let talk_id = account.allocate_id();
-        account.talks.insert(contact_id);
-        let message = IncomingMessage {
+        let chat_id = account
+            .chats
+            .entry((contact_id, request.origin.clone()))
+            .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+            .clone();
+        let open = account
+            .talks
+            .values()
+            .find(|t| t.chat_id == chat_id && t.is_in_work)
+            .map(|t| t.id);
+        let (talk_id, added) = match open {
+            Some(id) => {
+                if let Some(talk) = account.talks.get_mut(&id) {
+                    talk.updated_at = now;
+                    talk.is_read = request.outgoing;
+                    if talk.lead_id.is_none() {
+                        talk.lead_id = request.lead_id;
+                    }
+                }
+                (id, false)
+            }
+            None => {
+                let id = account.allocate_id();
+                account.talks.insert(
+                    id,
+                    Talk {
+                        id,
+                        chat_id: chat_id.clone(),
+                        contact_id,
+                        lead_id: request.lead_id,
+                        origin: request.origin.clone(),
+                        created_at: now,
+                        updated_at: now,
+                        rate: 0,
+                        is_in_work: true,
+                        is_read: request.outgoing,
+                    },
+                );
+                (id, true)
+            }
+        };
+        let lead_id = account.talks.get(&talk_id).and_then(|t| t.lead_id);
+        let message = ChatMessage {
             id: uuid::Uuid::new_v4().to_string(),
-            chat_id: uuid::Uuid::new_v4().to_string(),
+            chat_id,
             talk_id,
             contact_id,
-            text: text.to_owned(),
+            lead_id,
+            text: request.text.clone(),
             created_at: now,
-            author_name: author_name.to_owned(),
-            origin: origin.to_owned(),
+            author_name: request.author_name.clone(),
+            origin: request.origin.clone(),
+            outgoing: request.outgoing,
+            user_id: account.users.first().map(|u| u.id).unwrap_or(0),
         };
-        let body = outbound::message_body(account, &message);
-        let targets = subscribed(account, "add_message");
+        let talk_bodies = outbound::webhook_bodies(account, &[Change::Talk { id: talk_id, added }]);
+        let mut queued: Vec<(String, String, String)> = Vec::new();
+        let talk_out: Vec<(String, String, String)> = talk_bodies
+            .into_iter()
+            .flat_map(|b| {
+                subscribed(account, &b.event)
+                    .into_iter()
+                    .map(move |url| (url, b.body.clone(), b.event.clone()))
+            })
+            .collect();
+        let message_body = outbound::message_body(account, &message);
+        let message_out = subscribed(account, "add_message")
+            .into_iter()
+            .map(|url| (url, message_body.clone(), "add_message".to_owned()));
+        // A new talk comes before its first message; an update follows the message that caused it.
+        if added {
+            queued.extend(talk_out);
+            queued.extend(message_out);
+        } else {
+            queued.extend(message_out);
+            queued.extend(talk_out);
+        }
         let now_ms = self.shared.clock.now_ms();
-        for url in targets {
+        for (url, body, event) in queued {
             push_delivery(
                 &mut world,
                 subdomain,
                 DeliveryKind::AccountWebhook,
                 url,
-                body.clone(),
-                "add_message".into(),
+                body,
+                event,
                 now_ms,
             );
         }
         Ok(message)
+    }
+
+    /// Closes a talk as a manager does in the UI (`update_talk` with `is_in_work` 0; nothing when it
+    /// is closed already).
+    pub fn close_talk(&self, subdomain: &str, talk_id: i64) -> Result<(), ControlError> {
+        let now = self.shared.clock.now_unix();
+        let changes = {
+            let mut world = self.world();
+            let account = Self::require(&mut world, subdomain)?;
+            crate::ops::close_talk(account, talk_id, now)
+                .map_err(|_| ControlError::UnknownEntity("talk".into(), talk_id))?
+        };
+        self.enqueue_changes(subdomain, &changes, now);
+        Ok(())
+    }
+
+    /// Marks a talk read as a manager opening it does (`update_talk` when it was unread).
+    pub fn read_talk(&self, subdomain: &str, talk_id: i64) -> Result<(), ControlError> {
+        let now = self.shared.clock.now_unix();
+        let changes = {
+            let mut world = self.world();
+            let account = Self::require(&mut world, subdomain)?;
+            let talk = account
+                .talks
+                .get_mut(&talk_id)
+                .ok_or_else(|| ControlError::UnknownEntity("talk".into(), talk_id))?;
+            if talk.is_read {
+                Vec::new()
+            } else {
+                talk.is_read = true;
+                talk.updated_at = now;
+                vec![Change::Talk {
+                    id: talk_id,
+                    added: false,
+                }]
+            }
+        };
+        self.enqueue_changes(subdomain, &changes, now);
+        Ok(())
+    }
+
+    /// A talk rendered as `GET /api/v4/talks/{id}` would.
+    pub fn talk(&self, subdomain: &str, talk_id: i64) -> Option<Value> {
+        let world = self.world();
+        let account = world.accounts.get(subdomain)?;
+        let talk = account.talks.get(&talk_id)?;
+        Some(account.render_talk(talk, &format!("https://{subdomain}.kommo.com")))
     }
 
     fn enqueue_changes(&self, subdomain: &str, changes: &[Change], now: i64) {
@@ -1104,4 +1254,27 @@ fn push_delivery(
         attempts: Vec::new(),
         next_attempt_at_ms: Some(now_ms),
     });
+}
+
+/// A chat message to make with [`Emulator::chat_message`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ChatMessageRequest {
+    /// The contact whose chat it is.
+    #[serde(default)]
+    pub contact_id: Option<i64>,
+    /// The lead the chat is about.
+    #[serde(default)]
+    pub lead_id: Option<i64>,
+    /// Author's display name (a new contact's name).
+    #[serde(default)]
+    pub author_name: String,
+    /// Text.
+    #[serde(default)]
+    pub text: String,
+    /// Channel.
+    #[serde(default)]
+    pub origin: String,
+    /// Written by a manager rather than the client.
+    #[serde(default)]
+    pub outgoing: bool,
 }

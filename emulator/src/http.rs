@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::emulator::{ApiRequest, ControlError, Emulator, GateDecision};
+use crate::emulator::{ApiRequest, ChatMessageRequest, ControlError, Emulator, GateDecision};
 use crate::model::FaultRule;
 
 /// The emulator's routes: account APIs, OAuth and the control API.
@@ -54,6 +54,14 @@ pub fn router(emulator: Emulator) -> Router {
         .route(
             "/_control/accounts/{subdomain}/messages",
             post(control_message),
+        )
+        .route(
+            "/_control/accounts/{subdomain}/talks/{talk_id}/close",
+            post(control_close_talk),
+        )
+        .route(
+            "/_control/accounts/{subdomain}/talks/{talk_id}/read",
+            post(control_read_talk),
         )
         .route(
             "/_control/accounts/{subdomain}/salesbot_runs",
@@ -462,11 +470,18 @@ async fn control_clear_faults(
 #[derive(Debug, Deserialize)]
 struct MessageRequest {
     contact_id: Option<i64>,
+    lead_id: Option<i64>,
     #[serde(default = "default_author")]
     author_name: String,
     text: String,
     #[serde(default = "default_origin")]
     origin: String,
+    #[serde(default = "default_direction")]
+    direction: String,
+}
+
+fn default_direction() -> String {
+    "incoming".into()
 }
 
 fn default_author() -> String {
@@ -486,8 +501,44 @@ async fn control_message(
         Ok(r) => r,
         Err(r) => return r.into_response(),
     };
-    match emulator.receive_message(&subdomain, request.contact_id, &request.author_name, &request.text, &request.origin) {
-        Ok(m) => (StatusCode::CREATED, Json(json!({"id": m.id, "contact_id": m.contact_id, "talk_id": m.talk_id, "chat_id": m.chat_id}))).into_response(),
+    let outgoing = match request.direction.as_str() {
+        "incoming" => false,
+        "outgoing" => true,
+        other => {
+            let body = json!({"type": "about:blank", "title": "Unprocessable Entity", "status": 422, "code": "invalid_message", "detail": format!("direction must be incoming or outgoing, not {other:?}")});
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+        }
+    };
+    let chat = ChatMessageRequest {
+        contact_id: request.contact_id,
+        lead_id: request.lead_id,
+        author_name: request.author_name,
+        text: request.text,
+        origin: request.origin,
+        outgoing,
+    };
+    match emulator.chat_message(&subdomain, &chat) {
+        Ok(m) => (StatusCode::CREATED, Json(json!({"id": m.id, "contact_id": m.contact_id, "lead_id": m.lead_id, "talk_id": m.talk_id, "chat_id": m.chat_id}))).into_response(),
+        Err(e) => control_error(e),
+    }
+}
+
+async fn control_close_talk(
+    State(emulator): State<Emulator>,
+    Path((subdomain, talk_id)): Path<(String, i64)>,
+) -> Response {
+    match emulator.close_talk(&subdomain, talk_id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(e),
+    }
+}
+
+async fn control_read_talk(
+    State(emulator): State<Emulator>,
+    Path((subdomain, talk_id)): Path<(String, i64)>,
+) -> Response {
+    match emulator.read_talk(&subdomain, talk_id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => control_error(e),
     }
 }

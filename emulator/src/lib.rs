@@ -10,10 +10,10 @@
 //! - [`http`]: the axum routes. Accounts are addressed by path prefix: `/{subdomain}/api/v4/...`
 //!   stands for `https://{subdomain}.kommo.com/api/v4/...`; the control API is under `/_control/`.
 //! - [`ops`]: the REST API v4 operations (entities, tags, links, tasks, notes, pipelines, custom
-//!   fields, users, account, events, webhooks, salesbot run), paging and filters.
+//!   fields, users, account, events, webhooks, salesbot run, talks), paging and filters.
 //! - [`model`]: account data and its JSON rendering.
-//! - [`outbound`]: account webhooks, digital-pipeline requests and `message[add]` in Kommo's form
-//!   format, with Kommo's retry schedule.
+//! - [`outbound`]: account webhooks (`talk[...]` included), digital-pipeline requests and
+//!   `message[add]` in Kommo's form format, with Kommo's retry schedule.
 //! - [`ratelimit`]: the sliding 1-second window (429, then 403 "blocked").
 //! - [`seed`]: the seed document that creates accounts.
 //! - [`clock`]: the settable clock.
@@ -33,6 +33,6 @@ pub mod ratelimit;
 pub mod seed;
 
 pub use clock::EmulatorClock;
-pub use emulator::{ControlError, Emulator, EmulatorConfig, TokenPair};
+pub use emulator::{ChatMessageRequest, ControlError, Emulator, EmulatorConfig, TokenPair};
 pub use http::{router, serve, spawn_on_loopback, RunningEmulator};
 pub use model::{Fault, FaultRule};

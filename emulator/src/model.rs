@@ -1,7 +1,7 @@
 //! The data of one emulated Kommo account (entities, tags, custom fields, pipelines, users, tasks,
 //! notes, links, events, webhook subscriptions) and how it renders to Kommo's JSON.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::{json, Map, Value};
 
@@ -387,8 +387,36 @@ pub struct Account {
     pub blocked: bool,
     /// Injected faults, consumed front first.
     pub faults: VecDeque<FaultRule>,
-    /// Talks created by incoming messages, by contact id.
-    pub talks: BTreeSet<i64>,
+    /// Conversations, by talk id.
+    pub talks: BTreeMap<i64, Talk>,
+    /// Chats by (contact, channel): the chat id.
+    pub chats: BTreeMap<(i64, String), String>,
+}
+
+/// A conversation (talk) in a chat: opened by a message when the chat has no open talk, closed by
+/// a manager or `POST /api/v4/talks/{id}/close`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Talk {
+    /// Talk id.
+    pub id: i64,
+    /// The chat it belongs to.
+    pub chat_id: String,
+    /// The contact of the chat.
+    pub contact_id: i64,
+    /// The lead the conversation is about, if any.
+    pub lead_id: Option<i64>,
+    /// Channel (`whatsapp`, `telegram`, ...).
+    pub origin: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// NPS rating (0: none).
+    pub rate: i64,
+    /// Open (not closed).
+    pub is_in_work: bool,
+    /// Read by a manager.
+    pub is_read: bool,
 }
 
 impl Account {
@@ -570,6 +598,30 @@ impl Account {
         out.sort_unstable();
         out.dedup_by_key(|(id, _)| *id);
         out
+    }
+
+    /// Renders a talk as `GET /api/v4/talks/{id}` does.
+    pub fn render_talk(&self, talk: &Talk, base: &str) -> Value {
+        json!({
+            "talk_id": talk.id,
+            "created_at": talk.created_at,
+            "updated_at": talk.updated_at,
+            "rate": talk.rate,
+            "contact_id": talk.contact_id,
+            "chat_id": talk.chat_id,
+            "entity_id": talk.lead_id,
+            "entity_type": talk.lead_id.map(|_| "lead"),
+            "is_in_work": talk.is_in_work,
+            "is_read": talk.is_read,
+            "origin": talk.origin,
+            "missed_at": null,
+            "account_id": self.id,
+            "_links": {"self": {"href": format!("{base}/api/v4/talks/{}", talk.id)}},
+            "_embedded": {
+                "contacts": [{"id": talk.contact_id, "_links": {"self": {"href": format!("{base}/api/v4/contacts/{}", talk.contact_id)}}}],
+                "leads": talk.lead_id.map(|id| vec![json!({"id": id, "_links": {"self": {"href": format!("{base}/api/v4/leads/{id}")}}})]).unwrap_or_default(),
+            },
+        })
     }
 
     /// Renders a task.

@@ -70,6 +70,13 @@ pub enum Change {
         /// Id.
         id: i64,
     },
+    /// A talk was created or updated.
+    Talk {
+        /// Talk id.
+        id: i64,
+        /// True for creation.
+        added: bool,
+    },
 }
 
 /// The result of one API call.
@@ -197,6 +204,17 @@ pub fn dispatch(account: &mut Account, limits: ApiLimits, call: &ApiCall<'_>) ->
             list_events(account, call, limits)
         }
         ["v4", "webhooks"] => webhooks(account, call),
+        ["v4", "talks", id] => {
+            only_get(m)?;
+            let id = parse_id(id)?;
+            let talk = account.talks.get(&id).ok_or(ApiFailure::NotFound)?;
+            Ok(ApiOutcome::ok(account.render_talk(talk, &call.base)))
+        }
+        ["v4", "talks", id, "close"] => {
+            only_post(m)?;
+            let id = parse_id(id)?;
+            close_talk_call(account, call, id)
+        }
         ["v2", "salesbot", "run"] | ["v4", "bots", "run"] => {
             only_post(m)?;
             salesbot_run(account, call, None)
@@ -373,6 +391,45 @@ fn entity_routes(
         }
         _ => Err(ApiFailure::NotFound),
     }
+}
+
+/// `POST /api/v4/talks/{id}/close`: `{"force_close": bool}` is optional; the emulator runs no NPS
+/// bot, so every close closes. 202 without a body.
+fn close_talk_call(account: &mut Account, call: &ApiCall<'_>, id: i64) -> ApiResult {
+    match &call.body {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(body)) => {
+            if body.get("force_close").is_some_and(|f| !f.is_boolean()) {
+                return Err(ApiFailure::Validation(vec![(
+                    "0".into(),
+                    vec![FieldError {
+                        code: "InvalidType",
+                        path: "force_close".into(),
+                        detail: "This value should be of type bool.".into(),
+                    }],
+                )]));
+            }
+        }
+        Some(_) => return Err(ApiFailure::BadRequest("The body must be one object".into())),
+    }
+    let changes = close_talk(account, id, call.now)?;
+    Ok(ApiOutcome {
+        status: StatusCode::ACCEPTED,
+        body: None,
+        changes,
+    })
+}
+
+/// Closes a talk (a manager in the UI or the API): `update_talk` when it was open, nothing when it
+/// was closed already.
+pub fn close_talk(account: &mut Account, id: i64, now: i64) -> Result<Vec<Change>, ApiFailure> {
+    let talk = account.talks.get_mut(&id).ok_or(ApiFailure::NotFound)?;
+    if !talk.is_in_work {
+        return Ok(Vec::new());
+    }
+    talk.is_in_work = false;
+    talk.updated_at = now;
+    Ok(vec![Change::Talk { id, added: false }])
 }
 
 fn only_get(method: &str) -> Result<(), ApiFailure> {

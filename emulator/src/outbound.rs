@@ -255,6 +255,13 @@ pub fn webhook_bodies(account: &Account, changes: &[Change]) -> Vec<WebhookBody>
                     action: if added { "add" } else { "update" },
                 });
             }
+            Change::Talk { id, added } => {
+                let code = if added { "add_talk" } else { "update_talk" };
+                grouped.entry(code.into()).or_default().push(ItemRef::Talk {
+                    id,
+                    action: if added { "add" } else { "update" },
+                });
+            }
             Change::Note { id } => {
                 if let Some(note) = account.notes.get(&id) {
                     grouped
@@ -344,6 +351,27 @@ pub fn webhook_bodies(account: &Account, changes: &[Change]) -> Vec<WebhookBody>
                     pairs.push(format!("{p}[date_create]"), note.created_at);
                     pairs.push(format!("{p}[account_id]"), account.id);
                 }
+                ItemRef::Talk { id, action } => {
+                    let Some(talk) = account.talks.get(&id) else {
+                        continue;
+                    };
+                    let section = format!("talk[{action}]");
+                    let i = next_index(&mut index, &section);
+                    let p = format!("{section}[{i}]");
+                    pairs.push(format!("{p}[talk_id]"), talk.id);
+                    pairs.push(format!("{p}[created_at]"), talk.created_at);
+                    pairs.push(format!("{p}[updated_at]"), talk.updated_at);
+                    pairs.push(format!("{p}[rate]"), talk.rate);
+                    pairs.push(format!("{p}[contact_id]"), talk.contact_id);
+                    pairs.push(format!("{p}[chat_id]"), &talk.chat_id);
+                    if let Some(lead_id) = talk.lead_id {
+                        pairs.push(format!("{p}[entity_id]"), lead_id);
+                        pairs.push(format!("{p}[entity_type]"), "lead");
+                    }
+                    pairs.push(format!("{p}[is_in_work]"), i64::from(talk.is_in_work));
+                    pairs.push(format!("{p}[is_read]"), i64::from(talk.is_read));
+                    pairs.push(format!("{p}[origin]"), &talk.origin);
+                }
             }
         }
         if pairs.0.is_empty() {
@@ -373,6 +401,10 @@ enum ItemRef {
     Note {
         id: i64,
     },
+    Talk {
+        id: i64,
+        action: &'static str,
+    },
 }
 
 fn next_index(index: &mut BTreeMap<String, usize>, section: &str) -> usize {
@@ -389,17 +421,19 @@ pub fn format_datetime(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-/// An incoming chat message for `message[add]`.
+/// A chat message for `message[add]`.
 #[derive(Debug, Clone)]
-pub struct IncomingMessage {
+pub struct ChatMessage {
     /// Message id.
     pub id: String,
     /// Chat id.
     pub chat_id: String,
     /// Talk id.
     pub talk_id: i64,
-    /// The contact who wrote.
+    /// The contact of the chat.
     pub contact_id: i64,
+    /// The lead the message is on, if any (else the contact).
+    pub lead_id: Option<i64>,
     /// Text.
     pub text: String,
     /// Unix seconds.
@@ -408,10 +442,14 @@ pub struct IncomingMessage {
     pub author_name: String,
     /// Channel (`whatsapp`, `telegram`, ...).
     pub origin: String,
+    /// Written by the manager (`outgoing`) rather than the client (`incoming`).
+    pub outgoing: bool,
+    /// The writing user, for outgoing messages.
+    pub user_id: i64,
 }
 
 /// The `add_message` webhook body.
-pub fn message_body(account: &Account, message: &IncomingMessage) -> String {
+pub fn message_body(account: &Account, message: &ChatMessage) -> String {
     let mut pairs = FormPairs::default();
     let p = "message[add][0]";
     pairs.push(format!("{p}[id]"), &message.id);
@@ -420,13 +458,23 @@ pub fn message_body(account: &Account, message: &IncomingMessage) -> String {
     pairs.push(format!("{p}[contact_id]"), message.contact_id);
     pairs.push(format!("{p}[text]"), &message.text);
     pairs.push(format!("{p}[created_at]"), message.created_at);
-    pairs.push(format!("{p}[element_type]"), 1);
-    pairs.push(format!("{p}[entity_type]"), "contact");
-    pairs.push(format!("{p}[element_id]"), message.contact_id);
-    pairs.push(format!("{p}[entity_id]"), message.contact_id);
-    pairs.push(format!("{p}[type]"), "incoming");
-    pairs.push(format!("{p}[author][id]"), &message.chat_id);
-    pairs.push(format!("{p}[author][type]"), "external");
+    let (element_type, entity_type, entity_id) = match message.lead_id {
+        Some(lead) => (2, "lead", lead),
+        None => (1, "contact", message.contact_id),
+    };
+    pairs.push(format!("{p}[element_type]"), element_type);
+    pairs.push(format!("{p}[entity_type]"), entity_type);
+    pairs.push(format!("{p}[element_id]"), entity_id);
+    pairs.push(format!("{p}[entity_id]"), entity_id);
+    if message.outgoing {
+        pairs.push(format!("{p}[type]"), "outgoing");
+        pairs.push(format!("{p}[author][id]"), message.user_id);
+        pairs.push(format!("{p}[author][type]"), "internal");
+    } else {
+        pairs.push(format!("{p}[type]"), "incoming");
+        pairs.push(format!("{p}[author][id]"), &message.chat_id);
+        pairs.push(format!("{p}[author][type]"), "external");
+    }
     pairs.push(format!("{p}[author][name]"), &message.author_name);
     pairs.push(format!("{p}[origin]"), &message.origin);
     account_pairs(&mut pairs, account);

@@ -292,3 +292,127 @@ async fn the_control_api_seeds_mints_injects_and_reports() {
         Some(3)
     );
 }
+
+/// The talk events delivered so far, as (event code, talk_id, is_in_work) and message talk ids.
+fn talk_traffic(emulator: &Emulator) -> Vec<(String, String, String)> {
+    emulator
+        .deliveries()
+        .into_iter()
+        .map(|d| {
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(d.body.as_bytes())
+                .into_owned()
+                .collect();
+            let get = |suffix: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k.ends_with(suffix))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            (d.event.clone(), get("[talk_id]"), get("[is_in_work]"))
+        })
+        .collect()
+}
+
+#[test]
+fn chat_messages_open_a_talk_update_it_and_a_closed_talk_gives_way_to_a_new_one() {
+    let emulator = seeded(EmulatorClock::frozen(1_700_000_000_000));
+    emulator
+        .call(
+            SUB,
+            "POST",
+            "v4/webhooks",
+            Some(json!({"destination": "https://api.example/hooks", "settings": ["add_talk", "update_talk", "add_message"]})),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lead = emulator.entities(SUB, "leads")[0]["id"]
+        .as_i64()
+        .unwrap_or_default();
+    let request = kommo_emulator::ChatMessageRequest {
+        lead_id: Some(lead),
+        author_name: "Ann".into(),
+        text: "Hi".into(),
+        origin: "telegram".into(),
+        ..Default::default()
+    };
+    let first = emulator
+        .chat_message(SUB, &request)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let talk = first.talk_id.to_string();
+    assert_eq!(
+        talk_traffic(&emulator),
+        vec![
+            ("add_talk".into(), talk.clone(), "1".into()),
+            ("add_message".into(), talk.clone(), String::new()),
+        ]
+    );
+    let second = emulator
+        .chat_message(SUB, &request)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second.talk_id, first.talk_id);
+    assert_eq!(
+        talk_traffic(&emulator)[2..],
+        [
+            ("add_message".into(), talk.clone(), String::new()),
+            ("update_talk".into(), talk.clone(), "1".into()),
+        ]
+    );
+    let the_talk = emulator.talk(SUB, first.talk_id).unwrap_or_default();
+    assert_eq!(
+        (
+            &the_talk["entity_id"],
+            &the_talk["entity_type"],
+            &the_talk["is_in_work"]
+        ),
+        (&json!(lead), &json!("lead"), &json!(true))
+    );
+
+    // A malformed close is refused; a close through the API closes once.
+    let path = format!("v4/talks/{}/close", first.talk_id);
+    let bad = emulator
+        .call(SUB, "POST", &path, Some(json!({"force_close": "yes"})))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bad.0, 400);
+    for _ in 0..2 {
+        let (status, _) = emulator
+            .call(SUB, "POST", &path, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status, 202);
+    }
+    assert_eq!(
+        talk_traffic(&emulator)[4..],
+        [("update_talk".into(), talk.clone(), "0".into())]
+    );
+    assert_eq!(
+        emulator.talk(SUB, first.talk_id).unwrap_or_default()["is_in_work"],
+        json!(false)
+    );
+    let missing = emulator
+        .call(SUB, "GET", "v4/talks/1", None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(missing.0, 404);
+
+    // The next message opens a new talk in the same chat, which a manager closes in the UI.
+    let third = emulator
+        .chat_message(SUB, &request)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(third.talk_id, first.talk_id);
+    assert_eq!(third.chat_id, first.chat_id);
+    emulator
+        .read_talk(SUB, third.talk_id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    emulator
+        .close_talk(SUB, third.talk_id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let new = third.talk_id.to_string();
+    assert_eq!(
+        talk_traffic(&emulator)[5..],
+        [
+            ("add_talk".into(), new.clone(), "1".into()),
+            ("add_message".into(), new.clone(), String::new()),
+            ("update_talk".into(), new.clone(), "1".into()),
+            ("update_talk".into(), new.clone(), "0".into()),
+        ]
+    );
+    assert!(emulator.close_talk(SUB, 1).is_err());
+}

@@ -408,3 +408,57 @@ fn webhook_subscription_has_the_documented_model() {
         keys(&json_fixture("webhook_create_response.json"))
     );
 }
+
+#[test]
+fn talk_webhooks_and_the_talk_model_have_the_documented_keys() {
+    let emulator = seeded();
+    subscribe(&emulator, &["add_talk", "update_talk", "add_message"]);
+    let lead = lead_ids(&emulator)[0];
+    let request = kommo_emulator::ChatMessageRequest {
+        lead_id: Some(lead),
+        author_name: "Maria".into(),
+        text: "Hello".into(),
+        origin: "whatsapp".into(),
+        ..Default::default()
+    };
+    let first = emulator
+        .chat_message(SUB, &request)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        body_form_keys(&delivery_body(&emulator, "add_talk")),
+        fixture_form_keys("webhook_talk_add.txt")
+    );
+    assert_eq!(
+        body_form_keys(&delivery_body(&emulator, "add_message")),
+        fixture_form_keys("webhook_message_add.txt")
+    );
+    emulator
+        .chat_message(SUB, &request)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let update = fixture_form_keys("webhook_talk_add.txt")
+        .into_iter()
+        .map(|k| k.replace("talk[add]", "talk[update]"))
+        .collect::<BTreeSet<_>>();
+    assert_eq!(
+        body_form_keys(&delivery_body(&emulator, "update_talk")),
+        update
+    );
+    let (status, body) = emulator
+        .call(SUB, "GET", &format!("v4/talks/{}", first.talk_id), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200);
+    assert_shape(
+        &json_fixture("talk_get.json"),
+        &body.unwrap_or_default(),
+        "talk",
+    );
+    let (status, body) = emulator
+        .call(
+            SUB,
+            "POST",
+            &format!("v4/talks/{}/close", first.talk_id),
+            Some(json!({"force_close": true})),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((status, body), (202, None));
+}
