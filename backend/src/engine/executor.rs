@@ -32,7 +32,7 @@ use super::{
     Engine,
 };
 use crate::{
-    queue::{kinds, JobFilter, NewJob},
+    queue::{self, kinds, JobFilter, NewJob},
     store::variables,
 };
 
@@ -276,7 +276,17 @@ pub enum ActionError {
     /// "Send webhook" failed.
     #[error(transparent)]
     Webhook(#[from] outbound::OutboundError),
+    /// Started before a restart, not known to have reached Kommo, and not repeated, because Kommo
+    /// offers no way to ask and a repeat would be worse than a miss.
+    #[error("{0}")]
+    NotRepeated(&'static str),
 }
+
+/// What a Salesbot start that was interrupted by a restart records, and its debugger entry says.
+pub const SALESBOT_NOT_REPEATED: &str =
+    "not repeated after a restart: the Salesbot start was sent before the restart, and Kommo \
+     cannot tell whether the bot ran; starting it again could send its messages twice, so check \
+     the chat";
 
 fn role_name(role: EntityRole) -> &'static str {
     match role {
@@ -437,7 +447,13 @@ impl Engine {
     /// Actions that are not safe to repeat (notes, tasks, creations, calls out) are recorded under
     /// `action_key` before and after the Kommo call: a job repeated after a crash skips the ones
     /// done, and for one started but not known to be done it first looks in Kommo for what it would
-    /// have created (notes and tasks by text, entities by name).
+    /// have created (notes and tasks by text, entities by name, the Mailer note by its text).
+    /// Where that cannot be known:
+    /// - "execute rule" (and a webhook's follow-up rule) writes its job and the done mark in one
+    ///   transaction, so a started one did nothing yet and is simply done again;
+    /// - "send webhook" is sent again, with the same `Idempotency-Key` (at least once);
+    /// - "run Salesbot" is not repeated: it is recorded as done with [`SALESBOT_NOT_REPEATED`] and
+    ///   reported as an error, so the debugger shows that the bot may not have run.
     pub async fn perform(
         &self,
         scope: &ActionScope<'_>,
@@ -460,7 +476,9 @@ impl Engine {
                 | ActionKind::ExecuteRule { .. }
         );
         if !guarded {
-            return self.perform_action(scope, action, batch, owner).await;
+            return self
+                .perform_action(scope, action, action_key, batch, owner)
+                .await;
         }
         let store = |e: sqlx::Error| ActionError::Store(e.to_string());
         let now = self.clock.now_ms();
@@ -469,10 +487,30 @@ impl Engine {
             .map_err(store)?
         {
             records::ActionState::Done(detail) => {
+                if detail.as_deref() == Some(SALESBOT_NOT_REPEATED) {
+                    return Err(ActionError::NotRepeated(SALESBOT_NOT_REPEATED));
+                }
                 return Ok(Some(format!(
                     "already done before a restart ({})",
                     detail.unwrap_or_default()
-                )))
+                )));
+            }
+            records::ActionState::Started if matches!(action, ActionKind::RunSalesbot { .. }) => {
+                records::finish_action(
+                    &self.db,
+                    scope.account_id,
+                    action_key,
+                    Some(SALESBOT_NOT_REPEATED),
+                )
+                .await
+                .map_err(store)?;
+                tracing::warn!(
+                    account.id = scope.account_id,
+                    rule.id = scope.rule_id,
+                    action_key,
+                    "a Salesbot start interrupted by a restart was not repeated"
+                );
+                return Err(ActionError::NotRepeated(SALESBOT_NOT_REPEATED));
             }
             records::ActionState::Started if self.landed(scope, action).await? => {
                 records::finish_action(
@@ -490,8 +528,15 @@ impl Engine {
         records::start_action(&self.db, scope.account_id, action_key, now)
             .await
             .map_err(store)?;
-        let result = self.perform_action(scope, action, batch, owner).await;
-        if let Ok(detail) = &result {
+        let result = self
+            .perform_action(scope, action, action_key, batch, owner)
+            .await;
+        // Rule calls and webhooks record their own end, together with the job they queue.
+        let finished = matches!(
+            action,
+            ActionKind::ExecuteRule { .. } | ActionKind::SendWebhook { .. }
+        );
+        if let (Ok(detail), false) = (&result, finished) {
             records::finish_action(&self.db, scope.account_id, action_key, detail.as_deref())
                 .await
                 .map_err(store)?;
@@ -541,6 +586,23 @@ impl Engine {
             ActionKind::CopyLead { name: Some(name) } => {
                 self.named_exists(scope, EntityKind::Leads, name).await
             }
+            ActionKind::SendEmail {
+                sender_user_id,
+                recipient,
+                template_id,
+            } => {
+                let Some((kind, target)) = scope.entity(EntityRole::Client) else {
+                    return Ok(false);
+                };
+                let addresses = email_addresses(scope.snapshot, *recipient);
+                let text = email_note_text(*template_id, *sender_user_id, &addresses);
+                let notes = scope.client.notes(kind, target.id).await?;
+                Ok(notes
+                    .iter()
+                    .any(|n| n.params.get("text").and_then(|t| t.as_str()) == Some(text.as_str())))
+            }
+            // A rule call or a webhook's follow-up is queued in the transaction that marks it done;
+            // a webhook is sent again with its idempotency key; a Salesbot is handled by `perform`.
             _ => Ok(false),
         }
     }
@@ -562,6 +624,7 @@ impl Engine {
         &self,
         scope: &ActionScope<'_>,
         action: &ActionKind<String>,
+        action_key: &str,
         batch: &mut WriteBatch,
         owner: Owner,
     ) -> Result<Option<String>, ActionError> {
@@ -944,9 +1007,11 @@ impl Engine {
                         parent_rule_id: Some(scope.rule_id),
                     },
                 );
-                self.enqueue_rule_call(scope.account_id, *rule_id, &event, scope.depth + 1)
+                let detail = format!("rule {rule_id} queued");
+                let job = self.rule_call_job(scope.account_id, *rule_id, &event, scope.depth + 1);
+                self.queue_and_finish(scope.account_id, Some(&job), action_key, &detail)
                     .await?;
-                Ok(Some(format!("rule {rule_id} queued")))
+                Ok(Some(detail))
             }
             ActionKind::RunSalesbot { entity, bot_id } => {
                 let (kind, target) = scope
@@ -990,6 +1055,7 @@ impl Engine {
                         .iter()
                         .map(|b| (b.key.clone(), b.value.clone()))
                         .collect(),
+                    idempotency_key: Some(outbound::idempotency_key(scope.account_id, action_key)),
                 };
                 let response = outbound::send(
                     &request,
@@ -997,6 +1063,8 @@ impl Engine {
                     std::time::Duration::from_secs(10),
                 )
                 .await?;
+                let detail = format!("HTTP {}", response.status);
+                let mut follow_up = None;
                 if let Some(rule_id) = follow_up_rule_id {
                     let mut event = match scope.event.entity {
                         Some(entity) => Event::about(
@@ -1017,10 +1085,16 @@ impl Engine {
                     if *parse_response {
                         event.vars = response.vars.clone();
                     }
-                    self.enqueue_rule_call(scope.account_id, *rule_id, &event, scope.depth + 1)
-                        .await?;
+                    follow_up = Some(self.rule_call_job(
+                        scope.account_id,
+                        *rule_id,
+                        &event,
+                        scope.depth + 1,
+                    ));
                 }
-                Ok(Some(format!("HTTP {}", response.status)))
+                self.queue_and_finish(scope.account_id, follow_up.as_ref(), action_key, &detail)
+                    .await?;
+                Ok(Some(detail))
             }
             ActionKind::SendEmail {
                 sender_user_id,
@@ -1038,10 +1112,7 @@ impl Engine {
                         "the contact has no email address".into(),
                     ));
                 }
-                let text = format!(
-                    "Email (Mailer template {template_id}) from user {sender_user_id} to {}",
-                    addresses.join(", ")
-                );
+                let text = email_note_text(*template_id, *sender_user_id, &addresses);
                 self.mark(scope, kind, target.id).await?;
                 scope
                     .client
@@ -1122,6 +1193,16 @@ impl Engine {
         event: &Event,
         depth: u32,
     ) -> Result<(), ActionError> {
+        let job = self.rule_call_job(account_id, rule_id, event, depth);
+        self.queue
+            .enqueue(&job)
+            .await
+            .map_err(|e| ActionError::Store(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The `run_rule` job of a rule call, due now.
+    fn rule_call_job(&self, account_id: i64, rule_id: i64, event: &Event, depth: u32) -> NewJob {
         let mut job = NewJob::new(
             account_id,
             kinds::RUN_RULE,
@@ -1132,10 +1213,38 @@ impl Engine {
         job.entity = event
             .entity
             .map(|e| (super::snapshot::table_name(e.entity_type).to_owned(), e.id));
-        self.queue
-            .enqueue(&job)
+        job
+    }
+
+    /// Queues `job` (if any) and marks the action run `action_key` done with `detail`, in one
+    /// transaction: whatever the crash point, the job is queued exactly once, and a run found
+    /// started but not done queued nothing yet.
+    async fn queue_and_finish(
+        &self,
+        account_id: i64,
+        job: Option<&NewJob>,
+        action_key: &str,
+        detail: &str,
+    ) -> Result<(), ActionError> {
+        let store = |e: sqlx::Error| ActionError::Store(e.to_string());
+        let mut tx = self.db.pool.begin().await.map_err(store)?;
+        if let Some(job) = job {
+            queue::enqueue(
+                &mut tx,
+                job,
+                self.clock.now_ms(),
+                self.queue.settings().max_attempts,
+            )
             .await
-            .map_err(|e| ActionError::Store(e.to_string()))?;
+            .map_err(store)?;
+        }
+        records::finish_action_in(&mut tx, account_id, action_key, Some(detail))
+            .await
+            .map_err(store)?;
+        tx.commit().await.map_err(store)?;
+        if job.is_some() {
+            self.queue.wake_workers();
+        }
         Ok(())
     }
 }
@@ -1146,6 +1255,14 @@ fn entity_type_of(kind: EntityKind) -> domain::path::EntityType {
         EntityKind::Contacts => domain::path::EntityType::Contact,
         EntityKind::Companies => domain::path::EntityType::Company,
     }
+}
+
+/// The text of the service note that records a Mailer email (and finds it again after a restart).
+fn email_note_text(template_id: i64, sender_user_id: i64, addresses: &[String]) -> String {
+    format!(
+        "Email (Mailer template {template_id}) from user {sender_user_id} to {}",
+        addresses.join(", ")
+    )
 }
 
 fn email_addresses(snapshot: &Snapshot, recipient: domain::rule::EmailRecipient) -> Vec<String> {

@@ -5,6 +5,11 @@
 //! shared ranges are refused), and the request is pinned to the checked address so a second DNS
 //! answer cannot redirect it. Redirects are not followed. Tests that run a receiver on loopback
 //! allow it explicitly ([`super::EngineConfig::allow_private_webhook_targets`]).
+//!
+//! A request cannot be sent exactly once: after a crash between the send and the record that it
+//! was sent, it is sent again. So every request carries an `Idempotency-Key` header, the same for
+//! every send of one action run ([`idempotency_key`]), and the receiver can drop the repeat. A
+//! header of that name the user configured wins.
 
 use std::{
     collections::BTreeMap,
@@ -28,6 +33,21 @@ pub struct WebhookRequest {
     pub headers: Vec<(String, String)>,
     /// Body variables (the query string for GET).
     pub body: Vec<(String, String)>,
+    /// Sent as `Idempotency-Key` unless `headers` has one.
+    pub idempotency_key: Option<String>,
+}
+
+/// The header that lets a receiver recognise a repeated request.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+
+/// The idempotency key of an action run: the hex SHA-256 of the account and the action's key,
+/// so every send of one run carries the same key and nothing about our storage shows.
+pub fn idempotency_key(account_id: i64, action_key: &str) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{account_id}:{action_key}").as_bytes(),
+    );
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What came back.
@@ -235,6 +255,15 @@ pub async fn send(
     for (k, v) in &request.headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
+    if let Some(key) = &request.idempotency_key {
+        if !request
+            .headers
+            .iter()
+            .any(|(k, _)| k.trim().eq_ignore_ascii_case(IDEMPOTENCY_KEY_HEADER))
+        {
+            builder = builder.header(IDEMPOTENCY_KEY_HEADER, key.as_str());
+        }
+    }
     builder = if method == reqwest::Method::GET {
         builder.query(&request.body)
     } else if json_body {
@@ -302,6 +331,16 @@ mod tests {
             "{refused:?}"
         );
         assert!(check_target(&url, true).await.is_ok());
+    }
+
+    #[test]
+    fn the_idempotency_key_is_stable_per_action_run() {
+        let key = idempotency_key(7, "e1:0:r3:0:1");
+        assert_eq!(key, idempotency_key(7, "e1:0:r3:0:1"));
+        assert_eq!(key.len(), 64);
+        assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(key, idempotency_key(8, "e1:0:r3:0:1"));
+        assert_ne!(key, idempotency_key(7, "e1:0:r3:0:2"));
     }
 
     #[test]

@@ -391,3 +391,20 @@ pub async fn finish_action(
         .await?;
     Ok(())
 }
+
+/// Records that an action was done, on `conn`: inside the caller's transaction, so the mark and
+/// what the action wrote to our own database (such as the job of a rule call) commit together.
+pub async fn finish_action_in(
+    conn: &mut sqlx::AnyConnection,
+    account_id: i64,
+    action_key: &str,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE action_runs SET state = 'done', detail = $3 WHERE account_id = $1 AND action_key = $2")
+        .bind(account_id)
+        .bind(action_key)
+        .bind(detail)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
