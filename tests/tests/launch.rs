@@ -1,6 +1,7 @@
 //! Manual and bulk launch end to end: a Kommo user's disposable token, `POST /api/v1/rules/{id}/run`
 //! on 300 leads of the emulator, the backend's workers draining the queue concurrently, and the
-//! rule's action applied to each lead exactly once with no request over Kommo's rate limit.
+//! rule's action applied to each lead exactly once with no request over Kommo's rate limit. Runs on
+//! SQLite and on PostgreSQL.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,10 @@ use rulebook_e2e::{
     stack::Database,
 };
 use serde_json::{json, Value};
+
+rulebook_e2e::on_both_databases!(
+    a_manual_rule_run_on_300_leads_acts_on_each_once_within_the_rate_limit
+);
 
 /// Kommo's documented limit is 7 requests per second; the emulator enforces this many, the
 /// backend is set a little under it, the same margin as production (6 of 7), scaled so 300 leads
@@ -154,9 +159,4 @@ async fn a_manual_rule_run_on_300_leads_acts_on_each_once_within_the_rate_limit(
         after.requests - before.requests,
         after.max_requests_in_window
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_run_on_300_leads_on_sqlite() {
-    a_manual_rule_run_on_300_leads_acts_on_each_once_within_the_rate_limit(Database::Sqlite).await;
 }
