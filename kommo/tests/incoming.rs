@@ -287,6 +287,75 @@ proptest! {
     }
 
     #[test]
+    fn talks_and_messages_the_emulator_emits_parse_back(
+        text in "\\PC{1,40}",
+        origin in "[a-z_]{1,12}",
+        outgoing in any::<bool>(),
+        replies in 0usize..3,
+        on_lead in any::<bool>(),
+    ) {
+        let emulator = emulator();
+        emulator
+            .call(SUB, "POST", "v4/webhooks", Some(json!({"destination": "https://api.example/talks", "settings": ["add_talk", "update_talk", "add_message"]})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let lead = if on_lead {
+            let (_, body) = emulator
+                .call(SUB, "POST", "v4/leads", Some(json!([{"name": "Chat"}])))
+                .unwrap_or_else(|e| panic!("{e}"));
+            body.and_then(|b| b["_embedded"]["leads"][0]["id"].as_i64())
+        } else {
+            None
+        };
+        let mut request = kommo_emulator::ChatMessageRequest {
+            lead_id: lead,
+            author_name: "Ann".into(),
+            text: text.clone(),
+            origin: origin.clone(),
+            outgoing,
+            ..Default::default()
+        };
+        let first = emulator.chat_message(SUB, &request).unwrap_or_else(|e| panic!("{e}"));
+        // Without a contact the first message made one; the replies are in its chat.
+        request.contact_id = Some(first.contact_id);
+        for _ in 0..replies {
+            emulator.chat_message(SUB, &request).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let (status, _) = emulator
+            .call(SUB, "POST", &format!("v4/talks/{}/close", first.talk_id), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        prop_assert_eq!(status, 202);
+
+        let added = events_of(&emulator, "add_talk");
+        let [WebhookEvent::Talk(EntityAction::Add, talk)] = added.as_slice() else { panic!("{added:?}") };
+        prop_assert_eq!(talk.talk_id, first.talk_id);
+        prop_assert_eq!(&talk.origin, &origin);
+        prop_assert_eq!(&talk.chat_id, &first.chat_id);
+        prop_assert_eq!(talk.contact_id, Some(first.contact_id));
+        prop_assert_eq!(talk.is_in_work, Some(true));
+        prop_assert_eq!(talk.is_read, Some(outgoing));
+        prop_assert_eq!(talk.entity_id, lead);
+        prop_assert_eq!(talk.entity_type.as_str(), if on_lead { "lead" } else { "" });
+
+        let messages = events_of(&emulator, "add_message");
+        prop_assert_eq!(messages.len(), replies + 1);
+        for message in &messages {
+            let WebhookEvent::Message(m) = message else { panic!("{message:?}") };
+            prop_assert_eq!(m.talk_id, Some(first.talk_id));
+            prop_assert_eq!(&m.text, &text);
+            prop_assert_eq!(m.direction.as_str(), if outgoing { "outgoing" } else { "incoming" });
+            prop_assert_eq!(m.entity_id, Some(lead.unwrap_or(first.contact_id)));
+        }
+
+        let updates = events_of(&emulator, "update_talk");
+        prop_assert_eq!(updates.len(), replies + 1);
+        for (i, update) in updates.iter().enumerate() {
+            let WebhookEvent::Talk(EntityAction::Update, t) = update else { panic!("{update:?}") };
+            prop_assert_eq!(t.talk_id, first.talk_id);
+            prop_assert_eq!(t.is_in_work, Some(i < replies));
+        }
+    }
+
+    #[test]
     fn the_parser_never_panics_on_arbitrary_forms(body in proptest::collection::vec(any::<u8>(), 0..512), keys in "(([a-z]{1,4})(\\[[a-z0-9]{0,3}\\]){0,14}=[^&]{0,6}&){0,12}") {
         let _ = parse_account_webhook(&body);
         let _ = parse_dp_request(None, &body);

@@ -138,6 +138,8 @@ pub const ALL_EVENTS: &[&str] = &[
     "note_contact",
     "note_company",
     "add_message",
+    "add_talk",
+    "update_talk",
 ];
 
 async fn fresh_database(database: Database) -> (String, Option<tempfile::TempDir>, Option<String>) {

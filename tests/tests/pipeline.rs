@@ -32,6 +32,9 @@ on_both_databases!(
     a_dry_run_and_a_replay_show_the_plan_and_trace_without_writing,
     updates_of_concurrent_events_leave_in_one_request,
     a_rule_copying_leads_into_its_own_stage_stops_at_the_chain_limit,
+    a_conversation_started_by_an_incoming_whatsapp_message_adds_one_note,
+    a_closed_talk_adds_its_note_once,
+    a_delayed_talk_closed_rule_waits_for_the_clock,
 );
 
 async fn stack(database: Database) -> Stack {
@@ -1171,4 +1174,165 @@ async fn a_rule_copying_leads_into_its_own_stage_stops_at_the_chain_limit(databa
     );
     let log = stack.log(rule).await;
     assert_eq!(log[0].outcome, ExecutionOutcome::Loop);
+}
+
+/// A chat message in the emulator on a lead: a new talk when the chat has none open.
+fn chat(
+    stack: &Stack,
+    lead: i64,
+    text: &str,
+    origin: &str,
+    outgoing: bool,
+) -> kommo_emulator::outbound::ChatMessage {
+    stack
+        .emulator()
+        .chat_message(
+            SUBDOMAIN,
+            &kommo_emulator::ChatMessageRequest {
+                lead_id: Some(lead),
+                author_name: "Ann".into(),
+                text: text.into(),
+                origin: origin.into(),
+                outgoing,
+                ..Default::default()
+            },
+        )
+        .expect("chat message")
+}
+
+fn note_texts(stack: &Stack, entity_id: i64) -> Vec<String> {
+    stack
+        .notes_of(entity_id)
+        .iter()
+        .map(|n| n["params"]["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn note_rule(name: &str, trigger: Value, text: &str) -> Value {
+    json!({"schema_version": 2, "name": name, "trigger": trigger,
+           "blocks": [{"actions": [{"do": {"type": "add_note", "entity": "lead", "text": text}}]}]})
+}
+
+async fn a_conversation_started_by_an_incoming_whatsapp_message_adds_one_note(database: Database) {
+    let stack = stack(database).await;
+    let trigger =
+        json!({"kind": "conversation_started", "by": "incoming", "channels": ["whatsapp"]});
+    let rule = stack
+        .rule(
+            "Started",
+            note_rule("Started", trigger, "Started by {{event.channel}}"),
+        )
+        .await;
+    let lead = stack.create("leads", json!({"name": "Chat lead"}));
+    stack.settle().await;
+
+    let first = chat(&stack, lead, "Hello", "whatsapp", false);
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, lead), vec!["Started by whatsapp"]);
+
+    // A second message in the same talk is no new conversation.
+    let second = chat(&stack, lead, "Are you there?", "whatsapp", false);
+    assert_eq!(second.talk_id, first.talk_id);
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, lead), vec!["Started by whatsapp"]);
+    assert_eq!(stack.log(rule).await.len(), 1);
+
+    // A conversation we started does not match `by: incoming`, even when the client answers.
+    let ours = stack.create("leads", json!({"name": "Outreach"}));
+    // (The answer comes a minute later; its webhook may still arrive before ours.)
+    chat(&stack, ours, "Hi from us", "whatsapp", true);
+    stack.advance(Duration::from_secs(60));
+    chat(&stack, ours, "Hi back", "whatsapp", false);
+    stack.settle().await;
+    assert!(note_texts(&stack, ours).is_empty());
+
+    // Another channel does not match either.
+    let telegram = stack.create("leads", json!({"name": "Telegram lead"}));
+    chat(&stack, telegram, "Hello", "telegram", false);
+    stack.settle().await;
+    assert!(note_texts(&stack, telegram).is_empty());
+    assert_eq!(stack.log(rule).await.len(), 1);
+}
+
+async fn a_closed_talk_adds_its_note_once(database: Database) {
+    let stack = stack(database).await;
+    let trigger = json!({"kind": "conversation_closed", "delay_seconds": 0});
+    stack
+        .rule("Closed", note_rule("Closed", trigger, "Closed"))
+        .await;
+    let lead = stack.create("leads", json!({"name": "Chat lead"}));
+    let first = chat(&stack, lead, "Hello", "whatsapp", false);
+    chat(&stack, lead, "Anyone?", "whatsapp", false);
+    stack.settle().await;
+    assert!(note_texts(&stack, lead).is_empty(), "the talk is open");
+
+    stack.kommo_call(
+        "POST",
+        &format!("/api/v4/talks/{}/close", first.talk_id),
+        Some(json!({"force_close": true})),
+    );
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, lead), vec!["Closed"]);
+
+    // Reading the closed talk updates it again; closing it again changes nothing.
+    stack
+        .emulator()
+        .read_talk(SUBDOMAIN, first.talk_id)
+        .expect("read");
+    stack.kommo_call(
+        "POST",
+        &format!("/api/v4/talks/{}/close", first.talk_id),
+        None,
+    );
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, lead), vec!["Closed"]);
+
+    // The chat's next message opens a new talk, which closes in its turn (past the rule's
+    // shortest run interval per entity).
+    stack.advance(Duration::from_secs(10));
+    let next = chat(&stack, lead, "One more thing", "whatsapp", false);
+    assert_ne!(next.talk_id, first.talk_id);
+    stack.settle().await;
+    stack
+        .emulator()
+        .close_talk(SUBDOMAIN, next.talk_id)
+        .expect("close");
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, lead), vec!["Closed", "Closed"]);
+}
+
+async fn a_delayed_talk_closed_rule_waits_for_the_clock(database: Database) {
+    let stack = stack(database).await;
+    let trigger =
+        json!({"kind": "conversation_closed", "channels": ["telegram"], "delay_seconds": 300});
+    let rule = stack
+        .rule(
+            "Closed later",
+            note_rule("Closed later", trigger, "Closed later"),
+        )
+        .await;
+    let lead = stack.create("leads", json!({"name": "Chat lead"}));
+    let talk = chat(&stack, lead, "Hello", "telegram", false);
+    stack.settle().await;
+    stack
+        .emulator()
+        .close_talk(SUBDOMAIN, talk.talk_id)
+        .expect("close");
+    let closed_at = stack.clock_ms();
+    stack.settle().await;
+    assert!(
+        note_texts(&stack, lead).is_empty(),
+        "nothing before the delay"
+    );
+    let jobs = pending_jobs(&stack, rule).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].run_at, closed_at + 300_000);
+
+    stack.advance(Duration::from_secs(299));
+    stack.settle().await;
+    assert!(note_texts(&stack, lead).is_empty());
+    stack.advance(Duration::from_secs(1));
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, lead), vec!["Closed later"]);
+    assert!(pending_jobs(&stack, rule).await.is_empty());
 }

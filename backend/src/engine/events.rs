@@ -9,9 +9,11 @@ use domain::{
     path::EntityType,
 };
 use kommo::incoming::{
-    AccountWebhook, DpRequest, EntityAction, WebhookEntity, WebhookEvent, WebhookNote,
+    AccountWebhook, DpRequest, EntityAction, WebhookEntity, WebhookEvent, WebhookNote, WebhookTalk,
 };
 use serde::{Deserialize, Serialize};
+
+use super::talks::{TalkSeen, TalkSignal};
 
 /// The tags and custom field values of an entity as a webhook showed them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +56,9 @@ pub enum IncomingItem {
         /// The task.
         task_id: i64,
     },
+    /// A talk or one of its messages was seen: whether a conversation started or closed depends on
+    /// what was seen of the talk before ([`super::talks`]).
+    Talk(TalkSignal),
 }
 
 impl IncomingItem {
@@ -63,6 +68,7 @@ impl IncomingItem {
             Self::Ready(event) | Self::Changed { event, .. } | Self::NoteDetails { event, .. } => {
                 event.entity
             }
+            Self::Talk(signal) => signal.entity,
             Self::TaskClosed { .. } => None,
         }
     }
@@ -259,31 +265,72 @@ fn note_items(note: &WebhookNote) -> Vec<IncomingItem> {
     items
 }
 
+/// The lead a talk or message is about (`entity_type` lead), else its contact.
+fn chat_entity(
+    entity_type: &str,
+    entity_id: Option<i64>,
+    contact_id: Option<i64>,
+) -> Option<EntityRef> {
+    let (entity_type, id) = match (entity_type, entity_id) {
+        ("lead" | "leads", Some(id)) => (EntityType::Lead, id),
+        ("contact" | "contacts", Some(id)) => (EntityType::Contact, id),
+        _ => (EntityType::Contact, contact_id?),
+    };
+    Some(EntityRef { entity_type, id })
+}
+
 fn message_items(message: &kommo::incoming::WebhookMessage) -> Vec<IncomingItem> {
-    let entity = match (message.entity_type.as_str(), message.entity_id) {
-        ("lead" | "leads", Some(id)) => Some((EntityType::Lead, id)),
-        ("contact" | "contacts", Some(id)) => Some((EntityType::Contact, id)),
-        _ => message.contact_id.map(|id| (EntityType::Contact, id)),
-    };
-    let Some((entity_type, id)) = entity else {
-        return Vec::new();
-    };
+    let entity = chat_entity(&message.entity_type, message.entity_id, message.contact_id);
     let direction = if message.direction == "outgoing" {
         Direction::Outgoing
     } else {
         Direction::Incoming
     };
-    vec![IncomingItem::Ready(Event::about(
-        entity_type,
-        id,
-        EventKind::MessageReceived {
-            message: Message {
-                text: message.text.clone(),
-                channel: message.origin.clone(),
-                direction,
+    let mut items = Vec::new();
+    if let Some(entity) = entity {
+        items.push(IncomingItem::Ready(Event::about(
+            entity.entity_type,
+            entity.id,
+            EventKind::MessageReceived {
+                message: Message {
+                    text: message.text.clone(),
+                    channel: message.origin.clone(),
+                    direction,
+                },
             },
+        )));
+    }
+    if let Some(talk_id) = message.talk_id {
+        items.push(IncomingItem::Talk(TalkSignal {
+            talk_id,
+            origin: message.origin.clone(),
+            entity,
+            seen: TalkSeen::Message {
+                direction,
+                created_at: message.created_at,
+            },
+        }));
+    }
+    items
+}
+
+fn talk_item(action: EntityAction, talk: &WebhookTalk) -> Option<IncomingItem> {
+    let added = match action {
+        EntityAction::Add => true,
+        EntityAction::Update => false,
+        _ => return None,
+    };
+    Some(IncomingItem::Talk(TalkSignal {
+        talk_id: talk.talk_id,
+        origin: talk.origin.clone(),
+        entity: chat_entity(&talk.entity_type, talk.entity_id, talk.contact_id),
+        seen: TalkSeen::Talk {
+            added,
+            is_in_work: talk.is_in_work,
+            updated_at: talk.updated_at,
+            created_at: talk.created_at,
         },
-    ))]
+    }))
 }
 
 /// The items of an account webhook, in body order.
@@ -320,7 +367,8 @@ pub fn from_account_webhook(webhook: &AccountWebhook) -> Vec<IncomingItem> {
             },
             WebhookEvent::Note(note) => items.extend(note_items(note)),
             WebhookEvent::Message(message) => items.extend(message_items(message)),
-            WebhookEvent::Talk(..) | WebhookEvent::Other { .. } => {}
+            WebhookEvent::Talk(action, talk) => items.extend(talk_item(*action, talk)),
+            WebhookEvent::Other { .. } => {}
         }
     }
     items
@@ -479,6 +527,8 @@ mod tests {
             serde_json::json!({"kind": "tag_removed", "entity": "lead", "tags": ["vip"]}),
             serde_json::json!({"kind": "note_added", "entity": "lead", "note_types": ["call"]}),
             serde_json::json!({"kind": "incoming_message", "channels": ["whatsapp"]}),
+            serde_json::json!({"kind": "conversation_started", "by": "outgoing", "channels": ["waba"]}),
+            serde_json::json!({"kind": "conversation_closed", "channels": ["telegram"], "delay_seconds": 60}),
             serde_json::json!({"kind": "recurring", "schedule": {"every": "daily", "at": "09:00:00"}}),
             serde_json::json!({"kind": "manual", "entity": "lead"}),
         ];
@@ -533,6 +583,41 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn talks_and_their_messages_become_talk_signals_about_the_lead_else_the_contact() {
+        let body = b"account[id]=7&account[subdomain]=acme&talk[update][0][talk_id]=31&talk[update][0][contact_id]=4&talk[update][0][entity_id]=5&talk[update][0][entity_type]=lead&talk[update][0][is_in_work]=0&talk[update][0][updated_at]=100&talk[update][0][origin]=waba&message[add][0][id]=m&message[add][0][talk_id]=32&message[add][0][contact_id]=4&message[add][0][type]=outgoing&message[add][0][origin]=telegram";
+        let webhook = kommo::incoming::parse_account_webhook(body).expect("parses");
+        let items = from_account_webhook(&webhook);
+        let lead = Some(EntityRef {
+            entity_type: EntityType::Lead,
+            id: 5,
+        });
+        let contact = Some(EntityRef {
+            entity_type: EntityType::Contact,
+            id: 4,
+        });
+        assert!(items.contains(&IncomingItem::Talk(TalkSignal {
+            talk_id: 31,
+            origin: "waba".into(),
+            entity: lead,
+            seen: TalkSeen::Talk {
+                added: false,
+                is_in_work: Some(false),
+                updated_at: Some(100),
+                created_at: None,
+            },
+        })));
+        assert!(items.contains(&IncomingItem::Talk(TalkSignal {
+            talk_id: 32,
+            origin: "telegram".into(),
+            entity: contact,
+            seen: TalkSeen::Message {
+                direction: Direction::Outgoing,
+                created_at: None,
+            },
+        })));
     }
 
     #[test]

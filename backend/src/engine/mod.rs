@@ -14,6 +14,7 @@
 //!   (loop protection), finished rule runs, task result options.
 //! - [`schedule`]: scheduled rule events (`at_date_time`, `recurring`, `relative_to_date_field`)
 //!   as `fire_schedule` jobs in the account's timezone.
+//! - [`talks`]: conversations (Kommo's talks) started and closed, from what was seen of each talk.
 //! - [`tokens`]: the Kommo client's token store over the accounts table.
 //! - [`outbound`]: "send webhook" requests with the private-network guard.
 
@@ -24,6 +25,7 @@ pub mod pipeline;
 pub mod records;
 pub mod schedule;
 pub mod snapshot;
+pub mod talks;
 pub mod tokens;
 
 use std::{

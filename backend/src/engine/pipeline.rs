@@ -38,7 +38,7 @@ use super::{
     executor::{elapsed_ms, ActionResult, ActionScope, WriteBatch},
     outbound, records,
     snapshot::{self, AccountFacts},
-    Engine, EngineError,
+    talks, Engine, EngineError,
 };
 use crate::{
     ingest::{self, StoredEvent},
@@ -253,6 +253,17 @@ impl Engine {
                         }
                         IncomingItem::TaskClosed { task_id } => {
                             self.task_closed(cx, task_id, stored.id).await?;
+                        }
+                        IncomingItem::Talk(signal) => {
+                            let fired = talks::observe(
+                                &self.db,
+                                cx.account_id,
+                                stored.id,
+                                &signal,
+                                self.clock.now_ms(),
+                            )
+                            .await?;
+                            out.extend(fired.into_iter().map(|event| (event, None)));
                         }
                     }
                 }
@@ -1133,15 +1144,21 @@ impl Engine {
                     kommo::incoming::parse_account_webhook(&stored.body).map_err(|e| {
                         EngineError::Malformed(format!("the webhook does not parse: {e}"))
                     })?;
-                events::from_account_webhook(&webhook)
-                    .into_iter()
-                    .filter_map(|item| match item {
+                let mut events = Vec::new();
+                for item in events::from_account_webhook(&webhook) {
+                    match item {
                         IncomingItem::Ready(e)
                         | IncomingItem::Changed { event: e, .. }
-                        | IncomingItem::NoteDetails { event: e, .. } => Some(e),
-                        IncomingItem::TaskClosed { .. } => None,
-                    })
-                    .collect::<Vec<_>>()
+                        | IncomingItem::NoteDetails { event: e, .. } => events.push(e),
+                        // What a talk signal fired depends on what was seen before; the memory
+                        // names the event that fired.
+                        IncomingItem::Talk(signal) => events.extend(
+                            talks::fired_by(&self.db, account_id, event_id, &signal).await?,
+                        ),
+                        IncomingItem::TaskClosed { .. } => {}
+                    }
+                }
+                events
             }
             _ => self
                 .items_of(&mut cx, &stored)
