@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::clock::{EmulatorClock, UnixMillis};
-use crate::model::{Account, EntityKind, FaultRule, Talk};
+use crate::model::{Account, DpAction, EntityKind, FaultRule, Talk};
 use crate::ops::{dispatch, ApiCall, ApiLimits, ApiOutcome, Change};
 use crate::outbound::{
     self, ChatMessage, Delivery, DeliveryAttempt, DeliveryKind, WEBHOOK_DISABLE_AFTER_INVALID,
@@ -17,7 +17,7 @@ use crate::outbound::{
 };
 use crate::problem::ApiFailure;
 use crate::ratelimit::{TrafficCounters, WindowVerdict};
-use crate::seed::{build_account, AccountSeed, SeedError};
+use crate::seed::{build_account, AccountSeed, DpActionSeed, SeedError};
 
 /// Thresholds and limits of the emulated Kommo.
 #[derive(Debug, Clone)]
@@ -537,6 +537,42 @@ impl Emulator {
     pub fn inject_fault(&self, subdomain: &str, rule: FaultRule) -> Result<(), ControlError> {
         let mut world = self.world();
         Self::require(&mut world, subdomain)?.faults.push_back(rule);
+        Ok(())
+    }
+
+    /// Places our widget's action on a stage of a digital pipeline, with the settings the widget's
+    /// `dpSettings` wrote, as an admin saving the pipeline does; an action of the same widget
+    /// (`webhook_url`) already on that stage is replaced. From then on a lead reaching the stage
+    /// sends the action's request.
+    pub fn save_dp_action(
+        &self,
+        subdomain: &str,
+        action: &DpActionSeed,
+    ) -> Result<(), ControlError> {
+        let mut world = self.world();
+        let account = Self::require(&mut world, subdomain)?;
+        let stage_exists = account
+            .pipelines
+            .iter()
+            .filter(|p| p.id == action.pipeline_id)
+            .any(|p| p.statuses.iter().any(|s| s.id == action.status_id));
+        if !stage_exists {
+            return Err(ControlError::UnknownEntity(
+                format!("stage of pipeline {}", action.pipeline_id),
+                action.status_id,
+            ));
+        }
+        account.dp_actions.retain(|a| {
+            !(a.pipeline_id == action.pipeline_id
+                && a.status_id == action.status_id
+                && a.webhook_url == action.webhook_url)
+        });
+        account.dp_actions.push(DpAction {
+            pipeline_id: action.pipeline_id,
+            status_id: action.status_id,
+            webhook_url: action.webhook_url.clone(),
+            settings: action.settings.clone(),
+        });
         Ok(())
     }
 

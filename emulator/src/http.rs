@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::emulator::{ApiRequest, ChatMessageRequest, ControlError, Emulator, GateDecision};
 use crate::model::FaultRule;
+use crate::seed::DpActionSeed;
 
 /// The emulator's routes: account APIs, OAuth and the control API.
 pub fn router(emulator: Emulator) -> Router {
@@ -50,6 +51,10 @@ pub fn router(emulator: Emulator) -> Router {
         .route(
             "/_control/accounts/{subdomain}/faults",
             post(control_fault).delete(control_clear_faults),
+        )
+        .route(
+            "/_control/accounts/{subdomain}/dp_actions",
+            post(control_dp_action),
         )
         .route(
             "/_control/accounts/{subdomain}/messages",
@@ -519,6 +524,35 @@ async fn control_message(
     };
     match emulator.chat_message(&subdomain, &chat) {
         Ok(m) => (StatusCode::CREATED, Json(json!({"id": m.id, "contact_id": m.contact_id, "lead_id": m.lead_id, "talk_id": m.talk_id, "chat_id": m.chat_id}))).into_response(),
+        Err(e) => control_error(e),
+    }
+}
+
+async fn control_dp_action(
+    State(emulator): State<Emulator>,
+    Path(subdomain): Path<String>,
+    body: Bytes,
+) -> Response {
+    let value = match json_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let action: DpActionSeed = match serde_json::from_value(value) {
+        Ok(a) => a,
+        Err(e) => {
+            let body = json!({"type": "about:blank", "title": "Bad Request", "status": 400,
+                              "code": "invalid_dp_action",
+                              "detail": format!("Expected {{\"pipeline_id\", \"status_id\", \"webhook_url\", \"settings\"}}: {e}")});
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/problem+json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
+    };
+    match emulator.save_dp_action(&subdomain, &action) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => control_error(e),
     }
 }

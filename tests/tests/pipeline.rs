@@ -35,6 +35,9 @@ on_both_databases!(
     a_conversation_started_by_an_incoming_whatsapp_message_adds_one_note,
     a_closed_talk_adds_its_note_once,
     a_delayed_talk_closed_rule_waits_for_the_clock,
+    a_digital_pipeline_stage_runs_the_rule_its_action_names,
+    a_rule_on_a_date_and_time_fires_once_in_the_account_timezone,
+    send_email_records_the_mailer_email_on_the_lead,
 );
 
 async fn stack(database: Database) -> Stack {
@@ -1335,4 +1338,210 @@ async fn a_delayed_talk_closed_rule_waits_for_the_clock(database: Database) {
     stack.settle().await;
     assert_eq!(note_texts(&stack, lead), vec!["Closed later"]);
     assert!(pending_jobs(&stack, rule).await.is_empty());
+}
+
+async fn a_digital_pipeline_stage_runs_the_rule_its_action_names(database: Database) {
+    let stack = stack(database).await;
+    let rule = stack
+        .rule(
+            "Offer stage",
+            manual(
+                "Offer stage",
+                json!([{"do": {"type": "add_note", "entity": "lead", "text": "Offer for {{lead.name}}"}}]),
+            ),
+        )
+        .await;
+    let key = rules::get(&stack.app.db, ACCOUNT_ID, rule)
+        .await
+        .expect("rule")
+        .inbound_hook_key;
+    // The widget's static dp.webhook_url; dpSettings wrote the rule's key into the hidden setting.
+    let webhook_url = format!("{}/hooks/dp", stack.backend_url);
+    let save = |status_id: i64, rule_key: &str| {
+        let action: kommo_emulator::seed::DpActionSeed = serde_json::from_value(json!({
+            "pipeline_id": 10, "status_id": status_id, "webhook_url": webhook_url,
+            "settings": {"rule_id": rule_key}}))
+        .expect("dp action");
+        stack
+            .emulator()
+            .save_dp_action(SUBDOMAIN, &action)
+            .expect("save the pipeline");
+    };
+    save(13, &key);
+    save(12, &format!("{rule}-not-the-secret"));
+
+    let moved = stack.create(
+        "leads",
+        json!({"name": "Moved", "pipeline_id": 10, "status_id": 11}),
+    );
+    stack.settle().await;
+    assert!(stack.notes_of(moved).is_empty(), "no action on stage 11");
+
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": moved, "status_id": 12}])),
+    );
+    stack.settle().await;
+    assert!(
+        stack.notes_of(moved).is_empty(),
+        "a forged rule key runs nothing"
+    );
+    let refused: Vec<Option<u16>> = stack
+        .emulator()
+        .deliveries()
+        .iter()
+        .filter(|d| d.url == webhook_url)
+        .flat_map(|d| d.attempts.iter().map(|a| a.status))
+        .collect();
+    assert_eq!(refused, vec![Some(401)], "the forged request was refused");
+
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": moved, "status_id": 13}])),
+    );
+    let born = stack.create(
+        "leads",
+        json!({"name": "Born there", "pipeline_id": 10, "status_id": 13}),
+    );
+    stack.settle().await;
+    for (lead, name) in [(moved, "Moved"), (born, "Born there")] {
+        let notes = stack.notes_of(lead);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0]["params"]["text"], format!("Offer for {name}"));
+    }
+    let runs = stack.log(rule).await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r.outcome == ExecutionOutcome::Ok),
+        "{runs:?}"
+    );
+}
+
+async fn a_rule_on_a_date_and_time_fires_once_in_the_account_timezone(database: Database) {
+    let stack = stack(database).await;
+    stack
+        .rule(
+            "Launch day",
+            json!({"schema_version": 2, "name": "Launch day",
+                   "trigger": {"kind": "at_date_time", "date": "2026-11-25", "at": "09:30:00"},
+                   "blocks": [{"actions": [{"do": {"type": "change_global_variable", "name": "launched",
+                                                   "change": "append", "value": "x"}}]}]}),
+        )
+        .await;
+    // What saving a rule through the API starts in the background.
+    let planned = stack
+        .app
+        .engine
+        .sync_schedules(ACCOUNT_ID)
+        .await
+        .expect("plan schedules");
+    assert_eq!(planned, 1);
+    stack.settle().await;
+    let due: Vec<i64> = stack
+        .app
+        .queue
+        .list_jobs(ACCOUNT_ID, &JobFilter::default())
+        .await
+        .expect("jobs")
+        .iter()
+        .map(|j| j.run_at)
+        .collect();
+    // START_MS is 12:00 UTC on 2026-11-23; 09:30 in Berlin (UTC+1) two days later is 08:30 UTC.
+    let minute = 60_000;
+    let due_at = START_MS + 44 * 60 * minute + 30 * minute;
+    assert_eq!(due, vec![due_at]);
+    let launched = || async {
+        variables::get_variable(&stack.app.db, ACCOUNT_ID, "launched")
+            .await
+            .expect("read")
+            .map(|v| v.value)
+    };
+    stack.advance(Duration::from_millis(
+        u64::try_from(due_at - START_MS - minute).expect("positive"),
+    ));
+    stack.settle().await;
+    assert_eq!(launched().await, None, "not a minute early");
+    stack.advance(Duration::from_millis(
+        u64::try_from(minute).expect("positive"),
+    ));
+    stack.settle().await;
+    assert_eq!(launched().await.as_deref(), Some("x"));
+    assert_eq!(
+        stack
+            .app
+            .engine
+            .sync_schedules(ACCOUNT_ID)
+            .await
+            .expect("plan"),
+        0,
+        "a date that has passed is not planned again"
+    );
+    stack.advance(Duration::from_millis(400 * 24 * 3_600_000));
+    stack.settle().await;
+    assert_eq!(launched().await.as_deref(), Some("x"), "once, not yearly");
+    let left = stack
+        .app
+        .queue
+        .list_jobs(ACCOUNT_ID, &JobFilter::default())
+        .await
+        .expect("jobs");
+    assert!(left.is_empty(), "{left:?}");
+}
+
+async fn send_email_records_the_mailer_email_on_the_lead(database: Database) {
+    let stack = stack(database).await;
+    let rule = stack
+        .rule(
+            "Proposal mail",
+            json!({"schema_version": 2, "name": "Proposal mail",
+                   "trigger": {"kind": "status_changed", "status_id": 12, "entry": "moved"},
+                   "blocks": [{"actions": [{"do": {"type": "send_email", "sender_user_id": 102,
+                                                   "recipient": "main_contact", "template_id": 77}}]}]}),
+        )
+        .await;
+    let with_mail = stack.create(
+        "contacts",
+        json!({"name": "Mia", "custom_fields_values": [
+            {"field_id": 602, "values": [{"value": "mia@example.com", "enum_code": "WORK"}]}]}),
+    );
+    let without_mail = stack.create("contacts", json!({"name": "Noah"}));
+    let mut leads = Vec::new();
+    for contact in [with_mail, without_mail] {
+        leads.push(stack.create(
+            "leads",
+            json!({"name": "Deal", "pipeline_id": 10, "status_id": 11,
+                   "_embedded": {"contacts": [{"id": contact, "is_main": true}]}}),
+        ));
+    }
+    stack.settle().await;
+    for lead in &leads {
+        stack.kommo_call(
+            "PATCH",
+            "/api/v4/leads",
+            Some(json!([{"id": lead, "status_id": 12}])),
+        );
+    }
+    stack.settle().await;
+
+    let notes = stack.notes_of(leads[0]);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["note_type"], "service_message");
+    assert_eq!(
+        notes[0]["params"]["text"],
+        "Email (Mailer template 77) from user 102 to mia@example.com"
+    );
+    assert!(stack.notes_of(leads[1]).is_empty());
+    let runs = stack.log(rule).await;
+    let failed: Vec<_> = runs
+        .iter()
+        .filter(|r| r.outcome == ExecutionOutcome::Error)
+        .collect();
+    assert_eq!(failed.len(), 1, "the contact without an address: {runs:?}");
+    assert!(
+        failed[0].trace.to_string().contains("no email address"),
+        "{}",
+        failed[0].trace
+    );
 }
