@@ -175,19 +175,29 @@ pub async fn chain_depth(
 /// How long finished rule and action runs are remembered: far longer than any job is retried.
 pub const RUN_MEMORY_MS: Millis = 7 * 24 * 3_600_000;
 
-/// Forgets expired write marks, and rule and action runs older than [`RUN_MEMORY_MS`].
+/// How long a talk nothing was heard of is remembered. Forgetting one is harmless for its start
+/// (a talk whose `talk[add]` we do not know never starts); a closing update of a talk silent
+/// this long is taken as a close of an open talk.
+pub const TALK_MEMORY_MS: Millis = 180 * 24 * 3_600_000;
+
+/// Forgets expired write marks, rule and action runs older than [`RUN_MEMORY_MS`], and talks not
+/// heard of for [`TALK_MEMORY_MS`].
 pub async fn prune_write_marks(db: &Db, now: Millis) -> Result<u64, sqlx::Error> {
     let mut pruned = sqlx::query("DELETE FROM engine_writes WHERE expires_at <= $1")
         .bind(now)
         .execute(&db.pool)
         .await?
         .rows_affected();
-    for sql in [
-        "DELETE FROM rule_runs WHERE done_at < $1",
-        "DELETE FROM action_runs WHERE started_at < $1",
+    for (sql, memory) in [
+        ("DELETE FROM rule_runs WHERE done_at < $1", RUN_MEMORY_MS),
+        (
+            "DELETE FROM action_runs WHERE started_at < $1",
+            RUN_MEMORY_MS,
+        ),
+        ("DELETE FROM talk_memory WHERE seen_at < $1", TALK_MEMORY_MS),
     ] {
         pruned += sqlx::query(sql)
-            .bind(now - RUN_MEMORY_MS)
+            .bind(now - memory)
             .execute(&db.pool)
             .await?
             .rows_affected();

@@ -6,6 +6,7 @@ mod accounts;
 mod ingest;
 mod launch;
 mod log;
+mod memory;
 mod queue;
 mod rate_limit;
 mod rules;
