@@ -1,11 +1,15 @@
 //! The durable job queue, a table in the same database as everything else.
 //!
 //! - `run_at` is both the delay of a new job and the time of its next retry.
-//! - A worker claims a due job by setting a lease (`locked_until`) in one statement (`FOR UPDATE SKIP
-//!   LOCKED` on PostgreSQL; SQLite's single writer makes its `UPDATE … RETURNING` atomic), runs it
-//!   outside any transaction, then deletes it, or schedules a retry with capped exponential backoff,
-//!   or moves it to the dead-letter state `dead`. A crashed worker's lease runs out and the job is
+//! - A worker claims a due job by setting a lease (`locked_until`): on PostgreSQL in one statement
+//!   with `FOR UPDATE SKIP LOCKED`; on SQLite a read chooses and an `UPDATE … RETURNING` fenced on the
+//!   lease claims, choosing again if another worker was first. It runs the job outside any
+//!   transaction, then deletes it, or schedules a retry with capped exponential backoff, or moves it
+//!   to the dead-letter state `dead`. A crashed worker's lease runs out and the job is
 //!   claimed again, so jobs survive restarts and handlers must be idempotent.
+//! - Claims are fair between accounts: among the due jobs, one of the account with the fewest jobs
+//!   under a lease, then the oldest (`run_at`, id), so one account's backlog cannot starve the others
+//!   (docs/ARCHITECTURE.md, "Queue"; [`worker`] has the query).
 //! - [`enqueue`] takes the caller's connection, so a job is written in the caller's transaction.
 //! - Jobs that belong to a disabled rule are not claimed; they wait until the rule is enabled, and
 //!   [`Queue::drop_expired_held_jobs`] removes those due for longer than [`HELD_JOB_RETENTION_MS`].

@@ -136,9 +136,127 @@ pub enum WorkerError {
 pub struct Worker {
     queue: Queue,
     registry: Arc<Registry>,
-    claim_sql: Arc<str>,
+    claim: Arc<ClaimSql>,
     next_due_sql: Arc<str>,
     kinds: Arc<[&'static str]>,
+}
+
+/// The columns of a [`ClaimedJob`].
+const RETURNING: &str =
+    "RETURNING id, account_id, kind, payload, attempts, max_attempts, run_at, rule_id";
+
+/// How often a worker chooses again when another one claimed its choice first.
+const CLAIM_RACES: usize = 8;
+
+/// `$first, $first+1, …` for `count` parameters, or `NULL` (an `IN` that matches nothing).
+fn numbered(count: usize, first: usize) -> String {
+    if count == 0 {
+        return "NULL".to_string();
+    }
+    (0..count)
+        .map(|i| format!("${}", i + first))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The claimable due jobs: not under a lease, of the worker's kinds (`IN (…)`), not held by a
+/// disabled rule.
+fn claimable(kind_params: &str) -> String {
+    format!(
+        "j.state = 'pending' AND j.run_at <= $1 AND (j.locked_until IS NULL OR j.locked_until <= $1)
+         AND j.kind IN ({kind_params}) AND {RUNNABLE}"
+    )
+}
+
+/// Whether the account of the job `j` has a job under a lease.
+const ACCOUNT_BUSY: &str =
+    "EXISTS (SELECT 1 FROM jobs f WHERE f.account_id = j.account_id AND f.locked_until > $1)";
+
+/// `columns` of the oldest claimable job `j`, with `$1` = now and the kinds numbered from
+/// `$first_kind`. When its account has nothing in flight, it is also first in the fair order, which
+/// is the common case and costs one index seek.
+fn head_sql(columns: &str, kinds: usize, first_kind: usize, lock: &str) -> String {
+    let claimable = claimable(&numbered(kinds, first_kind));
+    format!(
+        "SELECT {columns} FROM jobs j WHERE {claimable}
+         ORDER BY j.run_at, j.id LIMIT 1{lock}"
+    )
+}
+
+/// The id of the job to claim next in the fair order (see the module docs), with `$1` = now and
+/// the kinds numbered from `$first_kind`. The accounts with pending jobs are walked one index seek
+/// at a time; each gives its oldest claimable job; the account with the fewest jobs under a lease
+/// wins, then the oldest job. The cost grows with the number of accounts that have pending jobs,
+/// not with the number of jobs. `heads` is materialized: inlined, SQLite evaluates the walk many
+/// times over.
+fn fair_sql(kinds: usize, first_kind: usize, lock: &str) -> String {
+    let claimable = claimable(&numbered(kinds, first_kind));
+    format!(
+        "WITH RECURSIVE pending_accounts(account_id) AS (
+             SELECT MIN(account_id) FROM jobs WHERE state = 'pending'
+             UNION ALL
+             SELECT (SELECT MIN(p.account_id) FROM jobs p WHERE p.state = 'pending' AND p.account_id > a.account_id)
+             FROM pending_accounts a WHERE a.account_id IS NOT NULL
+         ),
+         heads(account_id, job_id) AS MATERIALIZED (
+             SELECT a.account_id,
+                    (SELECT j.id FROM jobs j WHERE j.account_id = a.account_id AND {claimable}
+                     ORDER BY j.run_at, j.id LIMIT 1)
+             FROM pending_accounts a WHERE a.account_id IS NOT NULL
+         )
+         SELECT j.id FROM heads h JOIN jobs j ON j.id = h.job_id
+         WHERE j.state = 'pending' AND (j.locked_until IS NULL OR j.locked_until <= $1)
+         ORDER BY (SELECT COUNT(*) FROM jobs f WHERE f.account_id = h.account_id AND f.locked_until > $1),
+                  j.run_at, j.id
+         LIMIT 1{lock}"
+    )
+}
+
+/// The statements of a claim, by dialect.
+#[derive(Debug)]
+enum ClaimSql {
+    /// One statement each, locking the chosen row and skipping rows other workers are claiming:
+    /// first the oldest job if its account has nothing in flight, else the fair choice.
+    /// `$1` = now, `$2` = lease end, `$3..` = the kinds.
+    Postgres { head: String, fair: String },
+    /// Reads choose (the oldest job, then if its account is busy the fair choice; `$1` = now,
+    /// `$2..` = the kinds) so that choosing never holds SQLite's one write lock; `take` claims the
+    /// chosen job (`$1` = now, `$2` = lease end, `$3` = the job), fenced against a worker that
+    /// claimed it in between.
+    Sqlite {
+        head: String,
+        fair: String,
+        take: String,
+    },
+}
+
+impl ClaimSql {
+    fn new(dialect: Dialect, kinds: usize) -> Self {
+        let claim = |choice: String| {
+            format!(
+                "UPDATE jobs SET locked_until = $2, attempts = attempts + 1 WHERE id = ({choice}) {RETURNING}"
+            )
+        };
+        match dialect {
+            Dialect::Postgres => Self::Postgres {
+                head: claim(format!(
+                    "SELECT h.id FROM ({}) h
+                     WHERE NOT EXISTS (SELECT 1 FROM jobs f WHERE f.account_id = h.account_id AND f.locked_until > $1)",
+                    head_sql("j.id, j.account_id", kinds, 3, " FOR UPDATE OF j SKIP LOCKED")
+                )),
+                fair: claim(fair_sql(kinds, 3, " FOR UPDATE OF j SKIP LOCKED")),
+            },
+            Dialect::Sqlite => Self::Sqlite {
+                head: head_sql(&format!("j.id, {ACCOUNT_BUSY}"), kinds, 2, ""),
+                fair: fair_sql(kinds, 2, ""),
+                take: format!(
+                    "UPDATE jobs SET locked_until = $2, attempts = attempts + 1
+                     WHERE id = $3 AND state = 'pending' AND (locked_until IS NULL OR locked_until <= $1)
+                     {RETURNING}"
+                ),
+            },
+        }
+    }
 }
 
 /// Jobs not held back by a disabled rule.
@@ -148,39 +266,9 @@ impl Worker {
     /// A worker on `queue` running the handlers of `registry`.
     pub fn new(queue: Queue, registry: Registry) -> Self {
         let kinds: Arc<[&'static str]> = registry.kinds().into();
-        // $1 = now, $2 = lease end, $3.. = the kinds.
-        let kind_params = (0..kinds.len())
-            .map(|i| format!("${}", i + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let kind_params = if kind_params.is_empty() {
-            "NULL".to_string()
-        } else {
-            kind_params
-        };
-        let skip_locked = match queue.db().dialect {
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "",
-        };
-        let claim_sql = format!(
-            "UPDATE jobs SET locked_until = $2, attempts = attempts + 1
-             WHERE id = (
-                 SELECT j.id FROM jobs j
-                 WHERE j.state = 'pending' AND j.run_at <= $1 AND (j.locked_until IS NULL OR j.locked_until <= $1)
-                   AND j.kind IN ({kind_params}) AND {RUNNABLE}
-                 ORDER BY j.run_at, j.id LIMIT 1{skip_locked})
-             RETURNING id, account_id, kind, payload, attempts, max_attempts, run_at, rule_id"
-        );
-        // $1 = now, $2.. = the kinds (shifted by one against the claim).
-        let kind_params = (0..kinds.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let kind_params = if kind_params.is_empty() {
-            "NULL".to_string()
-        } else {
-            kind_params
-        };
+        let claim = ClaimSql::new(queue.db().dialect, kinds.len());
+        // $1 = now, $2.. = the kinds.
+        let kind_params = numbered(kinds.len(), 2);
         let next_due_sql = format!(
             "SELECT MIN(j.run_at) FROM jobs j
              WHERE j.state = 'pending' AND (j.locked_until IS NULL OR j.locked_until <= $1)
@@ -189,7 +277,7 @@ impl Worker {
         Self {
             queue,
             registry: Arc::new(registry),
-            claim_sql: claim_sql.into(),
+            claim: Arc::new(claim),
             next_due_sql: next_due_sql.into(),
             kinds,
         }
@@ -200,20 +288,66 @@ impl Worker {
         &self.queue
     }
 
-    /// Claims one due job under a lease, or `None`.
+    /// Claims one due job under a lease, or `None`. Among the due jobs it takes one of the account
+    /// with the fewest jobs under a lease, and of that account the oldest, so that one account's
+    /// backlog cannot starve the others.
     pub async fn try_claim(&self) -> Result<Option<ClaimedJob>, WorkerError> {
-        let now = self.queue.clock().now_ms();
+        let pool = &self.queue.db().pool;
         let lease_ms = i64::try_from(self.queue.settings().lease.as_millis()).unwrap_or(i64::MAX);
-        let mut query = sqlx::query(&self.claim_sql)
-            .bind(now)
-            .bind(now.saturating_add(lease_ms));
-        for kind in self.kinds.iter() {
-            query = query.bind(*kind);
+        // `$1` = now, then the kinds.
+        let choose = |sql, now: Millis| {
+            self.kinds
+                .iter()
+                .fold(sqlx::query(sql).bind(now), |query, kind| query.bind(*kind))
+        };
+        for _ in 0..CLAIM_RACES {
+            let now = self.queue.clock().now_ms();
+            let lease_end = now.saturating_add(lease_ms);
+            let row = match &*self.claim {
+                ClaimSql::Postgres { head, fair } => {
+                    let claim = |sql| {
+                        self.kinds
+                            .iter()
+                            .fold(sqlx::query(sql).bind(now).bind(lease_end), |query, kind| {
+                                query.bind(*kind)
+                            })
+                    };
+                    match claim(head).fetch_optional(pool).await? {
+                        Some(row) => Some(row),
+                        None => claim(fair).fetch_optional(pool).await?,
+                    }
+                }
+                ClaimSql::Sqlite { head, fair, take } => {
+                    let Some(oldest) = choose(head, now).fetch_optional(pool).await? else {
+                        return Ok(None);
+                    };
+                    let mut id: i64 = oldest.try_get(0)?;
+                    let busy: bool = oldest.try_get::<i64, _>(1)? != 0;
+                    if busy {
+                        match choose(fair, now).fetch_optional(pool).await? {
+                            Some(fair) => id = fair.try_get(0)?,
+                            None => return Ok(None),
+                        }
+                    }
+                    let taken = sqlx::query(take)
+                        .bind(now)
+                        .bind(lease_end)
+                        .bind(id)
+                        .fetch_optional(pool)
+                        .await?;
+                    if taken.is_none() {
+                        // Another worker claimed it first: choose again.
+                        continue;
+                    }
+                    taken
+                }
+            };
+            return row
+                .map(|r| claimed_job(&r))
+                .transpose()
+                .map_err(WorkerError::from);
         }
-        let row = query.fetch_optional(&self.queue.db().pool).await?;
-        row.map(|r| claimed_job(&r))
-            .transpose()
-            .map_err(WorkerError::from)
+        Ok(None)
     }
 
     /// Claims one due job, runs it and settles it: deleted when done, rescheduled with backoff when it

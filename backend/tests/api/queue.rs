@@ -16,7 +16,8 @@ use rulebook::queue::{
 use serde_json::json;
 
 use crate::helpers::{
-    connect_state, spawn_app, Backend, TestApp, ACCOUNT, ADMIN, MEMBER, OTHER_ADMIN, START_MS,
+    connect_state, spawn_app, Backend, TestApp, ACCOUNT, ADMIN, MEMBER, OTHER_ACCOUNT, OTHER_ADMIN,
+    START_MS,
 };
 
 crate::on_both_databases!(
@@ -36,6 +37,7 @@ crate::on_both_databases!(
     two_processes_claiming_at_once_run_each_job_once,
     the_worker_loop_runs_jobs_as_they_are_enqueued_and_stops_on_shutdown,
     a_dead_job_is_listed_and_retried_through_the_api,
+    an_accounts_backlog_does_not_starve_another_account,
 );
 
 /// Records the payloads `n` of the jobs it runs.
@@ -726,4 +728,46 @@ async fn a_dead_job_is_listed_and_retried_through_the_api(backend: Backend) {
     )
     .await
     .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+async fn an_accounts_backlog_does_not_starve_another_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let worker = app.worker(
+        Registry::new().register(RUN_DELAYED_ACTION, |_: ClaimedJob| {
+            std::future::ready(Ok::<(), JobError>(()))
+        }),
+    );
+    // Account A's backlog: 200 jobs, all due and all older than B's one job, enqueued last.
+    let mut tx = app.db().pool.begin().await.expect("begin");
+    let mut backlog = Vec::new();
+    for n in 0..200 {
+        let id = app
+            .queue()
+            .enqueue_in(&mut tx, &job(n, START_MS - 600_000 + n))
+            .await
+            .expect("enqueue");
+        backlog.push(id);
+    }
+    tx.commit().await.expect("commit");
+    let other = NewJob::new(
+        OTHER_ACCOUNT,
+        RUN_DELAYED_ACTION,
+        json!({ "n": 1_000 }),
+        START_MS - 1,
+    );
+    let other_id = app.queue().enqueue(&other).await.expect("enqueue");
+
+    let claim = || async { worker.try_claim().await.expect("claim").expect("a due job") };
+    let first = claim().await;
+    assert_eq!(
+        (first.account_id, first.id),
+        (ACCOUNT, backlog[0]),
+        "with nothing in flight, the oldest job comes first"
+    );
+    // A's first job is still under its lease: B has fewer jobs in flight.
+    let second = claim().await;
+    assert_eq!((second.account_id, second.id), (OTHER_ACCOUNT, other_id));
+    // One job in flight each: A's next oldest.
+    let third = claim().await;
+    assert_eq!((third.account_id, third.id), (ACCOUNT, backlog[1]));
 }
