@@ -145,9 +145,6 @@ pub struct Worker {
 const RETURNING: &str =
     "RETURNING id, account_id, kind, payload, attempts, max_attempts, run_at, rule_id";
 
-/// How often a worker chooses again when another one claimed its choice first.
-const CLAIM_RACES: usize = 8;
-
 /// `$first, $first+1, …` for `count` parameters, or `NULL` (an `IN` that matches nothing).
 fn numbered(count: usize, first: usize) -> String {
     if count == 0 {
@@ -217,16 +214,24 @@ fn fair_sql(kinds: usize, first_kind: usize, lock: &str) -> String {
 enum ClaimSql {
     /// One statement each, locking the chosen row and skipping rows other workers are claiming:
     /// first the oldest job if its account has nothing in flight, else the fair choice.
-    /// `$1` = now, `$2` = lease end, `$3..` = the kinds.
-    Postgres { head: String, fair: String },
+    /// `$1` = now, `$2` = lease end, `$3..` = the kinds. `plain` takes the oldest claimable job
+    /// whatever its account: the last resort when the fair choice was being claimed by another
+    /// worker at that instant, so a claim never comes back empty while a job is claimable.
+    Postgres {
+        head: String,
+        fair: String,
+        plain: String,
+    },
     /// Reads choose (the oldest job, then if its account is busy the fair choice; `$1` = now,
     /// `$2..` = the kinds) so that choosing never holds SQLite's one write lock; `take` claims the
     /// chosen job (`$1` = now, `$2` = lease end, `$3` = the job), fenced against a worker that
-    /// claimed it in between.
+    /// claimed it in between. When it did, `plain` claims the oldest claimable job in one
+    /// statement (`$1` = now, `$2` = lease end, `$3..` = the kinds), which cannot race on SQLite.
     Sqlite {
         head: String,
         fair: String,
         take: String,
+        plain: String,
     },
 }
 
@@ -245,6 +250,7 @@ impl ClaimSql {
                     head_sql("j.id, j.account_id", kinds, 3, " FOR UPDATE OF j SKIP LOCKED")
                 )),
                 fair: claim(fair_sql(kinds, 3, " FOR UPDATE OF j SKIP LOCKED")),
+                plain: claim(head_sql("j.id", kinds, 3, " FOR UPDATE OF j SKIP LOCKED")),
             },
             Dialect::Sqlite => Self::Sqlite {
                 head: head_sql(&format!("j.id, {ACCOUNT_BUSY}"), kinds, 2, ""),
@@ -254,6 +260,7 @@ impl ClaimSql {
                      WHERE id = $3 AND state = 'pending' AND (locked_until IS NULL OR locked_until <= $1)
                      {RETURNING}"
                 ),
+                plain: claim(head_sql("j.id", kinds, 3, "")),
             },
         }
     }
@@ -300,54 +307,65 @@ impl Worker {
                 .iter()
                 .fold(sqlx::query(sql).bind(now), |query, kind| query.bind(*kind))
         };
-        for _ in 0..CLAIM_RACES {
-            let now = self.queue.clock().now_ms();
-            let lease_end = now.saturating_add(lease_ms);
-            let row = match &*self.claim {
-                ClaimSql::Postgres { head, fair } => {
-                    let claim = |sql| {
-                        self.kinds
-                            .iter()
-                            .fold(sqlx::query(sql).bind(now).bind(lease_end), |query, kind| {
-                                query.bind(*kind)
-                            })
-                    };
-                    match claim(head).fetch_optional(pool).await? {
+        // `$1` = now, `$2` = lease end, then the kinds.
+        let claim = |sql, now: Millis, lease_end: Millis| {
+            self.kinds
+                .iter()
+                .fold(sqlx::query(sql).bind(now).bind(lease_end), |query, kind| {
+                    query.bind(*kind)
+                })
+        };
+        let now = self.queue.clock().now_ms();
+        let lease_end = now.saturating_add(lease_ms);
+        let row = match &*self.claim {
+            ClaimSql::Postgres { head, fair, plain } => {
+                match claim(head, now, lease_end).fetch_optional(pool).await? {
+                    Some(row) => Some(row),
+                    None => match claim(fair, now, lease_end).fetch_optional(pool).await? {
                         Some(row) => Some(row),
-                        None => claim(fair).fetch_optional(pool).await?,
-                    }
+                        None => claim(plain, now, lease_end).fetch_optional(pool).await?,
+                    },
                 }
-                ClaimSql::Sqlite { head, fair, take } => {
-                    let Some(oldest) = choose(head, now).fetch_optional(pool).await? else {
-                        return Ok(None);
-                    };
-                    let mut id: i64 = oldest.try_get(0)?;
-                    let busy: bool = oldest.try_get::<i64, _>(1)? != 0;
-                    if busy {
-                        match choose(fair, now).fetch_optional(pool).await? {
-                            Some(fair) => id = fair.try_get(0)?,
-                            None => return Ok(None),
-                        }
+            }
+            ClaimSql::Sqlite {
+                head,
+                fair,
+                take,
+                plain,
+            } => {
+                let Some(oldest) = choose(head, now).fetch_optional(pool).await? else {
+                    return Ok(None);
+                };
+                let busy: bool = oldest.try_get::<i64, _>(1)? != 0;
+                let choice: Option<i64> = if busy {
+                    match choose(fair, now).fetch_optional(pool).await? {
+                        Some(fair) => Some(fair.try_get(0)?),
+                        None => None,
                     }
-                    let taken = sqlx::query(take)
-                        .bind(now)
-                        .bind(lease_end)
-                        .bind(id)
-                        .fetch_optional(pool)
-                        .await?;
-                    if taken.is_none() {
-                        // Another worker claimed it first: choose again.
-                        continue;
+                } else {
+                    Some(oldest.try_get(0)?)
+                };
+                let taken = match choice {
+                    Some(id) => {
+                        sqlx::query(take)
+                            .bind(now)
+                            .bind(lease_end)
+                            .bind(id)
+                            .fetch_optional(pool)
+                            .await?
                     }
-                    taken
+                    None => None,
+                };
+                match taken {
+                    Some(row) => Some(row),
+                    // Another worker claimed the choice first: the oldest claimable job instead.
+                    None => claim(plain, now, lease_end).fetch_optional(pool).await?,
                 }
-            };
-            return row
-                .map(|r| claimed_job(&r))
-                .transpose()
-                .map_err(WorkerError::from);
-        }
-        Ok(None)
+            }
+        };
+        row.map(|r| claimed_job(&r))
+            .transpose()
+            .map_err(WorkerError::from)
     }
 
     /// Claims one due job, runs it and settles it: deleted when done, rescheduled with backoff when it

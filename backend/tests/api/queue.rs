@@ -38,6 +38,7 @@ crate::on_both_databases!(
     the_worker_loop_runs_jobs_as_they_are_enqueued_and_stops_on_shutdown,
     a_dead_job_is_listed_and_retried_through_the_api,
     an_accounts_backlog_does_not_starve_another_account,
+    concurrent_claims_of_one_busy_account_each_get_a_job,
 );
 
 /// Records the payloads `n` of the jobs it runs.
@@ -770,4 +771,39 @@ async fn an_accounts_backlog_does_not_starve_another_account(backend: Backend) {
     // One job in flight each: A's next oldest.
     let third = claim().await;
     assert_eq!((third.account_id, third.id), (ACCOUNT, backlog[1]));
+}
+
+async fn concurrent_claims_of_one_busy_account_each_get_a_job(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let worker = app.worker(
+        Registry::new().register(RUN_DELAYED_ACTION, |_: ClaimedJob| {
+            std::future::ready(Ok::<(), JobError>(()))
+        }),
+    );
+    for n in 0..40 {
+        app.queue()
+            .enqueue(&job(n, START_MS - 1_000 + n))
+            .await
+            .expect("enqueue");
+    }
+    // One job in flight makes the account busy, so every claim below goes the fair way and they
+    // all choose the same head job at once.
+    let first = worker.try_claim().await.expect("claim").expect("a job");
+    let claims: Vec<_> = (0..20)
+        .map(|_| {
+            let worker = worker.clone();
+            tokio::spawn(async move { worker.try_claim().await })
+        })
+        .collect();
+    let mut ids = vec![first.id];
+    for claim in claims {
+        let job = claim
+            .await
+            .expect("task")
+            .expect("claim")
+            .expect("a job is claimable, so a claim must not come back empty");
+        ids.push(job.id);
+    }
+    let unique: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), 21, "each claim took its own job: {ids:?}");
 }
