@@ -15,6 +15,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use sqlx::Row;
 
+use rulebook_e2e::on_both_databases;
+
+on_both_databases!(
+    an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access,
+    a_long_lived_token_connects_only_the_account_it_belongs_to,
+);
+
 fn problem_code(status: u16, content_type: Option<String>, body: &str) -> (u16, String) {
     assert_eq!(
         content_type.as_deref(),
@@ -196,20 +203,9 @@ async fn an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access(da
     assert!(!listed[0].connected);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oauth_connection_and_revocation_on_sqlite() {
-    an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access(Database::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oauth_connection_and_revocation_on_postgres() {
-    an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access(Database::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_lived_token_connects_only_the_account_it_belongs_to() {
+async fn a_long_lived_token_connects_only_the_account_it_belongs_to(database: Database) {
     let c = Connecting::start(
-        Database::Sqlite,
+        database,
         EmulatorConfig::default(),
         EmulatorClock::frozen(START_MS),
         6,
