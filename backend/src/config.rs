@@ -69,6 +69,14 @@ pub struct Settings {
     /// Kommo requests per second per account (Kommo allows 7).
     #[serde(default = "default_kommo_requests_per_second")]
     pub kommo_requests_per_second: u32,
+    /// Inbound webhook calls and trigger-link clicks accepted per account and minute, in this
+    /// process: a burst of this many, refilled evenly; beyond it, 429. 0 means no limit.
+    #[serde(default = "default_inbound_requests_per_minute")]
+    pub inbound_requests_per_minute: u32,
+}
+
+fn default_inbound_requests_per_minute() -> u32 {
+    600
 }
 
 fn default_true() -> bool {

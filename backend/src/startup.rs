@@ -18,7 +18,7 @@ use crate::{
     config::Settings,
     db,
     engine::Engine,
-    http,
+    http::{self, throttle::InboundThrottle},
     queue::{kinds, worker::Worker, Queue, QueueSettings},
     store::token_cipher::TokenCipher,
 };
@@ -40,6 +40,8 @@ pub struct AppState {
     pub cipher: Arc<TokenCipher>,
     /// The rule engine: evaluation and actions through the Kommo client.
     pub engine: Arc<Engine>,
+    /// The per-account cap on inbound webhooks and trigger links.
+    pub inbound_throttle: Arc<InboundThrottle>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             cipher.clone(),
             &settings,
         )?;
+        let inbound_throttle = Arc::new(InboundThrottle::new(settings.inbound_requests_per_minute));
         Ok(Self {
             db,
             verifier: Arc::new(TokenVerifier::new(&settings)),
@@ -68,6 +71,7 @@ impl AppState {
             queue,
             cipher,
             engine: Arc::new(engine),
+            inbound_throttle,
         })
     }
 }

@@ -108,6 +108,16 @@ impl ApiError {
         }
     }
 
+    /// 429: the caller sent more than its share; it may try again later.
+    pub fn too_many_requests(code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code,
+            detail: detail.into(),
+            errors: vec![],
+        }
+    }
+
     /// 502: Kommo, which we depend on for this request, failed.
     pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> Self {
         Self {

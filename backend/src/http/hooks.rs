@@ -150,6 +150,7 @@ async fn inbound_hook(
     let rule_id = authenticate::inbound_hook(&state.db, account_id, &hook_key)
         .await
         .map_err(refused)?;
+    state.inbound_throttle.check(account_id)?;
     let idempotency_key = headers
         .get(dedupe::IDEMPOTENCY_HEADER)
         .and_then(|v| v.to_str().ok());
@@ -204,6 +205,7 @@ async fn record_click(
     let link = authenticate::trigger_link(&state.db, token)
         .await
         .map_err(refused)?;
+    state.inbound_throttle.check(link.account_id)?;
     let event = RawEvent {
         account_id: link.account_id,
         source: EventSource::TriggerLink,

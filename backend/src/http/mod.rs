@@ -14,6 +14,7 @@ mod launch;
 mod me;
 mod oauth;
 mod rules;
+pub mod throttle;
 mod variables;
 
 use axum::Router;

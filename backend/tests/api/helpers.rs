@@ -129,6 +129,11 @@ fn postgres_admin_url() -> String {
 }
 
 pub fn test_settings(database_url: &str) -> Settings {
+    test_settings_with(database_url, json!({}))
+}
+
+/// The test settings with some of them replaced.
+pub fn test_settings_with(database_url: &str, overrides: Value) -> Settings {
     figment::Figment::new()
         .merge(figment::providers::Serialized::defaults(json!({
             "bind": "127.0.0.1:0",
@@ -140,6 +145,7 @@ pub fn test_settings(database_url: &str) -> Settings {
             "cors_extra_origins": [],
             "token_leeway_s": 5,
         })))
+        .merge(figment::providers::Serialized::defaults(overrides))
         .extract()
         .expect("test settings")
 }
@@ -172,9 +178,21 @@ async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>,
 
 /// A connected, migrated app on a fresh database, with the clock at [`START_MS`].
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, json!({})).await
+}
+
+/// [`spawn_app`] with some settings replaced.
+pub async fn spawn_app_with(backend: Backend, overrides: Value) -> TestApp {
     let (database_url, sqlite_dir, postgres_database) = fresh_database(backend).await;
     let clock = ManualClock::new(START_MS);
-    let state = connect_state(&database_url, &clock).await;
+    let db = db::connect(&database_url).await.expect("connect");
+    db::migrate(&db).await.expect("migrate");
+    let state = AppState::new(
+        db,
+        test_settings_with(&database_url, overrides),
+        Arc::new(clock.clone()),
+    )
+    .expect("state");
     TestApp {
         router: router(state.clone()),
         state,

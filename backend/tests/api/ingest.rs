@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use rulebook::ingest;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Backend, TestApp, ACCOUNT, ADMIN, OTHER_ADMIN};
+use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp, ACCOUNT, ADMIN, OTHER_ADMIN};
 
 crate::on_both_databases!(
     a_kommo_webhook_is_stored_and_queued_before_the_answer,
@@ -18,6 +18,7 @@ crate::on_both_databases!(
     processed_events_are_purged_after_their_retention_and_unprocessed_ones_kept,
     a_request_to_the_static_dp_url_is_authenticated_by_the_rule_key_in_its_settings,
     a_trigger_link_sends_the_visitor_on_and_a_manual_link_names_its_entity,
+    inbound_hooks_and_links_are_capped_per_account_and_kommo_webhooks_are_not,
 );
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -431,4 +432,60 @@ async fn a_trigger_link_sends_the_visitor_on_and_a_manual_link_names_its_entity(
         1
     );
     assert_eq!(events_and_jobs(&app).await, (2, 2));
+}
+
+async fn inbound_hooks_and_links_are_capped_per_account_and_kommo_webhooks_are_not(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, json!({"inbound_requests_per_minute": 3})).await;
+    let rule = app
+        .get_rule(ADMIN, app.given_a_rule("Site form").await)
+        .await
+        .expect(StatusCode::OK);
+    let rule_id = rule["id"].as_i64().expect("id");
+    let hook = format!(
+        "/hooks/in/{ACCOUNT}/{}",
+        rule["inbound_hook_key"].as_str().expect("key")
+    );
+    let link = app
+        .create_trigger_link(ADMIN, rule_id, &json!({}))
+        .await
+        .expect(StatusCode::CREATED);
+    let link = link["url"]
+        .as_str()
+        .expect("url")
+        .strip_prefix(crate::helpers::PUBLIC_URL)
+        .expect("ours")
+        .to_string();
+
+    for _ in 0..2 {
+        app.post_hook(&hook, b"{}", "application/json", &[])
+            .await
+            .expect(StatusCode::OK);
+    }
+    app.click(&link).await.expect(StatusCode::OK);
+    app.post_hook(&hook, b"{}", "application/json", &[])
+        .await
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+    app.click(&link)
+        .await
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+    // A wrong key is refused as such, not counted against the account.
+    app.post_hook(
+        &format!("/hooks/in/{ACCOUNT}/{rule_id}-wrongsecret"),
+        b"{}",
+        "application/json",
+        &[],
+    )
+    .await
+    .expect_problem(StatusCode::UNAUTHORIZED, "hook_unauthorized");
+    let (kommo, _) = app.given_webhook_path(ADMIN).await;
+    app.post_hook(&kommo, LEAD_ADDED, FORM, &[])
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        events_and_jobs(&app).await,
+        (4, 4),
+        "three inbound calls and Kommo's webhook; the refused ones stored nothing"
+    );
 }
