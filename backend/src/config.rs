@@ -54,6 +54,11 @@ pub struct Settings {
     /// Events deeper than this in a chain caused by Rulebook's own changes stop (loop protection).
     #[serde(default = "default_chain_limit")]
     pub engine_chain_limit: u32,
+    /// How long after one of Rulebook's own writes to an entity an event about that entity counts
+    /// as caused by it (and so one step deeper in its chain), in seconds. Raise it when Kommo's
+    /// webhooks reach the backend late.
+    #[serde(default = "default_write_mark_ttl_s")]
+    pub engine_write_mark_ttl_s: u64,
     /// Lets "send webhook" reach loopback and private networks; only for tests and sandboxes.
     #[serde(default)]
     pub allow_private_webhook_targets: bool,
@@ -85,6 +90,10 @@ fn default_true() -> bool {
 
 fn default_chain_limit() -> u32 {
     5
+}
+
+fn default_write_mark_ttl_s() -> u64 {
+    60
 }
 
 fn default_kommo_requests_per_second() -> u32 {
@@ -235,6 +244,27 @@ mod tests {
                 "q2Xk3m1W0v9yPz8Rt7Ls6Nd5Jc4Hb3Ga2Fe1Dc0Ba9Y=",
             );
             assert!(Settings::load(None).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn engine_and_inbound_limits_default_and_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_ID", "id");
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_SECRET", "secret");
+            let s = Settings::load(None).expect("defaults");
+            assert_eq!(s.engine_write_mark_ttl_s, 60);
+            assert_eq!(s.inbound_requests_per_minute, 600);
+            jail.set_env("RULEBOOK_ENGINE_WRITE_MARK_TTL_S", "300");
+            jail.set_env("RULEBOOK_INBOUND_REQUESTS_PER_MINUTE", "0");
+            let s = Settings::load(None).expect("overridden");
+            assert_eq!(s.engine_write_mark_ttl_s, 300);
+            assert_eq!(s.inbound_requests_per_minute, 0);
+            assert_eq!(
+                crate::engine::EngineConfig::from_settings(&s).write_mark_ttl_ms,
+                300_000
+            );
             Ok(())
         });
     }

@@ -70,7 +70,8 @@ impl EngineConfig {
         };
         Self {
             chain_limit: settings.engine_chain_limit,
-            write_mark_ttl_ms: 60_000,
+            write_mark_ttl_ms: i64::try_from(settings.engine_write_mark_ttl_s.saturating_mul(1000))
+                .unwrap_or(Millis::MAX),
             allow_private_webhook_targets: settings.allow_private_webhook_targets,
             facts_ttl_ms: 300_000,
             client,
