@@ -59,6 +59,11 @@ pub struct Settings {
     /// webhooks reach the backend late.
     #[serde(default = "default_write_mark_ttl_s")]
     pub engine_write_mark_ttl_s: u64,
+    /// How much later than its talk a chat message may be stamped and still count as the message
+    /// that opened it ("conversation started"), in seconds. Kommo does not document how far apart
+    /// the two are.
+    #[serde(default = "default_talk_first_message_slack_s")]
+    pub engine_talk_first_message_slack_s: u32,
     /// Lets "send webhook" reach loopback and private networks; only for tests and sandboxes.
     #[serde(default)]
     pub allow_private_webhook_targets: bool,
@@ -94,6 +99,10 @@ fn default_chain_limit() -> u32 {
 
 fn default_write_mark_ttl_s() -> u64 {
     60
+}
+
+fn default_talk_first_message_slack_s() -> u32 {
+    5
 }
 
 fn default_kommo_requests_per_second() -> u32 {
@@ -255,6 +264,7 @@ mod tests {
             jail.set_env("RULEBOOK_KOMMO_CLIENT_SECRET", "secret");
             let s = Settings::load(None).expect("defaults");
             assert_eq!(s.engine_write_mark_ttl_s, 60);
+            assert_eq!(s.engine_talk_first_message_slack_s, 5);
             assert_eq!(s.inbound_requests_per_minute, 600);
             jail.set_env("RULEBOOK_ENGINE_WRITE_MARK_TTL_S", "300");
             jail.set_env("RULEBOOK_INBOUND_REQUESTS_PER_MINUTE", "0");

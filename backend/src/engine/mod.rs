@@ -53,6 +53,9 @@ pub struct EngineConfig {
     pub chain_limit: u32,
     /// How long after one of our writes an event about the same entity counts as caused by it.
     pub write_mark_ttl_ms: Millis,
+    /// How much later than its talk a message may be stamped and still be the one that opened it
+    /// ("conversation started"), in seconds.
+    pub talk_first_message_slack_s: i64,
     /// Lets "send webhook" reach loopback and private addresses (tests with a local receiver).
     pub allow_private_webhook_targets: bool,
     /// How long account facts (timezone, users, field definitions) are reused.
@@ -72,6 +75,7 @@ impl EngineConfig {
             chain_limit: settings.engine_chain_limit,
             write_mark_ttl_ms: i64::try_from(settings.engine_write_mark_ttl_s.saturating_mul(1000))
                 .unwrap_or(Millis::MAX),
+            talk_first_message_slack_s: i64::from(settings.engine_talk_first_message_slack_s),
             allow_private_webhook_targets: settings.allow_private_webhook_targets,
             facts_ttl_ms: 300_000,
             client,

@@ -261,6 +261,7 @@ impl Engine {
                                 stored.id,
                                 &signal,
                                 self.clock.now_ms(),
+                                self.config.talk_first_message_slack_s,
                             )
                             .await?;
                             out.extend(fired.into_iter().map(|event| (event, None)));

@@ -4,8 +4,8 @@
 //!
 //! - a conversation starts once, when both its `talk[add]` and its first message were seen (a
 //!   talk whose `talk[add]` we never saw predates us and never starts). The first message is the
-//!   one that opened the talk: created no later than [`FIRST_MESSAGE_SLACK_SECONDS`] after the
-//!   talk, so a later reply that arrives before it does not count. The direction is that
+//!   one that opened the talk: created no later than a few seconds (the engine's
+//!   `talk_first_message_slack_s`, by default [`FIRST_MESSAGE_SLACK_SECONDS`]) after the talk, so a later reply that arrives before it does not count. The direction is that
 //!   message's, the channel the talk's origin;
 //! - it closes when an update shows it closed (`is_in_work` 0) while it was last known open, or
 //!   not known at all; an older update than the one remembered changes nothing.
@@ -21,8 +21,8 @@ use sqlx::Row;
 
 use crate::db::{Db, Dialect};
 
-/// How much later than its talk the message that opened it may be stamped (Kommo's times are
-/// whole seconds, taken apart).
+/// By default, how much later than its talk the message that opened it may be stamped (Kommo's
+/// times are whole seconds, taken apart; how far apart is not documented, so it is a setting).
 pub const FIRST_MESSAGE_SLACK_SECONDS: i64 = 5;
 
 /// What an incoming item tells about a talk.
@@ -87,8 +87,14 @@ pub struct TalkMemory {
 }
 
 /// Applies a signal seen in stored event `event_id` to the memory of its talk: the new memory and
-/// the conversation events it fires.
-pub fn step(memory: &TalkMemory, signal: &TalkSignal, event_id: i64) -> (TalkMemory, Vec<Event>) {
+/// the conversation events it fires. A message counts as the one that opened the talk when it is
+/// stamped at most `first_message_slack_s` after the talk.
+pub fn step(
+    memory: &TalkMemory,
+    signal: &TalkSignal,
+    event_id: i64,
+    first_message_slack_s: i64,
+) -> (TalkMemory, Vec<Event>) {
     let mut next = memory.clone();
     let mut fired = Vec::new();
     if next.origin.is_empty() {
@@ -148,7 +154,7 @@ pub fn step(memory: &TalkMemory, signal: &TalkSignal, event_id: i64) -> (TalkMem
     }
     let opened_the_talk = match (next.first_at, next.created_at) {
         (Some(first), Some(created)) => {
-            first == i64::MAX || first <= created.saturating_add(FIRST_MESSAGE_SLACK_SECONDS)
+            first == i64::MAX || first <= created.saturating_add(first_message_slack_s)
         }
         (Some(_), None) => true,
         (None, _) => false,
@@ -256,6 +262,7 @@ pub async fn observe(
     event_id: i64,
     signal: &TalkSignal,
     now_ms: i64,
+    first_message_slack_s: i64,
 ) -> Result<Vec<Event>, sqlx::Error> {
     let mut tx = db.pool.begin().await?;
     sqlx::query(
@@ -274,7 +281,7 @@ pub async fn observe(
     let memory = read(&mut tx, account_id, signal.talk_id, lock)
         .await?
         .unwrap_or_default();
-    let (next, events) = step(&memory, signal, event_id);
+    let (next, events) = step(&memory, signal, event_id, first_message_slack_s);
     if next != memory {
         let (entity_type, entity_id) = entity_text(next.entity);
         sqlx::query(
@@ -393,7 +400,7 @@ mod tests {
         };
         let mut out = Vec::new();
         for (event_id, signal) in signals {
-            let (next, events) = step(&memory, signal, *event_id);
+            let (next, events) = step(&memory, signal, *event_id, FIRST_MESSAGE_SLACK_SECONDS);
             memory = next;
             out.extend(events.into_iter().map(|e| (*event_id, e)));
         }
@@ -484,15 +491,38 @@ mod tests {
     }
 
     #[test]
+    fn how_late_the_opening_message_may_be_is_the_slack_setting() {
+        let memory = TalkMemory {
+            updated_at: -1,
+            ..TalkMemory::default()
+        };
+        for (slack, starts) in [(5, false), (15, true)] {
+            let (after_talk, _) = step(&memory, &talk(true, true, 100), 1, slack);
+            let (_, fired) = step(&after_talk, &message(Direction::Incoming, 110), 2, slack);
+            assert_eq!(fired.len(), usize::from(starts), "slack {slack}: {fired:?}");
+        }
+    }
+
+    #[test]
     fn the_event_that_fired_fires_again_when_its_job_is_retried() {
         let (memory, _) = run(&[
             (1, talk(true, true, 100)),
             (2, message(Direction::Incoming, 100)),
             (3, talk(false, false, 101)),
         ]);
-        let (_, again) = step(&memory, &message(Direction::Incoming, 100), 2);
+        let (_, again) = step(
+            &memory,
+            &message(Direction::Incoming, 100),
+            2,
+            FIRST_MESSAGE_SLACK_SECONDS,
+        );
         assert_eq!(again, vec![started(Direction::Incoming)]);
-        let (_, again) = step(&memory, &talk(false, false, 101), 3);
+        let (_, again) = step(
+            &memory,
+            &talk(false, false, 101),
+            3,
+            FIRST_MESSAGE_SLACK_SECONDS,
+        );
         assert!(matches!(
             again.as_slice(),
             [Event {
