@@ -533,23 +533,9 @@ async fn control_dp_action(
     Path(subdomain): Path<String>,
     body: Bytes,
 ) -> Response {
-    let value = match json_body(&body) {
-        Ok(v) => v,
+    let action: DpActionSeed = match json_request(&body, "invalid_dp_action") {
+        Ok(action) => action,
         Err(r) => return r.into_response(),
-    };
-    let action: DpActionSeed = match serde_json::from_value(value) {
-        Ok(a) => a,
-        Err(e) => {
-            let body = json!({"type": "about:blank", "title": "Bad Request", "status": 400,
-                              "code": "invalid_dp_action",
-                              "detail": format!("Expected {{\"pipeline_id\", \"status_id\", \"webhook_url\", \"settings\"}}: {e}")});
-            return (
-                StatusCode::BAD_REQUEST,
-                [(header::CONTENT_TYPE, "application/problem+json")],
-                body.to_string(),
-            )
-                .into_response();
-        }
     };
     match emulator.save_dp_action(&subdomain, &action) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

@@ -121,6 +121,13 @@ pub fn default_seed() -> Value {
     })
 }
 
+/// A manual rule on leads with one block of `actions` (rule model JSON): what buttons, lists,
+/// other rules and digital-pipeline actions run.
+pub fn manual(name: &str, actions: Value) -> Value {
+    json!({"schema_version": 2, "name": name, "trigger": {"kind": "manual", "entity": "lead"},
+           "blocks": [{"actions": actions}]})
+}
+
 /// Every account webhook event code the emulator knows.
 pub const ALL_EVENTS: &[&str] = &[
     "add_lead",

@@ -9,7 +9,7 @@ use rulebook::{
     store::{execution_log::ExecutionOutcome, rules, variables},
 };
 use rulebook_e2e::stack::{
-    default_seed, field, tags, Database, Stack, ACCOUNT_ID, START_MS, SUBDOMAIN,
+    default_seed, field, manual, tags, Database, Stack, ACCOUNT_ID, START_MS, SUBDOMAIN,
 };
 use serde_json::{json, Value};
 
@@ -255,6 +255,23 @@ async fn a_rule_that_triggers_itself_stops_at_the_chain_limit_and_is_logged_as_a
     );
 }
 
+/// The value of a global variable, if it is set.
+async fn variable(stack: &Stack, name: &str) -> Option<String> {
+    variables::get_variable(&stack.app.db, ACCOUNT_ID, name)
+        .await
+        .expect("read")
+        .map(|v| v.value)
+}
+
+async fn all_jobs(stack: &Stack) -> Vec<rulebook::queue::JobInfo> {
+    stack
+        .app
+        .queue
+        .list_jobs(ACCOUNT_ID, &JobFilter::default())
+        .await
+        .expect("jobs")
+}
+
 async fn pending_jobs(stack: &Stack, rule_id: i64) -> Vec<rulebook::queue::JobInfo> {
     let filter = JobFilter {
         rule_id: Some(rule_id),
@@ -419,12 +436,7 @@ async fn the_birthday_greeting_starts_a_salesbot_on_the_next_birthday(database: 
         Some(json!([{"id": contact, "custom_fields_values": [{"field_id": 603, "values": [{"value": birthday}]}]}])),
     );
     stack.settle().await;
-    let jobs = stack
-        .app
-        .queue
-        .list_jobs(ACCOUNT_ID, &JobFilter::default())
-        .await
-        .expect("jobs");
+    let jobs = all_jobs(&stack).await;
     assert_eq!(jobs.len(), 1);
     // 5 January 2027, 09:00 in Berlin (UTC+1).
     assert_eq!(jobs[0].run_at, 1_799_136_000_000);
@@ -495,11 +507,6 @@ async fn the_missed_call_counter_counts_in_a_global_variable(database: Database)
         .map(|n| n["params"]["text"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(texts, vec!["2 missed calls so far".to_owned()]);
-}
-
-fn manual(name: &str, actions: Value) -> Value {
-    json!({"schema_version": 2, "name": name, "trigger": {"kind": "manual", "entity": "lead"},
-           "blocks": [{"actions": actions}]})
 }
 
 async fn a_site_form_finds_the_contact_by_phone_or_creates_it(database: Database) {
@@ -911,31 +918,17 @@ async fn scheduled_rules_fire_in_the_account_timezone_and_before_a_date_in_a_fie
         json!({"name": "Deal", "custom_fields_values": meeting_at(START_MS + 72 * hour)}),
     );
     stack.settle().await;
-    let ticks = || async {
-        variables::get_variable(&stack.app.db, ACCOUNT_ID, "ticks")
-            .await
-            .expect("read")
-            .map(|v| v.value)
-    };
-    let due: Vec<i64> = stack
-        .app
-        .queue
-        .list_jobs(ACCOUNT_ID, &JobFilter::default())
-        .await
-        .expect("jobs")
-        .iter()
-        .map(|j| j.run_at)
-        .collect();
+    let due: Vec<i64> = all_jobs(&stack).await.iter().map(|j| j.run_at).collect();
     // 09:00 in Berlin (UTC+1) on the next day, and two hours before the meeting.
     assert_eq!(due, vec![START_MS + 20 * hour, START_MS + 70 * hour]);
 
     stack.advance(Duration::from_millis(20 * 3_600_000));
     stack.settle().await;
-    assert_eq!(ticks().await.as_deref(), Some("x"));
+    assert_eq!(variable(&stack, "ticks").await.as_deref(), Some("x"));
     stack.advance(Duration::from_millis(24 * 3_600_000));
     stack.settle().await;
     assert_eq!(
-        ticks().await.as_deref(),
+        variable(&stack, "ticks").await.as_deref(),
         Some("xx"),
         "and again the next day"
     );
@@ -1122,12 +1115,7 @@ async fn updates_of_concurrent_events_leave_in_one_request(database: Database) {
     }
     while workers.join_next().await.is_some() {}
 
-    let left = stack
-        .app
-        .queue
-        .list_jobs(ACCOUNT_ID, &JobFilter::default())
-        .await
-        .expect("jobs");
+    let left = all_jobs(&stack).await;
     assert!(left.is_empty(), "{left:?}");
     for lead in &leads {
         assert_eq!(field(&stack.lead(*lead), 504), format!("seen {lead}"));
@@ -1439,35 +1427,25 @@ async fn a_rule_on_a_date_and_time_fires_once_in_the_account_timezone(database: 
         .expect("plan schedules");
     assert_eq!(planned, 1);
     stack.settle().await;
-    let due: Vec<i64> = stack
-        .app
-        .queue
-        .list_jobs(ACCOUNT_ID, &JobFilter::default())
-        .await
-        .expect("jobs")
-        .iter()
-        .map(|j| j.run_at)
-        .collect();
+    let due: Vec<i64> = all_jobs(&stack).await.iter().map(|j| j.run_at).collect();
     // START_MS is 12:00 UTC on 2026-11-23; 09:30 in Berlin (UTC+1) two days later is 08:30 UTC.
     let minute = 60_000;
     let due_at = START_MS + 44 * 60 * minute + 30 * minute;
     assert_eq!(due, vec![due_at]);
-    let launched = || async {
-        variables::get_variable(&stack.app.db, ACCOUNT_ID, "launched")
-            .await
-            .expect("read")
-            .map(|v| v.value)
-    };
     stack.advance(Duration::from_millis(
         u64::try_from(due_at - START_MS - minute).expect("positive"),
     ));
     stack.settle().await;
-    assert_eq!(launched().await, None, "not a minute early");
+    assert_eq!(
+        variable(&stack, "launched").await,
+        None,
+        "not a minute early"
+    );
     stack.advance(Duration::from_millis(
         u64::try_from(minute).expect("positive"),
     ));
     stack.settle().await;
-    assert_eq!(launched().await.as_deref(), Some("x"));
+    assert_eq!(variable(&stack, "launched").await.as_deref(), Some("x"));
     assert_eq!(
         stack
             .app
@@ -1480,13 +1458,12 @@ async fn a_rule_on_a_date_and_time_fires_once_in_the_account_timezone(database: 
     );
     stack.advance(Duration::from_millis(400 * 24 * 3_600_000));
     stack.settle().await;
-    assert_eq!(launched().await.as_deref(), Some("x"), "once, not yearly");
-    let left = stack
-        .app
-        .queue
-        .list_jobs(ACCOUNT_ID, &JobFilter::default())
-        .await
-        .expect("jobs");
+    assert_eq!(
+        variable(&stack, "launched").await.as_deref(),
+        Some("x"),
+        "once, not yearly"
+    );
+    let left = all_jobs(&stack).await;
     assert!(left.is_empty(), "{left:?}");
 }
 

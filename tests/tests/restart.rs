@@ -13,7 +13,7 @@ use rulebook::{
 };
 use rulebook_e2e::{
     on_both_databases,
-    stack::{default_seed, Database, Stack, ACCOUNT_ID, SUBDOMAIN},
+    stack::{default_seed, manual, Database, Stack, ACCOUNT_ID, SUBDOMAIN},
 };
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -27,11 +27,6 @@ on_both_databases!(
 
 fn on_lead_added(name: &str, actions: Value) -> Value {
     json!({"schema_version": 2, "name": name, "trigger": {"kind": "entity_added", "entity": "lead"},
-           "blocks": [{"actions": actions}]})
-}
-
-fn manual(name: &str, actions: Value) -> Value {
-    json!({"schema_version": 2, "name": name, "trigger": {"kind": "manual", "entity": "lead"},
            "blocks": [{"actions": actions}]})
 }
 

@@ -393,13 +393,8 @@ pub async fn finish_action(
     action_key: &str,
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE action_runs SET state = 'done', detail = $3 WHERE account_id = $1 AND action_key = $2")
-        .bind(account_id)
-        .bind(action_key)
-        .bind(detail)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+    let mut conn = db.pool.acquire().await?;
+    finish_action_in(&mut conn, account_id, action_key, detail).await
 }
 
 /// Records that an action was done, on `conn`: inside the caller's transaction, so the mark and
