@@ -21,6 +21,10 @@ pub struct DisposableClaims {
     pub iss: String,
     /// The token's id.
     pub jti: String,
+    /// Expires at, unix seconds.
+    pub exp: i64,
+    /// Not valid before, unix seconds.
+    pub nbf: i64,
     /// The Kommo account id.
     pub account_id: i64,
     /// The account's subdomain.
@@ -52,6 +56,7 @@ pub struct Caller {
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
+    leeway_s: i64,
     client_id: String,
 }
 
@@ -71,17 +76,20 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[settings.audience()]);
         validation.set_required_spec_claims(&["exp", "nbf", "aud"]);
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked below against the injected clock, not the library's wall clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.leeway = settings.token_leeway_s;
         Self {
             key,
             validation,
+            leeway_s: i64::try_from(settings.token_leeway_s).unwrap_or(i64::MAX),
             client_id: settings.kommo_client_id.clone(),
         }
     }
 
-    /// Verifies `token` and returns who it speaks for.
-    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+    /// Verifies `token` at `now` (unix seconds) and returns who it speaks for.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Caller, ApiError> {
         let data = decode::<DisposableClaims>(token, &self.key, &self.validation).map_err(|e| {
             let (code, detail) = match e.kind() {
                 ErrorKind::ExpiredSignature => ("token_expired", "The Kommo token has expired."),
@@ -106,6 +114,20 @@ impl TokenVerifier {
             ApiError::unauthorized(code, detail)
         })?;
         let claims = data.claims;
+        if claims.exp.saturating_add(self.leeway_s) < now {
+            tracing::info!(reason = "token_expired", "disposable token rejected");
+            return Err(ApiError::unauthorized(
+                "token_expired",
+                "The Kommo token has expired.",
+            ));
+        }
+        if claims.nbf.saturating_sub(self.leeway_s) > now {
+            tracing::info!(reason = "token_not_yet_valid", "disposable token rejected");
+            return Err(ApiError::unauthorized(
+                "token_not_yet_valid",
+                "The Kommo token is not valid yet.",
+            ));
+        }
         if claims.client_uuid != self.client_id {
             tracing::info!(reason = "token_wrong_client", "disposable token rejected");
             return Err(ApiError::unauthorized(
@@ -140,7 +162,9 @@ impl FromRequestParts<AppState> for Caller {
                     "This request needs Kommo's X-Auth-Token header.",
                 )
             })?;
-        state.verifier.verify(token)
+        state
+            .verifier
+            .verify(token, state.clock.now_ms().div_euclid(1000))
     }
 }
 
@@ -190,13 +214,16 @@ mod tests {
         .expect("sign")
     }
 
+    /// 2026-11-23T12:00:00Z: the verifier is handed the time, so the tests hold on any date.
+    const NOW: i64 = 1_795_435_200;
+
     fn now() -> i64 {
-        chrono::Utc::now().timestamp()
+        NOW
     }
 
     fn rejection(token: &str) -> &'static str {
         TokenVerifier::new(&settings())
-            .verify(token)
+            .verify(token, NOW)
             .expect_err("token must be rejected")
             .code()
     }
@@ -204,7 +231,7 @@ mod tests {
     #[test]
     fn a_valid_token_yields_the_account_and_user() {
         let caller = TokenVerifier::new(&settings())
-            .verify(&sign(&claims(now()), SECRET))
+            .verify(&sign(&claims(now()), SECRET), NOW)
             .expect("valid");
         assert_eq!(
             caller,
@@ -237,7 +264,7 @@ mod tests {
         let mut c = claims(now() - 3600);
         c["exp"] = json!(now() - 2);
         assert!(TokenVerifier::new(&settings())
-            .verify(&sign(&c, SECRET))
+            .verify(&sign(&c, SECRET), NOW)
             .is_ok());
     }
 
@@ -288,7 +315,7 @@ mod tests {
     #[test]
     fn garbage_is_rejected_without_panicking() {
         for token in ["", "a.b.c", "....", "eyJhbGciOiJIUzI1NiJ9", "\u{0}\u{1}"] {
-            assert!(TokenVerifier::new(&settings()).verify(token).is_err());
+            assert!(TokenVerifier::new(&settings()).verify(token, NOW).is_err());
         }
     }
 }

@@ -24,6 +24,7 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the backend's one reader of the wall clock
     fn now_ms(&self) -> Millis {
         chrono::Utc::now().timestamp_millis()
     }
@@ -63,6 +64,21 @@ impl Clock for ManualClock {
 
 /// A shared, type-erased clock as the application state holds it.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// The same clock as the Kommo client reads it (token expiry, the server's offset): every client the
+/// backend builds is given this, so no client keeps a time of its own.
+pub fn for_kommo(clock: &SharedClock) -> Arc<dyn kommo::Clock> {
+    Arc::new(KommoClock(clock.clone()))
+}
+
+#[derive(Debug)]
+struct KommoClock(SharedClock);
+
+impl kommo::Clock for KommoClock {
+    fn now_unix(&self) -> i64 {
+        self.0.now_ms().div_euclid(1000)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -163,12 +163,17 @@ fn oauth_app(state: &AppState) -> OAuthApp {
 
 /// Asks Kommo which account a fresh token belongs to, before anything is stored.
 async fn account_of(
+    state: &AppState,
     base_url: &str,
     token: &StoredToken,
 ) -> Result<kommo::models::AccountInfo, ConnectError> {
     let store = Arc::new(InMemoryTokenStore::new());
     store.insert("connecting", token.clone());
-    let client = KommoClient::builder(store).build()?;
+    // The process's clock, not the client's default: a fresh token is checked against the same time
+    // as everything else.
+    let client = KommoClient::builder(store)
+        .clock(crate::clock::for_kommo(&state.clock))
+        .build()?;
     // No OAuth identity here: a refused fresh token is refused, not refreshed.
     let endpoint = AccountEndpoint::at("connecting", base_url, None)?;
     Ok(client.account(endpoint).account_info().await?)
@@ -183,7 +188,7 @@ pub async fn connect_with_code(
     let (subdomain, base_url) = account_host(state, referer)?;
     let endpoint = AccountEndpoint::at(&subdomain, &base_url, Some(oauth_app(state)))?;
     let token = state.engine.kommo().exchange_code(&endpoint, code).await?;
-    let account = account_of(&base_url, &token).await?;
+    let account = account_of(state, &base_url, &token).await?;
     store_and_subscribe(state, account.id, &subdomain, &base_url, &token).await
 }
 
@@ -206,7 +211,7 @@ pub async fn connect_with_long_lived_token(
         refresh_token: String::new(),
         expires_at: jwt_expiry(token.expose_secret()).unwrap_or(i64::MAX / 1000),
     };
-    let account = account_of(&base_url, &token).await?;
+    let account = account_of(state, &base_url, &token).await?;
     if account.id != account_id {
         return Err(ConnectError::AccountMismatch {
             expected: account_id,

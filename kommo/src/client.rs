@@ -14,8 +14,11 @@ use url::Url;
 
 use crate::error::{KommoError, Problem};
 use crate::limiter::{InProcessLimiter, RateLimiter};
-use crate::retry::{Clock, RetryPolicy, Sleeper, SystemClock, TokioSleeper};
 use crate::tokens::{StoredToken, TokenStore};
+use crate::{
+    clock::{Clock, SystemClock},
+    retry::{RetryPolicy, Sleeper, TokioSleeper},
+};
 
 /// Client settings.
 #[derive(Debug, Clone)]

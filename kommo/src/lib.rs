@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod client;
+pub mod clock;
 pub mod error;
 pub mod fields;
 pub mod incoming;
@@ -33,8 +34,9 @@ pub use client::{
     AccountAlert, AccountClient, AccountEndpoint, ClientConfig, ClientStatsSnapshot, KommoClient,
     KommoClientBuilder, OAuthApp,
 };
+pub use clock::{Clock, SystemClock};
 pub use error::KommoError;
 pub use fields::{FieldRef, FieldValue, FieldValues, FieldWrite};
 pub use limiter::{InProcessLimiter, RateLimiter};
-pub use retry::{Clock, RetryPolicy, Sleeper, SystemClock, TokioSleeper};
+pub use retry::{RetryPolicy, Sleeper, TokioSleeper};
 pub use tokens::{InMemoryTokenStore, StoredToken, TokenStore};

@@ -41,11 +41,9 @@ fn seed() -> Value {
     })
 }
 
+/// The time the client under test reads (it is built with the default clock).
 fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    kommo::Clock::now_unix(&kommo::SystemClock)
 }
 
 struct Harness {

@@ -16,7 +16,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use kommo_emulator::{spawn_on_loopback, Emulator, EmulatorConfig};
 use rulebook::{
-    clock::SystemClock,
+    clock::{Clock as _, SystemClock},
     db, engine,
     queue::{kinds, worker::Worker},
     startup::{router, AppState},
@@ -93,10 +93,8 @@ async fn send_at_rate(
             let index = usize::try_from(i % ACCOUNTS).unwrap_or(0);
             let account = &accounts[index];
             let body = webhook_body(account, first_n + i);
-            let sent_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0);
+            // The app's own clock, which stamps the emulator's request log too.
+            let sent_ms = u128::try_from(SystemClock.now_ms()).unwrap_or(0);
             let sent = Instant::now();
             let ok = http
                 .post(&account.hook_url)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kommo_emulator::{spawn_on_loopback, Emulator, EmulatorClock, EmulatorConfig, RunningEmulator};
 use rulebook::{
-    clock::ManualClock,
+    clock::Clock,
     db,
     queue::{kinds, worker::Worker},
     startup::{router, AppState},
@@ -15,7 +15,7 @@ use rulebook::{
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, Row};
 
-use crate::stack::{self, Database, CLIENT_ID, CLIENT_SECRET, START_MS};
+use crate::stack::{self, Database, CLIENT_ID, CLIENT_SECRET};
 
 /// The account's subdomain.
 pub const SUBDOMAIN: &str = "northwind";
@@ -44,10 +44,20 @@ fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
+/// The backend's clock in these tests: the emulator's, whatever it does.
+#[derive(Debug)]
+struct EmulatorTime(Emulator);
+
+impl Clock for EmulatorTime {
+    fn now_ms(&self) -> i64 {
+        self.0.clock().now_ms()
+    }
+}
+
 impl Connecting {
     /// Starts the emulator (with `emulator_config` and `emulator_clock`; its rate-limit window
     /// follows that clock, so a frozen one suits only tests that do not count 429s) and the backend
-    /// (clock at [`START_MS`], making at most `requests_per_second` Kommo requests per second);
+    /// (on the emulator's clock, making at most `requests_per_second` Kommo requests per second);
     /// nothing is connected yet.
     pub async fn start(
         database: Database,
@@ -96,8 +106,10 @@ impl Connecting {
         settings.kommo_base_url_template = Some(format!("{}/{{subdomain}}", kommo.url));
         let pool = db::connect(&database_url).await.expect("connect");
         db::migrate(&pool).await.expect("migrate");
-        let app =
-            AppState::new(pool, settings, Arc::new(ManualClock::new(START_MS))).expect("state");
+        // The backend reads the emulator's clock: frozen or real, both sides agree on the time (the
+        // disposable tokens the emulator mints are checked against it).
+        let clock = Arc::new(EmulatorTime(kommo.emulator.clone()));
+        let app = AppState::new(pool, settings, clock).expect("state");
         let worker = Worker::new(app.queue.clone(), kinds::registry(&app));
         let routes = router(app.clone());
         let server = tokio::spawn(async move {

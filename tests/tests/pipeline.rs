@@ -954,14 +954,6 @@ async fn scheduled_rules_fire_in_the_account_timezone_and_before_a_date_in_a_fie
 
 async fn a_dry_run_and_a_replay_show_the_plan_and_trace_without_writing(database: Database) {
     let stack = stack(database).await;
-    // The disposable token is checked against the wall clock: bring both clocks to it.
-    let wall_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let ahead = u64::try_from(wall_ms)
-        .unwrap_or(0)
-        .saturating_sub(START_MS as u64);
-    stack.advance(Duration::from_millis(ahead));
     let rule = stack
         .rule(
             "Qualified",

@@ -34,7 +34,7 @@ pub fn run(need: Need) -> anyhow::Result<()> {
     )?;
     npm_packages()?;
     if need == Need::Everything {
-        chromium()?;
+        apt_packages()?;
         postgres()?;
     }
     Ok(())
@@ -72,12 +72,31 @@ fn npm_packages() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn chromium() -> anyhow::Result<()> {
-    if Path::new("/usr/bin/chromium").exists() {
+/// Debian packages the tests need, each found by a file it installs: Chromium for the browser tests
+/// and libfaketime for the run with the wall clock moved ahead.
+const APT_PACKAGES: &[(&str, &str)] = &[
+    ("chromium", "/usr/bin/chromium"),
+    ("faketime", FAKETIME_LIB),
+];
+
+/// libfaketime's preload library as Debian's `faketime` package installs it.
+pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+fn apt_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .filter(|(_, file)| !Path::new(file).exists())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     exec(Command::new("apt-get").arg("update"))?;
-    exec(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "chromium"]))
+    exec(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing),
+    )
 }
 
 /// Starts the local PostgreSQL cluster if it is installed but not answering.

@@ -146,15 +146,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// The backend's clock as the Kommo client's clock (token expiry).
-struct ClientClock(SharedClock);
-
-impl kommo::Clock for ClientClock {
-    fn now_unix(&self) -> i64 {
-        self.0.now_ms().div_euclid(1000)
-    }
-}
-
 impl Engine {
     /// An engine over `db` and `queue`, with tokens opened by `cipher`.
     pub fn new(
@@ -168,7 +159,7 @@ impl Engine {
         let store = tokens::DbTokenStore::new(db.clone(), cipher);
         let mut builder = KommoClient::builder(Arc::new(store))
             .config(config.client.clone())
-            .clock(Arc::new(ClientClock(clock.clone())));
+            .clock(crate::clock::for_kommo(&clock));
         if db.dialect == crate::db::Dialect::Postgres && settings.kommo_rate_limit_shared {
             // Several processes share the account's Kommo rate limit through the database.
             builder = builder.limiter(Arc::new(SharedRateLimiter::new(

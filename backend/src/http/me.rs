@@ -4,22 +4,19 @@ use axum::{extract::State, routing::get, Json, Router};
 use domain::api::Me;
 
 use super::ApiResult;
-use crate::{auth::Caller, startup::AppState};
+use crate::{auth::Caller, startup::AppState, store::accounts};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/api/v1/me", get(me))
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Me>> {
-    let now = chrono::Utc::now().timestamp();
-    sqlx::query(
-        "INSERT INTO accounts (account_id, subdomain, created_at, last_seen_at) VALUES ($1, $2, $3, $3)
-         ON CONFLICT (account_id) DO UPDATE SET subdomain = excluded.subdomain, last_seen_at = excluded.last_seen_at",
+    accounts::ensure_account(
+        &state.db,
+        caller.account_id,
+        &caller.subdomain,
+        state.clock.now_ms(),
     )
-    .bind(caller.account_id)
-    .bind(&caller.subdomain)
-    .bind(now)
-    .execute(&state.db.pool)
     .await?;
     Ok(Json(Me {
         account_id: caller.account_id,

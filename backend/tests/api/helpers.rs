@@ -12,7 +12,7 @@ use axum::{
 use http_body_util::BodyExt;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use rulebook::{
-    clock::ManualClock,
+    clock::{Clock as _, ManualClock},
     config::Settings,
     db::{self, Db},
     queue::{
@@ -257,10 +257,9 @@ pub const OTHER_ADMIN: As = As {
     is_admin: true,
 };
 
-/// A disposable token as Kommo's `$authorizedAjax` would send it, valid now (wall clock, as the
-/// verifier checks `exp` against it).
-pub fn token(who: As) -> String {
-    let now = chrono::Utc::now().timestamp();
+/// A disposable token as Kommo's `$authorizedAjax` would send it, issued at `now` (unix seconds: the
+/// app's clock, which the verifier checks `exp` against).
+pub fn token(who: As, now: i64) -> String {
     let claims = json!({
         "iss": format!("https://acct{}.kommo.com", who.account_id),
         "aud": PUBLIC_URL,
@@ -316,7 +315,10 @@ impl TestApp {
     ) -> TestResponse {
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(who) = who {
-            request = request.header("x-auth-token", token(who));
+            request = request.header(
+                "x-auth-token",
+                token(who, self.clock.now_ms().div_euclid(1000)),
+            );
         }
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
