@@ -139,10 +139,8 @@ impl Application {
 /// The full router with its middleware, for a given state.
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.settings);
-    http::router()
-        .with_state(state)
-        .layer(cors)
-        .layer(TraceLayer::new_for_http().make_span_with(
+    http::router(&state).with_state(state).layer(cors).layer(
+        TraceLayer::new_for_http().make_span_with(
             |request: &axum::http::Request<axum::body::Body>| {
                 // The path only, with the secrets of hook URLs redacted: URLs must not leak into logs.
                 tracing::debug_span!(
@@ -151,7 +149,8 @@ pub fn router(state: AppState) -> Router {
                     path = %http::redact_secret_path(request.uri().path()),
                 )
             },
-        ))
+        ),
+    )
 }
 
 /// CORS for Kommo account pages (`https://<sub>.kommo.com`) and configured extra origins, allowing the

@@ -1,13 +1,13 @@
 //! `/api/v1/account/…`: the account's webhook URLs (with their secret) and its statistics.
 
-use axum::{
-    extract::State,
-    routing::{get, post},
-    Json, Router,
-};
+use axum::{extract::State, Json};
 use serde::Serialize;
 
-use super::{body::require_admin, ApiResult};
+use super::{
+    body::require_admin,
+    routes::{Route, Verb},
+    ApiResult,
+};
 use crate::{
     auth::Caller,
     startup::AppState,
@@ -17,11 +17,12 @@ use crate::{
     },
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/account/hooks", get(hook_urls))
-        .route("/api/v1/account/hooks/rotate", post(rotate))
-        .route("/api/v1/account/stats", get(stats))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::admin(Verb::Get, "/api/v1/account/hooks", hook_urls),
+        Route::admin(Verb::Post, "/api/v1/account/hooks/rotate", rotate),
+        Route::read("/api/v1/account/stats", stats),
+    ]
 }
 
 /// The URLs to give Kommo: account webhooks and the digital-pipeline action.

@@ -4,8 +4,7 @@
 
 use axum::{
     extract::{Path, State},
-    routing::post,
-    Json, Router,
+    Json,
 };
 use domain::{
     eval::Evaluation,
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     body::{json_body, path_id, RawBody},
+    routes::{Access, Route, Verb},
     ApiError, ApiResult,
 };
 use crate::{
@@ -25,10 +25,21 @@ use crate::{
     store::rules,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/rules/{id}/dry-run", post(dry_run))
-        .route("/api/v1/rules/{id}/replay", post(replay))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Verb::Post,
+            "/api/v1/rules/{id}/dry-run",
+            Access::MemberAction,
+            dry_run,
+        ),
+        Route::new(
+            Verb::Post,
+            "/api/v1/rules/{id}/replay",
+            Access::MemberAction,
+            replay,
+        ),
+    ]
 }
 
 /// The body of a dry run.

@@ -1,13 +1,16 @@
 //! `GET /health`: the process is up and its database answers.
 
-use axum::{extract::State, routing::get, Json, Router};
+use axum::{extract::State, Json};
 use serde_json::{json, Value};
 
-use super::ApiResult;
+use super::{
+    routes::{Access, Route, Verb},
+    ApiResult,
+};
 use crate::{db, startup::AppState};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+pub(super) fn routes() -> Vec<Route> {
+    vec![Route::new(Verb::Get, "/health", Access::Public, health)]
 }
 
 async fn health(State(state): State<AppState>) -> ApiResult<Json<Value>> {

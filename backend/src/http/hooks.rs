@@ -7,11 +7,14 @@ use axum::{
     extract::{Path, State},
     http::{header, HeaderMap},
     response::{IntoResponse, Redirect, Response},
-    routing::{any, get, post},
-    Json, Router,
+    Json,
 };
 
-use super::{body::RawBody, ApiError, ApiResult};
+use super::{
+    body::RawBody,
+    routes::{Route, Verb},
+    ApiError, ApiResult,
+};
 use crate::{
     ingest::{self, authenticate, dedupe, digital_pipeline, Accepted, EventSource, RawEvent},
     startup::AppState,
@@ -33,17 +36,33 @@ pub fn redact_secret_path(path: &str) -> std::borrow::Cow<'_, str> {
     path.into()
 }
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/hooks/kommo/{account_id}/{secret}", post(kommo_webhook))
-        .route("/hooks/dp", post(digital_pipeline_by_rule_key))
-        .route("/hooks/dp/{account_id}/{secret}", post(digital_pipeline))
-        .route("/hooks/in/{account_id}/{hook_key}", any(inbound_hook))
-        .route("/t/{token}", get(trigger_link).post(trigger_link))
-        .route(
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::hook(
+            Verb::Post,
+            "/hooks/kommo/{account_id}/{secret}",
+            kommo_webhook,
+        ),
+        Route::hook(Verb::Post, "/hooks/dp", digital_pipeline_by_rule_key),
+        Route::hook(
+            Verb::Post,
+            "/hooks/dp/{account_id}/{secret}",
+            digital_pipeline,
+        ),
+        Route::hook(Verb::Any, "/hooks/in/{account_id}/{hook_key}", inbound_hook),
+        Route::hook(Verb::Get, "/t/{token}", trigger_link),
+        Route::hook(Verb::Post, "/t/{token}", trigger_link),
+        Route::hook(
+            Verb::Get,
             "/t/{token}/{entity_id}/{kind}",
-            get(trigger_link_for_entity).post(trigger_link_for_entity),
-        )
+            trigger_link_for_entity,
+        ),
+        Route::hook(
+            Verb::Post,
+            "/t/{token}/{entity_id}/{kind}",
+            trigger_link_for_entity,
+        ),
+    ]
 }
 
 fn refused(err: authenticate::HookAuthError) -> ApiError {

@@ -3,13 +3,13 @@
 
 use axum::{
     extract::{Path, State},
-    routing::{get, post},
-    Json, Router,
+    Json,
 };
 use serde_json::{json, Value};
 
 use super::{
     body::{path_id, require_admin},
+    routes::{Route, Verb},
     ApiError, ApiResult,
 };
 use crate::{
@@ -18,14 +18,17 @@ use crate::{
     startup::AppState,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::read("/api/v1/entities/{entity_type}/{entity_id}/jobs", list),
+        Route::admin(
+            Verb::Delete,
             "/api/v1/entities/{entity_type}/{entity_id}/jobs",
-            get(list).delete(cancel),
-        )
-        .route("/api/v1/jobs/dead", get(list_dead))
-        .route("/api/v1/jobs/{id}/retry", post(retry))
+            cancel,
+        ),
+        Route::read("/api/v1/jobs/dead", list_dead),
+        Route::admin(Verb::Post, "/api/v1/jobs/{id}/retry", retry),
+    ]
 }
 
 /// The filter for one entity; the type is a short lowercase word such as `leads`.

@@ -4,13 +4,13 @@
 use axum::{
     extract::{Path, State},
     http::StatusCode,
-    routing::post,
-    Json, Router,
+    Json,
 };
 use domain::api::{Queued, RunRule};
 
 use super::{
     body::{json_body, path_id, RawBody},
+    routes::{Access, Route, Verb},
     ApiError, ApiResult,
 };
 use crate::{
@@ -19,8 +19,13 @@ use crate::{
     startup::AppState,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/rules/{id}/run", post(run))
+pub(super) fn routes() -> Vec<Route> {
+    vec![Route::new(
+        Verb::Post,
+        "/api/v1/rules/{id}/run",
+        Access::MemberAction,
+        run,
+    )]
 }
 
 async fn run(

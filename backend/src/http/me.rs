@@ -1,13 +1,13 @@
 //! `GET /api/v1/me`: who the disposable token says the caller is. Also records the account as seen.
 
-use axum::{extract::State, routing::get, Json, Router};
+use axum::{extract::State, Json};
 use domain::api::Me;
 
-use super::ApiResult;
+use super::{routes::Route, ApiResult};
 use crate::{auth::Caller, startup::AppState, store::accounts};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/me", get(me))
+pub(super) fn routes() -> Vec<Route> {
+    vec![Route::read("/api/v1/me", me)]
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Me>> {

@@ -13,6 +13,7 @@ mod jobs;
 mod launch;
 mod me;
 mod oauth;
+pub mod routes;
 mod rules;
 pub mod throttle;
 mod variables;
@@ -24,17 +25,29 @@ pub use hooks::redact_secret_path;
 
 use crate::startup::AppState;
 
-/// The whole API.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(health::router())
-        .merge(me::router())
-        .merge(rules::router())
-        .merge(dry_run::router())
-        .merge(variables::router())
-        .merge(jobs::router())
-        .merge(account::router())
-        .merge(hooks::router())
-        .merge(oauth::router())
-        .merge(launch::router())
+/// The route table: every route of the API, each with who may call it.
+pub fn routes() -> Vec<routes::Route> {
+    [
+        health::routes(),
+        me::routes(),
+        rules::routes(),
+        dry_run::routes(),
+        variables::routes(),
+        jobs::routes(),
+        account::routes(),
+        hooks::routes(),
+        oauth::routes(),
+        launch::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The whole API, built from [`routes`] with each route's guard.
+pub fn router(state: &AppState) -> Router<AppState> {
+    routes().into_iter().fold(Router::new(), |router, route| {
+        let (path, endpoint) = route.into_parts(state);
+        router.route(path, endpoint)
+    })
 }

@@ -6,21 +6,23 @@ use axum::{
     extract::{Query, State},
     http::StatusCode,
     response::Html,
-    routing::get,
-    Router,
 };
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult};
+use super::{
+    routes::{Access, Route, Verb},
+    ApiError, ApiResult,
+};
 use crate::{
     connect::{self, ConnectError, Revocation, RevocationError},
     startup::AppState,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth/kommo/callback", get(callback))
-        .route("/oauth/kommo/revoked", get(revoked))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Verb::Get, "/oauth/kommo/callback", Access::Public, callback),
+        Route::new(Verb::Get, "/oauth/kommo/revoked", Access::Public, revoked),
+    ]
 }
 
 /// The query of Kommo's redirect. `state` and `from_widget` are accepted and not needed: see

@@ -5,8 +5,7 @@
 use axum::{
     extract::{Path, State},
     http::StatusCode,
-    routing::{get, post},
-    Json, Router,
+    Json,
 };
 use domain::{
     api::{ExecutionEntry, FieldError, RuleRecord, RuleSummary, SaveRule},
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     body::{json_body, path_id, require_admin, RawBody},
+    routes::{Route, Verb},
     ApiError, ApiResult,
 };
 use crate::{
@@ -29,15 +29,19 @@ use crate::{
     },
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/rules", get(list).post(create))
-        .route("/api/v1/rules/{id}", get(read).put(update).delete(remove))
-        .route("/api/v1/rules/{id}/enable", post(enable))
-        .route("/api/v1/rules/{id}/disable", post(disable))
-        .route("/api/v1/rules/{id}/history", get(history))
-        .route("/api/v1/rules/{id}/log", get(log))
-        .route("/api/v1/rules/{id}/links", post(create_link))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::read("/api/v1/rules", list),
+        Route::admin(Verb::Post, "/api/v1/rules", create),
+        Route::read("/api/v1/rules/{id}", read),
+        Route::admin(Verb::Put, "/api/v1/rules/{id}", update),
+        Route::admin(Verb::Delete, "/api/v1/rules/{id}", remove),
+        Route::admin(Verb::Post, "/api/v1/rules/{id}/enable", enable),
+        Route::admin(Verb::Post, "/api/v1/rules/{id}/disable", disable),
+        Route::read("/api/v1/rules/{id}/history", history),
+        Route::read("/api/v1/rules/{id}/log", log),
+        Route::admin(Verb::Post, "/api/v1/rules/{id}/links", create_link),
+    ]
 }
 
 /// The name and definition of a create or a save, checked.

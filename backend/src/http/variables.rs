@@ -3,23 +3,25 @@
 use axum::{
     extract::{Path, State},
     http::StatusCode,
-    routing::get,
-    Json, Router,
+    Json,
 };
 use domain::api::Variable;
 use serde::Deserialize;
 
 use super::{
     body::{json_body, require_admin, RawBody},
+    routes::{Route, Verb},
     ApiError, ApiResult,
 };
 use crate::{auth::Caller, startup::AppState, store::variables};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/variables", get(list)).route(
-        "/api/v1/variables/{name}",
-        get(read).put(write).delete(remove),
-    )
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::read("/api/v1/variables", list),
+        Route::read("/api/v1/variables/{name}", read),
+        Route::admin(Verb::Put, "/api/v1/variables/{name}", write),
+        Route::admin(Verb::Delete, "/api/v1/variables/{name}", remove),
+    ]
 }
 
 /// The body of a write.
