@@ -24,7 +24,8 @@ pub use hooks::redact_secret_path;
 
 use crate::startup::AppState;
 
-/// The whole API.
+/// The whole API. A path it does not have answers 404 problem+json, a method a path does not
+/// take 405 problem+json.
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
@@ -37,4 +38,14 @@ pub fn router() -> Router<AppState> {
         .merge(hooks::router())
         .merge(oauth::router())
         .merge(launch::router())
+        .fallback(no_such_path)
+        .method_not_allowed_fallback(no_such_method)
+}
+
+async fn no_such_path() -> ApiError {
+    ApiError::not_found("Rulebook has nothing at this path.")
+}
+
+async fn no_such_method(method: axum::http::Method) -> ApiError {
+    ApiError::method_not_allowed(format!("This path does not take {method} requests."))
 }

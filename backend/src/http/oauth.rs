@@ -2,16 +2,10 @@
 //! installed) and its "access revoked" notification. Neither carries a disposable token: the
 //! callback is proved by the code exchange, the revocation by its HMAC signature.
 
-use axum::{
-    extract::{Query, State},
-    http::StatusCode,
-    response::Html,
-    routing::get,
-    Router,
-};
+use axum::{extract::State, http::StatusCode, response::Html, routing::get, Router};
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult};
+use super::{body::ApiQuery, ApiError, ApiResult};
 use crate::{
     connect::{self, ConnectError, Revocation, RevocationError},
     startup::AppState,
@@ -38,7 +32,7 @@ struct Callback {
 
 async fn callback(
     State(state): State<AppState>,
-    Query(query): Query<Callback>,
+    ApiQuery(query): ApiQuery<Callback>,
 ) -> ApiResult<Html<String>> {
     if let Some(error) = query.error {
         return Err(ApiError::bad_request(
@@ -112,7 +106,7 @@ fn escape(text: &str) -> String {
 
 async fn revoked(
     State(state): State<AppState>,
-    Query(revocation): Query<Revocation>,
+    ApiQuery(revocation): ApiQuery<Revocation>,
 ) -> ApiResult<StatusCode> {
     match connect::forget_revoked_account(&state, &revocation).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
