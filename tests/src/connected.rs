@@ -64,7 +64,6 @@ impl Connecting {
             .seed_json(json!({
                 "subdomain": SUBDOMAIN, "id": ACCOUNT_ID,
                 "users": [{"id": 201, "name": "Nora"}, {"id": 202, "name": "Omar", "is_admin": false}],
-                "custom_fields": {"leads": [{"id": 701, "name": "Meeting", "type": "date"}]},
                 "integrations": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                                   "redirect_uri": format!("{backend_url}/oauth/kommo/callback")}]
             }))
