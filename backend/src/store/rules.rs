@@ -58,8 +58,9 @@ impl RuleBody {
 /// The one place where a rule definition from outside is validated before it is stored.
 ///
 /// The definition is read with [`domain::rule::Rule::from_json`], which migrates older schema
-/// versions, and stored in the current version's JSON. Checks that need the account's fields
-/// (`domain::validate`) need the Kommo schema of the account and are made where it is at hand.
+/// versions, and stored in the current version's JSON. `domain::validate` (the rule's limits, and
+/// the custom fields and users it names) is run by the HTTP layer before a create, a save or an
+/// enable, where the account's fields and users are at hand (`http::rules`).
 pub fn parse_rule_body(value: Value) -> Result<RuleBody, InvalidInput> {
     if !value.is_object() {
         return Err(InvalidInput::new(
