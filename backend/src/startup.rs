@@ -8,6 +8,7 @@ use axum::{
 };
 use tokio::net::TcpListener;
 use tower_http::{
+    catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
     trace::TraceLayer,
 };
@@ -138,9 +139,18 @@ impl Application {
 
 /// The full router with its middleware, for a given state.
 pub fn router(state: AppState) -> Router {
+    with_middleware(http::router(&state), state)
+}
+
+/// `routes` with the middleware every route runs under: a handler that panics answers an opaque
+/// 500 problem+json (`CatchPanicLayer`), CORS, and the request span.
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let cors = cors_layer(&state.settings);
-    http::router(&state).with_state(state).layer(cors).layer(
-        TraceLayer::new_for_http().make_span_with(
+    routes
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(http::ApiError::for_panic))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http().make_span_with(
             |request: &axum::http::Request<axum::body::Body>| {
                 // The path only, with the secrets of hook URLs redacted: URLs must not leak into logs.
                 tracing::debug_span!(
@@ -149,8 +159,7 @@ pub fn router(state: AppState) -> Router {
                     path = %http::redact_secret_path(request.uri().path()),
                 )
             },
-        ),
-    )
+        ))
 }
 
 /// CORS for Kommo account pages (`https://<sub>.kommo.com`) and configured extra origins, allowing the

@@ -29,7 +29,8 @@ pub struct Problem {
     pub detail: String,
     /// A stable, machine-readable code such as `token_expired`.
     pub code: String,
-    /// Field-level problems, each with a path into the request body.
+    /// Field-level problems, each with a JSON pointer into the request body (for a rule, into
+    /// the rule definition).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -37,7 +38,8 @@ pub struct Problem {
 /// One problem at one place of a request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
-    /// Where the problem is, e.g. `blocks[1].conditions[2]`.
+    /// Where the problem is: a JSON pointer (RFC 6901), e.g. `/blocks/1/conditions/2`; into the
+    /// rule definition for a rule's problems (`""` is all of it), else into the request body.
     pub path: String,
     /// A stable code for the problem.
     pub code: String,

@@ -1,7 +1,10 @@
-//! Validation of a rule against the account's custom fields: every problem, each with a path
-//! into the rule JSON, a stable code, and a sentence that says where and what, e.g.
+//! Validation of a rule: its limits (the constants below, shared by the backend and the widget)
+//! and, when the account's custom fields and users are known, what it names of the account. Every
+//! problem has a JSON pointer (RFC 6901) into the rule JSON (`/blocks/50`), a stable code, and a
+//! sentence that says where and what, e.g.
 //! "block 2, condition 3: field 123 is a date, 'contains' does not apply to it".
-//! The backend returns these as problem+json field errors; the widget shows them in place.
+//! The backend refuses a rule with problems before storing it, answering them as problem+json
+//! field errors; the widget shows them in place.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -15,7 +18,7 @@ use crate::path::{
 };
 use crate::rule::{
     Action, ActionKind, Condition, FieldAssignment, FieldTarget, Literal, Operand, Operator,
-    Recurrence, Rule, Timer, Trigger, CURRENT_SCHEMA_VERSION, MIN_RUN_INTERVAL_SECONDS,
+    Recurrence, Rule, Timer, Trigger, UserChoice, CURRENT_SCHEMA_VERSION,
 };
 use crate::snapshot::FieldType;
 use crate::template::{Calc, ExprValue, Node, Template};
@@ -29,17 +32,38 @@ pub const MAX_CONDITIONS: usize = 50;
 pub const MAX_ACTIONS: usize = 50;
 /// Longest block delay, seconds.
 pub const MAX_BLOCK_DELAY_SECONDS: u32 = 24 * 3600;
+/// Shortest timer, seconds.
+pub const MIN_TIMER_SECONDS: u64 = 1;
 /// Longest timer, seconds (the manual's 99 years).
 pub const MAX_TIMER_SECONDS: u64 = 99 * 366 * 24 * 3600;
+/// Most days a date-field timer is shifted by, either way (99 years).
+pub const MAX_TIMER_SHIFT_DAYS: i32 = 99 * 366;
+/// Most hours a date-field trigger is offset by, either way (99 years).
+pub const MAX_TRIGGER_OFFSET_HOURS: i32 = 99 * 366 * 24;
+pub use crate::rule::MIN_RUN_INTERVAL_SECONDS;
+pub use crate::template::{MAX_CALC_DEPTH, MAX_TEMPLATE_BYTES};
 /// Longest rule name, characters.
 pub const MAX_NAME_CHARS: usize = 255;
 
-/// The account's custom fields, as far as validation needs them.
+/// The account's custom fields and users, as far as validation needs them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Schema {
     /// Every custom field of leads, contacts and companies.
     #[serde(default)]
     pub fields: Vec<SchemaField>,
+    /// The account's users; `None` when they are not known, and then users are not checked.
+    #[serde(default)]
+    pub users: Option<Vec<SchemaUser>>,
+}
+
+/// One user of the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaUser {
+    /// The Kommo user id.
+    pub id: i64,
+    /// The user's name.
+    #[serde(default)]
+    pub name: String,
 }
 
 /// One custom field.
@@ -87,6 +111,8 @@ pub enum ProblemCode {
     TooMany,
     /// A custom field the account does not have.
     UnknownField,
+    /// A user the account does not have.
+    UnknownUser,
     /// An operator that does not apply to the operand's type.
     OperatorNotApplicable,
     /// A right operand missing or of the wrong kind.
@@ -117,6 +143,7 @@ impl ProblemCode {
             ProblemCode::OutOfRange => "out_of_range",
             ProblemCode::TooMany => "too_many",
             ProblemCode::UnknownField => "unknown_field",
+            ProblemCode::UnknownUser => "unknown_user",
             ProblemCode::OperatorNotApplicable => "operator_not_applicable",
             ProblemCode::BadOperand => "bad_operand",
             ProblemCode::InvalidRegex => "invalid_regex",
@@ -134,7 +161,7 @@ impl ProblemCode {
 /// One problem of a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleProblem {
-    /// Where, e.g. `blocks[1].conditions[2].op`.
+    /// Where: a JSON pointer into the rule JSON, e.g. `/blocks/1/conditions/2/op`.
     pub path: String,
     /// What kind of problem.
     pub code: ProblemCode,
@@ -220,12 +247,35 @@ fn operator_applies(op: &Operator, t: StaticType) -> bool {
 
 struct Validator<'a> {
     rule: &'a Rule,
-    schema: &'a Schema,
+    /// `None`: the account is not known, only the rule's own consistency and limits are checked.
+    schema: Option<&'a Schema>,
     problems: Vec<RuleProblem>,
 }
 
-/// Every problem of a rule, in document order. An empty list means the rule is valid.
+/// What the schema says of a custom field.
+enum Lookup<'a> {
+    /// The account has it.
+    Known(&'a SchemaField),
+    /// The account does not have it.
+    Unknown,
+    /// The account's fields are not known.
+    Unchecked,
+}
+
+/// Every problem of a rule, in document order, against the account's schema. An empty list means
+/// the rule is valid.
 pub fn validate(rule: &Rule, schema: &Schema) -> Vec<RuleProblem> {
+    validate_with(rule, Some(schema))
+}
+
+/// Every problem of a rule that can be told without the account: its limits, its consistency
+/// with its trigger, its templates. Custom fields and users are not checked.
+pub fn validate_limits(rule: &Rule) -> Vec<RuleProblem> {
+    validate_with(rule, None)
+}
+
+/// [`validate`] with the schema when it is known, else [`validate_limits`].
+pub fn validate_with(rule: &Rule, schema: Option<&Schema>) -> Vec<RuleProblem> {
     let mut v = Validator {
         rule,
         schema,
@@ -240,7 +290,27 @@ pub fn validate_as_field_errors(rule: &Rule, schema: &Schema) -> Vec<FieldError>
     validate(rule, schema).into_iter().map(Into::into).collect()
 }
 
-impl Validator<'_> {
+/// The JSON pointer (RFC 6901) of a dotted path with indexes, e.g. `blocks[1].conditions[2].op`
+/// gives `/blocks/1/conditions/2/op`; the empty path is the whole document.
+pub fn json_pointer(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 1);
+    if path.is_empty() {
+        return out;
+    }
+    for segment in path.split('.') {
+        let mut parts = segment.split('[');
+        let key = parts.next().unwrap_or_default();
+        let tokens = std::iter::once(key).chain(parts.map(|i| i.trim_end_matches(']')));
+        for token in tokens {
+            out.push('/');
+            out.push_str(&token.replace('~', "~0").replace('/', "~1"));
+        }
+    }
+    out
+}
+
+impl<'a> Validator<'a> {
+    /// Records a problem at a dotted path (`blocks[0].actions[1]`), kept as a JSON pointer.
     fn push(&mut self, path: String, code: ProblemCode, place: &str, what: String) {
         let message = if place.is_empty() {
             what
@@ -248,10 +318,34 @@ impl Validator<'_> {
             format!("{place}: {what}")
         };
         self.problems.push(RuleProblem {
-            path,
+            path: json_pointer(&path),
             code,
             message,
         });
+    }
+
+    fn lookup(&self, entity: Option<EntityType>, id: i64) -> Lookup<'a> {
+        match self.schema {
+            None => Lookup::Unchecked,
+            Some(schema) => schema
+                .field(entity, id)
+                .map_or(Lookup::Unknown, Lookup::Known),
+        }
+    }
+
+    /// Reports a fixed user the account does not have, when its users are known.
+    fn user(&mut self, id: i64, at: String, place: &str) {
+        let Some(users) = self.schema.and_then(|s| s.users.as_ref()) else {
+            return;
+        };
+        if !users.iter().any(|u| u.id == id) {
+            self.push(
+                at,
+                ProblemCode::UnknownUser,
+                place,
+                format!("the account has no user {id}"),
+            );
+        }
     }
 
     fn role_entity(&self, role: EntityRole) -> Option<EntityType> {
@@ -301,10 +395,13 @@ impl Validator<'_> {
         self.trigger();
         if rule.blocks.len() > MAX_BLOCKS {
             self.push(
-                "blocks".into(),
+                format!("blocks[{MAX_BLOCKS}]"),
                 ProblemCode::TooMany,
                 "",
-                format!("a rule has at most {MAX_BLOCKS} blocks"),
+                format!(
+                    "a rule has at most {MAX_BLOCKS} blocks, and this one has {}",
+                    rule.blocks.len()
+                ),
             );
         }
         let mut block_ids = HashSet::new();
@@ -330,10 +427,13 @@ impl Validator<'_> {
             }
             if block.conditions.len() > MAX_CONDITIONS {
                 self.push(
-                    format!("{path}.conditions"),
+                    format!("{path}.conditions[{MAX_CONDITIONS}]"),
                     ProblemCode::TooMany,
                     &place,
-                    format!("a block has at most {MAX_CONDITIONS} conditions"),
+                    format!(
+                        "a block has at most {MAX_CONDITIONS} conditions, and this one has {}",
+                        block.conditions.len()
+                    ),
                 );
             }
             for (c, condition) in block.conditions.iter().enumerate() {
@@ -359,7 +459,7 @@ impl Validator<'_> {
         let trigger = &self.rule.trigger;
         match trigger {
             Trigger::FieldUpdated { entity, field_id }
-                if self.schema.field(Some(*entity), *field_id).is_none() =>
+                if matches!(self.lookup(Some(*entity), *field_id), Lookup::Unknown) =>
             {
                 self.push(
                     "trigger.field_id".into(),
@@ -369,25 +469,49 @@ impl Validator<'_> {
                 );
             }
             Trigger::RelativeToDateField {
-                entity, field_id, ..
-            } => match self.schema.field(Some(*entity), *field_id) {
-                None => self.push(
-                    "trigger.field_id".into(),
-                    ProblemCode::UnknownField,
-                    "trigger",
-                    format!("the {} has no field {field_id}", entity.as_str()),
-                ),
-                Some(f) if field_type_static(f.field_type) != StaticType::Date => self.push(
-                    "trigger.field_id".into(),
-                    ProblemCode::TimerNeedsDate,
-                    "trigger",
-                    format!(
-                        "field {field_id} is {}, not a date",
-                        field_type_static(f.field_type).name()
+                entity,
+                field_id,
+                offset_hours,
+            } => {
+                match self.lookup(Some(*entity), *field_id) {
+                    Lookup::Unknown => self.push(
+                        "trigger.field_id".into(),
+                        ProblemCode::UnknownField,
+                        "trigger",
+                        format!("the {} has no field {field_id}", entity.as_str()),
                     ),
-                ),
-                Some(_) => {}
-            },
+                    Lookup::Known(f) if field_type_static(f.field_type) != StaticType::Date => self
+                        .push(
+                            "trigger.field_id".into(),
+                            ProblemCode::TimerNeedsDate,
+                            "trigger",
+                            format!(
+                                "field {field_id} is {}, not a date",
+                                field_type_static(f.field_type).name()
+                            ),
+                        ),
+                    Lookup::Known(_) | Lookup::Unchecked => {}
+                }
+                if offset_hours.unsigned_abs() > MAX_TRIGGER_OFFSET_HOURS.unsigned_abs() {
+                    self.push(
+                        "trigger.offset_hours".into(),
+                        ProblemCode::OutOfRange,
+                        "trigger",
+                        "the date is shifted by at most 99 years".into(),
+                    );
+                }
+            }
+            Trigger::ConversationClosed { delay_seconds, .. }
+            | Trigger::OutgoingMessageSeen { delay_seconds, .. }
+                if u64::from(*delay_seconds) > MAX_TIMER_SECONDS =>
+            {
+                self.push(
+                    "trigger.delay_seconds".into(),
+                    ProblemCode::OutOfRange,
+                    "trigger",
+                    "the actions wait at most 99 years".into(),
+                );
+            }
             Trigger::Manual { entity } if *entity == EntityType::Task => self.push(
                 "trigger.entity".into(),
                 ProblemCode::OutOfRange,
@@ -440,9 +564,10 @@ impl Validator<'_> {
                 | EntityField::Tasks(TaskAggregate::Nearest) => S::Date,
                 EntityField::Custom(id) => {
                     let entity = self.role_entity(role);
-                    match self.schema.field(entity, id) {
-                        Some(f) => field_type_static(f.field_type),
-                        None => {
+                    match self.lookup(entity, id) {
+                        Lookup::Known(f) => field_type_static(f.field_type),
+                        Lookup::Unchecked => S::Any,
+                        Lookup::Unknown => {
                             let owner = entity.map_or("entity", EntityType::as_str);
                             self.push(
                                 at.to_owned(),
@@ -591,7 +716,7 @@ impl Validator<'_> {
         let Some((role, id)) = path.custom_field() else {
             return;
         };
-        let Some(field) = self.schema.field(self.role_entity(role), id) else {
+        let Lookup::Known(field) = self.lookup(self.role_entity(role), id) else {
             return;
         };
         if !applies
@@ -694,10 +819,13 @@ impl Validator<'_> {
     ) {
         if actions.len() > MAX_ACTIONS {
             self.push(
-                format!("{path}.actions"),
+                format!("{path}.actions[{MAX_ACTIONS}]"),
                 ProblemCode::TooMany,
                 place,
-                format!("at most {MAX_ACTIONS} actions"),
+                format!(
+                    "at most {MAX_ACTIONS} actions, and there are {}",
+                    actions.len()
+                ),
             );
         }
         for (a, action) in actions.iter().enumerate() {
@@ -727,9 +855,16 @@ impl Validator<'_> {
                         crate::rule::TimeUnit::Hours => 3600,
                         crate::rule::TimeUnit::Days => 86_400,
                     };
-                if seconds > MAX_TIMER_SECONDS {
+                if seconds < MIN_TIMER_SECONDS {
                     self.push(
-                        at.to_owned(),
+                        format!("{at}.amount"),
+                        ProblemCode::OutOfRange,
+                        place,
+                        format!("a timer waits at least {MIN_TIMER_SECONDS} second; for at once, use no timer"),
+                    );
+                } else if seconds > MAX_TIMER_SECONDS {
+                    self.push(
+                        format!("{at}.amount"),
                         ProblemCode::OutOfRange,
                         place,
                         "a timer waits at most 99 years".into(),
@@ -746,6 +881,16 @@ impl Validator<'_> {
                         format!("the timer reads {field}, which is {}, not a date", t.name()),
                     );
                 }
+            }
+        }
+        if let Timer::DateField { shift_days, .. } = timer {
+            if shift_days.unsigned_abs() > MAX_TIMER_SHIFT_DAYS.unsigned_abs() {
+                self.push(
+                    format!("{at}.shift_days"),
+                    ProblemCode::OutOfRange,
+                    place,
+                    "a timer shifts the date by at most 99 years".into(),
+                );
             }
         }
     }
@@ -787,8 +932,9 @@ impl Validator<'_> {
         for (i, assignment) in fields.iter().enumerate() {
             let field_at = format!("{at}.fields[{i}].field");
             match assignment.field {
-                FieldTarget::Custom(id) => match self.schema.field(owner, id) {
-                    None => {
+                FieldTarget::Custom(id) => match self.lookup(owner, id) {
+                    Lookup::Unchecked => {}
+                    Lookup::Unknown => {
                         let name = owner.map_or("entity", EntityType::as_str);
                         self.push(
                             field_at,
@@ -797,10 +943,9 @@ impl Validator<'_> {
                             format!("the {name} has no field {id}"),
                         );
                     }
-                    Some(field) => {
-                        let field = field.clone();
+                    Lookup::Known(field) => {
                         self.fixed_value(
-                            &field,
+                            field,
                             &assignment.value,
                             &format!("{at}.fields[{i}].value"),
                             place,
@@ -901,6 +1046,7 @@ impl Validator<'_> {
             }
             _ => {}
         }
+        self.users_named(kind, at, place);
         match kind {
             ActionKind::ChangeFields { entity, fields } => {
                 if fields.is_empty() {
@@ -955,6 +1101,36 @@ impl Validator<'_> {
                     place,
                     "name the tags to add or remove".into(),
                 )
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// Checks the fixed users an action names, when the account's users are known.
+    fn users_named(&mut self, kind: &ActionKind, at: &str, place: &str) {
+        match kind {
+            ActionKind::CreateLead { responsible, .. }
+            | ActionKind::CreateContact { responsible, .. }
+            | ActionKind::CreateCompany { responsible, .. }
+            | ActionKind::CreateTask { responsible, .. }
+            | ActionKind::ChangeTask { responsible, .. } => {
+                if let Some(UserChoice::User(id)) = responsible {
+                    self.user(*id, format!("{at}.responsible"), place);
+                }
+            }
+            ActionKind::ChangeResponsible {
+                user: UserChoice::User(id),
+                ..
+            } => self.user(*id, format!("{at}.user"), place),
+            ActionKind::SendEmail { sender_user_id, .. } => {
+                self.user(*sender_user_id, format!("{at}.sender_user_id"), place);
+            }
+            ActionKind::ChatSubscription { user_ids, .. } => {
+                for (i, id) in user_ids.iter().enumerate() {
+                    self.user(*id, format!("{at}.user_ids[{i}]"), place);
+                }
             }
             _ => {}
         }

@@ -24,6 +24,7 @@ fn schema() -> Schema {
             f(EntityType::Lead, 127, "Colours", FieldType::Multiselect),
             f(EntityType::Contact, 201, "Birthday", FieldType::Birthday),
         ],
+        users: None,
     }
 }
 
@@ -62,7 +63,7 @@ fn the_operator_type_mismatch_says_where_and_why() {
     ]));
     let problems = validate(&r, &schema());
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0].path, "blocks[1].conditions[2].op");
+    assert_eq!(problems[0].path, "/blocks/1/conditions/2/op");
     assert_eq!(problems[0].code, ProblemCode::OperatorNotApplicable);
     assert_eq!(
         problems[0].message,
@@ -100,48 +101,48 @@ fn every_problem_is_reported_at_once() {
     let got: Vec<(&str, ProblemCode)> =
         problems.iter().map(|p| (p.path.as_str(), p.code)).collect();
     let expected = vec![
-        ("name", ProblemCode::Required),
-        ("frequency.min_interval_seconds", ProblemCode::OutOfRange),
-        ("trigger.field_id", ProblemCode::UnknownField),
-        ("blocks[0].delay_seconds", ProblemCode::OutOfRange),
-        ("blocks[0].conditions[0].left", ProblemCode::UnknownField),
-        ("blocks[0].conditions[1].right", ProblemCode::BadOperand),
+        ("/name", ProblemCode::Required),
+        ("/frequency/min_interval_seconds", ProblemCode::OutOfRange),
+        ("/trigger/field_id", ProblemCode::UnknownField),
+        ("/blocks/0/delay_seconds", ProblemCode::OutOfRange),
+        ("/blocks/0/conditions/0/left", ProblemCode::UnknownField),
+        ("/blocks/0/conditions/1/right", ProblemCode::BadOperand),
         (
-            "blocks[0].conditions[2].right_upper",
+            "/blocks/0/conditions/2/right_upper",
             ProblemCode::BadOperand,
         ),
-        ("blocks[0].conditions[3].right", ProblemCode::InvalidRegex),
-        ("blocks[0].conditions[4].right", ProblemCode::BadOperand),
+        ("/blocks/0/conditions/3/right", ProblemCode::InvalidRegex),
+        ("/blocks/0/conditions/4/right", ProblemCode::BadOperand),
         (
-            "blocks[0].conditions[5].op",
+            "/blocks/0/conditions/5/op",
             ProblemCode::OperatorNotApplicable,
         ),
-        ("blocks[0].conditions[5].right", ProblemCode::BadOperand),
+        ("/blocks/0/conditions/5/right", ProblemCode::BadOperand),
         (
-            "blocks[0].conditions[6].left",
+            "/blocks/0/conditions/6/left",
             ProblemCode::NotAvailableForTrigger,
         ),
-        ("blocks[0].conditions[7].right", ProblemCode::BadOperand),
-        ("blocks[0].actions[0].do.text", ProblemCode::InvalidTemplate),
-        ("blocks[0].actions[1].id", ProblemCode::DuplicateId),
+        ("/blocks/0/conditions/7/right", ProblemCode::BadOperand),
+        ("/blocks/0/actions/0/do/text", ProblemCode::InvalidTemplate),
+        ("/blocks/0/actions/1/id", ProblemCode::DuplicateId),
         (
-            "blocks[0].actions[1].timer.field",
+            "/blocks/0/actions/1/timer/field",
             ProblemCode::TimerNeedsDate,
         ),
-        ("blocks[0].actions[1].do", ProblemCode::ActionNotApplicable),
-        ("blocks[0].actions[2].timer", ProblemCode::OutOfRange),
-        ("blocks[0].actions[2].do.url", ProblemCode::Required),
+        ("/blocks/0/actions/1/do", ProblemCode::ActionNotApplicable),
+        ("/blocks/0/actions/2/timer/amount", ProblemCode::OutOfRange),
+        ("/blocks/0/actions/2/do/url", ProblemCode::Required),
         (
-            "blocks[0].actions[3].do.fields[0].value",
+            "/blocks/0/actions/3/do/fields/0/value",
             ProblemCode::UnknownField,
         ),
         (
-            "blocks[0].actions[3].do.fields[0].field",
+            "/blocks/0/actions/3/do/fields/0/field",
             ProblemCode::UnknownField,
         ),
-        ("blocks[0].actions[4].do.name", ProblemCode::Required),
-        ("blocks[0].actions[5].do.tags", ProblemCode::Required),
-        ("blocks[1].id", ProblemCode::DuplicateId),
+        ("/blocks/0/actions/4/do/name", ProblemCode::Required),
+        ("/blocks/0/actions/5/do/tags", ProblemCode::Required),
+        ("/blocks/1/id", ProblemCode::DuplicateId),
     ];
     assert_eq!(got, expected, "{}", domain::validate::describe(&problems));
     let template = problems
@@ -209,29 +210,29 @@ fn fixed_values_must_fit_their_fields() {
     assert_eq!(
         got,
         vec![
-            ("blocks[0].conditions[0].right", ProblemCode::BadFieldValue),
+            ("/blocks/0/conditions/0/right", ProblemCode::BadFieldValue),
             (
-                "blocks[0].actions[0].do.fields[2].value",
+                "/blocks/0/actions/0/do/fields/2/value",
                 ProblemCode::BadFieldValue
             ),
             (
-                "blocks[0].actions[0].do.fields[3].value",
+                "/blocks/0/actions/0/do/fields/3/value",
                 ProblemCode::BadFieldValue
             ),
             (
-                "blocks[0].actions[0].do.fields[6].value",
+                "/blocks/0/actions/0/do/fields/6/value",
                 ProblemCode::BadFieldValue
             ),
             (
-                "blocks[0].actions[0].do.fields[8].value",
+                "/blocks/0/actions/0/do/fields/8/value",
                 ProblemCode::BadFieldValue
             ),
             (
-                "blocks[0].actions[1].do.fields[0].value",
+                "/blocks/0/actions/1/do/fields/0/value",
                 ProblemCode::BadFieldValue
             ),
             (
-                "blocks[0].actions[1].do.attach_to",
+                "/blocks/0/actions/1/do/attach_to",
                 ProblemCode::ActionNotApplicable
             ),
         ],
@@ -246,4 +247,196 @@ fn fixed_values_must_fit_their_fields() {
         problems[2].message,
         "block 1, action 1: field 126 is a checkbox: write 0 or 1"
     );
+}
+
+fn problem_at(problems: &[domain::validate::RuleProblem], path: &str) -> ProblemCode {
+    problems
+        .iter()
+        .find(|p| p.path == path)
+        .unwrap_or_else(|| panic!("no problem at {path}: {problems:?}"))
+        .code
+}
+
+#[test]
+fn a_rule_over_the_block_limit_is_refused_at_the_first_block_too_many() {
+    use domain::validate::{validate_limits, MAX_BLOCKS};
+    let blocks: Vec<Value> = (0..=MAX_BLOCKS).map(|_| json!({})).collect();
+    let at_limit = rule(json!(blocks[..MAX_BLOCKS]));
+    let over = rule(json!(blocks));
+
+    assert_eq!(validate_limits(&at_limit), vec![]);
+    let problems = validate_limits(&over);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "/blocks/50");
+    assert_eq!(problems[0].code, ProblemCode::TooMany);
+    assert_eq!(
+        problems[0].message,
+        "a rule has at most 50 blocks, and this one has 51"
+    );
+}
+
+#[test]
+fn conditions_and_actions_over_their_limits_are_refused_at_the_first_one_too_many() {
+    use domain::validate::{validate_limits, MAX_ACTIONS, MAX_CONDITIONS};
+    let condition = cond("lead.name", json!({"is": "is_not_empty"}), None);
+    let action = json!({"do": {"type": "add_note", "entity": "lead", "text": "hi"}});
+    let r = Rule::from_json(
+        &json!({"schema_version": 2, "name": "r", "trigger": {"kind": "entity_updated", "entity": "lead"},
+            "blocks": [{}, {"conditions": vec![condition; MAX_CONDITIONS + 1], "actions": vec![action.clone(); MAX_ACTIONS + 1]}],
+            "else_scenario": {"actions": vec![action; MAX_ACTIONS + 1]}})
+        .to_string(),
+    )
+    .unwrap();
+
+    let problems = validate_limits(&r);
+    let got: Vec<(&str, ProblemCode)> =
+        problems.iter().map(|p| (p.path.as_str(), p.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("/blocks/1/conditions/50", ProblemCode::TooMany),
+            ("/blocks/1/actions/50", ProblemCode::TooMany),
+            ("/else_scenario/actions/50", ProblemCode::TooMany),
+        ]
+    );
+}
+
+#[test]
+fn a_run_interval_under_five_seconds_is_refused_at_its_pointer() {
+    use domain::validate::{validate_limits, MIN_RUN_INTERVAL_SECONDS};
+    let with_interval = |seconds: u32| {
+        Rule::from_json(&json!({"schema_version": 2, "name": "r", "trigger": {"kind": "entity_updated", "entity": "lead"},
+            "frequency": {"min_interval_seconds": seconds}}).to_string()).unwrap()
+    };
+
+    for seconds in [0, MIN_RUN_INTERVAL_SECONDS - 1] {
+        let problems = validate_limits(&with_interval(seconds));
+        assert_eq!(
+            problem_at(&problems, "/frequency/min_interval_seconds"),
+            ProblemCode::OutOfRange
+        );
+    }
+    assert_eq!(
+        validate_limits(&with_interval(MIN_RUN_INTERVAL_SECONDS)),
+        vec![]
+    );
+}
+
+#[test]
+fn timers_run_from_one_second_to_ninety_nine_years() {
+    use domain::validate::validate_limits;
+    let timed = |timer: Value| {
+        rule(
+            json!([{"actions": [{"timer": timer, "do": {"type": "add_note", "entity": "lead", "text": "hi"}}]}]),
+        )
+    };
+    let at = "/blocks/0/actions/0/timer/amount";
+    let refused = |timer: Value| problem_at(&validate_limits(&timed(timer)), at);
+
+    assert_eq!(
+        refused(json!({"kind": "after", "amount": 0, "unit": "seconds"})),
+        ProblemCode::OutOfRange
+    );
+    assert_eq!(
+        refused(json!({"kind": "after", "amount": 0, "unit": "days"})),
+        ProblemCode::OutOfRange
+    );
+    assert_eq!(
+        refused(json!({"kind": "after", "amount": 99 * 366 + 1, "unit": "days"})),
+        ProblemCode::OutOfRange
+    );
+    for ok in [
+        json!({"kind": "after", "amount": 1, "unit": "seconds"}),
+        json!({"kind": "after", "amount": 99 * 366, "unit": "days"}),
+    ] {
+        assert_eq!(validate_limits(&timed(ok.clone())), vec![], "{ok}");
+    }
+    let shifted = validate_limits(&timed(
+        json!({"kind": "date_field", "field": "lead.created_at", "shift_days": -(99 * 366 + 1)}),
+    ));
+    assert_eq!(
+        problem_at(&shifted, "/blocks/0/actions/0/timer/shift_days"),
+        ProblemCode::OutOfRange
+    );
+}
+
+#[test]
+fn without_the_account_custom_fields_are_not_checked_but_limits_are() {
+    use domain::validate::validate_limits;
+    let r = rule(
+        json!([{"conditions": [cond("lead.cf(999)", json!({"is": "contains"}), Some(json!("x")))],
+        "actions": [{"timer": {"kind": "after", "amount": 0, "unit": "minutes"},
+            "do": {"type": "change_fields", "entity": "lead", "fields": [{"field": {"custom": 998}, "value": "x"}]}}]}]),
+    );
+
+    let problems = validate_limits(&r);
+    let got: Vec<(&str, ProblemCode)> =
+        problems.iter().map(|p| (p.path.as_str(), p.code)).collect();
+    assert_eq!(
+        got,
+        vec![("/blocks/0/actions/0/timer/amount", ProblemCode::OutOfRange)]
+    );
+    let with_schema = validate(&r, &schema());
+    assert_eq!(
+        problem_at(&with_schema, "/blocks/0/conditions/0/left"),
+        ProblemCode::UnknownField
+    );
+    assert_eq!(
+        problem_at(&with_schema, "/blocks/0/actions/0/do/fields/0/field"),
+        ProblemCode::UnknownField
+    );
+}
+
+#[test]
+fn users_the_account_does_not_have_are_refused_when_its_users_are_known() {
+    use domain::validate::SchemaUser;
+    let r = rule(json!([{"actions": [
+        {"do": {"type": "change_responsible", "entity": "lead", "user": {"user": 5}}},
+        {"do": {"type": "create_task", "entity": "lead", "responsible": {"user": 6}, "task_type_id": 1, "complete_in_seconds": 60, "text": "call"}},
+        {"do": {"type": "create_task", "entity": "lead", "responsible": "responsible", "task_type_id": 1, "complete_in_seconds": 60, "text": "call"}},
+        {"do": {"type": "send_email", "sender_user_id": 6, "template_id": 1}}
+    ]}]));
+    let mut known = schema();
+    known.users = Some(vec![SchemaUser {
+        id: 5,
+        name: "Ann".into(),
+    }]);
+
+    assert_eq!(
+        validate(&r, &schema()),
+        vec![],
+        "users unknown: not checked"
+    );
+    let problems = validate(&r, &known);
+    let got: Vec<(&str, ProblemCode)> =
+        problems.iter().map(|p| (p.path.as_str(), p.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "/blocks/0/actions/1/do/responsible",
+                ProblemCode::UnknownUser
+            ),
+            (
+                "/blocks/0/actions/3/do/sender_user_id",
+                ProblemCode::UnknownUser
+            ),
+        ]
+    );
+    assert_eq!(
+        problems[0].message,
+        "block 1, action 2: the account has no user 6"
+    );
+}
+
+#[test]
+fn paths_are_json_pointers() {
+    use domain::validate::json_pointer;
+    assert_eq!(json_pointer(""), "");
+    assert_eq!(json_pointer("name"), "/name");
+    assert_eq!(
+        json_pointer("blocks[1].actions[0].do.fields[2].value"),
+        "/blocks/1/actions/0/do/fields/2/value"
+    );
+    assert_eq!(json_pointer("a/b~c"), "/a~1b~0c");
 }

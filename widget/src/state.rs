@@ -240,10 +240,10 @@ mod tests {
     #[test]
     fn a_422_keeps_its_field_errors() {
         let body = r#"{"type":"x","title":"Unprocessable Entity","status":422,"detail":"The rule is invalid.","code":"invalid",
-            "errors":[{"path":"blocks[1].conditions[2]","code":"operator_mismatch","message":"block 2, condition 3: no"}]}"#;
+            "errors":[{"path":"/blocks/1/conditions/2","code":"operator_mismatch","message":"block 2, condition 3: no"}]}"#;
         match decode::<Me>(&raw(422, body)) {
             Err(UiError::Invalid { errors, .. }) => {
-                assert_eq!(errors[0].path, "blocks[1].conditions[2]")
+                assert_eq!(errors[0].path, "/blocks/1/conditions/2")
             }
             other => panic!("expected Invalid, got {other:?}"),
         }

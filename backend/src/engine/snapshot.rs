@@ -10,9 +10,10 @@ use domain::{
     event::EntityRef,
     path::EntityType,
     snapshot::{
-        Account, CustomFieldValue, EntitySnapshot, EnumValue, FieldValue, LinkedCounts,
+        Account, CustomFieldValue, EntitySnapshot, EnumValue, FieldType, FieldValue, LinkedCounts,
         MultitextEntry, Snapshot, TaskSnapshot, User, Utm, WeeklyHours,
     },
+    validate::{Schema, SchemaEnum, SchemaField, SchemaUser},
 };
 use kommo::{
     models::{CustomField, Entity, EntityKind, Task},
@@ -38,6 +39,65 @@ impl AccountFacts {
         self.fields
             .get(&kind)
             .and_then(|defs| defs.iter().find(|d| d.id == field_id))
+    }
+
+    /// The custom fields and users, as rule validation (`domain::validate`) needs them.
+    pub fn schema(&self) -> Schema {
+        let mut fields = Vec::new();
+        for (kind, defs) in &self.fields {
+            let entity = match kind {
+                EntityKind::Leads => EntityType::Lead,
+                EntityKind::Contacts => EntityType::Contact,
+                EntityKind::Companies => EntityType::Company,
+            };
+            fields.extend(defs.iter().map(|def| {
+                SchemaField {
+                    entity,
+                    id: def.id,
+                    name: def.name.clone(),
+                    field_type: schema_field_type(&def.field_type),
+                    enums: def
+                        .enums
+                        .iter()
+                        .map(|e| SchemaEnum {
+                            id: e.id,
+                            value: e.value.clone(),
+                        })
+                        .collect(),
+                }
+            }));
+        }
+        fields.sort_by_key(|f| (f.entity.as_str(), f.id));
+        Schema {
+            fields,
+            users: Some(
+                self.users
+                    .iter()
+                    .map(|u| SchemaUser {
+                        id: u.id,
+                        name: u.name.clone(),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The type a Kommo field type is read as, the way [`entity_snapshot`] reads its values: types
+/// the engine does not know are read as text.
+fn schema_field_type(kommo_type: &str) -> FieldType {
+    match kommo_type {
+        "numeric" | "price" => FieldType::Numeric,
+        "checkbox" => FieldType::Checkbox,
+        "select" | "radiobutton" | "category" => FieldType::Select,
+        "multiselect" => FieldType::Multiselect,
+        "date" => FieldType::Date,
+        "birthday" => FieldType::Birthday,
+        "date_time" => FieldType::DateTime,
+        "multitext" => FieldType::Multitext,
+        "textarea" => FieldType::Textarea,
+        "url" => FieldType::Url,
+        _ => FieldType::Text,
     }
 }
 
@@ -345,6 +405,27 @@ pub async fn load_snapshot(
 }
 
 impl Engine {
+    /// The account's custom fields and users for rule validation, from the facts the engine read
+    /// last (however old), without asking Kommo; `None` when it has read none for this account
+    /// since the process started.
+    pub fn cached_schema(&self, account_id: i64) -> Option<Schema> {
+        self.facts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&account_id)
+            .map(|(_, facts)| facts.schema())
+    }
+
+    /// The account's custom fields and users read from Kommo now; the cached facts are replaced.
+    pub async fn fresh_schema(&self, account_id: i64) -> Result<Schema, EngineError> {
+        let client = self.account_client(account_id).await?;
+        self.facts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&account_id);
+        Ok(self.account_facts(account_id, &client).await?.schema())
+    }
+
     /// The account's facts, read from Kommo at most once per [`super::EngineConfig::facts_ttl_ms`].
     pub async fn account_facts(
         &self,

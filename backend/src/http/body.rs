@@ -1,15 +1,141 @@
-//! Reading request bodies and path segments so that bad input answers problem+json, not axum's
-//! plain-text rejections.
+//! Reading request bodies, path segments and query strings so that bad input answers
+//! problem+json, not axum's plain-text rejections. Handlers take [`ApiJson`], [`ApiPath`],
+//! [`ApiQuery`] and [`RawBody`], never axum's `Json`, `Path` or `Query` themselves.
 
 use axum::{
     body::Bytes,
-    extract::{rejection::BytesRejection, FromRequest, Request},
-    http::StatusCode,
+    extract::{
+        rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
+        FromRequest, FromRequestParts, Request,
+    },
+    http::{header, HeaderMap, StatusCode},
 };
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, ApiResult};
 use crate::auth::Caller;
+
+/// A JSON body read as `T`. Without `Content-Type: application/json` it answers 415
+/// `unsupported_media_type`; malformed JSON, or JSON of another shape, 400 `bad_json`.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub(super) struct ApiJson<T>(pub T);
+
+/// Path parameters read as `T`; a segment that cannot be read (not UTF-8 once decoded, not of
+/// the type) answers 400 `bad_path`.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub(super) struct ApiPath<T>(pub T);
+
+/// A query string read as `T`; one that cannot be read answers 400 `bad_query`.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub(super) struct ApiQuery<T>(pub T);
+
+/// The sentence of an axum rejection, ending with a full stop.
+fn sentence(text: &str) -> String {
+    format!("{}.", text.trim().trim_end_matches('.'))
+}
+
+fn unreadable_body(rejection: &BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::payload_too_large("The request body is larger than this endpoint accepts.")
+    } else {
+        ApiError::bad_request("unreadable_body", "The request body could not be read.")
+    }
+}
+
+fn json_content_type_needed() -> ApiError {
+    ApiError::unsupported_media_type(
+        "This endpoint reads JSON: send the body with the header Content-Type: application/json.",
+    )
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => json_content_type_needed(),
+            JsonRejection::BytesRejection(inner) => unreadable_body(&inner),
+            JsonRejection::JsonSyntaxError(_) | JsonRejection::JsonDataError(_) => {
+                ApiError::bad_request(
+                    "bad_json",
+                    sentence(&format!(
+                        "The request body is not the JSON expected: {}",
+                        rejection.body_text()
+                    )),
+                )
+            }
+            other => ApiError::bad_request(
+                "bad_json",
+                sentence(&format!(
+                    "The request body could not be read as JSON: {}",
+                    other.body_text()
+                )),
+            ),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(inner) => ApiError::bad_request(
+                "bad_path",
+                sentence(&format!(
+                    "A part of the URL path could not be read: {}",
+                    inner.body_text()
+                )),
+            ),
+            // A route that names no such parameter: our mistake, not the caller's.
+            other => ApiError::internal(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request(
+            "bad_query",
+            sentence(&format!(
+                "The query string could not be read: {}",
+                rejection.body_text()
+            )),
+        )
+    }
+}
+
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`).
+fn says_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses an optional JSON body: an empty body gives `T::default()`, any other must be sent as
+/// JSON (else 415) and parse as `T` (else 400).
+pub(super) fn optional_json_body<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<T> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    if !says_json(headers) {
+        return Err(json_content_type_needed());
+    }
+    json_body(body)
+}
 
 /// A request body read whole, whose failures (too large, cut off) answer problem+json.
 #[derive(Debug)]
@@ -22,20 +148,12 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
         Bytes::from_request(req, state)
             .await
             .map(Self)
-            .map_err(|rejection: BytesRejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::payload_too_large(
-                        "The request body is larger than this endpoint accepts.",
-                    )
-                } else {
-                    ApiError::bad_request("unreadable_body", "The request body could not be read.")
-                }
-            })
+            .map_err(|rejection: BytesRejection| unreadable_body(&rejection))
     }
 }
 
 /// Parses a JSON body into `T`, or answers 400 with serde's explanation.
-pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             "bad_json",

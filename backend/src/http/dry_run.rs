@@ -2,10 +2,7 @@
 //! entity, or against a stored event, with nothing written — the plan and the trace the debugger
 //! shows ("what would it do", "why didn't it fire").
 
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use domain::{
     eval::Evaluation,
     event::{EntityRef, Event},
@@ -14,7 +11,7 @@ use domain::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    body::{json_body, path_id, RawBody},
+    body::{path_id, ApiJson, ApiPath},
     routes::{Access, Route, Verb},
     ApiError, ApiResult,
 };
@@ -111,10 +108,9 @@ async fn stored_rule(
 async fn dry_run(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    RawBody(body): RawBody,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<DryRunRequest>,
 ) -> ApiResult<Json<EvaluatedEvent>> {
-    let request: DryRunRequest = json_body(&body)?;
     let rule = stored_rule(&state, &caller, &id).await?;
     let entity_type = request
         .entity_type
@@ -139,10 +135,9 @@ async fn dry_run(
 async fn replay(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    RawBody(body): RawBody,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<ReplayRequest>,
 ) -> ApiResult<Json<Vec<EvaluatedEvent>>> {
-    let request: ReplayRequest = json_body(&body)?;
     let rule = stored_rule(&state, &caller, &id).await?;
     let evaluations = state
         .engine

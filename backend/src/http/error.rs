@@ -108,6 +108,26 @@ impl ApiError {
         }
     }
 
+    /// 405: the path exists, the method does not.
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            detail: detail.into(),
+            errors: vec![],
+        }
+    }
+
+    /// 415: the body is not of a media type the endpoint reads.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            detail: detail.into(),
+            errors: vec![],
+        }
+    }
+
     /// 429: the caller sent more than its share; it may try again later.
     pub fn too_many_requests(code: &'static str, detail: impl Into<String>) -> Self {
         Self {
@@ -131,12 +151,25 @@ impl ApiError {
     /// 500: logged once here, opaque to the client.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
+        Self::opaque()
+    }
+
+    /// 500 saying nothing of its cause, which the caller logs.
+    fn opaque() -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "internal",
             detail: "Something went wrong on our side; it has been logged.".into(),
             errors: vec![],
         }
+    }
+
+    /// The answer to a request whose handler panicked: the opaque 500, the panic's text kept out of
+    /// it (the panic hook has printed it, and this logs that it happened). For
+    /// `tower_http::catch_panic::CatchPanicLayer::custom`.
+    pub fn for_panic(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        tracing::error!("a request handler panicked; answered 500");
+        Self::opaque().into_response()
     }
 
     /// The status this error answers with.

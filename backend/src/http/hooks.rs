@@ -4,14 +4,14 @@
 //! one transaction ([`ingest::accept`]), and only then answers 200.
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{header, HeaderMap},
     response::{IntoResponse, Redirect, Response},
     Json,
 };
 
 use super::{
-    body::RawBody,
+    body::{ApiPath, RawBody},
     routes::{Route, Verb},
     ApiError, ApiResult,
 };
@@ -88,7 +88,7 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 
 async fn kommo_webhook(
     State(state): State<AppState>,
-    Path((account_id, secret)): Path<(String, String)>,
+    ApiPath((account_id, secret)): ApiPath<(String, String)>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<Accepted>> {
@@ -111,7 +111,7 @@ async fn kommo_webhook(
 
 async fn digital_pipeline(
     State(state): State<AppState>,
-    Path((account_id, secret)): Path<(String, String)>,
+    ApiPath((account_id, secret)): ApiPath<(String, String)>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<Accepted>> {
@@ -161,7 +161,7 @@ async fn digital_pipeline_by_rule_key(
 
 async fn inbound_hook(
     State(state): State<AppState>,
-    Path((account_id, hook_key)): Path<(String, String)>,
+    ApiPath((account_id, hook_key)): ApiPath<(String, String)>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<Accepted>> {
@@ -188,7 +188,7 @@ async fn inbound_hook(
 
 async fn trigger_link(
     state: State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Response> {
@@ -199,7 +199,7 @@ async fn trigger_link(
 /// lead, 3 company), substituted by a template such as `{{lead.id}}`.
 async fn trigger_link_for_entity(
     state: State<AppState>,
-    Path((token, entity_id, kind)): Path<(String, String, String)>,
+    ApiPath((token, entity_id, kind)): ApiPath<(String, String, String)>,
     headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Response> {

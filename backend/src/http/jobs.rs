@@ -1,14 +1,11 @@
 //! `/api/v1/entities/{type}/{id}/jobs`: the pending and dead jobs of one entity, and cancelling them;
 //! `/api/v1/jobs/dead` and `/api/v1/jobs/{id}/retry`: the dead-letter jobs, and another go for one.
 
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use serde_json::{json, Value};
 
 use super::{
-    body::{path_id, require_admin},
+    body::{path_id, require_admin, ApiPath},
     routes::{Route, Verb},
     ApiError, ApiResult,
 };
@@ -53,7 +50,7 @@ fn entity_filter(entity_type: String, entity_id: &str) -> ApiResult<JobFilter> {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path((entity_type, entity_id)): Path<(String, String)>,
+    ApiPath((entity_type, entity_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Vec<JobInfo>>> {
     let filter = entity_filter(entity_type, &entity_id)?;
     Ok(Json(
@@ -64,7 +61,7 @@ async fn list(
 async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    Path((entity_type, entity_id)): Path<(String, String)>,
+    ApiPath((entity_type, entity_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     require_admin(&caller)?;
     let filter = entity_filter(entity_type, &entity_id)?;
@@ -79,7 +76,7 @@ async fn list_dead(State(state): State<AppState>, caller: Caller) -> ApiResult<J
 async fn retry(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     require_admin(&caller)?;
     let id = path_id(&id, "dead job")?;

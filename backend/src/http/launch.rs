@@ -1,15 +1,11 @@
 //! `POST /api/v1/rules/{id}/run`: a manual rule run now on entities (the card button, bulk runs
 //! from a list). Answers 202 with how many runs were queued; see [`crate::launch`] for who may.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use domain::api::{Queued, RunRule};
 
 use super::{
-    body::{json_body, path_id, RawBody},
+    body::{path_id, ApiJson, ApiPath},
     routes::{Access, Route, Verb},
     ApiError, ApiResult,
 };
@@ -31,11 +27,10 @@ pub(super) fn routes() -> Vec<Route> {
 async fn run(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    RawBody(body): RawBody,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<RunRule>,
 ) -> ApiResult<(StatusCode, Json<Queued>)> {
     let id = path_id(&id, "rule")?;
-    let request: RunRule = json_body(&body)?;
     let queued = launch::launch_manual_runs(&state, &caller, id, &request)
         .await
         .map_err(launch_error)?;

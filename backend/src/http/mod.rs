@@ -44,10 +44,23 @@ pub fn routes() -> Vec<routes::Route> {
     .collect()
 }
 
-/// The whole API, built from [`routes`] with each route's guard.
+/// The whole API, built from [`routes`] with each route's guard. A path it does not have answers
+/// 404 problem+json, a method a path does not take 405 problem+json.
 pub fn router(state: &AppState) -> Router<AppState> {
-    routes().into_iter().fold(Router::new(), |router, route| {
-        let (path, endpoint) = route.into_parts(state);
-        router.route(path, endpoint)
-    })
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            let (path, endpoint) = route.into_parts(state);
+            router.route(path, endpoint)
+        })
+        .fallback(no_such_path)
+        .method_not_allowed_fallback(no_such_method)
+}
+
+async fn no_such_path() -> ApiError {
+    ApiError::not_found("Rulebook has nothing at this path.")
+}
+
+async fn no_such_method(method: axum::http::Method) -> ApiError {
+    ApiError::method_not_allowed(format!("This path does not take {method} requests."))
 }

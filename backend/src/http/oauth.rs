@@ -2,14 +2,11 @@
 //! installed) and its "access revoked" notification. Neither carries a disposable token: the
 //! callback is proved by the code exchange, the revocation by its HMAC signature.
 
-use axum::{
-    extract::{Query, State},
-    http::StatusCode,
-    response::Html,
-};
+use axum::{extract::State, http::StatusCode, response::Html};
 use serde::Deserialize;
 
 use super::{
+    body::ApiQuery,
     routes::{Access, Route, Verb},
     ApiError, ApiResult,
 };
@@ -40,7 +37,7 @@ struct Callback {
 
 async fn callback(
     State(state): State<AppState>,
-    Query(query): Query<Callback>,
+    ApiQuery(query): ApiQuery<Callback>,
 ) -> ApiResult<Html<String>> {
     if let Some(error) = query.error {
         return Err(ApiError::bad_request(
@@ -114,7 +111,7 @@ fn escape(text: &str) -> String {
 
 async fn revoked(
     State(state): State<AppState>,
-    Query(revocation): Query<Revocation>,
+    ApiQuery(revocation): ApiQuery<Revocation>,
 ) -> ApiResult<StatusCode> {
     match connect::forget_revoked_account(&state, &revocation).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),

@@ -1,20 +1,25 @@
 //! `/api/v1/rules`: the account's rules, their versions, their debugger log and trigger links.
 //! Everyone in the account reads; only administrators write. Bodies are `domain::api` types, the
 //! ones the widget uses.
+//!
+//! A rule is checked before it is stored or enabled ([`check_definition`]): `domain::validate`'s
+//! limits always, and what it names of the account (custom fields, users) when the engine has
+//! read the account's facts already. Every problem answers 422 with a JSON pointer into the rule.
 
 use axum::{
-    extract::{Path, State},
-    http::StatusCode,
+    extract::State,
+    http::{HeaderMap, StatusCode},
     Json,
 };
 use domain::{
     api::{ExecutionEntry, FieldError, RuleRecord, RuleSummary, SaveRule},
-    rule::{Action, ActionKind, Trigger},
+    rule::{Action, ActionKind, Rule, Trigger},
+    validate::{validate, validate_limits, validate_with, ProblemCode},
 };
 use serde::{Deserialize, Serialize};
 
 use super::{
-    body::{json_body, path_id, require_admin, RawBody},
+    body::{optional_json_body, path_id, require_admin, ApiJson, ApiPath, RawBody},
     routes::{Route, Verb},
     ApiError, ApiResult,
 };
@@ -45,32 +50,87 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// The name and definition of a create or a save, checked.
-fn parse_save(body: &[u8]) -> ApiResult<(SaveRule, RuleName, rules::RuleBody)> {
-    let input: SaveRule = json_body(body)?;
+async fn parse_save(
+    state: &AppState,
+    caller: &Caller,
+    input: &SaveRule,
+) -> ApiResult<(RuleName, rules::RuleBody)> {
     let name = RuleName::parse(&input.name).map_err(StoreError::from)?;
     let rule = parse_rule_body(input.rule.clone()).map_err(StoreError::from)?;
-    refuse_unavailable_in_kommo(rule.as_json())?;
-    Ok((input, name, rule))
+    check_definition(state, caller.account_id, rule.as_json()).await?;
+    Ok((name, rule))
+}
+
+/// Refuses a definition that is not fit to store or enable: `domain::validate`'s problems (its
+/// limits, and the custom fields and users it names when the account's are known), and the parts
+/// Kommo's public API cannot serve. Any validation problem answers 422 `invalid` with every
+/// problem; only parts Kommo cannot serve answer 422 `unavailable_in_kommo`.
+///
+/// The account's custom fields and users are known when the engine has read them (for an event
+/// or a dry run) since the process started: saving does not ask Kommo for them. When it knows
+/// them and the rule names a field or user they lack, they are read again from Kommo before the
+/// rule is refused, so that a field created a moment ago is accepted; if Kommo cannot be read
+/// then, only the limits are checked.
+async fn check_definition(
+    state: &AppState,
+    account_id: i64,
+    definition: &serde_json::Value,
+) -> ApiResult<()> {
+    // A definition that does not parse was refused by `parse_rule_body` already (or, stored, is
+    // not this check's concern).
+    let Ok(rule) = Rule::from_json(&definition.to_string()) else {
+        return Ok(());
+    };
+    let cached = state.engine.cached_schema(account_id);
+    let mut problems = validate_with(&rule, cached.as_ref());
+    let names_unknown = problems
+        .iter()
+        .any(|p| matches!(p.code, ProblemCode::UnknownField | ProblemCode::UnknownUser));
+    if names_unknown {
+        problems = match state.engine.fresh_schema(account_id).await {
+            Ok(schema) => validate(&rule, &schema),
+            Err(err) => {
+                tracing::warn!(account_id, error = %err, "the account's fields and users could not be read again; only the rule's limits are checked");
+                validate_limits(&rule)
+            }
+        };
+    }
+    let unavailable = unavailable_in_kommo(&rule);
+    if problems.is_empty() {
+        return refuse_unavailable(unavailable);
+    }
+    let detail = format!(
+        "The rule has {} at {}: {}.",
+        if problems.len() == 1 {
+            "a problem".to_owned()
+        } else {
+            format!("{} problems; the first", problems.len())
+        },
+        if problems[0].path.is_empty() {
+            "its top"
+        } else {
+            problems[0].path.as_str()
+        },
+        problems[0].message.trim_end_matches('.')
+    );
+    let mut errors: Vec<FieldError> = problems.into_iter().map(Into::into).collect();
+    errors.extend(unavailable);
+    Err(ApiError::invalid(detail, errors))
 }
 
 /// The stable code of a rule part Kommo's public API cannot serve.
 const UNAVAILABLE_IN_KOMMO: &str = "unavailable_in_kommo";
 
-/// Refuses a definition whose trigger or actions cannot work through Kommo's public API, so that
+/// The parts of a rule whose trigger or actions cannot work through Kommo's public API, so that
 /// such a rule is never saved or enabled to silently never fire or fail later. Each field error's
-/// path points into the definition (`trigger`, `blocks[0].actions[1]`), as `domain::validate`'s
-/// do. Rules stored before this check still load and list; they only cannot be enabled, or saved
-/// as they are.
-fn refuse_unavailable_in_kommo(definition: &serde_json::Value) -> ApiResult<()> {
-    // A definition that does not parse was refused by `parse_rule_body` already (or, stored, is
-    // not this check's concern).
-    let Ok(rule) = domain::rule::Rule::from_json(&definition.to_string()) else {
-        return Ok(());
-    };
+/// path is a JSON pointer into the definition (`/trigger`, `/blocks/0/actions/1`), as
+/// `domain::validate`'s are. Rules stored before this check still load and list; they only cannot
+/// be enabled, or saved as they are.
+fn unavailable_in_kommo(rule: &Rule) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if let Trigger::OutgoingMessageSeen { .. } = rule.trigger {
         errors.push(FieldError {
-            path: "trigger".into(),
+            path: "/trigger".into(),
             code: UNAVAILABLE_IN_KOMMO.into(),
             message: "The trigger \"outgoing message seen\" cannot work: Kommo tells integrations \
                       nothing when a client reads a message (only the chat channel that delivered \
@@ -82,7 +142,7 @@ fn refuse_unavailable_in_kommo(definition: &serde_json::Value) -> ApiResult<()> 
         for (a, action) in actions.iter().enumerate() {
             if let ActionKind::ChatSubscription { .. } = action.kind {
                 errors.push(FieldError {
-                    path: format!("{at}.actions[{a}]"),
+                    path: format!("{at}/actions/{a}"),
                     code: UNAVAILABLE_IN_KOMMO.into(),
                     message: "The action \"chat subscription\" cannot work: Kommo's public API \
                               offers no way to subscribe users to a lead's chat."
@@ -92,11 +152,16 @@ fn refuse_unavailable_in_kommo(definition: &serde_json::Value) -> ApiResult<()> 
         }
     };
     for (b, block) in rule.blocks.iter().enumerate() {
-        check(&block.actions, format!("blocks[{b}]"));
+        check(&block.actions, format!("/blocks/{b}"));
     }
     if let Some(scenario) = &rule.else_scenario {
-        check(&scenario.actions, "else_scenario".into());
+        check(&scenario.actions, "/else_scenario".into());
     }
+    errors
+}
+
+/// Answers 422 `unavailable_in_kommo` when a rule has parts Kommo cannot serve.
+fn refuse_unavailable(errors: Vec<FieldError>) -> ApiResult<()> {
     if errors.is_empty() {
         return Ok(());
     }
@@ -124,10 +189,10 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    RawBody(body): RawBody,
+    ApiJson(input): ApiJson<SaveRule>,
 ) -> ApiResult<(StatusCode, Json<RuleRecord>)> {
     require_admin(&caller)?;
-    let (_, name, rule) = parse_save(&body)?;
+    let (name, rule) = parse_save(&state, &caller, &input).await?;
     let now = state.clock.now_ms();
     accounts::ensure_account(&state.db, caller.account_id, &caller.subdomain, now).await?;
     let created = rules::create(
@@ -146,7 +211,7 @@ async fn create(
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RuleRecord>> {
     let rule = rules::get(&state.db, caller.account_id, path_id(&id, "rule")?).await?;
     Ok(Json(rule.into()))
@@ -155,12 +220,12 @@ async fn read(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    RawBody(body): RawBody,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<SaveRule>,
 ) -> ApiResult<Json<RuleRecord>> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;
-    let (input, name, rule) = parse_save(&body)?;
+    let (name, rule) = parse_save(&state, &caller, &input).await?;
     let edit = RuleEdit {
         name,
         body: rule,
@@ -182,7 +247,7 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require_admin(&caller)?;
     rules::delete(&state.db, caller.account_id, path_id(&id, "rule")?).await?;
@@ -192,7 +257,7 @@ async fn remove(
 async fn enable(
     state: State<AppState>,
     caller: Caller,
-    id: Path<String>,
+    id: ApiPath<String>,
 ) -> ApiResult<Json<RuleRecord>> {
     switch(state, caller, id, true).await
 }
@@ -200,7 +265,7 @@ async fn enable(
 async fn disable(
     state: State<AppState>,
     caller: Caller,
-    id: Path<String>,
+    id: ApiPath<String>,
 ) -> ApiResult<Json<RuleRecord>> {
     switch(state, caller, id, false).await
 }
@@ -208,14 +273,14 @@ async fn disable(
 async fn switch(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     on: bool,
 ) -> ApiResult<Json<RuleRecord>> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;
     if on {
         let stored = rules::get(&state.db, caller.account_id, id).await?;
-        refuse_unavailable_in_kommo(&stored.rule)?;
+        check_definition(&state, caller.account_id, &stored.rule).await?;
     }
     let rule =
         rules::set_enabled(&state.db, caller.account_id, id, on, state.clock.now_ms()).await?;
@@ -230,7 +295,7 @@ async fn switch(
 async fn history(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<RuleVersion>>> {
     Ok(Json(
         rules::history(&state.db, caller.account_id, path_id(&id, "rule")?).await?,
@@ -240,7 +305,7 @@ async fn history(
 async fn log(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<ExecutionEntry>>> {
     let id = path_id(&id, "rule")?;
     rules::get(&state.db, caller.account_id, id).await?;
@@ -269,16 +334,13 @@ struct CreatedLink {
 async fn create_link(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<CreatedLink>)> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;
-    let input: NewLink = if body.is_empty() {
-        NewLink::default()
-    } else {
-        json_body(&body)?
-    };
+    let input: NewLink = optional_json_body(&headers, &body)?;
     let link = NewTriggerLink {
         name: input.name,
         target_url: input.target_url,

@@ -1,15 +1,11 @@
 //! `/api/v1/variables`: the account's global variables. Everyone reads; administrators write.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use domain::api::Variable;
 use serde::Deserialize;
 
 use super::{
-    body::{json_body, require_admin, RawBody},
+    body::{require_admin, ApiJson, ApiPath},
     routes::{Route, Verb},
     ApiError, ApiResult,
 };
@@ -38,7 +34,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Variable>> {
     variables::get_variable(&state.db, caller.account_id, &name)
         .await?
@@ -49,11 +45,10 @@ async fn read(
 async fn write(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
-    RawBody(body): RawBody,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(input): ApiJson<WriteVariable>,
 ) -> ApiResult<Json<Variable>> {
     require_admin(&caller)?;
-    let input: WriteVariable = json_body(&body)?;
     let now = state.clock.now_ms();
     variables::set_variable(&state.db, caller.account_id, &name, &input.value, now).await?;
     Ok(Json(Variable {
@@ -66,7 +61,7 @@ async fn write(
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require_admin(&caller)?;
     if variables::delete_variable(&state.db, caller.account_id, &name).await? {

@@ -45,7 +45,8 @@ pub enum StoreError {
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct InvalidInput {
-    /// Where the problem is, e.g. `name`.
+    /// Where the problem is: a JSON pointer into the request's body (`/name`), or for a rule
+    /// definition into the definition (`""` is all of it).
     pub path: String,
     /// A stable code, e.g. `too_long`.
     pub code: &'static str,

@@ -23,14 +23,14 @@ impl RuleName {
         let name = raw.trim();
         if name.is_empty() {
             return Err(InvalidInput::new(
-                "name",
+                "/name",
                 "required",
                 "A rule needs a name.",
             ));
         }
         if name.chars().count() > MAX_RULE_NAME_CHARS {
             return Err(InvalidInput::new(
-                "name",
+                "/name",
                 "too_long",
                 format!("A rule name has at most {MAX_RULE_NAME_CHARS} characters."),
             ));
@@ -58,12 +58,13 @@ impl RuleBody {
 /// The one place where a rule definition from outside is validated before it is stored.
 ///
 /// The definition is read with [`domain::rule::Rule::from_json`], which migrates older schema
-/// versions, and stored in the current version's JSON. Checks that need the account's fields
-/// (`domain::validate`) need the Kommo schema of the account and are made where it is at hand.
+/// versions, and stored in the current version's JSON. `domain::validate` (the rule's limits, and
+/// the custom fields and users it names) is run by the HTTP layer before a create, a save or an
+/// enable, where the account's fields and users are at hand (`http::rules`).
 pub fn parse_rule_body(value: Value) -> Result<RuleBody, InvalidInput> {
     if !value.is_object() {
         return Err(InvalidInput::new(
-            "rule",
+            "",
             "not_an_object",
             "A rule definition must be a JSON object.",
         ));
@@ -74,14 +75,14 @@ pub fn parse_rule_body(value: Value) -> Result<RuleBody, InvalidInput> {
             RuleParseError::Syntax { .. } | RuleParseError::Shape { .. } => "bad_shape",
         };
         InvalidInput::new(
-            "rule",
+            "",
             code,
             format!("This is not a rule Rulebook can read: {err}."),
         )
     })?;
     let canonical = serde_json::from_str(&rule.to_json()).map_err(|e| {
         InvalidInput::new(
-            "rule",
+            "",
             "bad_shape",
             format!("The rule could not be stored: {e}."),
         )

@@ -32,7 +32,7 @@ impl NewTriggerLink {
             .is_some_and(|n| n.chars().count() > MAX_LINK_NAME_CHARS)
         {
             return Err(InvalidInput::new(
-                "name",
+                "/name",
                 "too_long",
                 format!("A link name has at most {MAX_LINK_NAME_CHARS} characters."),
             ));
@@ -41,7 +41,7 @@ impl NewTriggerLink {
             let web = url::Url::parse(target).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !web {
                 return Err(InvalidInput::new(
-                    "target_url",
+                    "/target_url",
                     "bad_url",
                     "The page a link opens must be an http or https URL.",
                 ));
@@ -50,7 +50,7 @@ impl NewTriggerLink {
         if let Some((kind, _)) = &self.entity {
             if !matches!(kind.as_str(), "leads" | "contacts" | "companies") {
                 return Err(InvalidInput::new(
-                    "entity_type",
+                    "/entity_type",
                     "bad_entity_type",
                     "A link can be about leads, contacts or companies.",
                 ));

@@ -57,7 +57,7 @@ pub fn check_name(name: &str) -> Result<(), InvalidInput> {
         || name.chars().any(char::is_control)
     {
         return Err(InvalidInput::new(
-            "name",
+            "/name",
             "bad_name",
             format!("A variable name has 1 to {MAX_VARIABLE_NAME_CHARS} characters and no control characters."),
         ));
@@ -69,7 +69,7 @@ fn check_value(value: &str) -> Result<(), InvalidInput> {
     let chars = value.chars().count();
     if chars > MAX_VARIABLE_CHARS {
         return Err(InvalidInput::new(
-            "value",
+            "/value",
             "too_long",
             format!(
                 "A variable holds at most {MAX_VARIABLE_CHARS} characters; this value has {chars}."

@@ -189,7 +189,7 @@ async fn bad_rule_bodies_get_a_problem_with_a_code(backend: Backend) {
 
     let not_object = app.create_rule(ADMIN, "Array", json!([1, 2])).await;
     let body = not_object.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
-    assert_eq!(body["errors"][0]["path"], "rule");
+    assert_eq!(body["errors"][0]["path"], "");
     assert_eq!(body["errors"][0]["code"], "not_an_object");
     let not_a_rule = app
         .create_rule(
@@ -366,15 +366,15 @@ async fn creating_a_rule_kommo_cannot_serve_is_refused_at_the_field(backend: Bac
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unavailable_in_kommo");
 
-    assert_eq!(field_errors(&seen), vec![unavailable("trigger")]);
+    assert_eq!(field_errors(&seen), vec![unavailable("/trigger")]);
     assert!(seen["detail"]
         .as_str()
         .is_some_and(|d| d.contains("reads a message")));
     assert_eq!(
         field_errors(&subscription),
         vec![
-            unavailable("blocks[0].actions[1]"),
-            unavailable("else_scenario.actions[0]")
+            unavailable("/blocks/0/actions/1"),
+            unavailable("/else_scenario/actions/0")
         ]
     );
     assert_eq!(
@@ -406,10 +406,10 @@ async fn saving_a_rule_kommo_cannot_serve_is_refused_and_keeps_the_stored_versio
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unavailable_in_kommo");
 
-    assert_eq!(field_errors(&seen), vec![unavailable("trigger")]);
+    assert_eq!(field_errors(&seen), vec![unavailable("/trigger")]);
     assert_eq!(
         field_errors(&subscription)[0],
-        unavailable("blocks[0].actions[1]")
+        unavailable("/blocks/0/actions/1")
     );
     let stored = app.get_rule(ADMIN, id).await.expect(StatusCode::OK);
     assert_eq!(stored["version"], 1);
@@ -446,7 +446,7 @@ async fn a_stored_rule_kommo_cannot_serve_still_lists_but_is_not_enabled(backend
     let refused = enabled.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unavailable_in_kommo");
     assert_eq!(
         field_errors(&refused)[0],
-        unavailable("blocks[0].actions[1]")
+        unavailable("/blocks/0/actions/1")
     );
     assert_eq!(
         app.get_rule(ADMIN, legacy).await.expect(StatusCode::OK)["enabled"],
