@@ -3,7 +3,11 @@
 //! Every key can be set as `RULEBOOK_<KEY>` (e.g. `RULEBOOK_KOMMO_CLIENT_SECRET`); `DATABASE_URL` is
 //! also read without the prefix, as most tooling expects.
 
-use std::{net::SocketAddr, path::Path};
+use std::{
+    net::SocketAddr,
+    num::{NonZeroU64, NonZeroUsize},
+    path::Path,
+};
 
 use figment::{
     providers::{Env, Format, Serialized, Toml},
@@ -67,6 +71,14 @@ pub struct Settings {
     /// Lets "send webhook" reach loopback and private networks; only for tests and sandboxes.
     #[serde(default)]
     pub allow_private_webhook_targets: bool,
+    /// The deadline of one "send webhook", in seconds: resolving the host, connecting, sending and
+    /// reading the answer.
+    #[serde(default = "default_webhook_timeout_s")]
+    pub webhook_timeout_s: NonZeroU64,
+    /// The most of a webhook's answer read, in bytes (the rest is never read), so also the most
+    /// its follow-up rule gets as `{webhook_data}`.
+    #[serde(default = "default_webhook_max_response_bytes")]
+    pub webhook_max_response_bytes: NonZeroUsize,
     /// Where accounts' APIs live when not at `https://{referer}` (Kommo's own hosts): a template
     /// with `{subdomain}`, e.g. the emulator's `http://127.0.0.1:PORT/{subdomain}`. Only for tests
     /// and sandboxes; production leaves it unset.
@@ -87,6 +99,14 @@ pub struct Settings {
 
 fn default_inbound_requests_per_minute() -> u32 {
     600
+}
+
+fn default_webhook_timeout_s() -> NonZeroU64 {
+    const { NonZeroU64::new(crate::engine::outbound::DEFAULT_TIMEOUT.as_secs()).unwrap() }
+}
+
+fn default_webhook_max_response_bytes() -> NonZeroUsize {
+    const { NonZeroUsize::new(crate::engine::outbound::MAX_RESPONSE_BYTES).unwrap() }
 }
 
 fn default_true() -> bool {
@@ -274,6 +294,34 @@ mod tests {
             assert_eq!(
                 crate::engine::EngineConfig::from_settings(&s).write_mark_ttl_ms,
                 300_000
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn webhook_deadline_and_answer_cap_default_and_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_ID", "id");
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_SECRET", "secret");
+            let webhook = |s: &Settings| crate::engine::EngineConfig::from_settings(s).webhook;
+            let s = Settings::load(None).expect("defaults");
+            assert_eq!(
+                webhook(&s),
+                crate::engine::outbound::OutboundConfig::default()
+            );
+            jail.set_env("RULEBOOK_WEBHOOK_TIMEOUT_S", "3");
+            jail.set_env("RULEBOOK_WEBHOOK_MAX_RESPONSE_BYTES", "1000");
+            let s = Settings::load(None).expect("overridden");
+            assert_eq!(webhook(&s).timeout, std::time::Duration::from_secs(3));
+            assert_eq!(webhook(&s).max_response_bytes, 1000);
+            assert!(!webhook(&s).allow_private_targets);
+            jail.set_env("RULEBOOK_WEBHOOK_TIMEOUT_S", "0");
+            let err = Settings::load(None).expect_err("a zero deadline is refused");
+            let text = err.to_string().to_lowercase();
+            assert!(
+                text.contains("webhook_timeout_s") && text.contains("nonzero"),
+                "{err}"
             );
             Ok(())
         });

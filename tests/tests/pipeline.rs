@@ -25,6 +25,7 @@ on_both_databases!(
     the_missed_call_counter_counts_in_a_global_variable,
     a_site_form_finds_the_contact_by_phone_or_creates_it,
     a_webhook_response_feeds_the_follow_up_rule,
+    the_first_bytes_of_a_200_mib_webhook_answer_feed_the_follow_up_rule,
     execute_rule_and_a_task_result_start_the_next_rules,
     creations_copies_and_task_changes_land_in_kommo,
     every_entity_event_type_starts_its_rule,
@@ -634,6 +635,90 @@ async fn a_webhook_response_feeds_the_follow_up_rule(database: Database) {
     let bodies = received.lock().expect("lock").clone();
     assert_eq!(bodies, vec![format!("lead={lead}&name=Webshop")]);
     assert_eq!(field(&stack.lead(lead), 504), "Order 42 is created");
+}
+
+/// A receiver that answers every request with a form-encoded body of `total` bytes,
+/// `order=42&state=created&pad=xxx…`, streamed from one small buffer; the channel tells how many
+/// bytes it wrote before the client hung up.
+async fn endless_receiver(total: u64) -> (String, tokio::sync::oneshot::Receiver<u64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/orders", listener.local_addr().expect("addr"));
+    let (report, written) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let mut request = [0u8; 8192];
+        let _ = socket.read(&mut request).await;
+        let start = b"order=42&state=created&pad=";
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {total}\r\n\r\n"
+        );
+        if socket.write_all(head.as_bytes()).await.is_err()
+            || socket.write_all(start).await.is_err()
+        {
+            return;
+        }
+        let piece = vec![b'x'; 64 * 1024];
+        let mut sent = start.len() as u64;
+        while sent < total {
+            let n = (piece.len() as u64).min(total - sent) as usize;
+            if socket.write_all(&piece[..n]).await.is_err() {
+                break;
+            }
+            sent += n as u64;
+        }
+        let _ = report.send(sent);
+    });
+    (url, written)
+}
+
+async fn the_first_bytes_of_a_200_mib_webhook_answer_feed_the_follow_up_rule(database: Database) {
+    let stack = stack(database).await;
+    let total: u64 = 200 * 1024 * 1024;
+    let (receiver_url, written) = endless_receiver(total).await;
+    let follow_up = stack
+        .rule(
+            "Store order",
+            manual(
+                "Store order",
+                json!([
+                {"do": {"type": "change_fields", "entity": "lead", "fields": [
+                    {"field": {"custom": 504}, "value": "Order {order} is {state}"}]}}]),
+            ),
+        )
+        .await;
+    let sender = stack
+        .rule(
+            "Send order",
+            json!({
+                "schema_version": 2,
+                "name": "Send order",
+                "trigger": {"kind": "entity_added", "entity": "lead"},
+                "blocks": [{"actions": [{"do": {"type": "send_webhook", "method": "POST", "url": receiver_url,
+                    "body": [{"key": "lead", "value": "{{lead.id}}"}],
+                    "parse_response": true, "follow_up_rule_id": follow_up}}]}]
+            }),
+        )
+        .await;
+    let lead = stack.create("leads", json!({"name": "Webshop"}));
+    stack.settle().await;
+    assert_eq!(field(&stack.lead(lead), 504), "Order 42 is created");
+    let sent = written.await.expect("the receiver reports");
+    assert!(
+        sent < total / 4,
+        "reading stopped at the cap: the receiver wrote {sent} of {total} bytes"
+    );
+    let log = stack.log(sender).await;
+    assert_eq!(log.len(), 1);
+    let trace = log[0].trace.to_string();
+    assert!(
+        trace.contains("HTTP 200; only the first 30000 bytes of the answer were read"),
+        "{trace}"
+    );
 }
 
 async fn execute_rule_and_a_task_result_start_the_next_rules(database: Database) {

@@ -1057,13 +1057,15 @@ impl Engine {
                         .collect(),
                     idempotency_key: Some(outbound::idempotency_key(scope.account_id, action_key)),
                 };
-                let response = outbound::send(
-                    &request,
-                    self.config.allow_private_webhook_targets,
-                    std::time::Duration::from_secs(10),
-                )
-                .await?;
-                let detail = format!("HTTP {}", response.status);
+                let response = outbound::send(&request, &self.config.webhook).await?;
+                let detail = if response.truncated {
+                    format!(
+                        "HTTP {}; only the first {} bytes of the answer were read",
+                        response.status, self.config.webhook.max_response_bytes
+                    )
+                } else {
+                    format!("HTTP {}", response.status)
+                };
                 let mut follow_up = None;
                 if let Some(rule_id) = follow_up_rule_id {
                     let mut event = match scope.event.entity {

@@ -56,8 +56,9 @@ pub struct EngineConfig {
     /// How much later than its talk a message may be stamped and still be the one that opened it
     /// ("conversation started"), in seconds.
     pub talk_first_message_slack_s: i64,
-    /// Lets "send webhook" reach loopback and private addresses (tests with a local receiver).
-    pub allow_private_webhook_targets: bool,
+    /// How "send webhook" sends: which addresses it may reach, its deadline, how much of an
+    /// answer it reads.
+    pub webhook: outbound::OutboundConfig,
     /// How long account facts (timezone, users, field definitions) are reused.
     pub facts_ttl_ms: Millis,
     /// The Kommo client's settings.
@@ -76,7 +77,11 @@ impl EngineConfig {
             write_mark_ttl_ms: i64::try_from(settings.engine_write_mark_ttl_s.saturating_mul(1000))
                 .unwrap_or(Millis::MAX),
             talk_first_message_slack_s: i64::from(settings.engine_talk_first_message_slack_s),
-            allow_private_webhook_targets: settings.allow_private_webhook_targets,
+            webhook: outbound::OutboundConfig {
+                allow_private_targets: settings.allow_private_webhook_targets,
+                timeout: std::time::Duration::from_secs(settings.webhook_timeout_s.get()),
+                max_response_bytes: settings.webhook_max_response_bytes.get(),
+            },
             facts_ttl_ms: 300_000,
             client,
         }
