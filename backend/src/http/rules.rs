@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     auth::Caller,
+    ingest::digital_pipeline,
     startup::AppState,
     store::{
         accounts, execution_log,
@@ -112,6 +113,14 @@ fn refuse_unavailable_in_kommo(definition: &serde_json::Value) -> ApiResult<()> 
     Err(ApiError::unprocessable(UNAVAILABLE_IN_KOMMO, detail).with_errors(errors))
 }
 
+/// A rule as the API shows it, with its DP key.
+async fn record(state: &AppState, account_id: i64, rule: rules::Rule) -> ApiResult<RuleRecord> {
+    let dp_key = digital_pipeline::key_of_rule(&state.db, account_id, rule.id).await?;
+    let mut record = RuleRecord::from(rule);
+    record.dp_key = dp_key;
+    Ok(record)
+}
+
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RuleSummary>>> {
     let rules = rules::list(&state.db, caller.account_id).await?;
     Ok(Json(rules.into_iter().map(Into::into).collect()))
@@ -136,7 +145,8 @@ async fn create(
     )
     .await?;
     state.engine.schedules_changed(caller.account_id);
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created = record(&state, caller.account_id, created).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 async fn read(
@@ -145,7 +155,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> ApiResult<Json<RuleRecord>> {
     let rule = rules::get(&state.db, caller.account_id, path_id(&id, "rule")?).await?;
-    Ok(Json(rule.into()))
+    Ok(Json(record(&state, caller.account_id, rule).await?))
 }
 
 async fn update(
@@ -172,7 +182,7 @@ async fn update(
     )
     .await?;
     state.engine.schedules_changed(caller.account_id);
-    Ok(Json(saved.into()))
+    Ok(Json(record(&state, caller.account_id, saved).await?))
 }
 
 async fn remove(
@@ -220,7 +230,7 @@ async fn switch(
         state.queue.wake_workers();
         state.engine.schedules_changed(caller.account_id);
     }
-    Ok(Json(rule.into()))
+    Ok(Json(record(&state, caller.account_id, rule).await?))
 }
 
 async fn history(

@@ -1,7 +1,8 @@
 //! The digital-pipeline action modal: which rule this stage runs. The choice is written into the
-//! action's hidden `rule_id` setting as the rule's key (`{rule id}-{secret}`), which Kommo saves with
-//! the pipeline and sends back to our static `/hooks/dp` URL with every lead that reaches the stage:
-//! the key both names the rule and proves the request is genuine.
+//! action's hidden `rule_id` setting as the rule's DP key (`{rule id}-{mac}`, not its inbound
+//! webhook key), which Kommo saves with the pipeline and sends back to our static `/hooks/dp` URL
+//! with every lead that reaches the stage: the key both names the rule and proves the request is
+//! genuine, and the backend runs exactly that rule.
 
 use yew::prelude::*;
 
@@ -44,7 +45,7 @@ pub fn dp_settings(props: &PageProps) -> Html {
                 match services::rule(&backend, id).await {
                     Ok(record) => {
                         error.set(None);
-                        backend.set_dp_setting(RULE_SETTING, &record.inbound_hook_key);
+                        backend.set_dp_setting(RULE_SETTING, &record.dp_key);
                     }
                     Err(e) => error.set(Some(e)),
                 }
