@@ -191,16 +191,14 @@ impl Stack {
         let clock = ManualClock::new(START_MS);
         let pool = db::connect(&database_url).await.expect("connect");
         db::migrate(&pool).await.expect("migrate");
+        let app =
+            AppState::new(pool, settings(&database_url), Arc::new(clock.clone())).expect("state");
+        let worker = Worker::new(app.queue.clone(), kinds::registry(&app));
+
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let backend_url = format!("http://{}", listener.local_addr().expect("addr"));
-        // The links the backend writes (`{tglink:N}`) lead to this backend.
-        let mut settings = settings(&database_url);
-        settings.public_url = url::Url::parse(&backend_url).expect("backend URL");
-        let app = AppState::new(pool, settings, Arc::new(clock.clone())).expect("state");
-        let worker = Worker::new(app.queue.clone(), kinds::registry(&app));
-
         let routes = router(app.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, routes).await;
