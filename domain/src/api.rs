@@ -103,6 +103,10 @@ pub struct RuleRecord {
     /// The key of the rule's inbound webhook URL.
     #[serde(default)]
     pub inbound_hook_key: String,
+    /// The rule's digital-pipeline key (`{id}-{mac}`), which a DP action's `rule_id` setting holds
+    /// to run this rule; not the inbound webhook key.
+    #[serde(default)]
+    pub dp_key: String,
     /// When it was created.
     pub created_at: Millis,
     /// When it was last saved.

@@ -430,6 +430,64 @@ impl Trigger {
     }
 }
 
+/// Where an event that may run rules comes from. A trigger runs only for the sources it belongs
+/// to ([`Trigger::runs_from`]), whatever the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Kommo's account webhooks, and the events worked out from them.
+    KommoWebhook,
+    /// The action of a digital-pipeline stage, naming one rule.
+    DigitalPipeline,
+    /// A request to one rule's inbound webhook.
+    InboundWebhook,
+    /// A click on one rule's trigger link.
+    TriggerLink,
+}
+
+impl Trigger {
+    /// Whether an event from `source` may run a rule with this trigger: Kommo's webhooks run the
+    /// triggers of what happens in Kommo (never a manual rule or an inbound webhook's); a
+    /// digital-pipeline stage runs a lead's "added" or "updated" rule or a manual lead rule, as
+    /// the Triggers widget's stages do; an inbound webhook runs its own rule or a manual rule; a
+    /// trigger link runs a manual rule.
+    pub fn runs_from(&self, source: Source) -> bool {
+        match source {
+            Source::KommoWebhook => matches!(
+                self,
+                Trigger::EntityAdded { .. }
+                    | Trigger::EntityUpdated { .. }
+                    | Trigger::ResponsibleChanged { .. }
+                    | Trigger::StatusChanged { .. }
+                    | Trigger::NoteAdded { .. }
+                    | Trigger::TagAdded { .. }
+                    | Trigger::TagRemoved { .. }
+                    | Trigger::FieldUpdated { .. }
+                    | Trigger::ConversationStarted { .. }
+                    | Trigger::ConversationClosed { .. }
+                    | Trigger::IncomingMessage { .. }
+                    | Trigger::OutgoingMessageSeen { .. }
+            ),
+            Source::DigitalPipeline => matches!(
+                self,
+                Trigger::EntityAdded {
+                    entity: EntityType::Lead
+                } | Trigger::EntityUpdated {
+                    entity: EntityType::Lead
+                } | Trigger::Manual {
+                    entity: EntityType::Lead
+                }
+            ),
+            Source::InboundWebhook => {
+                matches!(
+                    self,
+                    Trigger::InboundWebhook { .. } | Trigger::Manual { .. }
+                )
+            }
+            Source::TriggerLink => matches!(self, Trigger::Manual { .. }),
+        }
+    }
+}
+
 /// The else scenario: actions that run when no block fired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::path::{EntityType, Path, PathError};
+use crate::path::{Path, PathError};
 use crate::value::{parse_date, parse_number, write_number, ParsedDate, Scope, Value};
 
 /// The longest template source accepted, in bytes.
@@ -869,21 +869,11 @@ fn render_nodes(
 }
 
 fn write_trigger_link(link: u32, scope: &Scope<'_>, out: &mut String) {
-    let base = scope.variables.trigger_link_base.trim_end_matches('/');
-    if base.is_empty() {
-        let _ = write!(out, "{{tglink:{link}}}");
-        return;
-    }
-    let _ = write!(out, "{base}/{link}");
-    if let Some(entity) = scope.event.entity {
-        // The manual's entity numbers: 1 contact, 2 lead, 3 company.
-        let code = match entity.entity_type {
-            EntityType::Contact => 1,
-            EntityType::Lead => 2,
-            EntityType::Company => 3,
-            EntityType::Task => 4,
-        };
-        let _ = write!(out, "/{}/{}", entity.id, code);
+    match scope.variables.trigger_links.get(&link) {
+        Some(url) => out.push_str(url),
+        None => {
+            let _ = write!(out, "{{tglink:{link}}}");
+        }
     }
 }
 

@@ -22,9 +22,10 @@ pub struct Variables {
     /// Variable name to value.
     #[serde(default)]
     pub globals: BTreeMap<String, String>,
-    /// Base URL for `{tglink:N}`; when empty, the token is left as written.
+    /// The working URL of each trigger link (`{tglink:N}`) for the event at hand, by link number;
+    /// a link not here is left as written.
     #[serde(default)]
-    pub trigger_link_base: String,
+    pub trigger_links: BTreeMap<u32, String>,
 }
 
 /// Everything a path or variable can be read from.

@@ -1264,6 +1264,48 @@ fn triggers_match_their_events() {
 }
 
 #[test]
+fn a_trigger_runs_only_for_the_sources_it_belongs_to() {
+    use domain::rule::{Source, Trigger};
+    let t = |v: Json| -> Trigger { serde_json::from_value(v).unwrap() };
+    let manual_lead = t(json!({"kind": "manual", "entity": "lead"}));
+    let manual_contact = t(json!({"kind": "manual", "entity": "contact"}));
+    let lead_added = t(json!({"kind": "entity_added", "entity": "lead"}));
+    let contact_added = t(json!({"kind": "entity_added", "entity": "contact"}));
+    let tag_added = t(json!({"kind": "tag_added", "entity": "lead"}));
+    let status = t(json!({"kind": "status_changed"}));
+    let hook = t(json!({"kind": "inbound_webhook", "hook_id": "QB4P"}));
+    let daily = t(json!({"kind": "recurring", "schedule": {"every": "daily", "at": "09:00:00"}}));
+
+    for (trigger, kommo, dp, inbound, link) in [
+        (&manual_lead, false, true, true, true),
+        (&manual_contact, false, false, true, true),
+        (&lead_added, true, true, false, false),
+        (&contact_added, true, false, false, false),
+        (&tag_added, true, false, false, false),
+        (&status, true, false, false, false),
+        (&hook, false, false, true, false),
+        (&daily, false, false, false, false),
+    ] {
+        assert_eq!(
+            trigger.runs_from(Source::KommoWebhook),
+            kommo,
+            "{trigger:?}"
+        );
+        assert_eq!(
+            trigger.runs_from(Source::DigitalPipeline),
+            dp,
+            "{trigger:?}"
+        );
+        assert_eq!(
+            trigger.runs_from(Source::InboundWebhook),
+            inbound,
+            "{trigger:?}"
+        );
+        assert_eq!(trigger.runs_from(Source::TriggerLink), link, "{trigger:?}");
+    }
+}
+
+#[test]
 fn event_data_is_readable_in_conditions() {
     let r = rule(
         json!({"schema_version": 2, "name": "e", "trigger": {"kind": "note_added", "entity": "lead"},

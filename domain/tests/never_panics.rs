@@ -339,7 +339,10 @@ proptest! {
         fired in any::<bool>(),
         resume in proptest::option::of(0usize..4),
     ) {
-        let variables = Variables { globals, trigger_link_base: "https://l.example".into() };
+        let variables = Variables {
+            globals,
+            trigger_links: [(4_294_967_295, "https://l.example/t/1-s".to_owned())].into(),
+        };
         let mut context = EvalContext::new(now, EntityRuleState { last_run_at: last, fired_once: fired });
         context.resume_block = resume;
         let evaluation = CompiledRule::new(rule.clone()).evaluate(&event, &snapshot, &variables, &context);

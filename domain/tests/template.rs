@@ -198,10 +198,11 @@ fn trigger_links_and_reset_render() {
         render_with("{tglink:58} {reset}", &event, &vars, now).unwrap(),
         "{tglink:58} {reset}"
     );
-    vars.trigger_link_base = "https://rb.example/l/".into();
+    vars.trigger_links
+        .insert(58, "https://rb.example/t/58-s/5001/2/mac".into());
     assert_eq!(
-        render_with("{tglink:58}", &event, &vars, now).unwrap(),
-        "https://rb.example/l/58/5001/2"
+        render_with("{tglink:58} {tglink:59}", &event, &vars, now).unwrap(),
+        "https://rb.example/t/58-s/5001/2/mac {tglink:59}"
     );
 }
 

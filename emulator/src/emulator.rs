@@ -541,9 +541,10 @@ impl Emulator {
     }
 
     /// Places our widget's action on a stage of a digital pipeline, with the settings the widget's
-    /// `dpSettings` wrote, as an admin saving the pipeline does; an action of the same widget
-    /// (`webhook_url`) already on that stage is replaced. From then on a lead reaching the stage
-    /// sends the action's request.
+    /// `dpSettings` wrote, as an admin saving the pipeline does. A stage may hold several actions
+    /// of one widget (each with its own settings), as Kommo's pipeline editor allows; saving an
+    /// action identical to one already on the stage (same widget, same settings) keeps one. From
+    /// then on a lead reaching the stage sends each action's request.
     pub fn save_dp_action(
         &self,
         subdomain: &str,
@@ -565,7 +566,8 @@ impl Emulator {
         account.dp_actions.retain(|a| {
             !(a.pipeline_id == action.pipeline_id
                 && a.status_id == action.status_id
-                && a.webhook_url == action.webhook_url)
+                && a.webhook_url == action.webhook_url
+                && a.settings == action.settings)
         });
         account.dp_actions.push(DpAction {
             pipeline_id: action.pipeline_id,

@@ -106,7 +106,7 @@ test('an admin creates a rule in the editor, and the digital-pipeline modal save
   await ours.locator(`option[value="${ruleId}"]`).waitFor({ state: 'attached' });
   assert.equal(await page.locator('input[name="rule_id"]').isVisible(), false, 'Kommo\'s own input is hidden');
   await ours.selectOption(ruleId);
-  // The setting holds the rule's key: its id, a dash, and the secret that authenticates Kommo's call.
+  // The setting holds the rule's DP key: its id, a dash, and the MAC that authenticates Kommo's call.
   const hidden = page.locator('input[name="rule_id"]');
   await page.waitForFunction((id) => document.querySelector('input[name="rule_id"]').value.startsWith(id + '-'), ruleId);
   const key = await hidden.inputValue();

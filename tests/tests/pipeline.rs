@@ -5,8 +5,14 @@
 use std::time::Duration;
 
 use rulebook::{
+    ingest::digital_pipeline,
     queue::JobFilter,
-    store::{execution_log::ExecutionOutcome, rules, variables},
+    store::{
+        execution_log::ExecutionOutcome,
+        rules,
+        trigger_links::{self, NewTriggerLink},
+        variables,
+    },
 };
 use rulebook_e2e::stack::{
     default_seed, field, manual, tags, Database, Stack, ACCOUNT_ID, START_MS, SUBDOMAIN,
@@ -37,6 +43,9 @@ on_both_databases!(
     a_closed_talk_adds_its_note_once,
     a_delayed_talk_closed_rule_waits_for_the_clock,
     a_digital_pipeline_stage_runs_the_rule_its_action_names,
+    a_dp_request_for_one_rule_runs_only_that_rule,
+    two_dp_actions_on_one_stage_both_run,
+    a_trigger_link_written_into_a_note_works_when_followed,
     a_rule_on_a_date_and_time_fires_once_in_the_account_timezone,
     send_email_records_the_mailer_email_on_the_lead,
 );
@@ -1405,6 +1414,43 @@ async fn a_delayed_talk_closed_rule_waits_for_the_clock(database: Database) {
     assert!(pending_jobs(&stack, rule).await.is_empty());
 }
 
+/// The widget's static `dp.webhook_url` at the backend.
+fn dp_webhook_url(stack: &Stack) -> String {
+    format!("{}/hooks/dp", stack.backend_url)
+}
+
+/// An admin saves our widget's action on stage `status_id` of pipeline 10, with the rule key
+/// `dpSettings` wrote into its hidden setting.
+fn save_dp_action(stack: &Stack, status_id: i64, rule_key: &str) {
+    let action: kommo_emulator::seed::DpActionSeed = serde_json::from_value(json!({
+        "pipeline_id": 10, "status_id": status_id, "webhook_url": dp_webhook_url(stack),
+        "settings": {"rule_id": rule_key}}))
+    .expect("dp action");
+    stack
+        .emulator()
+        .save_dp_action(SUBDOMAIN, &action)
+        .expect("save the pipeline");
+}
+
+/// The DP key the widget writes for a rule.
+async fn dp_key(stack: &Stack, rule: i64) -> String {
+    digital_pipeline::key_of_rule(&stack.app.db, ACCOUNT_ID, rule)
+        .await
+        .expect("dp key")
+}
+
+/// The statuses the backend answered the emulator's digital-pipeline requests with.
+fn dp_answers(stack: &Stack) -> Vec<Option<u16>> {
+    let url = dp_webhook_url(stack);
+    stack
+        .emulator()
+        .deliveries()
+        .iter()
+        .filter(|d| d.url == url)
+        .flat_map(|d| d.attempts.iter().map(|a| a.status))
+        .collect()
+}
+
 async fn a_digital_pipeline_stage_runs_the_rule_its_action_names(database: Database) {
     let stack = stack(database).await;
     let rule = stack
@@ -1416,24 +1462,8 @@ async fn a_digital_pipeline_stage_runs_the_rule_its_action_names(database: Datab
             ),
         )
         .await;
-    let key = rules::get(&stack.app.db, ACCOUNT_ID, rule)
-        .await
-        .expect("rule")
-        .inbound_hook_key;
-    // The widget's static dp.webhook_url; dpSettings wrote the rule's key into the hidden setting.
-    let webhook_url = format!("{}/hooks/dp", stack.backend_url);
-    let save = |status_id: i64, rule_key: &str| {
-        let action: kommo_emulator::seed::DpActionSeed = serde_json::from_value(json!({
-            "pipeline_id": 10, "status_id": status_id, "webhook_url": webhook_url,
-            "settings": {"rule_id": rule_key}}))
-        .expect("dp action");
-        stack
-            .emulator()
-            .save_dp_action(SUBDOMAIN, &action)
-            .expect("save the pipeline");
-    };
-    save(13, &key);
-    save(12, &format!("{rule}-not-the-secret"));
+    save_dp_action(&stack, 13, &dp_key(&stack, rule).await);
+    save_dp_action(&stack, 12, &format!("{rule}-not-the-mac"));
 
     let moved = stack.create(
         "leads",
@@ -1452,14 +1482,11 @@ async fn a_digital_pipeline_stage_runs_the_rule_its_action_names(database: Datab
         stack.notes_of(moved).is_empty(),
         "a forged rule key runs nothing"
     );
-    let refused: Vec<Option<u16>> = stack
-        .emulator()
-        .deliveries()
-        .iter()
-        .filter(|d| d.url == webhook_url)
-        .flat_map(|d| d.attempts.iter().map(|a| a.status))
-        .collect();
-    assert_eq!(refused, vec![Some(401)], "the forged request was refused");
+    assert_eq!(
+        dp_answers(&stack),
+        vec![Some(401)],
+        "the forged request was refused"
+    );
 
     stack.kommo_call(
         "PATCH",
@@ -1482,6 +1509,164 @@ async fn a_digital_pipeline_stage_runs_the_rule_its_action_names(database: Datab
         runs.iter().all(|r| r.outcome == ExecutionOutcome::Ok),
         "{runs:?}"
     );
+}
+
+async fn a_dp_request_for_one_rule_runs_only_that_rule(database: Database) {
+    let stack = stack(database).await;
+    let note = |text: &str| json!([{"do": {"type": "add_note", "entity": "lead", "text": text}}]);
+    let a = stack.rule("Rule A", manual("Rule A", note("A ran"))).await;
+    let b = stack.rule("Rule B", manual("Rule B", note("B ran"))).await;
+    let tagged = stack
+        .rule(
+            "Tagged",
+            note_rule(
+                "Tagged",
+                json!({"kind": "tag_added", "entity": "lead"}),
+                "Tagged ran",
+            ),
+        )
+        .await;
+    let inbound_key = rules::get(&stack.app.db, ACCOUNT_ID, b)
+        .await
+        .expect("rule")
+        .inbound_hook_key;
+    save_dp_action(&stack, 12, &dp_key(&stack, a).await);
+    // A tag rule is not one a stage may run, and an inbound webhook key is not a DP key.
+    save_dp_action(&stack, 13, &dp_key(&stack, tagged).await);
+    save_dp_action(&stack, 13, &inbound_key);
+
+    let lead = stack.create(
+        "leads",
+        json!({"name": "Lead", "pipeline_id": 10, "status_id": 11}),
+    );
+    stack.settle().await;
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": lead, "status_id": 12}])),
+    );
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, lead), vec!["A ran"]);
+    stack.kommo_call(
+        "PATCH",
+        "/api/v4/leads",
+        Some(json!([{"id": lead, "status_id": 13}])),
+    );
+    stack.settle().await;
+
+    assert_eq!(
+        note_texts(&stack, lead),
+        vec!["A ran"],
+        "only the rule the action names ran"
+    );
+    assert_eq!(stack.log(a).await.len(), 1);
+    assert!(stack.log(b).await.is_empty(), "the unrelated manual rule");
+    assert!(stack.log(tagged).await.is_empty(), "the tag rule");
+    let mut answers = dp_answers(&stack);
+    answers.sort_unstable();
+    assert_eq!(
+        answers,
+        vec![Some(200), Some(200), Some(401)],
+        "the inbound key was refused"
+    );
+}
+
+async fn two_dp_actions_on_one_stage_both_run(database: Database) {
+    let stack = stack(database).await;
+    let note = |text: &str| json!([{"do": {"type": "add_note", "entity": "lead", "text": text}}]);
+    let a = stack.rule("Rule A", manual("Rule A", note("A ran"))).await;
+    let b = stack.rule("Rule B", manual("Rule B", note("B ran"))).await;
+    let (key_a, key_b) = (dp_key(&stack, a).await, dp_key(&stack, b).await);
+    save_dp_action(&stack, 13, &key_a);
+    save_dp_action(&stack, 13, &key_b);
+    // Saving the same action again keeps one.
+    save_dp_action(&stack, 13, &key_a);
+
+    let lead = stack.create(
+        "leads",
+        json!({"name": "Lead", "pipeline_id": 10, "status_id": 13}),
+    );
+    stack.settle().await;
+
+    let mut notes = note_texts(&stack, lead);
+    notes.sort();
+    assert_eq!(notes, vec!["A ran", "B ran"]);
+    assert_eq!(stack.log(a).await.len(), 1);
+    assert_eq!(stack.log(b).await.len(), 1);
+}
+
+async fn a_trigger_link_written_into_a_note_works_when_followed(database: Database) {
+    let stack = stack(database).await;
+    let clicked = stack
+        .rule(
+            "Clicked",
+            manual(
+                "Clicked",
+                json!([{"do": {"type": "add_note", "entity": "lead", "text": "Clicked by {{lead.name}}"}}]),
+            ),
+        )
+        .await;
+    let link = trigger_links::create_link(
+        &stack.app.db,
+        ACCOUNT_ID,
+        clicked,
+        &NewTriggerLink {
+            name: Some("Offer".into()),
+            target_url: Some("https://example.com/offer".into()),
+            entity: None,
+        },
+        stack.clock_ms(),
+    )
+    .await
+    .expect("link");
+    stack
+        .rule(
+            "Send the offer",
+            note_rule(
+                "Send the offer",
+                json!({"kind": "entity_added", "entity": "lead"}),
+                &format!("Offer: {{tglink:{}}}", link.id),
+            ),
+        )
+        .await;
+    let ann = stack.create("leads", json!({"name": "Ann"}));
+    let bob = stack.create("leads", json!({"name": "Bob"}));
+    stack.settle().await;
+    let written = note_texts(&stack, ann);
+    let url = written[0]
+        .strip_prefix("Offer: ")
+        .expect("the note")
+        .to_owned();
+    // The link is written under the backend's public URL; here that is the test's backend.
+    let public = stack.app.settings.public_url.as_str().trim_end_matches('/');
+    let path = url.strip_prefix(public).expect("under the public URL");
+    assert!(
+        path.starts_with(&format!("/t/{}/{ann}/2/", link.token)),
+        "{url}"
+    );
+    let url = format!("{}{path}", stack.backend_url);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let followed = http.get(&url).send().await.expect("follow");
+    let forged = http
+        .get(url.replace(&format!("/{ann}/2/"), &format!("/{bob}/2/")))
+        .send()
+        .await
+        .expect("forged");
+    stack.settle().await;
+
+    assert_eq!(followed.status(), 303);
+    assert_eq!(followed.headers()["location"], "https://example.com/offer");
+    assert_eq!(forged.status(), 404);
+    assert_eq!(
+        note_texts(&stack, ann),
+        vec![written[0].clone(), "Clicked by Ann".to_owned()]
+    );
+    assert_eq!(note_texts(&stack, bob).len(), 1, "only Bob's own offer");
+    assert_eq!(stack.log(clicked).await.len(), 1);
 }
 
 async fn a_rule_on_a_date_and_time_fires_once_in_the_account_timezone(database: Database) {

@@ -63,6 +63,8 @@ pub struct EngineConfig {
     pub facts_ttl_ms: Millis,
     /// The Kommo client's settings.
     pub client: ClientConfig,
+    /// The backend's public URL without a trailing slash: the base of trigger-link URLs.
+    pub public_url: String,
 }
 
 impl EngineConfig {
@@ -84,6 +86,11 @@ impl EngineConfig {
             },
             facts_ttl_ms: 300_000,
             client,
+            public_url: settings
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
         }
     }
 }

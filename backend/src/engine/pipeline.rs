@@ -21,7 +21,7 @@ use domain::{
     },
     event::{EntityRef, Event, EventKind},
     path::EntityType,
-    rule::{Action, ActionKind, Trigger, VariableChange},
+    rule::{Action, ActionKind, Source, Trigger, VariableChange},
     snapshot::Snapshot,
     template::{RenderLimits, Template},
     value::{Scope, Variables},
@@ -45,6 +45,7 @@ use crate::{
     queue::{kinds, worker::JobError, NewJob},
     store::{
         execution_log::{self, ExecutionOutcome, NewExecution},
+        trigger_links::LinkKeys,
         variables,
     },
 };
@@ -143,6 +144,31 @@ fn find_action(rule: &domain::rule::Rule, block: Option<usize>, index: usize) ->
     }
 }
 
+/// Whether any action of the rule writes a trigger link (`{tglink:N}`).
+fn uses_trigger_links(rule: &domain::rule::Rule) -> bool {
+    rule.blocks
+        .iter()
+        .flat_map(|b| b.actions.iter())
+        .chain(rule.else_scenario.iter().flat_map(|e| e.actions.iter()))
+        .any(|a| {
+            a.kind
+                .templates()
+                .iter()
+                .any(|(_, t)| t.source().contains("{tglink:"))
+        })
+}
+
+/// The rules an event of a stored source may run, by the stored `events.source`.
+fn source_of(stored: &str) -> Option<Source> {
+    match stored {
+        "kommo" => Some(Source::KommoWebhook),
+        "dp" => Some(Source::DigitalPipeline),
+        "inbound" => Some(Source::InboundWebhook),
+        "link" => Some(Source::TriggerLink),
+        _ => None,
+    }
+}
+
 fn entity_key(entity: Option<EntityRef>) -> Option<(String, i64)> {
     entity.map(|e| (snapshot::table_name(e.entity_type).to_owned(), e.id))
 }
@@ -154,6 +180,8 @@ struct JobContext {
     facts: Arc<AccountFacts>,
     variables: Variables,
     snapshots: HashMap<Option<EntityRef>, (Snapshot, i64)>,
+    /// The account's trigger links, read when a rule first writes one.
+    links: Option<LinkKeys>,
     batch: WriteBatch,
     runs: Vec<RuleRun>,
 }
@@ -173,12 +201,36 @@ impl Engine {
             facts,
             variables: Variables {
                 globals,
-                trigger_link_base: String::new(),
+                trigger_links: BTreeMap::new(),
             },
             snapshots: HashMap::new(),
+            links: None,
             batch: WriteBatch::new(),
             runs: Vec::new(),
         })
+    }
+
+    /// Points `{tglink:N}` at the working URLs of the account's links for `entity`, when the rule
+    /// writes any (the links are read once per job).
+    async fn links_for(
+        &self,
+        cx: &mut JobContext,
+        rule: &domain::rule::Rule,
+        entity: Option<EntityRef>,
+    ) -> Result<(), EngineError> {
+        if !uses_trigger_links(rule) {
+            cx.variables.trigger_links.clear();
+            return Ok(());
+        }
+        if cx.links.is_none() {
+            cx.links =
+                Some(LinkKeys::load(&self.db, cx.account_id, &self.config.public_url).await?);
+        }
+        let entity = entity_key(entity);
+        cx.variables.trigger_links = cx.links.as_ref().map_or_else(BTreeMap::new, |links| {
+            links.urls(entity.as_ref().map(|(t, id)| (t.as_str(), *id)))
+        });
+        Ok(())
     }
 
     async fn snapshot_for(
@@ -277,12 +329,17 @@ impl Engine {
                                 "the digital-pipeline request does not parse: {e}"
                             ))
                         })?;
-                let only = request
-                    .settings
-                    .get("rule_id")
-                    .and_then(|r| r.trim().parse().ok());
+                // The rule the action's DP key named, checked when the request came in; the
+                // settings are not read again.
+                let Some(rule_id) = stored.rule_id else {
+                    tracing::warn!(
+                        event.id = stored.id,
+                        "a digital-pipeline event names no rule; nothing runs"
+                    );
+                    return Ok(out);
+                };
                 if let Some(event) = events::from_dp_request(&request) {
-                    out.push((event, only));
+                    out.push((event, Some(rule_id)));
                 }
             }
             "inbound" => {
@@ -518,6 +575,7 @@ impl Engine {
             },
             None => EntityRuleState::default(),
         };
+        self.links_for(cx, rule.rule(), event.entity).await?;
         let mut context = EvalContext::new(self.now(), state);
         context.resume_block = resume_block;
         let (snapshot, snapshot_ms) = cx
@@ -845,6 +903,9 @@ impl Engine {
         if event_id % 64 == 0 {
             records::prune_write_marks(&self.db, now_ms).await?;
         }
+        let source = source_of(&stored.source).ok_or_else(|| {
+            EngineError::Malformed(format!("unknown event source {:?}", stored.source))
+        })?;
         let rules = self.enabled_rules(account_id).await?;
         let mut cx = self.job_context(account_id).await?;
         let items = self.items_of(&mut cx, &stored).await?;
@@ -860,7 +921,10 @@ impl Engine {
             let matching: Vec<&(i64, i64, Arc<CompiledRule>)> = rules
                 .iter()
                 .filter(|(id, _, rule)| {
-                    only.is_none_or(|o| o == *id) && trigger_matches(&rule.rule().trigger, event)
+                    let trigger = &rule.rule().trigger;
+                    only.is_none_or(|o| o == *id)
+                        && trigger.runs_from(source)
+                        && trigger_matches(trigger, event)
                 })
                 .collect();
             if matching.is_empty() {
@@ -996,6 +1060,8 @@ impl Engine {
                         duration_ms: 0,
                     }),
                     Some(action) => {
+                        self.links_for(&mut cx, rule.rule(), job.event.entity)
+                            .await?;
                         let scope = Scope {
                             snapshot: &snapshot,
                             event: &job.event,
@@ -1115,6 +1181,7 @@ impl Engine {
     ) -> Result<Evaluation, EngineError> {
         let mut cx = self.job_context(account_id).await?;
         self.snapshot_for(&mut cx, event.entity).await?;
+        self.links_for(&mut cx, rule, event.entity).await?;
         let (snapshot, _) = cx
             .snapshots
             .get(&event.entity)
@@ -1172,6 +1239,7 @@ impl Engine {
         let mut out = Vec::new();
         for event in items {
             self.snapshot_for(&mut cx, event.entity).await?;
+            self.links_for(&mut cx, rule, event.entity).await?;
             let Some((snapshot, _)) = cx.snapshots.get(&event.entity) else {
                 continue;
             };

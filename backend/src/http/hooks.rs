@@ -1,12 +1,13 @@
 //! Incoming events: Kommo account webhooks, digital-pipeline requests, inbound user webhooks and
-//! trigger links. Each handler authenticates by the URL's secret (at the widget's static `/hooks/dp`,
-//! by the rule key in the action's settings), stores the raw request and queues its processing in
-//! one transaction ([`ingest::accept`]), and only then answers 200.
+//! trigger links. Each handler authenticates by the URL's secret (a digital-pipeline request also
+//! by the rule's DP key in the action's settings; a manual trigger link also by the MAC of the
+//! entity it names), stores the raw request and queues its processing in one transaction
+//! ([`ingest::accept`]), and only then answers 200.
 
 use axum::{
     extract::State,
-    http::{header, HeaderMap},
-    response::{IntoResponse, Redirect, Response},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
     Json,
 };
 
@@ -18,7 +19,7 @@ use super::{
 use crate::{
     ingest::{self, authenticate, dedupe, digital_pipeline, Accepted, EventSource, RawEvent},
     startup::AppState,
-    store::trigger_links,
+    store::{accounts, trigger_links},
 };
 
 /// The path of a request as it may be logged: the secrets in hook and trigger-link URLs are
@@ -55,11 +56,21 @@ pub(super) fn routes() -> Vec<Route> {
         Route::hook(
             Verb::Get,
             "/t/{token}/{entity_id}/{kind}",
-            trigger_link_for_entity,
+            unsigned_manual_link,
         ),
         Route::hook(
             Verb::Post,
             "/t/{token}/{entity_id}/{kind}",
+            unsigned_manual_link,
+        ),
+        Route::hook(
+            Verb::Get,
+            "/t/{token}/{entity_id}/{kind}/{mac}",
+            trigger_link_for_entity,
+        ),
+        Route::hook(
+            Verb::Post,
+            "/t/{token}/{entity_id}/{kind}/{mac}",
             trigger_link_for_entity,
         ),
     ]
@@ -109,6 +120,8 @@ async fn kommo_webhook(
     Ok(Json(ingest::accept(&state.queue, &event).await?))
 }
 
+/// The account's own DP URL: the path proves the account, and the action's settings must still
+/// carry the DP key of the rule to run, for this account.
 async fn digital_pipeline(
     State(state): State<AppState>,
     ApiPath((account_id, secret)): ApiPath<(String, String)>,
@@ -120,21 +133,14 @@ async fn digital_pipeline(
         .await
         .map_err(refused)?;
     let content_type = content_type(&headers);
-    let event = RawEvent {
-        account_id,
-        source: EventSource::DigitalPipeline,
-        dedupe_key: dedupe::digital_pipeline(content_type, &body),
-        rule_id: None,
-        link_id: None,
-        entity: None,
-        content_type,
-        body: &body,
-    };
-    Ok(Json(ingest::accept(&state.queue, &event).await?))
+    let (named, rule_key) = digital_pipeline::routing(content_type, &body)
+        .filter(|(named, _)| *named == account_id)
+        .ok_or_else(|| refused(authenticate::HookAuthError::BadSecret))?;
+    accept_digital_pipeline(&state, named, &rule_key, content_type, &body).await
 }
 
 /// The widget's static `dp.webhook_url`: the account is in the body and the action's hidden
-/// setting holds the rule's key.
+/// setting holds the rule's DP key.
 async fn digital_pipeline_by_rule_key(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -143,18 +149,29 @@ async fn digital_pipeline_by_rule_key(
     let content_type = content_type(&headers);
     let (account_id, rule_key) = digital_pipeline::routing(content_type, &body)
         .ok_or_else(|| refused(authenticate::HookAuthError::BadSecret))?;
-    let rule_id = authenticate::inbound_hook(&state.db, account_id, &rule_key)
+    accept_digital_pipeline(&state, account_id, &rule_key, content_type, &body).await
+}
+
+/// Stores a digital-pipeline request as an event of exactly the rule its DP key names.
+async fn accept_digital_pipeline(
+    state: &AppState,
+    account_id: i64,
+    rule_key: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> ApiResult<Json<Accepted>> {
+    let rule_id = authenticate::dp_key(&state.db, account_id, rule_key)
         .await
         .map_err(refused)?;
     let event = RawEvent {
         account_id,
         source: EventSource::DigitalPipeline,
-        dedupe_key: dedupe::digital_pipeline(content_type, &body),
+        dedupe_key: dedupe::digital_pipeline(rule_id, content_type, body),
         rule_id: Some(rule_id),
         link_id: None,
         entity: None,
         content_type,
-        body: &body,
+        body,
     };
     Ok(Json(ingest::accept(&state.queue, &event).await?))
 }
@@ -187,43 +204,70 @@ async fn inbound_hook(
 }
 
 async fn trigger_link(
-    state: State<AppState>,
+    State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
     headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Response> {
-    record_click(state, &token, None, &headers, body).await
+    let link = authenticate::trigger_link(&state.db, &token)
+        .await
+        .map_err(refused)?;
+    record_click(&state, &link, None, &headers, body).await
 }
 
-/// A manual link: the entity is in the URL (`/t/{token}/{entity_id}/{kind}`, kind 1 contact, 2
-/// lead, 3 company), substituted by a template such as `{{lead.id}}`.
+fn unsigned_entity() -> ApiError {
+    ApiError::not_found(
+        "This link does not name a contact (1), lead (2) or company (3) it was made for; \
+         use the link exactly as Rulebook wrote it.",
+    )
+}
+
+/// A manual link without the signature of its entity (`/t/{token}/{entity_id}/{kind}`): it cannot
+/// say which entity it was made for.
+async fn unsigned_manual_link() -> ApiError {
+    unsigned_entity()
+}
+
+/// A manual link: the entity is in the URL (`/t/{token}/{entity_id}/{kind}/{mac}`, kind 1
+/// contact, 2 lead, 3 company) with its MAC, as `{tglink:N}` renders it; a forged or changed
+/// entity gets 404.
 async fn trigger_link_for_entity(
-    state: State<AppState>,
-    ApiPath((token, entity_id, kind)): ApiPath<(String, String, String)>,
+    State(state): State<AppState>,
+    ApiPath((token, entity_id, kind, mac)): ApiPath<(String, String, String, String)>,
     headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Response> {
+    let link = authenticate::trigger_link(&state.db, &token)
+        .await
+        .map_err(refused)?;
+    // The id exactly as the link was written ("+5" or "05" is not lead 5).
+    let id = entity_id
+        .parse::<i64>()
+        .ok()
+        .filter(|id| id.to_string() == entity_id);
     let entity = trigger_links::entity_of_kind(&kind)
-        .zip(entity_id.parse::<i64>().ok())
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "This link names no contact (1), lead (2) or company (3) with a numeric id.",
-            )
-        })?;
-    record_click(state, &token, Some(entity), &headers, body).await
+        .zip(id)
+        .ok_or_else(unsigned_entity)?;
+    let signed = match accounts::webhook_secret(&state.db, link.account_id).await? {
+        Some(secret) => {
+            trigger_links::entity_mac_matches(&secret, link.link_id, entity.0, entity.1, &mac)
+        }
+        None => false,
+    };
+    if !signed {
+        return Err(unsigned_entity());
+    }
+    record_click(&state, &link, Some(entity), &headers, body).await
 }
 
 /// Records a click and sends the visitor on to the link's page, if it has one.
 async fn record_click(
-    State(state): State<AppState>,
-    token: &str,
+    state: &AppState,
+    link: &authenticate::AuthenticatedLink,
     entity: Option<(&str, i64)>,
     headers: &HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Response> {
-    let link = authenticate::trigger_link(&state.db, token)
-        .await
-        .map_err(refused)?;
     state.inbound_throttle.check(link.account_id)?;
     let event = RawEvent {
         account_id: link.account_id,
@@ -236,15 +280,46 @@ async fn record_click(
         body: &body,
     };
     let accepted = ingest::accept(&state.queue, &event).await?;
-    Ok(match link.target_url {
-        Some(target) => Redirect::to(&target).into_response(),
+    Ok(match link.target_url.as_deref().and_then(location) {
+        Some(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
         None => Json(accepted).into_response(),
     })
 }
 
+/// The `Location` of a link's page: the URL as parsed, if it is a web URL that fits in a header
+/// (a target stored before control characters were refused is answered without a redirect).
+fn location(target: &str) -> Option<HeaderValue> {
+    let url = url::Url::parse(target).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    HeaderValue::from_str(url.as_str()).ok()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact_secret_path;
+    use super::{location, redact_secret_path};
+
+    #[test]
+    fn a_stored_target_never_breaks_the_redirect_header() {
+        assert_eq!(
+            location("https://example.com/a b").expect("a web page"),
+            "https://example.com/a%20b"
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "not a url",
+            "https://exa\u{0}mple.com/",
+            "",
+        ] {
+            assert_eq!(location(bad), None, "{bad:?}");
+        }
+        // A target stored before line breaks were refused cannot split the header.
+        assert_eq!(
+            location("https://example.com/\r\nx").expect("a web page"),
+            "https://example.com/x"
+        );
+    }
 
     #[test]
     fn secrets_in_hook_and_link_paths_are_redacted_for_logs() {

@@ -25,6 +25,7 @@ use super::{
 };
 use crate::{
     auth::Caller,
+    ingest::digital_pipeline,
     startup::AppState,
     store::{
         accounts, execution_log,
@@ -181,6 +182,14 @@ fn refuse_unavailable(errors: Vec<FieldError>) -> ApiResult<()> {
     Err(ApiError::unprocessable(UNAVAILABLE_IN_KOMMO, detail).with_errors(errors))
 }
 
+/// A rule as the API shows it, with its DP key.
+async fn record(state: &AppState, account_id: i64, rule: rules::Rule) -> ApiResult<RuleRecord> {
+    let dp_key = digital_pipeline::key_of_rule(&state.db, account_id, rule.id).await?;
+    let mut record = RuleRecord::from(rule);
+    record.dp_key = dp_key;
+    Ok(record)
+}
+
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RuleSummary>>> {
     let rules = rules::list(&state.db, caller.account_id).await?;
     Ok(Json(rules.into_iter().map(Into::into).collect()))
@@ -205,7 +214,8 @@ async fn create(
     )
     .await?;
     state.engine.schedules_changed(caller.account_id);
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created = record(&state, caller.account_id, created).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 async fn read(
@@ -214,7 +224,7 @@ async fn read(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RuleRecord>> {
     let rule = rules::get(&state.db, caller.account_id, path_id(&id, "rule")?).await?;
-    Ok(Json(rule.into()))
+    Ok(Json(record(&state, caller.account_id, rule).await?))
 }
 
 async fn update(
@@ -241,7 +251,7 @@ async fn update(
     )
     .await?;
     state.engine.schedules_changed(caller.account_id);
-    Ok(Json(saved.into()))
+    Ok(Json(record(&state, caller.account_id, saved).await?))
 }
 
 async fn remove(
@@ -289,7 +299,7 @@ async fn switch(
         state.queue.wake_workers();
         state.engine.schedules_changed(caller.account_id);
     }
-    Ok(Json(rule.into()))
+    Ok(Json(record(&state, caller.account_id, rule).await?))
 }
 
 async fn history(

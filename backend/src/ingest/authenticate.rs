@@ -2,6 +2,7 @@
 //! webhooks nor digital-pipeline requests, so the per-account secret in the path is the proof.
 //! An unknown account and a wrong secret get the same answer.
 
+use super::digital_pipeline;
 use crate::{
     db::Db,
     store::{accounts, rules, secrets::secrets_match, trigger_links, StoreError},
@@ -38,6 +39,20 @@ pub async fn inbound_hook(db: &Db, account_id: i64, hook_key: &str) -> Result<i6
     match rules::inbound_hook_secret(db, account_id, rule_id).await? {
         Some(stored) if secrets_match(presented, &stored) => Ok(rule_id),
         _ => Err(HookAuthError::BadSecret),
+    }
+}
+
+/// Checks the DP key a digital-pipeline action carries and returns the rule it names, which must
+/// exist in the account.
+pub async fn dp_key(db: &Db, account_id: i64, key: &str) -> Result<i64, HookAuthError> {
+    let Some(secret) = accounts::webhook_secret(db, account_id).await? else {
+        return Err(HookAuthError::BadSecret);
+    };
+    let rule_id =
+        digital_pipeline::rule_of_key(&secret, account_id, key).ok_or(HookAuthError::BadSecret)?;
+    match rules::inbound_hook_secret(db, account_id, rule_id).await? {
+        Some(_) => Ok(rule_id),
+        None => Err(HookAuthError::BadSecret),
     }
 }
 

@@ -1,8 +1,10 @@
 //! Dedupe keys: what makes two deliveries the same event.
 //!
 //! - Kommo account webhooks are retried with the same body, so the key is the body's SHA-256.
-//! - Digital-pipeline requests are keyed by event type, lead id and event time (the fields Kommo
-//!   repeats on a retry), read from the form or JSON body; if any is missing, by the body's SHA-256.
+//! - Digital-pipeline requests are keyed by the rule their action runs, event type, lead id and
+//!   event time (the fields Kommo repeats on a retry), read from the form or JSON body; if any is
+//!   missing, by the rule and the body's SHA-256. Two actions (two rules) on one stage are two
+//!   events.
 //! - Inbound hooks use the sender's `Idempotency-Key` header when present; otherwise every request
 //!   is a new event (a site form may legitimately send the same body twice).
 //! - Every trigger-link click is a new event.
@@ -37,8 +39,9 @@ pub fn kommo_webhook(body: &[u8]) -> String {
     body_digest(body)
 }
 
-/// The key of a digital-pipeline request (form-urlencoded with bracket keys, or JSON).
-pub fn digital_pipeline(content_type: Option<&str>, body: &[u8]) -> String {
+/// The key of a digital-pipeline request (form-urlencoded with bracket keys, or JSON) for the rule
+/// its action runs.
+pub fn digital_pipeline(rule_id: i64, content_type: Option<&str>, body: &[u8]) -> String {
     let is_json = content_type.is_some_and(|c| c.trim_start().starts_with("application/json"));
     let fields = if is_json {
         dp_fields_from_json(body)
@@ -46,8 +49,8 @@ pub fn digital_pipeline(content_type: Option<&str>, body: &[u8]) -> String {
         dp_fields_from_form(body)
     };
     match fields {
-        Some((kind, id, time)) => format!("dp:{kind}:{id}:{time}"),
-        None => body_digest(body),
+        Some((kind, id, time)) => format!("dp:r{rule_id}:{kind}:{id}:{time}"),
+        None => format!("dp:r{rule_id}:{}", body_digest(body)),
     }
 }
 
@@ -108,8 +111,8 @@ mod tests {
     fn a_form_dp_request_is_keyed_by_type_lead_and_time() {
         let body = b"event%5Btype%5D=14&event%5Bdata%5D%5Bid%5D=555&event%5Btime%5D=1700000000&account_id=1";
         assert_eq!(
-            digital_pipeline(Some("application/x-www-form-urlencoded"), body),
-            "dp:14:555:1700000000"
+            digital_pipeline(7, Some("application/x-www-form-urlencoded"), body),
+            "dp:r7:14:555:1700000000"
         );
     }
 
@@ -117,17 +120,33 @@ mod tests {
     fn a_json_dp_request_is_keyed_by_type_lead_and_time() {
         let body = br#"{"event":{"type":"lead_status_changed","data":{"id":555},"time":1700000000},"account_id":1}"#;
         assert_eq!(
-            digital_pipeline(Some("application/json; charset=utf-8"), body),
-            "dp:lead_status_changed:555:1700000000"
+            digital_pipeline(7, Some("application/json; charset=utf-8"), body),
+            "dp:r7:lead_status_changed:555:1700000000"
+        );
+    }
+
+    #[test]
+    fn two_rules_on_one_stage_are_two_dp_events() {
+        let body = b"event%5Btype%5D=14&event%5Bdata%5D%5Bid%5D=555&event%5Btime%5D=1700000000";
+        assert_ne!(
+            digital_pipeline(7, None, body),
+            digital_pipeline(8, None, body)
+        );
+        assert_ne!(
+            digital_pipeline(7, None, b"garbage"),
+            digital_pipeline(8, None, b"garbage")
         );
     }
 
     #[test]
     fn a_dp_request_without_the_fields_is_keyed_by_its_digest() {
-        assert_eq!(digital_pipeline(None, b"garbage"), body_digest(b"garbage"));
         assert_eq!(
-            digital_pipeline(Some("application/json"), b"{\"event\":{}}"),
-            body_digest(b"{\"event\":{}}")
+            digital_pipeline(7, None, b"garbage"),
+            format!("dp:r7:{}", body_digest(b"garbage"))
+        );
+        assert_eq!(
+            digital_pipeline(7, Some("application/json"), b"{\"event\":{}}"),
+            format!("dp:r7:{}", body_digest(b"{\"event\":{}}"))
         );
     }
 

@@ -5,7 +5,8 @@
 //! # Layout
 //! - [`dedupe`]: the dedupe key of each source.
 //! - [`authenticate`]: the secrets in hook URLs and trigger links, compared in constant time.
-//! - [`digital_pipeline`]: the account and rule key of a request to the static `/hooks/dp` URL.
+//! - [`digital_pipeline`]: the account and DP key of a digital-pipeline request, and the DP keys
+//!   themselves.
 
 pub mod authenticate;
 pub mod dedupe;
@@ -52,7 +53,7 @@ pub struct RawEvent<'a> {
     pub source: EventSource,
     /// Requests with the same key (per account and source) are the same event.
     pub dedupe_key: String,
-    /// The rule an inbound hook or trigger link addresses.
+    /// The rule a digital-pipeline action (by its DP key), inbound hook or trigger link addresses.
     pub rule_id: Option<i64>,
     /// The trigger link clicked.
     pub link_id: Option<i64>,
@@ -126,7 +127,7 @@ pub struct StoredEvent {
     pub account_id: i64,
     /// `kommo`, `dp`, `inbound` or `link`.
     pub source: String,
-    /// The rule an inbound hook or trigger link addresses.
+    /// The rule a digital-pipeline action (by its DP key), inbound hook or trigger link addresses.
     pub rule_id: Option<i64>,
     /// The request's `Content-Type`.
     pub content_type: Option<String>,

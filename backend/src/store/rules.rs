@@ -170,6 +170,8 @@ impl From<Rule> for domain::api::RuleRecord {
             version: rule.version,
             rule: rule.rule,
             inbound_hook_key: rule.inbound_hook_key,
+            // Derived from the account's secret by the API ([`crate::ingest::digital_pipeline`]).
+            dp_key: String::new(),
             created_at: rule.created_at,
             updated_at: rule.updated_at,
         }

@@ -1,12 +1,20 @@
 //! Trigger links: URLs (`/t/{id}-{secret}`) that record a click as an event of a rule and send the
 //! visitor on to a page. A link may be about one entity; a "manual" link names the entity in the
-//! URL instead (`/t/{token}/{entity_id}/{kind}`, kind 1 contact, 2 lead, 3 company), so one link
-//! serves every entity through a template such as `{{lead.id}}`.
+//! URL instead (`/t/{id}-{secret}/{entity_id}/{kind}/{mac}`, kind 1 contact, 2 lead, 3 company),
+//! so one link serves every entity. The MAC is an HMAC of (link, entity type, entity id) keyed by
+//! the account's webhook secret, which no link URL carries, so a link made for one lead cannot be
+//! turned into one for another; `{tglink:N}` renders these URLs ([`LinkKeys`]).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{secrets, InvalidInput, StoreError};
+use super::{
+    accounts,
+    secrets::{self, url_mac, url_mac_matches},
+    InvalidInput, StoreError,
+};
 use crate::{clock::Millis, db::Db};
 
 /// The longest link name, in characters.
@@ -38,6 +46,14 @@ impl NewTriggerLink {
             ));
         }
         if let Some(target) = &self.target_url {
+            // The URL parser drops tabs and line breaks silently; a target is taken as written.
+            if target.chars().any(char::is_control) {
+                return Err(InvalidInput::new(
+                    "target_url",
+                    "control_character",
+                    "The page a link opens must not contain control characters (line breaks, tabs…).",
+                ));
+            }
             let web = url::Url::parse(target).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !web {
                 return Err(InvalidInput::new(
@@ -95,6 +111,117 @@ pub fn entity_of_kind(kind: &str) -> Option<&'static str> {
         "2" => Some("leads"),
         "3" => Some("companies"),
         _ => None,
+    }
+}
+
+/// The manual kind number of an entity table: contacts 1, leads 2, companies 3.
+pub fn kind_of_entity(table: &str) -> Option<u8> {
+    match table {
+        "contacts" => Some(1),
+        "leads" => Some(2),
+        "companies" => Some(3),
+        _ => None,
+    }
+}
+
+/// What the MAC of a manual link's entity is for.
+const ENTITY_MAC_PURPOSE: &str = "rulebook trigger link entity";
+
+/// The MAC of a manual link's entity (`leads`|`contacts`|`companies`, id), keyed by the account's
+/// webhook secret.
+pub fn entity_mac(account_secret: &str, link_id: i64, entity_type: &str, entity_id: i64) -> String {
+    url_mac(
+        account_secret,
+        ENTITY_MAC_PURPOSE,
+        &[&link_id.to_string(), entity_type, &entity_id.to_string()],
+    )
+}
+
+/// Whether `presented` is the MAC of this link and entity (compared in constant time).
+pub fn entity_mac_matches(
+    account_secret: &str,
+    link_id: i64,
+    entity_type: &str,
+    entity_id: i64,
+    presented: &str,
+) -> bool {
+    url_mac_matches(
+        account_secret,
+        ENTITY_MAC_PURPOSE,
+        &[&link_id.to_string(), entity_type, &entity_id.to_string()],
+        presented,
+    )
+}
+
+/// What it takes to write the working URLs of an account's links: the public base, the account's
+/// webhook secret and each link's token.
+#[derive(Clone)]
+pub struct LinkKeys {
+    base: String,
+    account_secret: String,
+    /// Link id → (token, whether the link is about one entity of its own).
+    links: BTreeMap<i64, (String, bool)>,
+}
+
+impl std::fmt::Debug for LinkKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkKeys")
+            .field("base", &self.base)
+            .field("links", &self.links.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinkKeys {
+    /// The account's links under the public URL `base` (the account's webhook secret is created
+    /// on first use).
+    pub async fn load(db: &Db, account_id: i64, base: &str) -> Result<LinkKeys, StoreError> {
+        let account_secret = accounts::ensure_webhook_secret(db, account_id).await?;
+        let rows = sqlx::query(
+            "SELECT id, secret, entity_type FROM trigger_links WHERE account_id = $1 ORDER BY id",
+        )
+        .bind(account_id)
+        .fetch_all(&db.pool)
+        .await?;
+        let mut links = BTreeMap::new();
+        for row in rows {
+            let id: i64 = row.try_get(0)?;
+            let secret: String = row.try_get(1)?;
+            let own: Option<String> = row.try_get(2)?;
+            links.insert(id, (format!("{id}-{secret}"), own.is_some()));
+        }
+        Ok(LinkKeys {
+            base: base.trim_end_matches('/').to_owned(),
+            account_secret,
+            links,
+        })
+    }
+
+    /// The working URL of link `link_id` for a click about `entity` (`leads`|`contacts`|
+    /// `companies`, id): a manual link names the entity with its MAC; a link about an entity of
+    /// its own, or a click about no contact, lead or company, is the plain link. `None` if the
+    /// account has no such link.
+    pub fn url(&self, link_id: i64, entity: Option<(&str, i64)>) -> Option<String> {
+        let (token, own) = self.links.get(&link_id)?;
+        let plain = format!("{}/t/{token}", self.base);
+        let manual = entity
+            .filter(|_| !own)
+            .and_then(|(table, id)| kind_of_entity(table).map(|kind| (table, id, kind)));
+        Some(match manual {
+            Some((table, id, kind)) => {
+                let mac = entity_mac(&self.account_secret, link_id, table, id);
+                format!("{plain}/{id}/{kind}/{mac}")
+            }
+            None => plain,
+        })
+    }
+
+    /// The working URLs of every link for a click about `entity`, by link number.
+    pub fn urls(&self, entity: Option<(&str, i64)>) -> BTreeMap<u32, String> {
+        self.links
+            .keys()
+            .filter_map(|id| Some((u32::try_from(*id).ok()?, self.url(*id, entity)?)))
+            .collect()
     }
 }
 
@@ -174,6 +301,60 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(entity.check().expect_err("refused").code, "bad_entity_type");
+        for target in [
+            "https://example.com/\r\nSet-Cookie: a=b",
+            "https://example.com/\tx",
+            "https://example.com/\u{7f}",
+            "https://example.com/\u{85}",
+        ] {
+            let control = NewTriggerLink {
+                target_url: Some(target.into()),
+                ..Default::default()
+            };
+            assert_eq!(
+                control.check().expect_err("refused").code,
+                "control_character",
+                "{target:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_manual_links_entity_mac_is_for_that_link_and_entity_only() {
+        let mac = entity_mac("s", 9, "leads", 5);
+        assert!(entity_mac_matches("s", 9, "leads", 5, &mac));
+        assert!(!entity_mac_matches("s", 9, "leads", 6, &mac));
+        assert!(!entity_mac_matches("s", 9, "contacts", 5, &mac));
+        assert!(!entity_mac_matches("s", 10, "leads", 5, &mac));
+        assert!(!entity_mac_matches("t", 9, "leads", 5, &mac));
+    }
+
+    #[test]
+    fn link_urls_name_the_entity_of_a_manual_link_only() {
+        let keys = LinkKeys {
+            base: "https://rb.example".into(),
+            account_secret: "s".into(),
+            links: BTreeMap::from([(9, ("9-abc".into(), false)), (10, ("10-def".into(), true))]),
+        };
+        let mac = entity_mac("s", 9, "leads", 5);
+        assert_eq!(
+            keys.url(9, Some(("leads", 5))).as_deref(),
+            Some(format!("https://rb.example/t/9-abc/5/2/{mac}").as_str())
+        );
+        assert_eq!(
+            keys.url(9, None).as_deref(),
+            Some("https://rb.example/t/9-abc")
+        );
+        assert_eq!(
+            keys.url(9, Some(("tasks", 5))).as_deref(),
+            Some("https://rb.example/t/9-abc")
+        );
+        assert_eq!(
+            keys.url(10, Some(("leads", 5))).as_deref(),
+            Some("https://rb.example/t/10-def")
+        );
+        assert_eq!(keys.url(11, None), None);
+        assert_eq!(keys.urls(None).len(), 2);
     }
 
     #[test]
@@ -182,5 +363,10 @@ mod tests {
         assert_eq!(entity_of_kind("2"), Some("leads"));
         assert_eq!(entity_of_kind("3"), Some("companies"));
         assert_eq!(entity_of_kind("4"), None);
+        for table in ["contacts", "leads", "companies"] {
+            let kind = kind_of_entity(table).expect("kind").to_string();
+            assert_eq!(entity_of_kind(&kind), Some(table));
+        }
+        assert_eq!(kind_of_entity("tasks"), None);
     }
 }

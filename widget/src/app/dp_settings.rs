@@ -1,13 +1,17 @@
 //! The digital-pipeline action modal: which rule this stage runs. The choice is written into the
-//! action's hidden `rule_id` setting as the rule's key (`{rule id}-{secret}`), which Kommo saves with
-//! the pipeline and sends back to our static `/hooks/dp` URL with every lead that reaches the stage:
-//! the key both names the rule and proves the request is genuine.
+//! action's hidden `rule_id` setting as the rule's DP key (`{rule id}-{mac}`, not its inbound
+//! webhook key), which Kommo saves with the pipeline and sends back to our static `/hooks/dp` URL
+//! with every lead that reaches the stage: the key both names the rule and proves the request is
+//! genuine, and the backend runs exactly that rule.
 
 use yew::prelude::*;
 
 use super::PageProps;
 use crate::{components::ErrorNotice, services, state::Remote};
-use domain::api::RuleSummary;
+use domain::{
+    api::RuleSummary,
+    rule::{Source, Trigger},
+};
 
 /// The dp setting that carries the rule id.
 pub const RULE_SETTING: &str = "rule_id";
@@ -44,7 +48,7 @@ pub fn dp_settings(props: &PageProps) -> Html {
                 match services::rule(&backend, id).await {
                     Ok(record) => {
                         error.set(None);
-                        backend.set_dp_setting(RULE_SETTING, &record.inbound_hook_key);
+                        backend.set_dp_setting(RULE_SETTING, &record.dp_key);
                     }
                     Err(e) => error.set(Some(e)),
                 }
@@ -61,7 +65,7 @@ pub fn dp_settings(props: &PageProps) -> Html {
                 <span>{ t.get("dp_rule") }</span>
                 <select class="rb-dp-rule" data-testid="dp-rule" onchange={on_change}>
                     <option value="" selected={chosen.is_empty()}>{ t.get("dp_rule_none") }</option>
-                    { for rules.iter().map(|r| {
+                    { for rules.iter().filter(|r| runs_from_a_stage(r) || r.id.to_string() == *chosen).map(|r| {
                         let id = r.id.to_string();
                         html! {
                             <option value={id.clone()} selected={*chosen == id}>
@@ -83,6 +87,13 @@ pub fn dp_settings(props: &PageProps) -> Html {
     }
 }
 
+/// Whether a digital-pipeline stage may run the rule (a manual lead rule, a lead's "added" or
+/// "updated" rule), as the backend decides ([`Trigger::runs_from`]); only those are offered.
+fn runs_from_a_stage(rule: &RuleSummary) -> bool {
+    let trigger = serde_json::json!({"kind": rule.trigger, "entity": rule.entity});
+    serde_json::from_value::<Trigger>(trigger).is_ok_and(|t| t.runs_from(Source::DigitalPipeline))
+}
+
 /// The rule id a stored key names (`"17-s3cr3t"` → `"17"`), or empty.
 fn rule_id_of_key(key: &str) -> String {
     key.split_once('-')
@@ -94,7 +105,28 @@ fn rule_id_of_key(key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::rule_id_of_key;
+    use super::{rule_id_of_key, runs_from_a_stage};
+    use domain::api::RuleSummary;
+
+    #[test]
+    fn a_stage_offers_only_the_rules_it_may_run() {
+        let summary = |trigger: &str, entity: Option<&str>| RuleSummary {
+            id: 1,
+            name: "r".into(),
+            enabled: true,
+            version: 1,
+            updated_at: 0,
+            trigger: trigger.into(),
+            entity: entity.map(str::to_owned),
+        };
+        assert!(runs_from_a_stage(&summary("manual", Some("lead"))));
+        assert!(runs_from_a_stage(&summary("entity_updated", Some("lead"))));
+        assert!(runs_from_a_stage(&summary("entity_added", Some("lead"))));
+        assert!(!runs_from_a_stage(&summary("manual", Some("contact"))));
+        assert!(!runs_from_a_stage(&summary("tag_added", Some("lead"))));
+        assert!(!runs_from_a_stage(&summary("status_changed", Some("lead"))));
+        assert!(!runs_from_a_stage(&summary("inbound_webhook", None)));
+    }
 
     #[test]
     fn the_rule_is_read_from_the_keys_prefix() {
