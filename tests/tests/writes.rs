@@ -16,7 +16,7 @@ use rulebook::{
 };
 use rulebook_e2e::{
     on_both_databases,
-    stack::{default_seed, Database, Stack, ACCOUNT_ID, CLIENT_ID, START_MS, SUBDOMAIN},
+    stack::{default_seed, Database, Stack, ACCOUNT_ID, CLIENT_ID, SUBDOMAIN},
 };
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -39,18 +39,6 @@ fn write_log(stack: &Stack) -> Vec<String> {
         .filter(|r| r.method != "GET")
         .map(|r| format!("{} {}", r.method, r.path))
         .collect()
-}
-
-/// The backend checks a disposable token's times against the wall clock: both clocks are brought
-/// to it, so the token the emulator mints is valid now.
-fn clocks_at_the_wall(stack: &Stack) {
-    let wall_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let ahead = u64::try_from(wall_ms)
-        .unwrap_or(0)
-        .saturating_sub(START_MS.unsigned_abs());
-    stack.advance(Duration::from_millis(ahead));
 }
 
 /// `POST {path}` to the backend as `user`, with a disposable token the emulator minted.
@@ -83,7 +71,6 @@ async fn a_members_replay_of_an_inbound_webhook_creates_no_contact_and_writes_no
     database: Database,
 ) {
     let stack = Stack::start(database, default_seed()).await;
-    clocks_at_the_wall(&stack);
     let rule = stack
         .rule(
             "Site form",
@@ -144,7 +131,6 @@ async fn a_members_replay_of_an_inbound_webhook_creates_no_contact_and_writes_no
 
 async fn a_dry_run_and_a_replay_of_a_rule_that_creates_and_notes_write_nothing(database: Database) {
     let stack = Stack::start(database, default_seed()).await;
-    clocks_at_the_wall(&stack);
     let rule = stack
         .rule(
             "Welcome",
