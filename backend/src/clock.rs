@@ -17,6 +17,13 @@ pub type Millis = i64;
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Now, in Unix milliseconds.
     fn now_ms(&self) -> Millis;
+
+    /// For a clock that moves in jumps (a [`ManualClock`] a test moves), a receiver that changes
+    /// at each jump, so timers on this clock (the queue's lease heartbeat) look again at once;
+    /// `None` for a clock that flows by itself.
+    fn jumps(&self) -> Option<tokio::sync::watch::Receiver<Millis>> {
+        None
+    }
 }
 
 /// The wall clock.
@@ -34,6 +41,7 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     now: Arc<AtomicI64>,
+    moved: Arc<tokio::sync::watch::Sender<Millis>>,
 }
 
 impl ManualClock {
@@ -41,24 +49,31 @@ impl ManualClock {
     pub fn new(now_ms: Millis) -> Self {
         Self {
             now: Arc::new(AtomicI64::new(now_ms)),
+            moved: Arc::new(tokio::sync::watch::Sender::new(now_ms)),
         }
     }
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.now.fetch_add(ms, Ordering::SeqCst);
+        let now = self.now.fetch_add(ms, Ordering::SeqCst).saturating_add(ms);
+        self.moved.send_replace(now);
     }
 
     /// Sets the clock to `now_ms`.
     pub fn set(&self, now_ms: Millis) {
         self.now.store(now_ms, Ordering::SeqCst);
+        self.moved.send_replace(now_ms);
     }
 }
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> Millis {
         self.now.load(Ordering::SeqCst)
+    }
+
+    fn jumps(&self) -> Option<tokio::sync::watch::Receiver<Millis>> {
+        Some(self.moved.subscribe())
     }
 }
 
@@ -93,5 +108,16 @@ mod tests {
         assert_eq!(clock.now_ms(), 3_000);
         clock.set(10);
         assert_eq!(clone.now_ms(), 10);
+    }
+
+    #[test]
+    fn a_manual_clock_tells_its_watchers_of_each_jump() {
+        let clock = ManualClock::new(1_000);
+        let mut jumps = clock.clone().jumps().expect("a manual clock jumps");
+        assert!(!jumps.has_changed().expect("open"));
+        clock.advance(Duration::from_secs(1));
+        assert!(jumps.has_changed().expect("open"));
+        assert_eq!(*jumps.borrow_and_update(), 2_000);
+        assert!(SystemClock.jumps().is_none(), "the wall clock flows");
     }
 }

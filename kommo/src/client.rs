@@ -268,6 +268,7 @@ impl KommoClient {
             inner: self.inner.clone(),
             state,
             endpoint: Arc::new(endpoint),
+            read_only: false,
         }
     }
 
@@ -365,12 +366,15 @@ pub struct AccountClient {
     inner: Arc<ClientInner>,
     state: Arc<AccountState>,
     endpoint: Arc<AccountEndpoint>,
+    /// Refuses every request but `GET` (see [`AccountClient::read_only`]).
+    read_only: bool,
 }
 
 impl std::fmt::Debug for AccountClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccountClient")
             .field("endpoint", &self.endpoint)
+            .field("read_only", &self.read_only)
             .finish_non_exhaustive()
     }
 }
@@ -393,6 +397,22 @@ struct TokenResponse {
 }
 
 impl AccountClient {
+    /// The same account's client that only reads: every request other than `GET` fails with
+    /// [`KommoError::ReadOnly`] before it is sent. Token refreshes still happen (reading needs a
+    /// valid token). The one gate of dry runs and replays: whatever path a caller takes, it cannot
+    /// change the account through this client.
+    pub fn read_only(&self) -> AccountClient {
+        AccountClient {
+            read_only: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this client only reads.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// The account key.
     pub fn account(&self) -> &str {
         &self.endpoint.account
@@ -578,6 +598,9 @@ impl AccountClient {
         body: Option<&Value>,
         replay: Replay,
     ) -> Result<Outcome, KommoError> {
+        if self.read_only && method != Method::GET {
+            return Err(KommoError::ReadOnly(format!("{method} {path}")));
+        }
         let policy = self.inner.config.retry.clone();
         let url = self.endpoint.url(path)?;
         let mut attempt = 0;

@@ -94,4 +94,7 @@ pub enum KommoError {
     /// The configured base URL is not usable.
     #[error("invalid base URL: {0}")]
     BaseUrl(String),
+    /// A read-only client (a dry run, a replay) was asked to change something; nothing was sent.
+    #[error("a read-only Kommo client refused to send {0}: dry runs and replays change nothing")]
+    ReadOnly(String),
 }

@@ -849,3 +849,84 @@ async fn an_authorization_code_is_exchanged_once_for_a_working_pair() {
         other => panic!("expected a refused code, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_client_reads_and_refuses_every_write_before_sending_it() {
+    let h = harness().await;
+    let lead = h
+        .account
+        .create_entities(
+            EntityKind::Leads,
+            vec![EntityWrite {
+                name: Some("Deal".into()),
+                ..Default::default()
+            }],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))[0];
+    let reader = h.account.read_only();
+    assert!(reader.is_read_only() && !h.account.is_read_only());
+    let requests_before = h.emulator().request_log().len();
+
+    let read = reader
+        .entity(EntityKind::Leads, lead, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read.name, "Deal");
+    let refusals = [
+        reader
+            .create_entities(
+                EntityKind::Contacts,
+                vec![EntityWrite {
+                    name: Some("Eve".into()),
+                    ..Default::default()
+                }],
+            )
+            .await
+            .map(drop),
+        reader
+            .update_entities(
+                EntityKind::Leads,
+                vec![EntityWrite {
+                    id: Some(lead),
+                    name: Some("Renamed".into()),
+                    ..Default::default()
+                }],
+            )
+            .await
+            .map(drop),
+        reader
+            .add_notes(
+                EntityKind::Leads,
+                vec![NewNote {
+                    entity_id: lead,
+                    content: NoteContent::Common {
+                        text: "hello".into(),
+                    },
+                }],
+            )
+            .await
+            .map(drop),
+        reader
+            .run_salesbot(&[SalesbotRun {
+                bot_id: 1,
+                entity_id: lead,
+                entity_type: 2,
+            }])
+            .await,
+    ];
+
+    for refused in refusals {
+        assert!(
+            matches!(refused, Err(KommoError::ReadOnly(_))),
+            "{refused:?}"
+        );
+    }
+    let log = h.emulator().request_log();
+    let after: Vec<&str> = log[requests_before..]
+        .iter()
+        .map(|r| r.method.as_str())
+        .collect();
+    assert_eq!(after, ["GET"], "only the read reached Kommo");
+    assert_eq!(h.emulator().entities(ACCOUNT, "contacts").len(), 0);
+}

@@ -12,6 +12,8 @@
 //!   queues driven by the test.
 //! - `tests/pipeline.rs`: from a change in the emulator, through its webhook and a rule, to the
 //!   action visible in the emulator, for every event and action type.
+//! - `tests/writes.rs`: dry runs and replays leave the emulator's write log unchanged; concurrent
+//!   performers of one action send it once.
 //! - `tests/crash.rs`: 5,000 webhooks while backend processes (`src/bin/rulebook-backend.rs`) are
 //!   killed with SIGKILL; every action lands exactly once.
 //! - `benches/latency.rs`: `cargo xtask bench latency` (event to first Kommo request, acknowledgement).

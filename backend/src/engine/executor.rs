@@ -27,12 +27,12 @@ use serde_json::json;
 
 use super::{
     outbound::{self, WebhookRequest},
-    records::{self, ResultOption, TaskWithResults},
+    records::{self, ActionClaim, ResultOption, TaskWithResults},
     snapshot::AccountFacts,
     Engine,
 };
 use crate::{
-    queue::{self, kinds, JobFilter, NewJob},
+    queue::{self, kinds, JobFilter, Lease, NewJob},
     store::variables,
 };
 
@@ -195,10 +195,13 @@ async fn send_merged(client: &AccountClient, batch: Vec<PendingUpdate>) {
     }
 }
 
-/// Everything an action needs to run.
+/// Everything an action needs to run. Only a live run has one: it names the lease of the job that
+/// performs the action, and a dry run or a replay has no lease.
 pub struct ActionScope<'a> {
     /// The tenant.
     pub account_id: i64,
+    /// The claim of the job that performs the action: the owner of the actions it starts.
+    pub lease: Lease,
     /// The rule the action belongs to.
     pub rule_id: i64,
     /// The account's client.
@@ -280,6 +283,22 @@ pub enum ActionError {
     /// offers no way to ask and a repeat would be worse than a miss.
     #[error("{0}")]
     NotRepeated(&'static str),
+    /// Another claim of a job with this action (whose lease still holds) started it and is sending
+    /// it right now; this performer must not.
+    #[error("another worker is performing this action right now")]
+    InFlight,
+    /// The lease of the job performing the action ran out (another worker may be running it): it
+    /// starts nothing more.
+    #[error("the job's lease ran out before the action started; another worker may be running it")]
+    LeaseLost,
+}
+
+impl ActionError {
+    /// Whether the job must stop here because the action belongs to another claim: its run is
+    /// not this performer's to finish or record.
+    pub fn stops_the_job(&self) -> bool {
+        matches!(self, Self::InFlight | Self::LeaseLost)
+    }
 }
 
 /// What a Salesbot start that was interrupted by a restart records, and its debugger entry says.
@@ -445,9 +464,12 @@ impl Engine {
     /// everything else is sent at once. Returns a sentence about what was done.
     ///
     /// Actions that are not safe to repeat (notes, tasks, creations, calls out) are recorded under
-    /// `action_key` before and after the Kommo call: a job repeated after a crash skips the ones
-    /// done, and for one started but not known to be done it first looks in Kommo for what it would
-    /// have created (notes and tasks by text, entities by name, the Mailer note by its text).
+    /// `action_key` before and after the Kommo call. The `started` record is claimed atomically
+    /// by the job's lease ([`records::claim_action`]): of two concurrent performers of one key one
+    /// sends, and the other stops its job ([`ActionError::InFlight`], retried later). A job
+    /// repeated after a crash skips the ones done, and for one started by a claim whose lease is
+    /// gone it first looks in Kommo for what it would have created (notes and tasks by text,
+    /// entities by name, the Mailer note by its text).
     /// Where that cannot be known:
     /// - "execute rule" (and a webhook's follow-up rule) writes its job and the done mark in one
     ///   transaction, so a started one did nothing yet and is simply done again;
@@ -482,11 +504,13 @@ impl Engine {
         }
         let store = |e: sqlx::Error| ActionError::Store(e.to_string());
         let now = self.clock.now_ms();
-        match records::action_state(&self.db, scope.account_id, action_key)
+        // Inserted only if absent, so of two performers of one key exactly one sends it.
+        match records::claim_action(&self.db, scope.account_id, action_key, scope.lease, now)
             .await
             .map_err(store)?
         {
-            records::ActionState::Done(detail) => {
+            ActionClaim::New => {}
+            ActionClaim::Done(detail) => {
                 if detail.as_deref() == Some(SALESBOT_NOT_REPEATED) {
                     return Err(ActionError::NotRepeated(SALESBOT_NOT_REPEATED));
                 }
@@ -495,11 +519,14 @@ impl Engine {
                     detail.unwrap_or_default()
                 )));
             }
-            records::ActionState::Started if matches!(action, ActionKind::RunSalesbot { .. }) => {
+            ActionClaim::InFlight => return Err(ActionError::InFlight),
+            ActionClaim::LeaseLost => return Err(ActionError::LeaseLost),
+            ActionClaim::Abandoned if matches!(action, ActionKind::RunSalesbot { .. }) => {
                 records::finish_action(
                     &self.db,
                     scope.account_id,
                     action_key,
+                    scope.lease,
                     Some(SALESBOT_NOT_REPEATED),
                 )
                 .await
@@ -512,22 +539,21 @@ impl Engine {
                 );
                 return Err(ActionError::NotRepeated(SALESBOT_NOT_REPEATED));
             }
-            records::ActionState::Started if self.landed(scope, action).await? => {
+            ActionClaim::Abandoned if self.landed(scope, action).await? => {
                 records::finish_action(
                     &self.db,
                     scope.account_id,
                     action_key,
+                    scope.lease,
                     Some("found in Kommo"),
                 )
                 .await
                 .map_err(store)?;
                 return Ok(Some("found in Kommo after a restart".to_owned()));
             }
-            records::ActionState::Started | records::ActionState::New => {}
+            // Not found in Kommo (or a webhook, sent at least once): sent again.
+            ActionClaim::Abandoned => {}
         }
-        records::start_action(&self.db, scope.account_id, action_key, now)
-            .await
-            .map_err(store)?;
         let result = self
             .perform_action(scope, action, action_key, batch, owner)
             .await;
@@ -537,9 +563,22 @@ impl Engine {
             ActionKind::ExecuteRule { .. } | ActionKind::SendWebhook { .. }
         );
         if let (Ok(detail), false) = (&result, finished) {
-            records::finish_action(&self.db, scope.account_id, action_key, detail.as_deref())
-                .await
-                .map_err(store)?;
+            let recorded = records::finish_action(
+                &self.db,
+                scope.account_id,
+                action_key,
+                scope.lease,
+                detail.as_deref(),
+            )
+            .await
+            .map_err(store)?;
+            if !recorded {
+                tracing::warn!(
+                    account.id = scope.account_id,
+                    action_key,
+                    "an action was sent after the job's lease was taken over; the new owner decides"
+                );
+            }
         }
         result
     }
@@ -1009,7 +1048,7 @@ impl Engine {
                 );
                 let detail = format!("rule {rule_id} queued");
                 let job = self.rule_call_job(scope.account_id, *rule_id, &event, scope.depth + 1);
-                self.queue_and_finish(scope.account_id, Some(&job), action_key, &detail)
+                self.queue_and_finish(scope, Some(&job), action_key, &detail)
                     .await?;
                 Ok(Some(detail))
             }
@@ -1094,7 +1133,7 @@ impl Engine {
                         scope.depth + 1,
                     ));
                 }
-                self.queue_and_finish(scope.account_id, follow_up.as_ref(), action_key, &detail)
+                self.queue_and_finish(scope, follow_up.as_ref(), action_key, &detail)
                     .await?;
                 Ok(Some(detail))
             }
@@ -1220,15 +1259,17 @@ impl Engine {
 
     /// Queues `job` (if any) and marks the action run `action_key` done with `detail`, in one
     /// transaction: whatever the crash point, the job is queued exactly once, and a run found
-    /// started but not done queued nothing yet.
+    /// started but not done queued nothing yet. When the action is no longer this claim's (its
+    /// lease was taken over), nothing is queued: the new owner does it.
     async fn queue_and_finish(
         &self,
-        account_id: i64,
+        scope: &ActionScope<'_>,
         job: Option<&NewJob>,
         action_key: &str,
         detail: &str,
     ) -> Result<(), ActionError> {
         let store = |e: sqlx::Error| ActionError::Store(e.to_string());
+        let account_id = scope.account_id;
         let mut tx = self.db.pool.begin().await.map_err(store)?;
         if let Some(job) = job {
             queue::enqueue(
@@ -1240,9 +1281,13 @@ impl Engine {
             .await
             .map_err(store)?;
         }
-        records::finish_action_in(&mut tx, account_id, action_key, Some(detail))
+        if !records::finish_action_in(&mut tx, account_id, action_key, scope.lease, Some(detail))
             .await
-            .map_err(store)?;
+            .map_err(store)?
+        {
+            tx.rollback().await.map_err(store)?;
+            return Err(ActionError::LeaseLost);
+        }
         tx.commit().await.map_err(store)?;
         if job.is_some() {
             self.queue.wake_workers();

@@ -95,6 +95,17 @@ impl EngineConfig {
     }
 }
 
+/// Whether a run of the engine may change anything: the one switch of every path that looks up or
+/// creates entities or writes to our own tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// A job's run, under the job's lease: what it performs is claimed by that lease.
+    Live(crate::queue::Lease),
+    /// A dry run or a replay: Kommo is only read (the account's client is read-only, so a write
+    /// fails before it is sent), our tables are only read, nothing is queued or performed.
+    Dry,
+}
+
 /// Why the engine could not do its work.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -110,6 +121,13 @@ pub enum EngineError {
     /// The stored event or job cannot be understood; retrying will not help.
     #[error("{0}")]
     Malformed(String),
+    /// A dry run or a replay was asked to change something; nothing was changed.
+    #[error("a dry run or a replay was asked to {0}; it changes nothing")]
+    ReadOnly(&'static str),
+    /// The job's work belongs to another claim right now (another worker is performing one of its
+    /// actions, or this claim's lease ran out): this run stops without recording anything.
+    #[error("stopped: {0}")]
+    Superseded(String),
 }
 
 impl From<sqlx::Error> for EngineError {
@@ -122,7 +140,7 @@ impl EngineError {
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Store(_) => true,
+            Self::Store(_) | Self::Superseded(_) => true,
             Self::Kommo(e) => !matches!(
                 e,
                 KommoError::NotFound
@@ -130,8 +148,9 @@ impl EngineError {
                     | KommoError::BaseUrl(_)
                     | KommoError::Rejected(_)
                     | KommoError::NoToken(_)
+                    | KommoError::ReadOnly(_)
             ),
-            Self::NotConnected(_) | Self::Malformed(_) => false,
+            Self::NotConnected(_) | Self::Malformed(_) | Self::ReadOnly(_) => false,
         }
     }
 }

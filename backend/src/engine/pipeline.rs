@@ -7,6 +7,10 @@
 //! performed (entity updates of all rules batched), delayed ones become jobs, and every run is
 //! recorded in the debugger log. A rule run is recorded as done by a key, so a job repeated after a
 //! crash skips the runs it finished.
+//!
+//! A run is [`RunMode::Live`] under its job's lease, or [`RunMode::Dry`] (the dry run, the replay):
+//! then the account's client is read-only, every look-up path only looks, and nothing can be
+//! performed, as performing needs the lease a dry run does not have.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -38,11 +42,11 @@ use super::{
     executor::{elapsed_ms, ActionResult, ActionScope, WriteBatch},
     outbound, records,
     snapshot::{self, AccountFacts},
-    talks, Engine, EngineError,
+    talks, Engine, EngineError, RunMode,
 };
 use crate::{
     ingest::{self, StoredEvent},
-    queue::{kinds, worker::JobError, NewJob},
+    queue::{kinds, worker::JobError, Lease, NewJob},
     store::{
         execution_log::{self, ExecutionOutcome, NewExecution},
         trigger_links::LinkKeys,
@@ -173,9 +177,13 @@ fn entity_key(entity: Option<EntityRef>) -> Option<(String, i64)> {
     entity.map(|e| (snapshot::table_name(e.entity_type).to_owned(), e.id))
 }
 
-/// Everything shared by the rule runs of one job.
+/// Everything shared by the rule runs of one job (or of one dry run or replay).
 struct JobContext {
     account_id: i64,
+    /// Whether the run may change anything; every path that looks up or creates entities, or
+    /// writes to our tables, consults it.
+    mode: RunMode,
+    /// The account's client; read-only in [`RunMode::Dry`], so a write fails before it is sent.
     client: AccountClient,
     facts: Arc<AccountFacts>,
     variables: Variables,
@@ -186,9 +194,24 @@ struct JobContext {
     runs: Vec<RuleRun>,
 }
 
+impl JobContext {
+    /// The lease that performs this run's actions; a dry run has none and performs nothing.
+    fn lease(&self, what: &'static str) -> Result<Lease, EngineError> {
+        match self.mode {
+            RunMode::Live(lease) => Ok(lease),
+            RunMode::Dry => Err(EngineError::ReadOnly(what)),
+        }
+    }
+}
+
 impl Engine {
-    async fn job_context(&self, account_id: i64) -> Result<JobContext, EngineError> {
+    async fn job_context(&self, account_id: i64, mode: RunMode) -> Result<JobContext, EngineError> {
         let client = self.account_client(account_id).await?;
+        // The one gate of Kommo writes: in a dry run, the client itself refuses them.
+        let client = match mode {
+            RunMode::Live(_) => client,
+            RunMode::Dry => client.read_only(),
+        };
         let facts = self.account_facts(account_id, &client).await?;
         let globals = variables::list_variables(&self.db, account_id)
             .await?
@@ -197,6 +220,7 @@ impl Engine {
             .collect();
         Ok(JobContext {
             account_id,
+            mode,
             client,
             facts,
             variables: Variables {
@@ -269,7 +293,10 @@ impl Engine {
         DateTime::from_timestamp_millis(self.clock.now_ms()).unwrap_or_default()
     }
 
-    /// Turns a stored event into domain events (with the rule each is restricted to, if any).
+    /// Turns a stored event into domain events (with the rule each is restricted to, if any). In a
+    /// dry run (a replay) nothing is remembered, taken or created: an entity's changes are not
+    /// worked out against (or into) its memory, a closed task starts no rule, talks are read as
+    /// the live run left them, and an inbound hook's contact is only looked up.
     async fn items_of(
         &self,
         cx: &mut JobContext,
@@ -285,6 +312,9 @@ impl Engine {
                 for item in events::from_account_webhook(&webhook) {
                     match item {
                         IncomingItem::Ready(event) => out.push((event, None)),
+                        IncomingItem::Changed { event, .. } if cx.mode == RunMode::Dry => {
+                            out.push((event, None));
+                        }
                         IncomingItem::Changed { event, seen } => {
                             let previous =
                                 records::swap_memory(&self.db, cx.account_id, &seen).await?;
@@ -303,9 +333,18 @@ impl Engine {
                             let params = self.note_params(cx, &event, note_id).await?;
                             out.push((events::with_note_params(event, &params), None));
                         }
+                        IncomingItem::TaskClosed { .. } if cx.mode == RunMode::Dry => {}
                         IncomingItem::TaskClosed { task_id } => {
                             self.task_closed(cx, task_id, stored.id).await?;
                         }
+                        // What a talk signal fired depends on what was seen before; the memory
+                        // names the event that fired.
+                        IncomingItem::Talk(signal) if cx.mode == RunMode::Dry => out.extend(
+                            talks::fired_by(&self.db, cx.account_id, stored.id, &signal)
+                                .await?
+                                .into_iter()
+                                .map(|event| (event, None)),
+                        ),
                         IncomingItem::Talk(signal) => {
                             let fired = talks::observe(
                                 &self.db,
@@ -436,7 +475,8 @@ impl Engine {
             .unwrap_or(Value::Null))
     }
 
-    /// A site form's contact: found by phone or email among the hook's variables, or created.
+    /// A site form's contact: found by phone or email among the hook's variables, or created (in a
+    /// dry run, only found).
     async fn find_or_create_contact(
         &self,
         cx: &JobContext,
@@ -464,7 +504,7 @@ impl Engine {
                 }));
             }
         }
-        if phone.is_none() && email.is_none() {
+        if (phone.is_none() && email.is_none()) || cx.mode == RunMode::Dry {
             return Ok(None);
         }
         let name = pick("name")
@@ -503,6 +543,7 @@ impl Engine {
         task_id: i64,
         event_id: i64,
     ) -> Result<(), EngineError> {
+        cx.lease("start a task result's rule")?;
         let Some(task) = records::take_task_results(&self.db, cx.account_id, task_id).await? else {
             return Ok(());
         };
@@ -656,6 +697,7 @@ impl Engine {
         run_index: usize,
         results: &mut Vec<ActionResult>,
     ) -> Result<(), EngineError> {
+        let lease = cx.lease("perform a rule's actions")?;
         let now = self.now();
         for planned in plan {
             let started = Instant::now();
@@ -688,6 +730,7 @@ impl Engine {
                 action => {
                     let scope = ActionScope {
                         account_id: cx.account_id,
+                        lease,
                         rule_id,
                         client: &cx.client,
                         facts: &cx.facts,
@@ -702,15 +745,23 @@ impl Engine {
                             .map_or_else(|| "else".to_owned(), |b| b.to_string()),
                         planned.action_index
                     );
-                    self.perform(
-                        &scope,
-                        action,
-                        &action_key,
-                        &mut cx.batch,
-                        (run_index, results.len()),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())
+                    match self
+                        .perform(
+                            &scope,
+                            action,
+                            &action_key,
+                            &mut cx.batch,
+                            (run_index, results.len()),
+                        )
+                        .await
+                    {
+                        // The action is another claim's: this job stops, records nothing, and is
+                        // retried; by then the other claim has finished the run.
+                        Err(e) if e.stops_the_job() => {
+                            return Err(EngineError::Superseded(format!("{action_key}: {e}")))
+                        }
+                        other => other.map_err(|e| e.to_string()),
+                    }
                 }
             };
             match outcome {
@@ -892,8 +943,14 @@ impl Engine {
         }
     }
 
-    /// Handles a `process_event` job: the stored event through every matching enabled rule.
-    pub async fn process_event(&self, account_id: i64, event_id: i64) -> Result<(), EngineError> {
+    /// Handles a `process_event` job (its claim `lease`): the stored event through every matching
+    /// enabled rule.
+    pub async fn process_event(
+        &self,
+        account_id: i64,
+        event_id: i64,
+        lease: Lease,
+    ) -> Result<(), EngineError> {
         let Some(stored) = ingest::load_event(&self.db, account_id, event_id).await? else {
             return Err(EngineError::Malformed(format!(
                 "event {event_id} does not exist"
@@ -907,7 +964,7 @@ impl Engine {
             EngineError::Malformed(format!("unknown event source {:?}", stored.source))
         })?;
         let rules = self.enabled_rules(account_id).await?;
-        let mut cx = self.job_context(account_id).await?;
+        let mut cx = self.job_context(account_id, RunMode::Live(lease)).await?;
         let items = self.items_of(&mut cx, &stored).await?;
         let mut states = HashMap::new();
         for (seq, (event, only)) in items.iter().enumerate() {
@@ -1000,14 +1057,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Handles a `run_delayed_action` job: the action (or the delayed block) against a fresh
-    /// snapshot. A deleted rule's job is dropped.
+    /// Handles a `run_delayed_action` job (its claim `lease`): the action (or the delayed block)
+    /// against a fresh snapshot. A deleted rule's job is dropped.
     pub async fn run_delayed(
         &self,
         account_id: i64,
-        job_id: i64,
+        lease: Lease,
         payload: &Value,
     ) -> Result<(), EngineError> {
+        let job_id = lease.job_id;
         let job: DelayedJob = serde_json::from_value(payload.clone()).map_err(|e| {
             EngineError::Malformed(format!("a delayed job payload does not parse: {e}"))
         })?;
@@ -1023,7 +1081,7 @@ impl Engine {
         if records::run_done(&self.db, account_id, &run_key).await? {
             return Ok(());
         }
-        let mut cx = self.job_context(account_id).await?;
+        let mut cx = self.job_context(account_id, RunMode::Live(lease)).await?;
         let mut states = HashMap::new();
         match job.action_index {
             None => {
@@ -1128,13 +1186,15 @@ impl Engine {
         self.finish(cx, "timer", None).await
     }
 
-    /// Handles a `run_rule` job: execute rule, a task result, a webhook follow-up.
+    /// Handles a `run_rule` job (its claim `lease`): execute rule, a task result, a webhook
+    /// follow-up.
     pub async fn run_rule_call(
         &self,
         account_id: i64,
-        job_id: i64,
+        lease: Lease,
         payload: &Value,
     ) -> Result<(), EngineError> {
+        let job_id = lease.job_id;
         let job: RuleCallJob = serde_json::from_value(payload.clone()).map_err(|e| {
             EngineError::Malformed(format!("a rule call payload does not parse: {e}"))
         })?;
@@ -1150,7 +1210,7 @@ impl Engine {
         if records::run_done(&self.db, account_id, &run_key).await? {
             return Ok(());
         }
-        let mut cx = self.job_context(account_id).await?;
+        let mut cx = self.job_context(account_id, RunMode::Live(lease)).await?;
         if job.depth > self.config.chain_limit {
             cx.runs
                 .push(self.loop_run(job.rule_id, &job.event, job.depth, run_key));
@@ -1179,7 +1239,7 @@ impl Engine {
         rule: &domain::rule::Rule,
         event: Event,
     ) -> Result<Evaluation, EngineError> {
-        let mut cx = self.job_context(account_id).await?;
+        let mut cx = self.job_context(account_id, RunMode::Dry).await?;
         self.snapshot_for(&mut cx, event.entity).await?;
         self.links_for(&mut cx, rule, event.entity).await?;
         let (snapshot, _) = cx
@@ -1205,36 +1265,15 @@ impl Engine {
                 "event {event_id} does not exist"
             )));
         };
-        let mut cx = self.job_context(account_id).await?;
-        let items = match stored.source.as_str() {
-            "kommo" => {
-                let webhook =
-                    kommo::incoming::parse_account_webhook(&stored.body).map_err(|e| {
-                        EngineError::Malformed(format!("the webhook does not parse: {e}"))
-                    })?;
-                let mut events = Vec::new();
-                for item in events::from_account_webhook(&webhook) {
-                    match item {
-                        IncomingItem::Ready(e)
-                        | IncomingItem::Changed { event: e, .. }
-                        | IncomingItem::NoteDetails { event: e, .. } => events.push(e),
-                        // What a talk signal fired depends on what was seen before; the memory
-                        // names the event that fired.
-                        IncomingItem::Talk(signal) => events.extend(
-                            talks::fired_by(&self.db, account_id, event_id, &signal).await?,
-                        ),
-                        IncomingItem::TaskClosed { .. } => {}
-                    }
-                }
-                events
-            }
-            _ => self
-                .items_of(&mut cx, &stored)
-                .await?
-                .into_iter()
-                .map(|(e, _)| e)
-                .collect(),
-        };
+        // The same translation as the live run's, in dry mode: nothing is remembered, taken or
+        // created on the way.
+        let mut cx = self.job_context(account_id, RunMode::Dry).await?;
+        let items: Vec<Event> = self
+            .items_of(&mut cx, &stored)
+            .await?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
         let compiled = CompiledRule::new(rule.clone());
         let mut out = Vec::new();
         for event in items {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::events::SeenState;
-use crate::{clock::Millis, db::Db};
+use crate::{clock::Millis, db::Db, queue::Lease};
 
 /// The rule's state for an entity (never run: the default).
 pub async fn rule_state(
@@ -334,82 +334,145 @@ pub async fn rule_body(
         .transpose()
 }
 
-/// Where an action that is not safe to repeat stands.
+/// What [`claim_action`] found: whether this performer may send an action that is not safe to
+/// repeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActionState {
-    /// Never started.
+pub enum ActionClaim {
+    /// Never started: now recorded `started` by this claim, which sends it.
     New,
-    /// Started; whether it reached Kommo is unknown.
-    Started,
-    /// Done, with what it did.
+    /// Done already, with what it did: not sent again.
     Done(Option<String>),
+    /// Started by a claim whose lease is gone (it crashed, or its lease ran out), and now taken
+    /// over by this one: whether it reached Kommo is unknown, so the action's after-a-crash rule
+    /// decides (look it up, send again, or not repeat it).
+    Abandoned,
+    /// Started by another claim whose lease still holds: it is being sent right now, and this
+    /// performer must not send it.
+    InFlight,
+    /// This claim's own lease has run out: it starts nothing more.
+    LeaseLost,
 }
 
-/// The state of an action run.
-pub async fn action_state(
-    db: &Db,
-    account_id: i64,
-    action_key: &str,
-) -> Result<ActionState, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT state, detail FROM action_runs WHERE account_id = $1 AND action_key = $2",
+/// `1` when the claim `($job, $seq)` still holds its lease at `$now`, else `0`.
+fn lease_holds(job: &str, seq: &str, now: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM jobs l WHERE l.id = {job} AND l.lease_seq = {seq} AND l.locked_until > {now})"
     )
-    .bind(account_id)
-    .bind(action_key)
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(match row {
-        None => ActionState::New,
-        Some(row) => match row.try_get::<String, _>(0)?.as_str() {
-            "done" => ActionState::Done(row.try_get(1)?),
-            _ => ActionState::Started,
-        },
-    })
 }
 
-/// Records that an action is about to be sent.
-pub async fn start_action(
+/// Claims an action for the claim `lease` of a job, atomically: the `started` record is inserted
+/// only if there is none (`INSERT … ON CONFLICT DO NOTHING`), and only while `lease` holds, so of
+/// concurrent performers of one action key exactly one gets [`ActionClaim::New`]. A `started`
+/// record left by a claim whose lease is gone is taken over with a compare-and-set on its owner,
+/// so of the performers that find it exactly one gets [`ActionClaim::Abandoned`].
+pub async fn claim_action(
     db: &Db,
     account_id: i64,
     action_key: &str,
+    lease: Lease,
     now: Millis,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO action_runs (account_id, action_key, state, started_at) VALUES ($1, $2, 'started', $3)
-         ON CONFLICT (account_id, action_key) DO UPDATE SET state = 'started', started_at = excluded.started_at",
-    )
+) -> Result<ActionClaim, sqlx::Error> {
+    let ours = lease_holds("$4", "$5", "$3");
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO action_runs (account_id, action_key, state, started_at, owner_job, owner_lease)
+         SELECT $1, $2, 'started', $3, $4, $5 WHERE {ours} > 0
+         ON CONFLICT (account_id, action_key) DO NOTHING"
+    ))
     .bind(account_id)
     .bind(action_key)
     .bind(now)
+    .bind(lease.job_id)
+    .bind(lease.seq)
     .execute(&db.pool)
     .await?;
-    Ok(())
+    if inserted.rows_affected() == 1 {
+        return Ok(ActionClaim::New);
+    }
+    let theirs = lease_holds("r.owner_job", "r.owner_lease", "$3");
+    let row = sqlx::query(&format!(
+        "SELECT r.state, r.detail, r.owner_job, r.owner_lease, {theirs}, {ours}
+         FROM action_runs r WHERE r.account_id = $1 AND r.action_key = $2"
+    ))
+    .bind(account_id)
+    .bind(action_key)
+    .bind(now)
+    .bind(lease.job_id)
+    .bind(lease.seq)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else {
+        // Nothing recorded, and the insert did not happen: our lease is gone.
+        return Ok(ActionClaim::LeaseLost);
+    };
+    if row.try_get::<String, _>(0)? == "done" {
+        return Ok(ActionClaim::Done(row.try_get(1)?));
+    }
+    let owner_job: Option<i64> = row.try_get(2)?;
+    let owner_lease: Option<i64> = row.try_get(3)?;
+    let owner_holds = row.try_get::<i64, _>(4)? > 0;
+    let we_hold = row.try_get::<i64, _>(5)? > 0;
+    if !we_hold {
+        return Ok(ActionClaim::LeaseLost);
+    }
+    let mine = owner_job == Some(lease.job_id) && owner_lease == Some(lease.seq);
+    if owner_holds && !mine {
+        return Ok(ActionClaim::InFlight);
+    }
+    let taken = sqlx::query(&format!(
+        "UPDATE action_runs SET owner_job = $4, owner_lease = $5, started_at = $3
+         WHERE account_id = $1 AND action_key = $2 AND state = 'started'
+           AND COALESCE(owner_job, -1) = $6 AND COALESCE(owner_lease, -1) = $7 AND {ours} > 0"
+    ))
+    .bind(account_id)
+    .bind(action_key)
+    .bind(now)
+    .bind(lease.job_id)
+    .bind(lease.seq)
+    .bind(owner_job.unwrap_or(-1))
+    .bind(owner_lease.unwrap_or(-1))
+    .execute(&db.pool)
+    .await?;
+    Ok(if taken.rows_affected() == 1 {
+        ActionClaim::Abandoned
+    } else {
+        // Another performer took it over (or finished it) first.
+        ActionClaim::InFlight
+    })
 }
 
-/// Records that an action was done.
+/// Records that an action was done, if it is still owned by the claim `lease`; returns whether it
+/// was (a performer whose lease was taken over does not overwrite the new owner's record).
 pub async fn finish_action(
     db: &Db,
     account_id: i64,
     action_key: &str,
+    lease: Lease,
     detail: Option<&str>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let mut conn = db.pool.acquire().await?;
-    finish_action_in(&mut conn, account_id, action_key, detail).await
+    finish_action_in(&mut conn, account_id, action_key, lease, detail).await
 }
 
-/// Records that an action was done, on `conn`: inside the caller's transaction, so the mark and
-/// what the action wrote to our own database (such as the job of a rule call) commit together.
+/// [`finish_action`] on `conn`: inside the caller's transaction, so the mark and what the action
+/// wrote to our own database (such as the job of a rule call) commit together, or not at all when
+/// the action is no longer the claim's.
 pub async fn finish_action_in(
     conn: &mut sqlx::AnyConnection,
     account_id: i64,
     action_key: &str,
+    lease: Lease,
     detail: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE action_runs SET state = 'done', detail = $3 WHERE account_id = $1 AND action_key = $2")
-        .bind(account_id)
-        .bind(action_key)
-        .bind(detail)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE action_runs SET state = 'done', detail = $3
+         WHERE account_id = $1 AND action_key = $2 AND owner_job = $4 AND owner_lease = $5",
+    )
+    .bind(account_id)
+    .bind(action_key)
+    .bind(detail)
+    .bind(lease.job_id)
+    .bind(lease.seq)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }

@@ -168,7 +168,7 @@ impl Engine {
     pub async fn fire_schedule(
         &self,
         account_id: i64,
-        job_id: i64,
+        lease: crate::queue::Lease,
         payload: &Value,
     ) -> Result<(), EngineError> {
         let job: ScheduleJob = serde_json::from_value(payload.clone()).map_err(|e| {
@@ -193,7 +193,7 @@ impl Engine {
         };
         self.run_rule_call(
             account_id,
-            job_id,
+            lease,
             &serde_json::json!({"rule_id": job.rule_id, "event": event, "depth": 0}),
         )
         .await?;

@@ -76,6 +76,11 @@ fn engine_error(err: EngineError) -> ApiError {
             "not_connected",
             "This account has not connected Rulebook to Kommo yet; connect it first.",
         ),
+        // A dry run that tried to change something, or a job's error: a defect of ours.
+        e @ (EngineError::Store(_)
+        | EngineError::ReadOnly(_)
+        | EngineError::Superseded(_)
+        | EngineError::Kommo(kommo::KommoError::ReadOnly(_))) => ApiError::internal(e),
         EngineError::Kommo(kommo::KommoError::NotFound) => {
             ApiError::not_found("Kommo has no such entity in your account.")
         }
@@ -86,7 +91,6 @@ fn engine_error(err: EngineError) -> ApiError {
         EngineError::Malformed(message) => {
             ApiError::not_found(format!("{}.", message.trim_end_matches('.')))
         }
-        EngineError::Store(e) => ApiError::internal(e),
     }
 }
 

@@ -38,7 +38,7 @@ pub fn registry(state: &AppState) -> Registry {
                     .as_i64()
                     .ok_or_else(|| JobError::Permanent("the payload names no event_id".into()))?;
                 engine
-                    .process_event(job.account_id, event_id)
+                    .process_event(job.account_id, event_id, job.lease())
                     .await
                     .map_err(job_error)
             }
@@ -47,7 +47,7 @@ pub fn registry(state: &AppState) -> Registry {
             let engine = delayed.clone();
             async move {
                 engine
-                    .run_delayed(job.account_id, job.id, &job.payload)
+                    .run_delayed(job.account_id, job.lease(), &job.payload)
                     .await
                     .map_err(job_error)
             }
@@ -56,7 +56,7 @@ pub fn registry(state: &AppState) -> Registry {
             let engine = calls.clone();
             async move {
                 engine
-                    .run_rule_call(job.account_id, job.id, &job.payload)
+                    .run_rule_call(job.account_id, job.lease(), &job.payload)
                     .await
                     .map_err(job_error)
             }
@@ -65,7 +65,7 @@ pub fn registry(state: &AppState) -> Registry {
             let engine = schedules.clone();
             async move {
                 engine
-                    .fire_schedule(job.account_id, job.id, &job.payload)
+                    .fire_schedule(job.account_id, job.lease(), &job.payload)
                     .await
                     .map_err(job_error)
             }

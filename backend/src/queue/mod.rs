@@ -5,8 +5,10 @@
 //!   with `FOR UPDATE SKIP LOCKED`; on SQLite a read chooses and an `UPDATE … RETURNING` fenced on the
 //!   lease claims, choosing again if another worker was first. It runs the job outside any
 //!   transaction, then deletes it, or schedules a retry with capped exponential backoff, or moves it
-//!   to the dead-letter state `dead`. A crashed worker's lease runs out and the job is
-//!   claimed again, so jobs survive restarts and handlers must be idempotent.
+//!   to the dead-letter state `dead`. While the job runs, a heartbeat extends the lease every third
+//!   of it, so a long job is not claimed twice. A crashed worker's lease runs out and the job is
+//!   claimed again, so jobs survive restarts and handlers must be idempotent. Each claim is
+//!   numbered ([`Lease`]); a worker whose lease was taken over records nothing of its run.
 //! - Claims are fair between accounts: among the due jobs, one of the account with the fewest jobs
 //!   under a lease, then the oldest (`run_at`, id), so one account's backlog cannot starve the others
 //!   (docs/ARCHITECTURE.md, "Queue"; [`worker`] has the query).
@@ -161,6 +163,18 @@ pub struct JobFilter {
     pub action_id: Option<String>,
     /// Only jobs on this entity.
     pub entity: Option<(String, i64)>,
+}
+
+/// One claim of a job: the job and the claim's number (`lease_seq`, one more at each claim). The
+/// work a claim does is fenced on it: the claim's heartbeat extends only its own lease, its end is
+/// recorded only while the job is still its own, and the actions it starts are owned by it, so a
+/// worker whose lease ran out changes nothing of whoever claimed the job since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The job.
+    pub job_id: i64,
+    /// The claim's number.
+    pub seq: i64,
 }
 
 /// A job as the API shows it: the widget's type, so the two cannot drift apart.

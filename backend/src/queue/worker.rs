@@ -6,9 +6,10 @@ use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Durat
 
 use serde_json::Value;
 use sqlx::{any::AnyRow, Row};
+use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
 
-use super::{state, Queue};
+use super::{state, Lease, Queue};
 use crate::{clock::Millis, db::Dialect};
 
 /// A job a worker holds under a lease.
@@ -31,6 +32,37 @@ pub struct ClaimedJob {
     pub run_at: Millis,
     /// Its rule, if any.
     pub rule_id: Option<i64>,
+    /// The number of this claim of the job (see [`Lease`]).
+    pub lease_seq: i64,
+}
+
+impl ClaimedJob {
+    /// The lease this claim holds: what its work is fenced on.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            job_id: self.id,
+            seq: self.lease_seq,
+        }
+    }
+}
+
+/// What the heartbeat of a running job last did, for whoever watches a worker
+/// ([`Worker::lease_events`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseEvent {
+    /// The lease was extended to `until`.
+    Renewed {
+        /// The claim.
+        lease: Lease,
+        /// The new end of the lease, Unix milliseconds.
+        until: Millis,
+    },
+    /// The lease had run out (another worker may have claimed the job): the job's end will not be
+    /// recorded, and the actions it has not started yet are not started.
+    Lost {
+        /// The claim.
+        lease: Lease,
+    },
 }
 
 /// Why a job failed.
@@ -121,6 +153,12 @@ pub enum Outcome {
         /// The job's id.
         job_id: i64,
     },
+    /// A job ran, but its lease ran out meanwhile and was not renewed in time, so how it ended was
+    /// not recorded: the job belongs to whoever claimed it since (or runs again).
+    Superseded {
+        /// The job's id.
+        job_id: i64,
+    },
 }
 
 /// Why the worker itself (not a job) failed.
@@ -139,11 +177,15 @@ pub struct Worker {
     claim: Arc<ClaimSql>,
     next_due_sql: Arc<str>,
     kinds: Arc<[&'static str]>,
+    lease_events: Arc<watch::Sender<Option<LeaseEvent>>>,
 }
 
 /// The columns of a [`ClaimedJob`].
 const RETURNING: &str =
-    "RETURNING id, account_id, kind, payload, attempts, max_attempts, run_at, rule_id";
+    "RETURNING id, account_id, kind, payload, attempts, max_attempts, run_at, rule_id, lease_seq";
+
+/// What a claim sets: the lease, the attempt and the claim's number.
+const CLAIM_SET: &str = "locked_until = $2, attempts = attempts + 1, lease_seq = lease_seq + 1";
 
 /// `$first, $first+1, …` for `count` parameters, or `NULL` (an `IN` that matches nothing).
 fn numbered(count: usize, first: usize) -> String {
@@ -238,9 +280,7 @@ enum ClaimSql {
 impl ClaimSql {
     fn new(dialect: Dialect, kinds: usize) -> Self {
         let claim = |choice: String| {
-            format!(
-                "UPDATE jobs SET locked_until = $2, attempts = attempts + 1 WHERE id = ({choice}) {RETURNING}"
-            )
+            format!("UPDATE jobs SET {CLAIM_SET} WHERE id = ({choice}) {RETURNING}")
         };
         match dialect {
             Dialect::Postgres => Self::Postgres {
@@ -256,7 +296,7 @@ impl ClaimSql {
                 head: head_sql(&format!("j.id, {ACCOUNT_BUSY}"), kinds, 2, ""),
                 fair: fair_sql(kinds, 2, ""),
                 take: format!(
-                    "UPDATE jobs SET locked_until = $2, attempts = attempts + 1
+                    "UPDATE jobs SET {CLAIM_SET}
                      WHERE id = $3 AND state = 'pending' AND (locked_until IS NULL OR locked_until <= $1)
                      {RETURNING}"
                 ),
@@ -287,7 +327,13 @@ impl Worker {
             claim: Arc::new(claim),
             next_due_sql: next_due_sql.into(),
             kinds,
+            lease_events: Arc::new(watch::Sender::new(None)),
         }
+    }
+
+    /// What the heartbeats of this worker's (and its clones') running jobs last did.
+    pub fn lease_events(&self) -> watch::Receiver<Option<LeaseEvent>> {
+        self.lease_events.subscribe()
     }
 
     /// The queue this worker serves.
@@ -376,23 +422,100 @@ impl Worker {
         };
         let span = tracing::info_span!("job", job.id = job.id, job.kind = %job.kind, account.id = job.account_id);
         async {
-            let result = match self.registry.handlers.get(job.kind.as_str()) {
-                // Spawned so that a panicking handler becomes a failed attempt instead of a dead worker.
-                Some(handler) => match tokio::spawn(handler.run(job.clone()).in_current_span())
-                    .await
-                {
-                    Ok(result) => result,
-                    Err(join) => Err(JobError::Transient(format!("the handler panicked: {join}"))),
-                },
-                None => Err(JobError::Permanent(format!(
-                    "no handler for job kind {:?}",
-                    job.kind
-                ))),
+            let (stop, stopped) = oneshot::channel();
+            let run = async {
+                let result = match self.registry.handlers.get(job.kind.as_str()) {
+                    // Spawned so that a panicking handler becomes a failed attempt instead of a
+                    // dead worker.
+                    Some(handler) => {
+                        match tokio::spawn(handler.run(job.clone()).in_current_span()).await {
+                            Ok(result) => result,
+                            Err(join) => {
+                                Err(JobError::Transient(format!("the handler panicked: {join}")))
+                            }
+                        }
+                    }
+                    None => Err(JobError::Permanent(format!(
+                        "no handler for job kind {:?}",
+                        job.kind
+                    ))),
+                };
+                let _ = stop.send(());
+                result
             };
+            let (result, ()) = tokio::join!(run, self.heartbeat(job.lease(), stopped));
             self.settle(&job, result).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Keeps `lease` while its job runs, until `stopped`: every third of the lease (on the monotonic
+    /// clock, or when the injected clock jumps that far) the lease is extended to a full lease from
+    /// now. A lease that has already run out is not extended (another worker may be running the
+    /// job): the heartbeat reports it lost and stops.
+    async fn heartbeat(&self, lease: Lease, mut stopped: oneshot::Receiver<()>) {
+        let clock = self.queue.clock().clone();
+        let lease_len = self.queue.settings().lease;
+        let lease_ms = i64::try_from(lease_len.as_millis()).unwrap_or(i64::MAX);
+        let every = lease_len / 3;
+        let every_ms = lease_ms / 3;
+        let mut jumps = clock.jumps();
+        let mut renewed_at = clock.now_ms();
+        loop {
+            let jumped = async {
+                match jumps.as_mut() {
+                    Some(jumps) => jumps.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            // `Some(true)`: the monotonic timer; `Some(false)`: the clock jumped; `None`: the
+            // clock's sender is gone.
+            let woke = tokio::select! {
+                _ = &mut stopped => return,
+                () = tokio::time::sleep(every) => Some(true),
+                open = jumped => open.then_some(false),
+            };
+            let Some(timer) = woke else {
+                jumps = None;
+                continue;
+            };
+            let now = clock.now_ms();
+            if !timer && now.saturating_sub(renewed_at) < every_ms {
+                continue;
+            }
+            let until = now.saturating_add(lease_ms);
+            let renewed = sqlx::query(
+                "UPDATE jobs SET locked_until = $4
+                 WHERE id = $1 AND lease_seq = $2 AND state = 'pending' AND locked_until > $3",
+            )
+            .bind(lease.job_id)
+            .bind(lease.seq)
+            .bind(now)
+            .bind(until)
+            .execute(&self.queue.db().pool)
+            .await;
+            match renewed {
+                Ok(done) if done.rows_affected() > 0 => {
+                    renewed_at = now;
+                    self.lease_events
+                        .send_replace(Some(LeaseEvent::Renewed { lease, until }));
+                }
+                Ok(_) => {
+                    tracing::warn!(
+                        job.id = lease.job_id,
+                        "the job's lease ran out before it was renewed; its end will not be recorded"
+                    );
+                    self.lease_events
+                        .send_replace(Some(LeaseEvent::Lost { lease }));
+                    return;
+                }
+                // The next beat tries again; the lease still has two thirds to run.
+                Err(error) => {
+                    tracing::error!(%error, job.id = lease.job_id, "could not renew a lease")
+                }
+            }
+        }
     }
 
     async fn settle(
@@ -401,30 +524,43 @@ impl Worker {
         result: Result<(), JobError>,
     ) -> Result<Outcome, WorkerError> {
         let pool = &self.queue.db().pool;
-        // `attempts` fences the update: if our lease ran out and another worker claimed the job,
-        // the row no longer matches and we leave it alone.
+        // The claim's number fences the update: if our lease ran out and another worker claimed the
+        // job, the row no longer matches and we leave it alone.
+        let superseded = || {
+            tracing::warn!(
+                job.id = job.id,
+                "the job's lease was taken over while it ran; its end is not recorded"
+            );
+            Ok(Outcome::Superseded { job_id: job.id })
+        };
         match result {
             Ok(()) => {
-                sqlx::query("DELETE FROM jobs WHERE id = $1 AND attempts = $2")
+                let done = sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_seq = $2")
                     .bind(job.id)
-                    .bind(job.attempt)
+                    .bind(job.lease_seq)
                     .execute(pool)
                     .await?;
+                if done.rows_affected() == 0 {
+                    return superseded();
+                }
                 Ok(Outcome::Completed { job_id: job.id })
             }
             Err(JobError::Transient(error)) if job.attempt < job.max_attempts => {
                 let retry_at =
                     self.queue.clock().now_ms() + self.queue.settings().backoff_ms(job.attempt);
-                tracing::warn!(%error, attempt = job.attempt, retry_at, "job failed; will retry");
-                sqlx::query(
-                    "UPDATE jobs SET run_at = $3, locked_until = NULL, last_error = $4 WHERE id = $1 AND attempts = $2",
+                let done = sqlx::query(
+                    "UPDATE jobs SET run_at = $3, locked_until = NULL, last_error = $4 WHERE id = $1 AND lease_seq = $2",
                 )
                 .bind(job.id)
-                .bind(job.attempt)
+                .bind(job.lease_seq)
                 .bind(retry_at)
                 .bind(&error)
                 .execute(pool)
                 .await?;
+                if done.rows_affected() == 0 {
+                    return superseded();
+                }
+                tracing::warn!(%error, attempt = job.attempt, retry_at, "job failed; will retry");
                 Ok(Outcome::Retrying {
                     job_id: job.id,
                     retry_at,
@@ -432,16 +568,19 @@ impl Worker {
             }
             Err(error) => {
                 let error = error.to_string();
-                tracing::error!(%error, attempt = job.attempt, "job failed for good; dead-lettered");
-                sqlx::query(
-                    "UPDATE jobs SET state = $3, locked_until = NULL, last_error = $4 WHERE id = $1 AND attempts = $2",
+                let done = sqlx::query(
+                    "UPDATE jobs SET state = $3, locked_until = NULL, last_error = $4 WHERE id = $1 AND lease_seq = $2",
                 )
                 .bind(job.id)
-                .bind(job.attempt)
+                .bind(job.lease_seq)
                 .bind(state::DEAD)
                 .bind(&error)
                 .execute(pool)
                 .await?;
+                if done.rows_affected() == 0 {
+                    return superseded();
+                }
+                tracing::error!(%error, attempt = job.attempt, "job failed for good; dead-lettered");
                 Ok(Outcome::DeadLettered { job_id: job.id })
             }
         }
@@ -523,5 +662,6 @@ fn claimed_job(row: &AnyRow) -> Result<ClaimedJob, sqlx::Error> {
         max_attempts: row.try_get(5)?,
         run_at: row.try_get(6)?,
         rule_id: row.try_get(7)?,
+        lease_seq: row.try_get(8)?,
     })
 }

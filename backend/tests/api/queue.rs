@@ -3,17 +3,22 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
 use axum::http::StatusCode;
+use rulebook::clock::Clock;
 use rulebook::queue::{
     kinds::{PROCESS_EVENT, RUN_DELAYED_ACTION},
-    worker::{ClaimedJob, JobError, Outcome, Registry, Worker},
+    worker::{ClaimedJob, HandlerFuture, JobError, LeaseEvent, Outcome, Registry, Worker},
     JobFilter, NewJob, QueueSettings, HELD_JOB_RETENTION_MS,
 };
 use serde_json::json;
+use tokio::sync::{watch, Notify};
 
 use crate::helpers::{
     connect_state, spawn_app, Backend, TestApp, ACCOUNT, ADMIN, MEMBER, OTHER_ACCOUNT, OTHER_ADMIN,
@@ -39,6 +44,8 @@ crate::on_both_databases!(
     a_dead_job_is_listed_and_retried_through_the_api,
     an_accounts_backlog_does_not_starve_another_account,
     concurrent_claims_of_one_busy_account_each_get_a_job,
+    a_job_running_longer_than_its_lease_is_not_claimed_by_a_second_worker,
+    a_worker_whose_lease_was_taken_over_does_not_record_the_end_of_the_job,
 );
 
 /// Records the payloads `n` of the jobs it runs.
@@ -806,4 +813,157 @@ async fn concurrent_claims_of_one_busy_account_each_get_a_job(backend: Backend) 
     }
     let unique: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
     assert_eq!(unique.len(), 21, "each claim took its own job: {ids:?}");
+}
+
+/// A job that runs until it is released: it counts its runs and rings `started` when one begins.
+#[derive(Clone, Default)]
+struct LongJob {
+    started: Arc<Notify>,
+    release: Arc<Notify>,
+    runs: Arc<AtomicUsize>,
+}
+
+impl LongJob {
+    fn handler(&self) -> impl Fn(ClaimedJob) -> HandlerFuture + Send + Sync + 'static {
+        let this = self.clone();
+        move |_job: ClaimedJob| {
+            let this = this.clone();
+            Box::pin(async move {
+                this.runs.fetch_add(1, Ordering::SeqCst);
+                this.started.notify_one();
+                this.release.notified().await;
+                Ok(())
+            })
+        }
+    }
+
+    fn runs(&self) -> usize {
+        self.runs.load(Ordering::SeqCst)
+    }
+}
+
+/// Waits (a few seconds at most, as a guard) for the heartbeat to report what `wanted` accepts.
+async fn heartbeat(
+    events: &mut watch::Receiver<Option<LeaseEvent>>,
+    wanted: impl FnMut(&Option<LeaseEvent>) -> bool,
+) -> LeaseEvent {
+    let seen = tokio::time::timeout(Duration::from_secs(20), events.wait_for(wanted))
+        .await
+        .expect("the heartbeat reported in time")
+        .expect("the worker is alive");
+    seen.expect("an event")
+}
+
+async fn a_job_running_longer_than_its_lease_is_not_claimed_by_a_second_worker(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let settings = QueueSettings {
+        lease: Duration::from_secs(30),
+        ..QueueSettings::default()
+    };
+    let long = LongJob::default();
+    let first = app.worker_with(
+        settings.clone(),
+        Registry::new().register(RUN_DELAYED_ACTION, long.handler()),
+    );
+    let second = app.worker_with(
+        settings,
+        Registry::new().register(RUN_DELAYED_ACTION, long.handler()),
+    );
+    let id = app
+        .queue()
+        .enqueue(&job(1, START_MS))
+        .await
+        .expect("enqueue");
+    let mut events = first.lease_events();
+
+    let running = tokio::spawn({
+        let first = first.clone();
+        async move { first.try_run_one().await }
+    });
+    long.started.notified().await;
+    // 4 × 20 s: the job runs 80 s, well past its 30 s lease, renewed each time.
+    for _ in 0..4 {
+        app.clock.advance(Duration::from_secs(20));
+        let until = app.clock.now_ms() + 30_000;
+        let renewed = heartbeat(
+            &mut events,
+            |e| matches!(e, Some(LeaseEvent::Renewed { until: u, .. }) if *u == until),
+        )
+        .await;
+        assert!(matches!(renewed, LeaseEvent::Renewed { lease, .. } if lease.job_id == id));
+        assert_eq!(
+            second.try_run_one().await.expect("run"),
+            Outcome::Idle,
+            "the running job is not claimed again"
+        );
+    }
+    long.release.notify_one();
+
+    assert_eq!(
+        running.await.expect("task").expect("run"),
+        Outcome::Completed { job_id: id }
+    );
+    assert_eq!(long.runs(), 1);
+    assert_eq!(jobs_left(&app).await, 0);
+}
+
+async fn a_worker_whose_lease_was_taken_over_does_not_record_the_end_of_the_job(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let settings = QueueSettings {
+        lease: Duration::from_secs(30),
+        ..QueueSettings::default()
+    };
+    let long = LongJob::default();
+    let stalled = app.worker_with(
+        settings.clone(),
+        Registry::new().register(RUN_DELAYED_ACTION, long.handler()),
+    );
+    let successor = app.worker_with(
+        settings,
+        Registry::new().register(RUN_DELAYED_ACTION, |_job: ClaimedJob| {
+            std::future::ready(Err(JobError::Transient("Kommo answered 503".into())))
+        }),
+    );
+    let id = app
+        .queue()
+        .enqueue(&job(1, START_MS))
+        .await
+        .expect("enqueue");
+    let mut events = stalled.lease_events();
+    let running = tokio::spawn({
+        let stalled = stalled.clone();
+        async move { stalled.try_run_one().await }
+    });
+    long.started.notified().await;
+
+    // The worker stalls for 40 s at once (a paused process): its lease runs out before a beat.
+    app.clock.advance(Duration::from_secs(40));
+    let lost = heartbeat(&mut events, |e| matches!(e, Some(LeaseEvent::Lost { .. }))).await;
+    assert!(matches!(lost, LeaseEvent::Lost { lease } if lease.job_id == id));
+    // The second attempt's backoff: twice the 10 s base.
+    let retry_at = app.clock.now_ms() + 20_000;
+    assert_eq!(
+        successor.try_run_one().await.expect("run"),
+        Outcome::Retrying {
+            job_id: id,
+            retry_at
+        },
+        "another worker claims the job and schedules its retry"
+    );
+    long.release.notify_one();
+
+    assert_eq!(
+        running.await.expect("task").expect("run"),
+        Outcome::Superseded { job_id: id },
+        "the stalled worker's success is not recorded"
+    );
+    let jobs = app
+        .queue()
+        .list_jobs(ACCOUNT, &JobFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(jobs.len(), 1, "the job was not deleted over its retry");
+    assert_eq!(jobs[0].attempts, 2);
+    assert_eq!(jobs[0].run_at, retry_at);
+    assert_eq!(jobs[0].last_error.as_deref(), Some("Kommo answered 503"));
 }
