@@ -976,14 +976,15 @@ async fn a_dry_run_and_a_replay_show_the_plan_and_trace_without_writing(database
         json!({"name": "Deal", "pipeline_id": 10, "status_id": 11}),
     );
     stack.settle().await;
-    let token = stack
-        .emulator()
-        .mint_disposable_token(SUBDOMAIN, 101, Some(rulebook_e2e::stack::CLIENT_ID))
-        .expect("token");
     let http = reqwest::Client::new();
+    // A fresh disposable token per request, as `$authorizedAjax` mints them: a used one is refused.
     let post = |path: String, body: String| {
+        let token = stack
+            .emulator()
+            .mint_disposable_token(SUBDOMAIN, 101, Some(rulebook_e2e::stack::CLIENT_ID))
+            .expect("token");
         http.post(format!("{}{path}", stack.backend_url))
-            .header("X-Auth-Token", &token)
+            .header("X-Auth-Token", token)
             .header("Content-Type", "application/json")
             .body(body)
             .send()

@@ -183,13 +183,15 @@ pub fn flatten_json(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<
     }
 }
 
-/// Variables of a body: JSON flattened, or form pairs, plus the raw text as `webhook_data`.
+/// Variables of a body: JSON flattened, or form pairs, plus the raw text as `webhook_data` (its
+/// first [`MAX_RESPONSE_BYTES`]). The whole body is parsed: an inbound webhook's is bounded by the
+/// HTTP limit ([`crate::http::MAX_BODY_BYTES`]), a response's by the caller.
 pub fn body_vars(body: &[u8]) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     let capped = &body[..body.len().min(MAX_RESPONSE_BYTES)];
-    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(capped) {
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
         flatten_json("", &json, &mut vars);
-    } else if let Ok(tree) = kommo::incoming::parse_form(capped) {
+    } else if let Ok(tree) = kommo::incoming::parse_form(body) {
         flatten_form("", &tree, &mut vars);
     }
     vars.retain(|k, _| !k.is_empty());
@@ -290,7 +292,7 @@ pub async fn send(
     }
     Ok(WebhookResponse {
         status,
-        vars: body_vars(&bytes),
+        vars: body_vars(&bytes[..bytes.len().min(MAX_RESPONSE_BYTES)]),
     })
 }
 

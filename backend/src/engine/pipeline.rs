@@ -162,7 +162,7 @@ impl Engine {
     async fn job_context(&self, account_id: i64) -> Result<JobContext, EngineError> {
         let client = self.account_client(account_id).await?;
         let facts = self.account_facts(account_id, &client).await?;
-        let globals = variables::list_variables(&self.db, account_id)
+        let globals = variables::list_variables(&self.db, account_id, crate::store::Page::ALL)
             .await?
             .into_iter()
             .map(|v| (v.name, v.value))

@@ -35,15 +35,30 @@ pub fn redact_secret_path(path: &str) -> std::borrow::Cow<'_, str> {
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/hooks/kommo/{account_id}/{secret}", post(kommo_webhook))
-        .route("/hooks/dp", post(digital_pipeline_by_rule_key))
-        .route("/hooks/dp/{account_id}/{secret}", post(digital_pipeline))
+        // Kommo's own requests answer 413 past what their parser takes, rather than 200 and a
+        // job that can only die.
+        .route(
+            "/hooks/kommo/{account_id}/{secret}",
+            post(kommo_webhook).layer(kommo_body_limit()),
+        )
+        .route(
+            "/hooks/dp",
+            post(digital_pipeline_by_rule_key).layer(kommo_body_limit()),
+        )
+        .route(
+            "/hooks/dp/{account_id}/{secret}",
+            post(digital_pipeline).layer(kommo_body_limit()),
+        )
         .route("/hooks/in/{account_id}/{hook_key}", any(inbound_hook))
         .route("/t/{token}", get(trigger_link).post(trigger_link))
         .route(
             "/t/{token}/{entity_id}/{kind}",
             get(trigger_link_for_entity).post(trigger_link_for_entity),
         )
+}
+
+fn kommo_body_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(kommo::incoming::MAX_BODY_BYTES)
 }
 
 fn refused(err: authenticate::HookAuthError) -> ApiError {

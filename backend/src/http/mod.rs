@@ -10,19 +10,26 @@ mod error;
 mod health;
 mod hooks;
 mod jobs;
+mod keys;
 mod launch;
 mod me;
 mod oauth;
+mod page;
 mod rules;
 pub mod throttle;
 mod variables;
 
-use axum::Router;
+use axum::{extract::DefaultBodyLimit, Router};
 
 pub use error::{ApiError, ApiResult};
 pub use hooks::redact_secret_path;
 
 use crate::startup::AppState;
+
+/// The largest request body any endpoint reads (413 beyond it); Kommo's webhooks and
+/// digital-pipeline requests stop at their parser's smaller limit
+/// ([`kommo::incoming::MAX_BODY_BYTES`]).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The whole API.
 pub fn router() -> Router<AppState> {
@@ -37,4 +44,6 @@ pub fn router() -> Router<AppState> {
         .merge(hooks::router())
         .merge(oauth::router())
         .merge(launch::router())
+        .merge(keys::router())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }

@@ -1,6 +1,7 @@
 //! `/api/v1/rules`: the account's rules, their versions, their debugger log and trigger links.
 //! Everyone in the account reads; only administrators write. Bodies are `domain::api` types, the
-//! ones the widget uses.
+//! ones the widget uses. Members see no secret: no inbound key, and "send webhook" header values
+//! `***` in rules, versions and the log. Lists, histories and the log are paged (`?limit&offset`).
 
 use axum::{
     extract::{Path, State},
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     body::{json_body, path_id, require_admin, RawBody},
+    page::Paged,
     ApiError, ApiResult,
 };
 use crate::{
@@ -112,8 +114,31 @@ fn refuse_unavailable_in_kommo(definition: &serde_json::Value) -> ApiResult<()> 
     Err(ApiError::unprocessable(UNAVAILABLE_IN_KOMMO, detail).with_errors(errors))
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RuleSummary>>> {
-    let rules = rules::list(&state.db, caller.account_id).await?;
+/// What a caller may see of a rule definition, a version or a trace: all of it for an
+/// administrator; without webhook header values for a member.
+pub(super) fn shown_to(caller: &Caller, mut value: serde_json::Value) -> serde_json::Value {
+    if !caller.is_admin {
+        domain::api::redact_webhook_headers(&mut value);
+    }
+    value
+}
+
+/// A rule as the caller may see it: a member gets no inbound key and no header values.
+fn record_for(caller: &Caller, rule: rules::Rule) -> RuleRecord {
+    let mut record = RuleRecord::from(rule);
+    if !caller.is_admin {
+        record.inbound_hook_key = String::new();
+        record.rule = shown_to(caller, record.rule);
+    }
+    record
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Paged(page): Paged,
+) -> ApiResult<Json<Vec<RuleSummary>>> {
+    let rules = rules::list(&state.db, caller.account_id, page).await?;
     Ok(Json(rules.into_iter().map(Into::into).collect()))
 }
 
@@ -145,7 +170,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> ApiResult<Json<RuleRecord>> {
     let rule = rules::get(&state.db, caller.account_id, path_id(&id, "rule")?).await?;
-    Ok(Json(rule.into()))
+    Ok(Json(record_for(&caller, rule)))
 }
 
 async fn update(
@@ -227,9 +252,18 @@ async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Paged(page): Paged,
 ) -> ApiResult<Json<Vec<RuleVersion>>> {
+    let versions =
+        rules::history(&state.db, caller.account_id, path_id(&id, "rule")?, page).await?;
     Ok(Json(
-        rules::history(&state.db, caller.account_id, path_id(&id, "rule")?).await?,
+        versions
+            .into_iter()
+            .map(|v| RuleVersion {
+                rule: shown_to(&caller, v.rule),
+                ..v
+            })
+            .collect(),
     ))
 }
 
@@ -237,11 +271,23 @@ async fn log(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Paged(page): Paged,
 ) -> ApiResult<Json<Vec<ExecutionEntry>>> {
     let id = path_id(&id, "rule")?;
     rules::get(&state.db, caller.account_id, id).await?;
-    let entries = execution_log::list_executions(&state.db, caller.account_id, id).await?;
-    Ok(Json(entries.into_iter().map(Into::into).collect()))
+    let entries = execution_log::list_executions(&state.db, caller.account_id, id, page).await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| {
+                let entry = ExecutionEntry::from(e);
+                ExecutionEntry {
+                    trace: shown_to(&caller, entry.trace.clone()),
+                    ..entry
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// The body of a new trigger link: a name, the page to open, and optionally the entity every click
@@ -255,7 +301,7 @@ struct NewLink {
 }
 
 /// A created trigger link and its full URL.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 struct CreatedLink {
     #[serde(flatten)]
     link: TriggerLink,

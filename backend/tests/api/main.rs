@@ -10,4 +10,5 @@ mod memory;
 mod queue;
 mod rate_limit;
 mod rules;
+mod secrets;
 mod variables;
