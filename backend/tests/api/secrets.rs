@@ -10,7 +10,11 @@ use axum::{
     extract::ConnectInfo,
     http::{Method, Request, StatusCode},
 };
-use rulebook::{engine::outbound::body_vars, ingest, store::seen_tokens};
+use rulebook::{
+    engine::outbound::body_vars,
+    ingest,
+    store::{execution_log, seen_tokens},
+};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -112,9 +116,30 @@ async fn a_members_view_shows_no_inbound_key_and_no_webhook_headers(backend: Bac
         .as_i64()
         .expect("id");
 
+    // A run of the rule, logged with its plan (the rendered action, headers included).
+    execution_log::record_execution(
+        app.db(),
+        &execution_log::NewExecution {
+            account_id: ACCOUNT,
+            rule_id: id,
+            event_id: None,
+            outcome: execution_log::ExecutionOutcome::Ok,
+            started_at: crate::helpers::START_MS,
+            duration_ms: 3,
+            operations: 1,
+            trace: json!({"plan": [{"action": {"type": "send_webhook", "method": "POST",
+                "url": "https://hooks.example.com/orders",
+                "headers": [{"key": "Authorization", "value": "Bearer hdr-s3cret"}]}}]}),
+        },
+    )
+    .await
+    .expect("record");
+
     let admin = app.get_rule(ADMIN, id).await.expect(StatusCode::OK);
+    let admin_log = app.rule_log(ADMIN, id).await.expect(StatusCode::OK);
     let member = app.get_rule(MEMBER, id).await.expect(StatusCode::OK);
     let history = app.rule_history(MEMBER, id).await.expect(StatusCode::OK);
+    let log = app.rule_log(MEMBER, id).await.expect(StatusCode::OK);
     let keys = app.get("/api/v1/inbound-keys", MEMBER).await;
     let links = app.get("/api/v1/links", MEMBER).await;
     let hooks = app.hook_urls(MEMBER).await;
@@ -122,7 +147,8 @@ async fn a_members_view_shows_no_inbound_key_and_no_webhook_headers(backend: Bac
     let key = admin["inbound_hook_key"].as_str().expect("key");
     assert!(key.len() > 10, "{admin}");
     assert!(admin.to_string().contains("hdr-s3cret"));
-    for shown in [&member, &history] {
+    assert!(admin_log.to_string().contains("hdr-s3cret"));
+    for shown in [&member, &history, &log] {
         let text = shown.to_string();
         assert!(!text.contains("hdr-s3cret"), "{text}");
         assert!(!text.contains(key), "{text}");
