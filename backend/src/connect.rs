@@ -277,7 +277,7 @@ pub fn kommo_webhook_url(state: &AppState, account_id: i64, secret: &str) -> Str
 /// (tokens stored) has Kommo's webhook subscribed to the new URL first, so Kommo never posts to a
 /// URL we refuse; if Kommo cannot be reached, nothing changes. The old subscription is then
 /// removed (if that fails, Kommo's posts to it are refused, and Kommo disables it in time). An
-/// account not connected only gets the new secret.
+/// account not connected, or whose token Kommo refuses, only gets the new secret.
 pub async fn rotate_webhook_secret(
     state: &AppState,
     account_id: i64,
@@ -291,13 +291,27 @@ pub async fn rotate_webhook_secret(
     let old = accounts::webhook_secret(&state.db, account_id).await?;
     let secret = crate::store::secrets::new_url_secret();
     let client = state.engine.account_client(account_id).await?;
-    client
+    let subscribed = client
         .subscribe_webhook(
             &kommo_webhook_url(state, account_id, &secret),
             WEBHOOK_EVENTS,
             10,
         )
-        .await?;
+        .await;
+    match subscribed {
+        Ok(_) => {}
+        // Kommo no longer lets us in: there is no subscription of ours to move, and a leaked
+        // secret must still be replaceable.
+        Err(KommoError::Unauthorized | KommoError::RefreshRejected(_)) => {
+            tracing::warn!(
+                account.id = account_id,
+                "Kommo refuses the account's token; webhook secret rotated without re-subscribing"
+            );
+            accounts::set_webhook_secret(&state.db, account_id, &secret).await?;
+            return Ok(secret);
+        }
+        Err(other) => return Err(other.into()),
+    }
     accounts::set_webhook_secret(&state.db, account_id, &secret).await?;
     if let Some(old) = old.filter(|old| *old != secret) {
         if let Err(error) = client

@@ -355,6 +355,16 @@ async fn after_rotating_the_webhook_secret_a_lead_change_in_the_emulator_is_proc
         .await
         .expect("answered");
     assert_eq!(refused.status(), 401);
+
+    // With access revoked in Kommo there is nothing to move, and the secret still rotates.
+    emulator
+        .revoke_access(SUBDOMAIN, CLIENT_ID)
+        .expect("revoke");
+    let (status, urls) = c
+        .post_as(201, "/api/v1/account/hooks/rotate", &json!({}))
+        .await;
+    assert_eq!(status, 200, "{urls}");
+    assert_ne!(urls["kommo_webhook_url"], json!(new_url));
 }
 
 async fn a_long_lived_token_connects_only_the_account_it_belongs_to(database: Database) {
