@@ -2,7 +2,9 @@
 //!
 //! The token is a JWT signed HS256 with the integration's client secret. It must be addressed to us
 //! (`aud` is our origin), be current (`exp`, `nbf`, with a little leeway) and be issued for our
-//! integration (`client_uuid`). The account it names is the tenant of the request.
+//! integration (`client_uuid`). The account it names is the tenant of the request. A token is
+//! accepted once: its `jti` is recorded until it expires, and a second use is refused
+//! ([`refuse_replay`]), in every process on the database.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use jsonwebtoken::{decode, errors::ErrorKind, Algorithm, DecodingKey, Validation};
@@ -166,9 +168,46 @@ impl FromRequestParts<AppState> for Caller {
                     "This request needs Kommo's X-Auth-Token header.",
                 )
             })?;
-        state
+        let caller = state
             .verifier
-            .verify(token, state.clock.now_ms().div_euclid(1000))
+            .verify(token, state.clock.now_ms().div_euclid(1000))?;
+        refuse_replay(state, token).await?;
+        Ok(caller)
+    }
+}
+
+/// The `jti` and `exp` of a token whose signature was verified (so its payload is trusted).
+fn token_id(token: &str) -> Option<(String, i64)> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    #[derive(Deserialize)]
+    struct Id {
+        jti: String,
+        exp: i64,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let id: Id = serde_json::from_slice(&bytes).ok()?;
+    Some((id.jti, id.exp))
+}
+
+/// Refuses a verified token whose `jti` was used before (401 `token_replayed`), and records its
+/// first use until the verifier would refuse it anyway (`exp` plus the leeway).
+pub async fn refuse_replay(state: &AppState, token: &str) -> Result<(), ApiError> {
+    let (jti, exp) = token_id(token).ok_or_else(|| {
+        ApiError::unauthorized("token_invalid", "The Kommo token could not be read.")
+    })?;
+    let leeway = i64::try_from(state.settings.token_leeway_s).unwrap_or(i64::MAX);
+    let first = crate::store::seen_tokens::first_use(&state.db, &jti, exp.saturating_add(leeway))
+        .await
+        .map_err(ApiError::from)?;
+    if first {
+        Ok(())
+    } else {
+        tracing::info!(reason = "token_replayed", "disposable token rejected");
+        Err(ApiError::unauthorized(
+            "token_replayed",
+            "This Kommo token was used already; each request needs a fresh one.",
+        ))
     }
 }
 
@@ -314,6 +353,20 @@ mod tests {
         )
         .expect("sign");
         assert_eq!(rejection(&token), "token_bad_algorithm");
+    }
+
+    #[test]
+    fn a_verified_tokens_id_and_expiry_are_read_from_its_payload() {
+        let token = sign(&claims(1_900_000_000), SECRET);
+        assert_eq!(
+            token_id(&token),
+            Some((
+                "6f0b0b1e-4c1e-4d56-9a8a-9d1f3c2b7a10".to_owned(),
+                1_900_001_800
+            ))
+        );
+        assert_eq!(token_id("a.b.c"), None);
+        assert_eq!(token_id(""), None);
     }
 
     #[test]

@@ -17,8 +17,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-/// The backend's settings.
-#[derive(Debug, Clone, Deserialize)]
+/// The backend's settings. Its `Debug` shows no secret: the client secret and the encryption key
+/// are [`SecretString`]s, and the password of `database_url` is masked.
+#[derive(Clone, Deserialize)]
 pub struct Settings {
     /// Where the HTTP server listens.
     pub bind: SocketAddr,
@@ -95,6 +96,85 @@ pub struct Settings {
     /// process: a burst of this many, refilled evenly; beyond it, 429. 0 means no limit.
     #[serde(default = "default_inbound_requests_per_minute")]
     pub inbound_requests_per_minute: u32,
+    /// OAuth callbacks accepted per client address and minute, in this process: a burst of this
+    /// many, refilled evenly; beyond it, 429. 0 means no limit.
+    #[serde(default = "default_oauth_callbacks_per_minute")]
+    pub oauth_callbacks_per_minute: u32,
+    /// How many reverse proxies stand in front of the backend, each appending the address it saw
+    /// to `X-Forwarded-For`. 0: the client address is the connection's peer and the header is
+    /// ignored (anyone can write it); N: the address N entries from the header's end, the one the
+    /// outermost trusted proxy saw.
+    #[serde(default)]
+    pub trusted_proxy_hops: usize,
+    /// How long a dead job is kept for inspection and retry before it is pruned, in days.
+    #[serde(default = "default_dead_job_retention_days")]
+    pub dead_job_retention_days: u32,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("database_url", &mask_password(&self.database_url))
+            .field("public_url", &self.public_url.as_str())
+            .field("kommo_client_id", &self.kommo_client_id)
+            .field("kommo_client_secret", &self.kommo_client_secret)
+            .field("cors_origin_suffixes", &self.cors_origin_suffixes)
+            .field("cors_extra_origins", &self.cors_extra_origins)
+            .field("token_leeway_s", &self.token_leeway_s)
+            .field("token_encryption_key", &self.token_encryption_key)
+            .field("worker_count", &self.worker_count)
+            .field("job_lease_s", &self.job_lease_s)
+            .field("job_max_attempts", &self.job_max_attempts)
+            .field("job_retry_base_s", &self.job_retry_base_s)
+            .field("job_retry_cap_s", &self.job_retry_cap_s)
+            .field("engine_chain_limit", &self.engine_chain_limit)
+            .field("engine_write_mark_ttl_s", &self.engine_write_mark_ttl_s)
+            .field(
+                "engine_talk_first_message_slack_s",
+                &self.engine_talk_first_message_slack_s,
+            )
+            .field(
+                "allow_private_webhook_targets",
+                &self.allow_private_webhook_targets,
+            )
+            .field("kommo_base_url_template", &self.kommo_base_url_template)
+            .field("kommo_rate_limit_shared", &self.kommo_rate_limit_shared)
+            .field("kommo_requests_per_second", &self.kommo_requests_per_second)
+            .field(
+                "inbound_requests_per_minute",
+                &self.inbound_requests_per_minute,
+            )
+            .field(
+                "oauth_callbacks_per_minute",
+                &self.oauth_callbacks_per_minute,
+            )
+            .field("trusted_proxy_hops", &self.trusted_proxy_hops)
+            .field("dead_job_retention_days", &self.dead_job_retention_days)
+            .finish()
+    }
+}
+
+/// A database URL with its password replaced by `***` (a URL that does not parse is hidden whole,
+/// as it may hold one anywhere).
+fn mask_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Setting a password fails only for URLs that cannot have one.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "***".to_owned(),
+    }
+}
+
+fn default_oauth_callbacks_per_minute() -> u32 {
+    30
+}
+
+fn default_dead_job_retention_days() -> u32 {
+    30
 }
 
 fn default_inbound_requests_per_minute() -> u32 {
@@ -198,6 +278,7 @@ impl Settings {
             .extract()
             .map_err(|e| SettingsError(Box::new(e)))?;
         settings.refuse_sandbox_secrets_in_production()?;
+        settings.refuse_sandbox_overrides_in_production()?;
         Ok(settings)
     }
 
@@ -213,6 +294,27 @@ impl Settings {
             ))));
         }
         Ok(())
+    }
+
+    /// A public HTTPS deployment must not open "send webhook" to private networks nor send
+    /// connecting accounts' API calls anywhere but Kommo's own hosts: those are sandbox settings.
+    fn refuse_sandbox_overrides_in_production(&self) -> Result<(), SettingsError> {
+        if self.public_url.scheme() != "https" {
+            return Ok(());
+        }
+        let refused = if self.allow_private_webhook_targets {
+            Some("allow_private_webhook_targets (RULEBOOK_ALLOW_PRIVATE_WEBHOOK_TARGETS)")
+        } else if self.kommo_base_url_template.is_some() {
+            Some("kommo_base_url_template (RULEBOOK_KOMMO_BASE_URL_TEMPLATE)")
+        } else {
+            None
+        };
+        match refused {
+            Some(setting) => Err(SettingsError(Box::new(figment::Error::from(format!(
+                "{setting} is for tests and sandboxes, but public_url is https: unset it"
+            ))))),
+            None => Ok(()),
+        }
     }
 
     /// The redirect URI registered with the integration: Kommo sends users (and widget installs)
@@ -323,6 +425,66 @@ mod tests {
                 text.contains("webhook_timeout_s") && text.contains("nonzero"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_https_deployment_refuses_private_targets_and_a_base_url_override() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_ID", "id");
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_SECRET", "secret");
+            jail.set_env("RULEBOOK_ALLOW_PRIVATE_WEBHOOK_TARGETS", "true");
+            jail.set_env(
+                "RULEBOOK_KOMMO_BASE_URL_TEMPLATE",
+                "http://127.0.0.1:8090/{subdomain}",
+            );
+            assert!(Settings::load(None).is_ok(), "http: a sandbox may");
+            jail.set_env("RULEBOOK_PUBLIC_URL", "https://rulebook.example.com");
+            jail.set_env(
+                "RULEBOOK_TOKEN_ENCRYPTION_KEY",
+                "q2Xk3m1W0v9yPz8Rt7Ls6Nd5Jc4Hb3Ga2Fe1Dc0Ba9Y=",
+            );
+            let err = Settings::load(None).expect_err("private targets refused");
+            assert!(
+                err.to_string()
+                    .contains("RULEBOOK_ALLOW_PRIVATE_WEBHOOK_TARGETS"),
+                "{err}"
+            );
+            jail.set_env("RULEBOOK_ALLOW_PRIVATE_WEBHOOK_TARGETS", "false");
+            let err = Settings::load(None).expect_err("base URL override refused");
+            assert!(
+                err.to_string().contains("RULEBOOK_KOMMO_BASE_URL_TEMPLATE"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_output_of_the_settings_contains_no_secret() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_ID", "id");
+            jail.set_env("RULEBOOK_KOMMO_CLIENT_SECRET", "client-s3cret");
+            jail.set_env(
+                "RULEBOOK_TOKEN_ENCRYPTION_KEY",
+                "q2Xk3m1W0v9yPz8Rt7Ls6Nd5Jc4Hb3Ga2Fe1Dc0Ba9Y=",
+            );
+            jail.set_env(
+                "DATABASE_URL",
+                "postgres://rulebook:db-pa55word@db.internal:5432/rulebook",
+            );
+            let s = Settings::load(None).expect("settings");
+            let shown = format!("{s:?} {s:#?}");
+            for secret in [
+                "client-s3cret",
+                "q2Xk3m1W0v9yPz8Rt7Ls6Nd5Jc4Hb3Ga2Fe1Dc0Ba9Y=",
+                "db-pa55word",
+            ] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("db.internal"), "the rest stays: {shown}");
+            assert!(shown.contains("oauth_callbacks_per_minute: 30"), "{shown}");
             Ok(())
         });
     }

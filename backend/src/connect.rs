@@ -7,7 +7,11 @@
 //! - **Private integrations** ([`connect_with_long_lived_token`]): an operator hands us a
 //!   long-lived token; the same steps follow, with the token checked against the account id given.
 //! - **Revocation** ([`forget_revoked_account`]): Kommo's "access revoked" notification, signed with
-//!   the client secret, makes us forget the account's tokens.
+//!   the client secret, makes us forget the account's tokens, once Kommo confirms that the stored
+//!   token no longer works. The notification carries no time or nonce, so a recorded one can be
+//!   replayed at will; the check with Kommo keeps a replay from cutting off a working connection.
+//! - **Rotation** ([`rotate_webhook_secret`]): a new secret for the account's webhook URLs, with
+//!   Kommo's webhook moved to the new URL before the old one stops working.
 //!
 //! CSRF: the callback starts no session and trusts no browser state. The tenant is whatever
 //! account Kommo says the code belongs to (the exchange needs our client secret), so a forged or
@@ -79,6 +83,9 @@ pub enum ConnectError {
     /// Kommo does not accept the token.
     #[error("Kommo does not accept the token")]
     TokenRefused,
+    /// A Kommo API base other than Kommo's own hosts was asked for on a public (https) backend.
+    #[error("the Kommo API base can be overridden only in a sandbox (public_url not https)")]
+    BaseUrlOverride,
     /// Kommo failed otherwise.
     #[error("Kommo: {0}")]
     Kommo(KommoError),
@@ -202,6 +209,10 @@ pub async fn connect_with_long_lived_token(
     token: &SecretString,
 ) -> Result<Connected, ConnectError> {
     let base_url = match base_url {
+        // Tokens would go wherever the override points: a sandbox's emulator, never production's.
+        Some(_) if state.settings.public_url.scheme() == "https" => {
+            return Err(ConnectError::BaseUrlOverride)
+        }
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => account_host(state, &format!("{subdomain}.kommo.com"))?.1,
     };
@@ -244,10 +255,7 @@ async fn store_and_subscribe(
     .await?;
     engine::set_kommo_base_url(&state.db, account_id, Some(base_url)).await?;
     let secret = accounts::ensure_webhook_secret(&state.db, account_id).await?;
-    let webhook_url = format!(
-        "{}/hooks/kommo/{account_id}/{secret}",
-        state.settings.public_url.as_str().trim_end_matches('/')
-    );
+    let webhook_url = kommo_webhook_url(state, account_id, &secret);
     let client = state.engine.account_client(account_id).await?;
     client.clear_alert();
     client
@@ -260,6 +268,69 @@ async fn store_and_subscribe(
         base_url: base_url.to_owned(),
         webhook_url: SecretString::from(webhook_url),
     })
+}
+
+/// The URL Kommo posts the account's webhooks to; it carries the account's secret.
+pub fn kommo_webhook_url(state: &AppState, account_id: i64, secret: &str) -> String {
+    format!(
+        "{}/hooks/kommo/{account_id}/{secret}",
+        state.settings.public_url.as_str().trim_end_matches('/')
+    )
+}
+
+/// Replaces the secret of the account's webhook URLs and returns the new one. A connected account
+/// (tokens stored) has Kommo's webhook subscribed to the new URL first, so Kommo never posts to a
+/// URL we refuse; if Kommo cannot be reached, nothing changes. The old subscription is then
+/// removed (if that fails, Kommo's posts to it are refused, and Kommo disables it in time). An
+/// account not connected, or whose token Kommo refuses, only gets the new secret.
+pub async fn rotate_webhook_secret(
+    state: &AppState,
+    account_id: i64,
+) -> Result<String, ConnectError> {
+    let connected = accounts::load_oauth_tokens(&state.db, &state.cipher, account_id)
+        .await?
+        .is_some();
+    if !connected {
+        return Ok(accounts::rotate_webhook_secret(&state.db, account_id).await?);
+    }
+    let old = accounts::webhook_secret(&state.db, account_id).await?;
+    let secret = crate::store::secrets::new_url_secret();
+    let client = state.engine.account_client(account_id).await?;
+    let subscribed = client
+        .subscribe_webhook(
+            &kommo_webhook_url(state, account_id, &secret),
+            WEBHOOK_EVENTS,
+            10,
+        )
+        .await;
+    match subscribed {
+        Ok(_) => {}
+        // Kommo no longer lets us in: there is no subscription of ours to move, and a leaked
+        // secret must still be replaceable.
+        Err(KommoError::Unauthorized | KommoError::RefreshRejected(_)) => {
+            tracing::warn!(
+                account.id = account_id,
+                "Kommo refuses the account's token; webhook secret rotated without re-subscribing"
+            );
+            accounts::set_webhook_secret(&state.db, account_id, &secret).await?;
+            return Ok(secret);
+        }
+        Err(other) => return Err(other.into()),
+    }
+    accounts::set_webhook_secret(&state.db, account_id, &secret).await?;
+    if let Some(old) = old.filter(|old| *old != secret) {
+        if let Err(error) = client
+            .unsubscribe_webhook(&kommo_webhook_url(state, account_id, &old))
+            .await
+        {
+            tracing::warn!(account.id = account_id, %error, "the old webhook URL stays subscribed in Kommo; its posts are refused");
+        }
+    }
+    tracing::info!(
+        account.id = account_id,
+        "webhook secret rotated; Kommo's webhook moved to the new URL"
+    );
+    Ok(secret)
 }
 
 /// The `exp` claim of a JWT, read without verifying it (only to show when a token runs out).
@@ -289,6 +360,12 @@ pub enum RevocationError {
     /// It is not signed by Kommo for our integration.
     #[error("the signature does not match")]
     BadSignature,
+    /// Kommo still accepts the account's token: the notification is stale or replayed.
+    #[error("Kommo still accepts the account's token")]
+    StillAuthorized,
+    /// Kommo could not be asked whether the token still works; the tokens are kept.
+    #[error("Kommo could not confirm the revocation: {0}")]
+    Unconfirmed(KommoError),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -321,7 +398,8 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Forgets the tokens of an account whose access Kommo revoked, once the notification is proved
-/// to be Kommo's. `false` when we did not know the account.
+/// to be Kommo's and Kommo refuses the stored token (a cheap account request answers 401, or the
+/// refresh is refused). `false` when we did not know the account or held no tokens for it.
 pub async fn forget_revoked_account(
     state: &AppState,
     revocation: &Revocation,
@@ -337,7 +415,38 @@ pub async fn forget_revoked_account(
     {
         return Err(RevocationError::BadSignature);
     }
-    let known = accounts::forget_oauth_tokens(&state.db, revocation.account_id).await?;
+    let account_id = revocation.account_id;
+    let held = match accounts::load_oauth_tokens(&state.db, &state.cipher, account_id).await {
+        Ok(tokens) => tokens.is_some(),
+        Err(StoreError::NotFound(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if !held {
+        return Ok(false);
+    }
+    let client =
+        state
+            .engine
+            .account_client(account_id)
+            .await
+            .map_err(|e| match ConnectError::from(e) {
+                ConnectError::Store(e) => RevocationError::Store(e),
+                ConnectError::Kommo(e) => RevocationError::Unconfirmed(e),
+                other => RevocationError::Unconfirmed(KommoError::Decode(other.to_string())),
+            })?;
+    match client.account_info().await {
+        Ok(_) => {
+            tracing::warn!(
+                account.id = account_id,
+                "access-revoked notification ignored: Kommo still accepts the token"
+            );
+            return Err(RevocationError::StillAuthorized);
+        }
+        Err(KommoError::Unauthorized | KommoError::RefreshRejected(_) | KommoError::NoToken(_)) => {
+        }
+        Err(other) => return Err(RevocationError::Unconfirmed(other)),
+    }
+    let known = accounts::forget_oauth_tokens(&state.db, account_id).await?;
     tracing::info!(
         account.id = revocation.account_id,
         "Kommo access revoked; tokens forgotten"

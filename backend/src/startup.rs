@@ -19,7 +19,10 @@ use crate::{
     config::Settings,
     db,
     engine::Engine,
-    http::{self, throttle::InboundThrottle},
+    http::{
+        self,
+        throttle::{AddressThrottle, InboundThrottle},
+    },
     queue::{kinds, worker::Worker, Queue, QueueSettings},
     store::token_cipher::TokenCipher,
 };
@@ -43,6 +46,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The per-account cap on inbound webhooks and trigger links.
     pub inbound_throttle: Arc<InboundThrottle>,
+    /// The per-address cap on OAuth callbacks.
+    pub oauth_throttle: Arc<AddressThrottle>,
 }
 
 impl AppState {
@@ -64,6 +69,10 @@ impl AppState {
             &settings,
         )?;
         let inbound_throttle = Arc::new(InboundThrottle::new(settings.inbound_requests_per_minute));
+        let oauth_throttle = Arc::new(AddressThrottle::new(
+            settings.oauth_callbacks_per_minute,
+            settings.trusted_proxy_hops,
+        ));
         Ok(Self {
             db,
             verifier: Arc::new(TokenVerifier::new(&settings)),
@@ -73,6 +82,7 @@ impl AppState {
             cipher,
             engine: Arc::new(engine),
             inbound_throttle,
+            oauth_throttle,
         })
     }
 }
@@ -125,9 +135,14 @@ impl Application {
                 }))
             })
             .collect();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // The peer address is what the OAuth callback's per-address cap keys on.
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         let _ = stop_workers.send(true);
         for worker in workers {
             let _ = worker.await;

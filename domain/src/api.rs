@@ -87,8 +87,36 @@ pub struct Queued {
     pub queued: u64,
 }
 
-/// `GET /api/v1/rules/{id}`: a rule with its body (the JSON of [`crate::rule::Rule`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What stands for a secret that is not shown: a webhook header's value, an inbound key.
+pub const REDACTED: &str = "***";
+
+/// Replaces the header values of every "send webhook" action in `value` (a rule, a version, a
+/// debugger trace or plan: any JSON holding `{"type": "send_webhook", "headers": [...]}`) with
+/// [`REDACTED`], keeping the header names. Headers carry credentials (`Authorization`); only
+/// administrators see them.
+pub fn redact_webhook_headers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("send_webhook") {
+                if let Some(Value::Array(headers)) = map.get_mut("headers") {
+                    for header in headers {
+                        if let Some(v) = header.get_mut("value") {
+                            *v = Value::String(REDACTED.to_owned());
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(redact_webhook_headers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_webhook_headers),
+        _ => {}
+    }
+}
+
+/// `GET /api/v1/rules/{id}`: a rule with its body (the JSON of [`crate::rule::Rule`]). Its `Debug`
+/// shows neither the inbound key nor webhook header values.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleRecord {
     /// The rule's id in this account.
     pub id: i64,
@@ -111,6 +139,23 @@ pub struct RuleRecord {
     pub created_at: Millis,
     /// When it was last saved.
     pub updated_at: Millis,
+}
+
+impl std::fmt::Debug for RuleRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rule = self.rule.clone();
+        redact_webhook_headers(&mut rule);
+        f.debug_struct("RuleRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("version", &self.version)
+            .field("rule", &rule)
+            .field("inbound_hook_key", &REDACTED)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 /// `POST /api/v1/rules` and `PUT /api/v1/rules/{id}`.
@@ -192,4 +237,48 @@ pub struct JobInfo {
 pub struct Cancelled {
     /// The number of jobs cancelled.
     pub cancelled: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn webhook_header_values_are_redacted_wherever_they_appear_and_names_stay() {
+        let mut value = json!({
+            "blocks": [{"actions": [{"do": {"type": "send_webhook", "url": "https://x.example",
+                "headers": [{"key": "Authorization", "value": "Bearer s3cret"}],
+                "body": [{"key": "id", "value": "{{lead.id}}"}]}}]}],
+            "plan": [{"action": {"type": "send_webhook", "headers": [{"key": "X-Key", "value": "k3y"}]}}],
+        });
+        redact_webhook_headers(&mut value);
+        let text = value.to_string();
+        assert!(!text.contains("s3cret") && !text.contains("k3y"), "{text}");
+        assert!(
+            text.contains("Authorization") && text.contains("{{lead.id}}"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn debug_output_of_a_rule_record_contains_no_secret() {
+        let record = RuleRecord {
+            id: 1,
+            name: "Hook".into(),
+            enabled: true,
+            version: 1,
+            rule: json!({"blocks": [{"actions": [{"do": {"type": "send_webhook",
+                "headers": [{"key": "Authorization", "value": "Bearer s3cret"}]}}]}]}),
+            inbound_hook_key: "1-hookS3cret".into(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let shown = format!("{record:?} {record:#?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("hookS3cret"),
+            "{shown}"
+        );
+        assert!(shown.contains("Hook"), "{shown}");
+    }
 }

@@ -102,6 +102,8 @@ pub struct RequestLogEntry {
 #[derive(Debug, Clone)]
 struct AccessGrant {
     subdomain: String,
+    /// The integration it was issued to (`long-lived` for a private integration's token).
+    client_id: String,
     user_id: i64,
     expires_at_ms: UnixMillis,
 }
@@ -327,6 +329,7 @@ impl Emulator {
             access_token.clone(),
             AccessGrant {
                 subdomain: subdomain.to_owned(),
+                client_id: client_id.to_owned(),
                 user_id,
                 expires_at_ms: now_ms + ttl * 1000,
             },
@@ -383,11 +386,30 @@ impl Emulator {
             token.clone(),
             AccessGrant {
                 subdomain: subdomain.to_owned(),
+                client_id: "long-lived".to_owned(),
                 user_id,
                 expires_at_ms,
             },
         );
         Ok(token)
+    }
+
+    /// An admin disconnects the integration `client_id` from the account (or, for `long-lived`,
+    /// revokes the private integration's long-lived tokens): every access and refresh token issued
+    /// to it stops working at once (401 on API calls, "Token has been revoked" on refresh), as in
+    /// Kommo. Returns how many tokens went. Kommo then sends the integration its "access revoked"
+    /// notification, which tests send themselves.
+    pub fn revoke_access(&self, subdomain: &str, client_id: &str) -> Result<usize, ControlError> {
+        let mut world = self.world();
+        Self::require(&mut world, subdomain)?;
+        let before = world.access.len() + world.refresh.len();
+        world
+            .access
+            .retain(|_, g| !(g.subdomain == subdomain && g.client_id == client_id));
+        world
+            .refresh
+            .retain(|_, g| !(g.subdomain == subdomain && g.client_id == client_id));
+        Ok(before - world.access.len() - world.refresh.len())
     }
 
     /// Issues an authorization code (20 minutes) for the OAuth `authorization_code` grant.

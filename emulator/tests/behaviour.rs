@@ -53,6 +53,54 @@ fn a_refresh_token_is_single_use_and_codes_are_exchanged_once() {
 }
 
 #[tokio::test]
+async fn revoking_an_integrations_access_stops_its_tokens_and_only_its_own() {
+    let emulator = seeded(EmulatorClock::frozen(1_700_000_000_000));
+    let server = spawn_on_loopback(emulator.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pair = emulator
+        .issue_tokens(SUB, Some("cid"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let long_lived = emulator
+        .issue_long_lived_token(SUB, 86_400)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("{}/api/v4/account", server.account_url(SUB));
+    let status = |t: String| {
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .get(&url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(status(pair.access_token.clone()).await, 200);
+    assert_eq!(
+        emulator
+            .revoke_access(SUB, "cid")
+            .unwrap_or_else(|e| panic!("{e}")),
+        2
+    );
+    assert_eq!(status(pair.access_token.clone()).await, 401);
+    let refresh = json!({"client_id": "cid", "client_secret": "sec", "grant_type": "refresh_token", "refresh_token": pair.refresh_token, "redirect_uri": "https://api.example/cb"});
+    assert_eq!(
+        emulator
+            .oauth_token(SUB, &refresh)
+            .map_err(|(status, body)| (status, body["hint"].clone())),
+        Err((400, json!("Token has been revoked")))
+    );
+    assert_eq!(
+        status(long_lived).await,
+        200,
+        "another integration's token still works"
+    );
+    assert!(emulator.revoke_access("nobody", "cid").is_err());
+}
+
+#[tokio::test]
 async fn access_tokens_expire_after_24_hours_of_emulator_time() {
     let emulator = seeded(EmulatorClock::real());
     let server = spawn_on_loopback(emulator.clone())

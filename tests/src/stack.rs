@@ -368,9 +368,14 @@ impl Stack {
 
     /// The debugger log of a rule, newest first.
     pub async fn log(&self, rule_id: i64) -> Vec<execution_log::Execution> {
-        execution_log::list_executions(&self.app.db, ACCOUNT_ID, rule_id)
-            .await
-            .expect("log")
+        execution_log::list_executions(
+            &self.app.db,
+            ACCOUNT_ID,
+            rule_id,
+            rulebook::store::Page::ALL,
+        )
+        .await
+        .expect("log")
     }
 }
 

@@ -1,8 +1,10 @@
 //! Connecting a Kommo account, against the emulator over real HTTP: the OAuth callback exchanges
 //! a code the emulator minted, stores the pair sealed, subscribes the account's webhook (so a
 //! change in the emulator reaches the backend's inbox); a reused code and a foreign referer fail
-//! clearly; a forged revocation is refused and a real one forgets the tokens. Also the private
-//! integration's long-lived token, checked against the account it claims.
+//! clearly; a forged revocation is refused, a replayed one (Kommo still accepts the token) keeps
+//! the connection, and a real one forgets the tokens. Rotating the webhook secret moves Kommo's
+//! webhook to the new URL. Also the private integration's long-lived token, checked against the
+//! account it claims.
 
 use kommo_emulator::{EmulatorClock, EmulatorConfig};
 use ring::hmac;
@@ -19,6 +21,8 @@ use rulebook_e2e::on_both_databases;
 
 on_both_databases!(
     an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access,
+    a_replayed_revocation_notice_keeps_a_working_connection,
+    after_rotating_the_webhook_secret_a_lead_change_in_the_emulator_is_processed,
     a_long_lived_token_connects_only_the_account_it_belongs_to,
 );
 
@@ -188,7 +192,14 @@ async fn an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access(da
             .is_some()
     );
 
-    // Kommo's real notification: the tokens are forgotten, the account (and its rules) stay.
+    // Kommo's real notification, after an admin disconnected the integration: the tokens are
+    // forgotten, the account (and its rules) stay.
+    assert!(
+        emulator
+            .revoke_access(SUBDOMAIN, CLIENT_ID)
+            .expect("revoke")
+            > 0
+    );
     let signature = revocation_signature(CLIENT_SECRET, ACCOUNT_ID);
     let (status, _, body) = c.revoked(ACCOUNT_ID, &signature).await;
     assert_eq!(status, 204, "{body}");
@@ -201,6 +212,159 @@ async fn an_account_connects_by_oauth_and_is_let_go_when_kommo_revokes_access(da
     let listed = accounts::list_accounts(&c.app.db).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert!(!listed[0].connected);
+}
+
+async fn a_replayed_revocation_notice_keeps_a_working_connection(database: Database) {
+    let c = Connecting::start(
+        database,
+        EmulatorConfig::default(),
+        // Real time: the emulator's rate-limit window must move.
+        EmulatorClock::real(),
+        6,
+    )
+    .await;
+    c.connect_by_oauth().await;
+    let signature = revocation_signature(CLIENT_SECRET, ACCOUNT_ID);
+
+    // A notification recorded earlier (or sent by mistake) while Kommo still accepts the token.
+    let (status, content_type, body) = c.revoked(ACCOUNT_ID, &signature).await;
+
+    assert_eq!(
+        problem_code(status, content_type, &body),
+        (409, "access_not_revoked".into())
+    );
+    let info = c
+        .app
+        .engine
+        .account_client(ACCOUNT_ID)
+        .await
+        .expect("client")
+        .account_info()
+        .await
+        .expect("the connection still works");
+    assert_eq!(info.id, ACCOUNT_ID);
+    assert!(accounts::list_accounts(&c.app.db).await.expect("list")[0].connected);
+    // Once access is really revoked, the same notification is honoured.
+    c.kommo
+        .emulator
+        .revoke_access(SUBDOMAIN, CLIENT_ID)
+        .expect("revoke");
+    let (status, _, body) = c.revoked(ACCOUNT_ID, &signature).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(!accounts::list_accounts(&c.app.db).await.expect("list")[0].connected);
+}
+
+async fn after_rotating_the_webhook_secret_a_lead_change_in_the_emulator_is_processed(
+    database: Database,
+) {
+    let c = Connecting::start(
+        database,
+        EmulatorConfig::default(),
+        // Real time: the emulator's rate-limit window must move.
+        EmulatorClock::real(),
+        6,
+    )
+    .await;
+    c.connect_by_oauth().await;
+    let emulator = &c.kommo.emulator;
+    let (status, created) = c
+        .post_as(
+            201,
+            "/api/v1/rules",
+            &json!({"name": "Welcome", "rule": {
+                "schema_version": 2, "name": "Welcome",
+                "trigger": {"kind": "entity_added", "entity": "lead"},
+                "blocks": [{"name": "note", "actions": [
+                    {"do": {"type": "add_note", "entity": "lead", "text": "Welcome, {{lead.name}}"}}]}]
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let old_secret = accounts::webhook_secret(&c.app.db, ACCOUNT_ID)
+        .await
+        .expect("secret")
+        .expect("a secret");
+
+    // A member may not rotate; an admin may.
+    let (status, problem) = c
+        .post_as(202, "/api/v1/account/hooks/rotate", &json!({}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("admin_required"))
+    );
+    let (status, urls) = c
+        .post_as(201, "/api/v1/account/hooks/rotate", &json!({}))
+        .await;
+    assert_eq!(status, 200, "{urls}");
+    let new_secret = accounts::webhook_secret(&c.app.db, ACCOUNT_ID)
+        .await
+        .expect("secret")
+        .expect("a secret");
+    assert_ne!(new_secret, old_secret);
+    let new_url = format!("{}/hooks/kommo/{ACCOUNT_ID}/{new_secret}", c.backend_url);
+    assert_eq!(urls["kommo_webhook_url"], new_url);
+
+    // Kommo's subscription moved: the new URL only.
+    let (_, hooks) = emulator
+        .call(SUBDOMAIN, "GET", "/api/v4/webhooks", None)
+        .expect("webhooks");
+    let destinations: Vec<Value> = hooks.expect("a list")["_embedded"]["webhooks"]
+        .as_array()
+        .expect("webhooks")
+        .iter()
+        .map(|h| h["destination"].clone())
+        .collect();
+    assert_eq!(destinations, vec![json!(new_url)]);
+
+    // A lead added in Kommo reaches the backend and its rule runs.
+    let (status, body) = emulator
+        .call(
+            SUBDOMAIN,
+            "POST",
+            "/api/v4/leads",
+            Some(json!([{"name": "After rotation"}])),
+        )
+        .expect("create lead");
+    assert!(status < 300);
+    let lead = body.expect("created")["_embedded"]["leads"][0]["id"]
+        .as_i64()
+        .expect("lead id");
+    assert!(emulator.deliver_due().await > 0);
+    assert_eq!(c.inbox_count().await, 1);
+    while !matches!(
+        c.worker.try_run_one().await.expect("worker"),
+        rulebook::queue::worker::Outcome::Idle
+    ) {}
+    let notes: Vec<Value> = emulator
+        .notes(SUBDOMAIN)
+        .into_iter()
+        .filter(|n| n["entity_id"] == lead)
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["params"]["text"], "Welcome, After rotation");
+    // The old URL is refused.
+    let refused = reqwest::Client::new()
+        .post(format!(
+            "{}/hooks/kommo/{ACCOUNT_ID}/{old_secret}",
+            c.backend_url
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("leads%5Badd%5D%5B0%5D%5Bid%5D=1")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), 401);
+
+    // With access revoked in Kommo there is nothing to move, and the secret still rotates.
+    emulator
+        .revoke_access(SUBDOMAIN, CLIENT_ID)
+        .expect("revoke");
+    let (status, urls) = c
+        .post_as(201, "/api/v1/account/hooks/rotate", &json!({}))
+        .await;
+    assert_eq!(status, 200, "{urls}");
+    assert_ne!(urls["kommo_webhook_url"], json!(new_url));
 }
 
 async fn a_long_lived_token_connects_only_the_account_it_belongs_to(database: Database) {

@@ -48,6 +48,7 @@ on_both_databases!(
     a_trigger_link_written_into_a_note_works_when_followed,
     a_rule_on_a_date_and_time_fires_once_in_the_account_timezone,
     send_email_records_the_mailer_email_on_the_lead,
+    a_large_nested_inbound_json_body_near_the_http_limit_yields_its_variables_to_the_rule,
 );
 
 async fn stack(database: Database) -> Stack {
@@ -1062,14 +1063,15 @@ async fn a_dry_run_and_a_replay_show_the_plan_and_trace_without_writing(database
         json!({"name": "Deal", "pipeline_id": 10, "status_id": 11}),
     );
     stack.settle().await;
-    let token = stack
-        .emulator()
-        .mint_disposable_token(SUBDOMAIN, 101, Some(rulebook_e2e::stack::CLIENT_ID))
-        .expect("token");
     let http = reqwest::Client::new();
+    // A fresh disposable token per request, as `$authorizedAjax` mints them: a used one is refused.
     let post = |path: String, body: String| {
+        let token = stack
+            .emulator()
+            .mint_disposable_token(SUBDOMAIN, 101, Some(rulebook_e2e::stack::CLIENT_ID))
+            .expect("token");
         http.post(format!("{}{path}", stack.backend_url))
-            .header("X-Auth-Token", &token)
+            .header("X-Auth-Token", token)
             .header("Content-Type", "application/json")
             .body(body)
             .send()
@@ -1782,5 +1784,74 @@ async fn send_email_records_the_mailer_email_on_the_lead(database: Database) {
         failed[0].trace.to_string().contains("no email address"),
         "{}",
         failed[0].trace
+    );
+}
+
+async fn a_large_nested_inbound_json_body_near_the_http_limit_yields_its_variables_to_the_rule(
+    database: Database,
+) {
+    let stack = stack(database).await;
+    let rule = stack
+        .rule(
+            "Import",
+            json!({
+                "schema_version": 2,
+                "name": "Import",
+                "trigger": {"kind": "inbound_webhook", "hook_id": "import"},
+                "blocks": [{"actions": [
+                    {"do": {"type": "add_note", "entity": "contact",
+                            "text": "{form_name}: first {form_order_items_0_sku}, last {form_order_items_last_sku} ({form_order_items_last_meta_size_h_1_deep})"}}
+                ]}]
+            }),
+        )
+        .await;
+    let item = |n: usize| {
+        json!({"sku": format!("SKU-{n:05}"), "meta": {"size": {"w": n, "h": [n, {"deep": format!("d{n:05}")}]}},
+               "note": "x".repeat(200)})
+    };
+    // As many items as fit a body just under the HTTP limit; the last one is keyed `last`, so the
+    // rule can name it.
+    let per_item = item(99_999).to_string().len() + r#""99999":,"#.len();
+    let n = (rulebook::http::MAX_BODY_BYTES - 2_000) / per_item;
+    let mut items = serde_json::Map::new();
+    for i in 0..n - 1 {
+        items.insert(i.to_string(), item(i));
+    }
+    items.insert("last".into(), item(n - 1));
+    let body = json!({"phone": "+4930777000", "name": "Importer",
+                      "form": {"name": "Bulk order", "order": {"items": items}}})
+    .to_string();
+    assert!(
+        body.len() > rulebook::http::MAX_BODY_BYTES * 9 / 10
+            && body.len() <= rulebook::http::MAX_BODY_BYTES,
+        "{}",
+        body.len()
+    );
+
+    let response = reqwest::Client::new()
+        .post(stack.inbound_hook_url(rule).await)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("hook answered");
+    assert_eq!(response.status(), 200);
+    stack.settle().await;
+
+    let contact = stack
+        .emulator()
+        .entities(SUBDOMAIN, "contacts")
+        .into_iter()
+        .find(|c| c["name"] == "Importer")
+        .expect("the hook's contact was created");
+    let notes = stack.notes_of(contact["id"].as_i64().expect("id"));
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        notes[0]["params"]["text"],
+        format!(
+            "Bulk order: first SKU-00000, last SKU-{:05} (d{:05})",
+            n - 1,
+            n - 1
+        )
     );
 }

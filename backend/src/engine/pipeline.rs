@@ -213,7 +213,7 @@ impl Engine {
             RunMode::Dry => client.read_only(),
         };
         let facts = self.account_facts(account_id, &client).await?;
-        let globals = variables::list_variables(&self.db, account_id)
+        let globals = variables::list_variables(&self.db, account_id, crate::store::Page::ALL)
             .await?
             .into_iter()
             .map(|v| (v.name, v.value))

@@ -1,4 +1,5 @@
-//! `/api/v1/account/…`: the account's webhook URLs (with their secret) and its statistics.
+//! `/api/v1/account/…`: the account's webhook URLs (with their secret; administrators only), their
+//! rotation (which moves Kommo's webhook subscription to the new URL) and the account's statistics.
 
 use axum::{extract::State, Json};
 use serde::Serialize;
@@ -67,7 +68,10 @@ async fn rotate(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
         state.clock.now_ms(),
     )
     .await?;
-    let secret = accounts::rotate_webhook_secret(&state.db, caller.account_id).await?;
+    // A connected account's Kommo webhook moves to the new URL before the old one is refused.
+    let secret = crate::connect::rotate_webhook_secret(&state, caller.account_id)
+        .await
+        .map_err(super::oauth::connect_error)?;
     Ok(Json(hook_urls_for(&state, caller.account_id, &secret)))
 }
 

@@ -1,6 +1,7 @@
 //! `/api/v1/rules/{id}/dry-run` and `/api/v1/rules/{id}/replay`: the rule evaluated against a live
 //! entity, or against a stored event, with nothing written — the plan and the trace the debugger
-//! shows ("what would it do", "why didn't it fire").
+//! shows ("what would it do", "why didn't it fire"). A member sees "send webhook" header values as
+//! `***`.
 
 use axum::{extract::State, Json};
 use domain::{
@@ -70,6 +71,12 @@ struct ReplayRequest {
     event_id: i64,
 }
 
+/// `body` as JSON, as the caller may see it.
+fn for_caller<T: Serialize>(caller: &Caller, body: T) -> ApiResult<Json<serde_json::Value>> {
+    let value = serde_json::to_value(body).map_err(ApiError::internal)?;
+    Ok(Json(super::rules::shown_to(caller, value)))
+}
+
 fn engine_error(err: EngineError) -> ApiError {
     match err {
         EngineError::NotConnected(_) => ApiError::conflict(
@@ -114,7 +121,7 @@ async fn dry_run(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<DryRunRequest>,
-) -> ApiResult<Json<EvaluatedEvent>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let rule = stored_rule(&state, &caller, &id).await?;
     let entity_type = request
         .entity_type
@@ -133,7 +140,7 @@ async fn dry_run(
         .dry_run(caller.account_id, &rule, event.clone())
         .await
         .map_err(engine_error)?;
-    Ok(Json(EvaluatedEvent { event, evaluation }))
+    for_caller(&caller, EvaluatedEvent { event, evaluation })
 }
 
 async fn replay(
@@ -141,17 +148,16 @@ async fn replay(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<ReplayRequest>,
-) -> ApiResult<Json<Vec<EvaluatedEvent>>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let rule = stored_rule(&state, &caller, &id).await?;
     let evaluations = state
         .engine
         .replay(caller.account_id, &rule, request.event_id)
         .await
         .map_err(engine_error)?;
-    Ok(Json(
-        evaluations
-            .into_iter()
-            .map(|(event, evaluation)| EvaluatedEvent { event, evaluation })
-            .collect(),
-    ))
+    let evaluated: Vec<EvaluatedEvent> = evaluations
+        .into_iter()
+        .map(|(event, evaluation)| EvaluatedEvent { event, evaluation })
+        .collect();
+    for_caller(&caller, evaluated)
 }

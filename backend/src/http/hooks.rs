@@ -39,17 +39,22 @@ pub fn redact_secret_path(path: &str) -> std::borrow::Cow<'_, str> {
 
 pub(super) fn routes() -> Vec<Route> {
     vec![
+        // Kommo's own requests answer 413 past what their parser takes, rather than 200 and a
+        // job that can only die.
         Route::hook(
             Verb::Post,
             "/hooks/kommo/{account_id}/{secret}",
             kommo_webhook,
-        ),
-        Route::hook(Verb::Post, "/hooks/dp", digital_pipeline_by_rule_key),
+        )
+        .body_limit(kommo::incoming::MAX_BODY_BYTES),
+        Route::hook(Verb::Post, "/hooks/dp", digital_pipeline_by_rule_key)
+            .body_limit(kommo::incoming::MAX_BODY_BYTES),
         Route::hook(
             Verb::Post,
             "/hooks/dp/{account_id}/{secret}",
             digital_pipeline,
-        ),
+        )
+        .body_limit(kommo::incoming::MAX_BODY_BYTES),
         Route::hook(Verb::Any, "/hooks/in/{account_id}/{hook_key}", inbound_hook),
         Route::hook(Verb::Get, "/t/{token}", trigger_link),
         Route::hook(Verb::Post, "/t/{token}", trigger_link),

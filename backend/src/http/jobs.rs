@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::{
     body::{path_id, require_admin, ApiPath},
+    page::Paged,
     routes::{Route, Verb},
     ApiError, ApiResult,
 };
@@ -51,10 +52,14 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath((entity_type, entity_id)): ApiPath<(String, String)>,
+    Paged(page): Paged,
 ) -> ApiResult<Json<Vec<JobInfo>>> {
     let filter = entity_filter(entity_type, &entity_id)?;
     Ok(Json(
-        state.queue.list_jobs(caller.account_id, &filter).await?,
+        state
+            .queue
+            .list_jobs_page(caller.account_id, &filter, page)
+            .await?,
     ))
 }
 
@@ -69,8 +74,14 @@ async fn cancel(
     Ok(Json(json!({ "cancelled": cancelled })))
 }
 
-async fn list_dead(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<JobInfo>>> {
-    Ok(Json(state.queue.list_dead_jobs(caller.account_id).await?))
+async fn list_dead(
+    State(state): State<AppState>,
+    caller: Caller,
+    Paged(page): Paged,
+) -> ApiResult<Json<Vec<JobInfo>>> {
+    Ok(Json(
+        state.queue.list_dead_jobs(caller.account_id, page).await?,
+    ))
 }
 
 async fn retry(

@@ -10,20 +10,27 @@ mod error;
 mod health;
 mod hooks;
 mod jobs;
+mod keys;
 mod launch;
 mod me;
 mod oauth;
+mod page;
 pub mod routes;
 mod rules;
 pub mod throttle;
 mod variables;
 
-use axum::Router;
+use axum::{extract::DefaultBodyLimit, Router};
 
 pub use error::{ApiError, ApiResult};
 pub use hooks::redact_secret_path;
 
 use crate::startup::AppState;
+
+/// The largest request body any endpoint reads (413 beyond it); Kommo's webhooks and
+/// digital-pipeline requests stop at their parser's smaller limit
+/// ([`kommo::incoming::MAX_BODY_BYTES`]).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The route table: every route of the API, each with who may call it.
 pub fn routes() -> Vec<routes::Route> {
@@ -38,6 +45,7 @@ pub fn routes() -> Vec<routes::Route> {
         hooks::routes(),
         oauth::routes(),
         launch::routes(),
+        keys::routes(),
     ]
     .into_iter()
     .flatten()
@@ -53,6 +61,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             let (path, endpoint) = route.into_parts(state);
             router.route(path, endpoint)
         })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .fallback(no_such_path)
         .method_not_allowed_fallback(no_such_method)
 }

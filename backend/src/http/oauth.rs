@@ -1,8 +1,14 @@
 //! `/oauth/kommo/…`: Kommo's OAuth redirect (a user granted access, or a public integration was
 //! installed) and its "access revoked" notification. Neither carries a disposable token: the
-//! callback is proved by the code exchange, the revocation by its HMAC signature.
+//! callback is proved by the code exchange, the revocation by its HMAC signature (and Kommo's
+//! refusal of the stored token). The callback, which makes us call Kommo, is capped per client
+//! address (`RULEBOOK_OAUTH_CALLBACKS_PER_MINUTE`, behind `RULEBOOK_TRUSTED_PROXY_HOPS` proxies).
 
-use axum::{extract::State, http::StatusCode, response::Html};
+use axum::{
+    extract::State,
+    http::{request::Parts, StatusCode},
+    response::Html,
+};
 use serde::Deserialize;
 
 use super::{
@@ -37,8 +43,10 @@ struct Callback {
 
 async fn callback(
     State(state): State<AppState>,
+    parts: Parts,
     ApiQuery(query): ApiQuery<Callback>,
 ) -> ApiResult<Html<String>> {
+    state.oauth_throttle.check(&parts)?;
     if let Some(error) = query.error {
         return Err(ApiError::bad_request(
             "access_denied",
@@ -82,6 +90,10 @@ pub(super) fn connect_error(err: ConnectError) -> ApiError {
             "token_refused",
             format!("{}.", capitalize(&err.to_string())),
         ),
+        ConnectError::BaseUrlOverride => ApiError::bad_request(
+            "base_url_refused",
+            "The Kommo API base can be overridden only in a sandbox.",
+        ),
         ConnectError::Kommo(e) => {
             tracing::warn!(error = %e, "connecting an account failed at Kommo");
             ApiError::bad_gateway(
@@ -119,6 +131,17 @@ async fn revoked(
             "bad_signature",
             "The notification is not signed by Kommo for this integration.",
         )),
+        Err(RevocationError::StillAuthorized) => Err(ApiError::conflict(
+            "access_not_revoked",
+            "Kommo still accepts this account's token, so the notification was not acted on.",
+        )),
+        Err(RevocationError::Unconfirmed(e)) => {
+            tracing::warn!(error = %e, "could not confirm a revocation with Kommo; tokens kept");
+            Err(ApiError::bad_gateway(
+                "kommo_unavailable",
+                "Kommo could not be reached to confirm the revocation; the connection is kept.",
+            ))
+        }
         Err(RevocationError::Store(e)) => Err(e.into()),
     }
 }

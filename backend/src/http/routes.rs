@@ -134,6 +134,14 @@ impl Route {
         Self::new(verb, path, Access::Hook, handler)
     }
 
+    /// Refuses bodies over `bytes` with 413 (tighter than the API's limit).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.endpoint = self
+            .endpoint
+            .layer(axum::extract::DefaultBodyLimit::max(bytes));
+        self
+    }
+
     /// The path and the handler, guarded as its access says: a route for users verifies the caller
     /// once (the handler's [`Caller`] reads it back), and an administrators' route refuses anyone else
     /// before its handler runs.

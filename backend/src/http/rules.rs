@@ -1,6 +1,8 @@
 //! `/api/v1/rules`: the account's rules, their versions, their debugger log and trigger links.
 //! Everyone in the account reads; only administrators write. Bodies are `domain::api` types, the
-//! ones the widget uses.
+//! ones the widget uses. Members see no secret: no inbound key, no DP key, and "send webhook"
+//! header values `***` in rules, versions and the log. Lists, histories and the log are paged
+//! (`?limit&offset`).
 //!
 //! A rule is checked before it is stored or enabled ([`check_definition`]): `domain::validate`'s
 //! limits always, and what it names of the account (custom fields, users) when the engine has
@@ -20,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     body::{optional_json_body, path_id, require_admin, ApiJson, ApiPath, RawBody},
+    page::Paged,
     routes::{Route, Verb},
     ApiError, ApiResult,
 };
@@ -182,16 +185,36 @@ fn refuse_unavailable(errors: Vec<FieldError>) -> ApiResult<()> {
     Err(ApiError::unprocessable(UNAVAILABLE_IN_KOMMO, detail).with_errors(errors))
 }
 
-/// A rule as the API shows it, with its DP key.
-async fn record(state: &AppState, account_id: i64, rule: rules::Rule) -> ApiResult<RuleRecord> {
-    let dp_key = digital_pipeline::key_of_rule(&state.db, account_id, rule.id).await?;
+/// What a caller may see of a rule definition, a version or a trace: all of it for an
+/// administrator; without webhook header values for a member.
+pub(super) fn shown_to(caller: &Caller, mut value: serde_json::Value) -> serde_json::Value {
+    if !caller.is_admin {
+        domain::api::redact_webhook_headers(&mut value);
+    }
+    value
+}
+
+/// A rule as the caller may see it: an administrator gets its DP key too; a member gets no inbound
+/// key, no DP key and no header values.
+async fn record(state: &AppState, caller: &Caller, rule: rules::Rule) -> ApiResult<RuleRecord> {
+    if !caller.is_admin {
+        let mut record = RuleRecord::from(rule);
+        record.inbound_hook_key = String::new();
+        record.rule = shown_to(caller, record.rule);
+        return Ok(record);
+    }
+    let dp_key = digital_pipeline::key_of_rule(&state.db, caller.account_id, rule.id).await?;
     let mut record = RuleRecord::from(rule);
     record.dp_key = dp_key;
     Ok(record)
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RuleSummary>>> {
-    let rules = rules::list(&state.db, caller.account_id).await?;
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Paged(page): Paged,
+) -> ApiResult<Json<Vec<RuleSummary>>> {
+    let rules = rules::list(&state.db, caller.account_id, page).await?;
     Ok(Json(rules.into_iter().map(Into::into).collect()))
 }
 
@@ -214,7 +237,7 @@ async fn create(
     )
     .await?;
     state.engine.schedules_changed(caller.account_id);
-    let created = record(&state, caller.account_id, created).await?;
+    let created = record(&state, &caller, created).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -224,7 +247,7 @@ async fn read(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RuleRecord>> {
     let rule = rules::get(&state.db, caller.account_id, path_id(&id, "rule")?).await?;
-    Ok(Json(record(&state, caller.account_id, rule).await?))
+    Ok(Json(record(&state, &caller, rule).await?))
 }
 
 async fn update(
@@ -251,7 +274,7 @@ async fn update(
     )
     .await?;
     state.engine.schedules_changed(caller.account_id);
-    Ok(Json(record(&state, caller.account_id, saved).await?))
+    Ok(Json(record(&state, &caller, saved).await?))
 }
 
 async fn remove(
@@ -299,16 +322,25 @@ async fn switch(
         state.queue.wake_workers();
         state.engine.schedules_changed(caller.account_id);
     }
-    Ok(Json(record(&state, caller.account_id, rule).await?))
+    Ok(Json(record(&state, &caller, rule).await?))
 }
 
 async fn history(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
+    Paged(page): Paged,
 ) -> ApiResult<Json<Vec<RuleVersion>>> {
+    let versions =
+        rules::history(&state.db, caller.account_id, path_id(&id, "rule")?, page).await?;
     Ok(Json(
-        rules::history(&state.db, caller.account_id, path_id(&id, "rule")?).await?,
+        versions
+            .into_iter()
+            .map(|v| RuleVersion {
+                rule: shown_to(&caller, v.rule),
+                ..v
+            })
+            .collect(),
     ))
 }
 
@@ -316,11 +348,23 @@ async fn log(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
+    Paged(page): Paged,
 ) -> ApiResult<Json<Vec<ExecutionEntry>>> {
     let id = path_id(&id, "rule")?;
     rules::get(&state.db, caller.account_id, id).await?;
-    let entries = execution_log::list_executions(&state.db, caller.account_id, id).await?;
-    Ok(Json(entries.into_iter().map(Into::into).collect()))
+    let entries = execution_log::list_executions(&state.db, caller.account_id, id, page).await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| {
+                let entry = ExecutionEntry::from(e);
+                ExecutionEntry {
+                    trace: shown_to(&caller, entry.trace.clone()),
+                    ..entry
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// The body of a new trigger link: a name, the page to open, and optionally the entity every click
@@ -334,7 +378,7 @@ struct NewLink {
 }
 
 /// A created trigger link and its full URL.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 struct CreatedLink {
     #[serde(flatten)]
     link: TriggerLink,

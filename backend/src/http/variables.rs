@@ -26,8 +26,12 @@ struct WriteVariable {
     value: String,
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Variable>>> {
-    let list = variables::list_variables(&state.db, caller.account_id).await?;
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::page::Paged(page): super::page::Paged,
+) -> ApiResult<Json<Vec<Variable>>> {
+    let list = variables::list_variables(&state.db, caller.account_id, page).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 

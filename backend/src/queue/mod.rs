@@ -15,6 +15,8 @@
 //! - [`enqueue`] takes the caller's connection, so a job is written in the caller's transaction.
 //! - Jobs that belong to a disabled rule are not claimed; they wait until the rule is enabled, and
 //!   [`Queue::drop_expired_held_jobs`] removes those due for longer than [`HELD_JOB_RETENTION_MS`].
+//! - Dead jobs are kept for `RULEBOOK_DEAD_JOB_RETENTION_DAYS` after they died (`dead_at`), then
+//!   [`Queue::prune_dead_jobs`] removes them.
 //! - A job key ("replace pending") lets a newer job replace the waiting one of the same rule, block,
 //!   action and entity; delayed jobs can be cancelled by rule, block, action or entity.
 //!
@@ -34,6 +36,7 @@ use tokio::sync::Notify;
 use crate::{
     clock::{Millis, SharedClock},
     db::Db,
+    store::Page,
 };
 
 /// How long the jobs of a disabled rule are kept after they fall due: three months.
@@ -61,6 +64,8 @@ pub struct QueueSettings {
     /// The longest an idle worker sleeps before looking again (covers jobs enqueued by other
     /// processes, which cannot wake this one).
     pub idle_poll: Duration,
+    /// How long a dead job is kept for inspection and retry before it is pruned.
+    pub dead_job_retention: Duration,
 }
 
 impl Default for QueueSettings {
@@ -71,6 +76,7 @@ impl Default for QueueSettings {
             retry_cap: Duration::from_secs(3600),
             max_attempts: 8,
             idle_poll: Duration::from_secs(1),
+            dead_job_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -83,6 +89,9 @@ impl QueueSettings {
             retry_base: Duration::from_secs(settings.job_retry_base_s),
             retry_cap: Duration::from_secs(settings.job_retry_cap_s),
             max_attempts: settings.job_max_attempts.max(1),
+            dead_job_retention: Duration::from_secs(
+                u64::from(settings.dead_job_retention_days) * 24 * 3600,
+            ),
             ..Self::default()
         }
     }
@@ -339,18 +348,36 @@ impl Queue {
         Ok(id)
     }
 
-    /// The account's jobs that match `filter`, soonest first.
+    /// The account's jobs that match `filter`, soonest first (the first 1000).
     pub async fn list_jobs(
         &self,
         account_id: i64,
         filter: &JobFilter,
     ) -> Result<Vec<JobInfo>, sqlx::Error> {
-        self.list_jobs_in(account_id, filter, None).await
+        let first = Page {
+            limit: 1000,
+            offset: 0,
+        };
+        self.list_jobs_in(account_id, filter, None, first).await
     }
 
-    /// The account's dead jobs, oldest due first.
-    pub async fn list_dead_jobs(&self, account_id: i64) -> Result<Vec<JobInfo>, sqlx::Error> {
-        self.list_jobs_in(account_id, &JobFilter::default(), Some(state::DEAD))
+    /// A page of the account's jobs that match `filter`, soonest first.
+    pub async fn list_jobs_page(
+        &self,
+        account_id: i64,
+        filter: &JobFilter,
+        page: Page,
+    ) -> Result<Vec<JobInfo>, sqlx::Error> {
+        self.list_jobs_in(account_id, filter, None, page).await
+    }
+
+    /// A page of the account's dead jobs, oldest due first.
+    pub async fn list_dead_jobs(
+        &self,
+        account_id: i64,
+        page: Page,
+    ) -> Result<Vec<JobInfo>, sqlx::Error> {
+        self.list_jobs_in(account_id, &JobFilter::default(), Some(state::DEAD), page)
             .await
     }
 
@@ -359,18 +386,22 @@ impl Queue {
         account_id: i64,
         filter: &JobFilter,
         only_state: Option<&'static str>,
+        page: Page,
     ) -> Result<Vec<JobInfo>, sqlx::Error> {
         let (mut conditions, mut values) = filter_sql(filter);
         if let Some(only) = only_state {
             values.push(FilterValue::Text(only.to_string()));
             conditions.push_str(&format!(" AND state = ${}", values.len() + 1));
         }
+        let (limit_param, offset_param) = (values.len() + 2, values.len() + 3);
         let sql = format!(
             "SELECT id, kind, state, run_at, attempts, last_error, rule_id, block_id, action_id, entity_type,
                     entity_id, locked_until
-             FROM jobs WHERE {conditions} ORDER BY run_at, id LIMIT 1000"
+             FROM jobs WHERE {conditions} ORDER BY run_at, id LIMIT ${limit_param} OFFSET ${offset_param}"
         );
         let rows = bind_filter(sqlx::query(&sql).bind(account_id), values)
+            .bind(page.limit)
+            .bind(page.offset)
             .fetch_all(&self.db.pool)
             .await?;
         let now = self.clock.now_ms();
@@ -410,6 +441,18 @@ impl Queue {
             self.wake_workers();
         }
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the dead jobs dead-lettered longer than the retention ago
+    /// ([`QueueSettings::dead_job_retention`]), and returns how many.
+    pub async fn prune_dead_jobs(&self) -> Result<u64, sqlx::Error> {
+        let retention =
+            i64::try_from(self.settings.dead_job_retention.as_millis()).unwrap_or(i64::MAX);
+        let done = sqlx::query("DELETE FROM jobs WHERE state = 'dead' AND dead_at < $1")
+            .bind(self.clock.now_ms().saturating_sub(retention))
+            .execute(&self.db.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Deletes the jobs of disabled (or deleted) rules that fell due more than

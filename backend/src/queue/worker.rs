@@ -569,12 +569,14 @@ impl Worker {
             Err(error) => {
                 let error = error.to_string();
                 let done = sqlx::query(
-                    "UPDATE jobs SET state = $3, locked_until = NULL, last_error = $4 WHERE id = $1 AND lease_seq = $2",
+                    "UPDATE jobs SET state = $3, locked_until = NULL, last_error = $4, dead_at = $5
+                     WHERE id = $1 AND lease_seq = $2",
                 )
                 .bind(job.id)
                 .bind(job.lease_seq)
                 .bind(state::DEAD)
                 .bind(&error)
+                .bind(self.queue.clock().now_ms())
                 .execute(pool)
                 .await?;
                 if done.rows_affected() == 0 {
@@ -597,8 +599,8 @@ impl Worker {
     }
 
     /// Runs jobs until `shutdown` completes: drains what is due, then sleeps until the next due time,
-    /// a local enqueue, or at most `idle_poll`. Once a minute it drops expired held jobs and purges
-    /// processed events past their retention.
+    /// a local enqueue, or at most `idle_poll`. Once a minute it drops expired held jobs, prunes dead
+    /// jobs and used token ids past their retention, and purges processed events past theirs.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut last_maintenance: Millis = Millis::MIN;
@@ -615,6 +617,16 @@ impl Worker {
                         "dropped jobs of disabled rules held for over 3 months"
                     ),
                     Err(error) => tracing::error!(%error, "could not drop expired held jobs"),
+                }
+                match self.queue.prune_dead_jobs().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pruned = n, "pruned dead jobs past their retention"),
+                    Err(error) => tracing::error!(%error, "could not prune dead jobs"),
+                }
+                if let Err(error) =
+                    crate::store::seen_tokens::prune(self.queue.db(), now.div_euclid(1000)).await
+                {
+                    tracing::error!(%error, "could not prune expired token ids");
                 }
                 match crate::ingest::purge_processed_events(self.queue.db(), now).await {
                     Ok(0) => {}

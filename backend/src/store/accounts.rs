@@ -63,6 +63,20 @@ pub async fn rotate_webhook_secret(db: &Db, account_id: i64) -> Result<String, S
     Ok(secret)
 }
 
+/// Sets the secret of the account's webhook URLs to `secret` (made by
+/// [`secrets::new_url_secret`]); the old URLs stop working at once.
+pub async fn set_webhook_secret(db: &Db, account_id: i64, secret: &str) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE accounts SET webhook_secret = $2 WHERE account_id = $1")
+        .bind(account_id)
+        .bind(secret)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound("account"));
+    }
+    Ok(())
+}
+
 /// An account's Kommo OAuth tokens, in the clear only in memory.
 #[derive(Debug)]
 pub struct OAuthTokens {

@@ -163,18 +163,21 @@ pub async fn record_execution(db: &Db, entry: &NewExecution) -> Result<i64, Stor
     Ok(id)
 }
 
-/// The logged executions of one of the account's rules, newest first.
+/// A page of the logged executions of one of the account's rules, newest first.
 pub async fn list_executions(
     db: &Db,
     account_id: i64,
     rule_id: i64,
+    page: super::Page,
 ) -> Result<Vec<Execution>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, rule_id, event_id, outcome, started_at, duration_ms, operations, trace FROM execution_log
-         WHERE account_id = $1 AND rule_id = $2 ORDER BY id DESC",
+         WHERE account_id = $1 AND rule_id = $2 ORDER BY id DESC LIMIT $3 OFFSET $4",
     )
     .bind(account_id)
     .bind(rule_id)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(&db.pool)
     .await?;
     rows.iter()

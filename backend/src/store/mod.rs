@@ -9,9 +9,27 @@ pub mod execution_log;
 pub mod rate_limit;
 pub mod rules;
 pub mod secrets;
+pub mod seen_tokens;
 pub mod token_cipher;
 pub mod trigger_links;
 pub mod variables;
+
+/// A slice of a list: at most `limit` items after skipping `offset`, in the list's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// The most items.
+    pub limit: i64,
+    /// Items skipped from the start.
+    pub offset: i64,
+}
+
+impl Page {
+    /// Everything.
+    pub const ALL: Page = Page {
+        limit: i64::MAX,
+        offset: 0,
+    };
+}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use sqlx::{any::AnyRow, Row};
 
 use domain::rule::RuleParseError;
 
-use super::{duplicate_as, secrets, InvalidInput, StoreError};
+use super::{duplicate_as, secrets, InvalidInput, Page, StoreError};
 use crate::{clock::Millis, db::Db};
 
 /// The longest rule name, in characters.
@@ -90,8 +90,8 @@ pub fn parse_rule_body(value: Value) -> Result<RuleBody, InvalidInput> {
     Ok(RuleBody(canonical))
 }
 
-/// A stored rule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A stored rule. Its `Debug` shows neither the inbound key nor webhook header values.
+#[derive(Clone, PartialEq, Serialize)]
 pub struct Rule {
     /// The rule's id.
     pub id: i64,
@@ -109,6 +109,28 @@ pub struct Rule {
     pub created_at: Millis,
     /// Last save or switch, Unix milliseconds.
     pub updated_at: Millis,
+}
+
+/// The definition as `Debug` shows it: webhook header values redacted.
+fn shown(definition: &Value) -> Value {
+    let mut shown = definition.clone();
+    domain::api::redact_webhook_headers(&mut shown);
+    shown
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("version", &self.version)
+            .field("rule", &shown(&self.rule))
+            .field("inbound_hook_key", &domain::api::REDACTED)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 /// A rule in a list.
@@ -146,8 +168,8 @@ pub fn trigger_of(body: &Value) -> (String, Option<String>) {
     }
 }
 
-/// One saved version of a rule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One saved version of a rule. Its `Debug` shows no webhook header value.
+#[derive(Clone, PartialEq, Serialize)]
 pub struct RuleVersion {
     /// The version number.
     pub version: i64,
@@ -159,6 +181,18 @@ pub struct RuleVersion {
     pub saved_by: i64,
     /// When, Unix milliseconds.
     pub saved_at: Millis,
+}
+
+impl std::fmt::Debug for RuleVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleVersion")
+            .field("version", &self.version)
+            .field("name", &self.name)
+            .field("rule", &shown(&self.rule))
+            .field("saved_by", &self.saved_by)
+            .field("saved_at", &self.saved_at)
+            .finish()
+    }
 }
 
 impl From<Rule> for domain::api::RuleRecord {
@@ -197,13 +231,18 @@ const RULE_COLUMNS: &str = "id, name, enabled, version, body, hook_secret, creat
 fn rule_from_row(row: &AnyRow) -> Result<Rule, StoreError> {
     let id: i64 = row.try_get(0)?;
     let hook_secret: String = row.try_get(5)?;
+    let inbound_hook_key = if is_revoked(&hook_secret) {
+        String::new()
+    } else {
+        format!("{id}-{hook_secret}")
+    };
     Ok(Rule {
         id,
         name: row.try_get(1)?,
         enabled: row.try_get::<i64, _>(2)? != 0,
         version: row.try_get(3)?,
         rule: parse_stored_json(&row.try_get::<String, _>(4)?)?,
-        inbound_hook_key: format!("{id}-{hook_secret}"),
+        inbound_hook_key,
         created_at: row.try_get(6)?,
         updated_at: row.try_get(7)?,
     })
@@ -213,12 +252,15 @@ fn parse_stored_json(text: &str) -> Result<Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
 }
 
-/// The account's rules, by name.
-pub async fn list(db: &Db, account_id: i64) -> Result<Vec<RuleSummary>, StoreError> {
+/// A page of the account's rules, by name.
+pub async fn list(db: &Db, account_id: i64, page: Page) -> Result<Vec<RuleSummary>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, name, enabled, version, updated_at, body FROM rules WHERE account_id = $1 ORDER BY name, id",
+        "SELECT id, name, enabled, version, updated_at, body FROM rules WHERE account_id = $1 ORDER BY name, id
+         LIMIT $2 OFFSET $3",
     )
     .bind(account_id)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
@@ -422,17 +464,21 @@ pub async fn delete(db: &Db, account_id: i64, rule_id: i64) -> Result<(), StoreE
     Ok(())
 }
 
-/// Every saved version of a rule, newest first.
+/// A page of the saved versions of a rule, newest first.
 pub async fn history(
     db: &Db,
     account_id: i64,
     rule_id: i64,
+    page: Page,
 ) -> Result<Vec<RuleVersion>, StoreError> {
     get(db, account_id, rule_id).await?;
     let rows = sqlx::query(
-        "SELECT version, name, body, saved_by, saved_at FROM rule_versions WHERE rule_id = $1 ORDER BY version DESC",
+        "SELECT version, name, body, saved_by, saved_at FROM rule_versions WHERE rule_id = $1 ORDER BY version DESC
+         LIMIT $2 OFFSET $3",
     )
     .bind(rule_id)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
@@ -446,6 +492,98 @@ pub async fn history(
             })
         })
         .collect()
+}
+
+/// A revoked inbound key is stored as `!` and a secret no one was told: URL secrets never hold
+/// `!`, and no presented key can match it.
+const REVOKED_MARK: char = '!';
+
+fn is_revoked(stored_secret: &str) -> bool {
+    stored_secret.starts_with(REVOKED_MARK)
+}
+
+/// A rule's inbound key, as administrators list them.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct InboundKey {
+    /// The rule.
+    pub rule_id: i64,
+    /// Its name.
+    pub name: String,
+    /// The last path segment of its inbound webhook URL; `None` when revoked.
+    pub inbound_hook_key: Option<String>,
+}
+
+impl std::fmt::Debug for InboundKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundKey")
+            .field("rule_id", &self.rule_id)
+            .field("name", &self.name)
+            .field("revoked", &self.inbound_hook_key.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A page of the account's inbound keys, by rule name.
+pub async fn list_inbound_keys(
+    db: &Db,
+    account_id: i64,
+    page: Page,
+) -> Result<Vec<InboundKey>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, name, hook_secret FROM rules WHERE account_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3",
+    )
+    .bind(account_id)
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let id: i64 = r.try_get(0)?;
+            let secret: String = r.try_get(2)?;
+            Ok(InboundKey {
+                rule_id: id,
+                name: r.try_get(1)?,
+                inbound_hook_key: (!is_revoked(&secret)).then(|| format!("{id}-{secret}")),
+            })
+        })
+        .collect()
+}
+
+async fn set_hook_secret(
+    db: &Db,
+    account_id: i64,
+    rule_id: i64,
+    secret: &str,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE rules SET hook_secret = $3 WHERE account_id = $1 AND id = $2")
+        .bind(account_id)
+        .bind(rule_id)
+        .bind(secret)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound("rule"));
+    }
+    Ok(())
+}
+
+/// Gives a rule's inbound webhook a new key (also after a revocation) and returns it; the old key
+/// stops working at once.
+pub async fn rotate_inbound_key(
+    db: &Db,
+    account_id: i64,
+    rule_id: i64,
+) -> Result<String, StoreError> {
+    let secret = secrets::new_url_secret();
+    set_hook_secret(db, account_id, rule_id, &secret).await?;
+    Ok(format!("{rule_id}-{secret}"))
+}
+
+/// Revokes a rule's inbound key: no key reaches the rule until it is rotated.
+pub async fn revoke_inbound_key(db: &Db, account_id: i64, rule_id: i64) -> Result<(), StoreError> {
+    let unknowable = format!("{REVOKED_MARK}{}", secrets::new_url_secret());
+    set_hook_secret(db, account_id, rule_id, &unknowable).await
 }
 
 /// The secret of a rule's inbound webhook, if the rule exists in that account.
@@ -465,6 +603,35 @@ pub async fn inbound_hook_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_of_a_rule_and_its_versions_contains_no_secret() {
+        let definition = serde_json::json!({"blocks": [{"actions": [{"do": {"type": "send_webhook",
+            "headers": [{"key": "Authorization", "value": "Bearer hdrS3cret"}]}}]}]});
+        let rule = Rule {
+            id: 4,
+            name: "Hook".into(),
+            enabled: true,
+            version: 2,
+            rule: definition.clone(),
+            inbound_hook_key: "4-keyS3cret".into(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let version = RuleVersion {
+            version: 2,
+            name: "Hook".into(),
+            rule: definition,
+            saved_by: 7,
+            saved_at: 0,
+        };
+        let shown = format!("{rule:?} {rule:#?} {version:?}");
+        assert!(
+            !shown.contains("hdrS3cret") && !shown.contains("keyS3cret"),
+            "{shown}"
+        );
+        assert!(shown.contains("Authorization"), "{shown}");
+    }
 
     #[test]
     fn rule_names_are_trimmed_and_bounded() {

@@ -76,8 +76,8 @@ impl NewTriggerLink {
     }
 }
 
-/// A created link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A created link. Its `Debug` does not show the token.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct TriggerLink {
     /// The link's id.
     pub id: i64,
@@ -91,8 +91,9 @@ pub struct TriggerLink {
     pub target_url: Option<String>,
 }
 
-/// A link as found by its id, with what is needed to check a presented token.
-#[derive(Debug, Clone)]
+/// A link as found by its id, with what is needed to check a presented token. Its `Debug` does
+/// not show the secret.
+#[derive(Clone)]
 pub struct StoredLink {
     /// The tenant.
     pub account_id: i64,
@@ -102,6 +103,29 @@ pub struct StoredLink {
     pub secret: String,
     /// Where a click is sent on to.
     pub target_url: Option<String>,
+}
+
+impl std::fmt::Debug for TriggerLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TriggerLink")
+            .field("id", &self.id)
+            .field("rule_id", &self.rule_id)
+            .field("token", &"***")
+            .field("name", &self.name)
+            .field("target_url", &self.target_url)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for StoredLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredLink")
+            .field("account_id", &self.account_id)
+            .field("rule_id", &self.rule_id)
+            .field("secret", &"***")
+            .field("target_url", &self.target_url)
+            .finish()
+    }
 }
 
 /// The table name of a manual link's entity kind: 1 contact, 2 lead, 3 company.
@@ -279,6 +303,77 @@ pub async fn find_link(db: &Db, link_id: i64) -> Result<Option<StoredLink>, Stor
     .transpose()
 }
 
+/// A page of the account's links, newest first, optionally of one rule.
+pub async fn list_links(
+    db: &Db,
+    account_id: i64,
+    rule_id: Option<i64>,
+    page: super::Page,
+) -> Result<Vec<TriggerLink>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, rule_id, secret, name, target_url FROM trigger_links
+         WHERE account_id = $1 AND ($2 < 0 OR rule_id = $2) ORDER BY id DESC LIMIT $3 OFFSET $4",
+    )
+    .bind(account_id)
+    .bind(rule_id.unwrap_or(-1))
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let id: i64 = r.try_get(0)?;
+            let secret: String = r.try_get(2)?;
+            Ok(TriggerLink {
+                id,
+                rule_id: r.try_get(1)?,
+                token: format!("{id}-{secret}"),
+                name: r.try_get(3)?,
+                target_url: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// Gives a link a new token and returns the link; the old token stops working at once.
+pub async fn rotate_link(
+    db: &Db,
+    account_id: i64,
+    link_id: i64,
+) -> Result<TriggerLink, StoreError> {
+    let secret = secrets::new_url_secret();
+    let row = sqlx::query(
+        "UPDATE trigger_links SET secret = $3 WHERE account_id = $1 AND id = $2
+         RETURNING rule_id, name, target_url",
+    )
+    .bind(account_id)
+    .bind(link_id)
+    .bind(&secret)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(StoreError::NotFound("link"))?;
+    Ok(TriggerLink {
+        id: link_id,
+        rule_id: row.try_get(0)?,
+        token: format!("{link_id}-{secret}"),
+        name: row.try_get(1)?,
+        target_url: row.try_get(2)?,
+    })
+}
+
+/// Revokes (deletes) a link: its URL stops working for good. Clicks already recorded stay.
+pub async fn revoke_link(db: &Db, account_id: i64, link_id: i64) -> Result<(), StoreError> {
+    let done = sqlx::query("DELETE FROM trigger_links WHERE account_id = $1 AND id = $2")
+        .bind(account_id)
+        .bind(link_id)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound("link"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +450,26 @@ mod tests {
         );
         assert_eq!(keys.url(11, None), None);
         assert_eq!(keys.urls(None).len(), 2);
+    }
+
+    #[test]
+    fn debug_output_of_links_contains_no_secret() {
+        let link = TriggerLink {
+            id: 3,
+            rule_id: 1,
+            token: "3-linkS3cret".into(),
+            name: Some("Prices".into()),
+            target_url: None,
+        };
+        let stored = StoredLink {
+            account_id: 42,
+            rule_id: 1,
+            secret: "linkS3cret".into(),
+            target_url: None,
+        };
+        let shown = format!("{link:?} {link:#?} {stored:?}");
+        assert!(!shown.contains("linkS3cret"), "{shown}");
+        assert!(shown.contains("Prices"), "{shown}");
     }
 
     #[test]

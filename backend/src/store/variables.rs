@@ -195,12 +195,19 @@ pub async fn get_variable(
     .transpose()
 }
 
-/// All variables of the account, by name.
-pub async fn list_variables(db: &Db, account_id: i64) -> Result<Vec<Variable>, StoreError> {
+/// A page of the account's variables, by name ([`super::Page::ALL`]: every one).
+pub async fn list_variables(
+    db: &Db,
+    account_id: i64,
+    page: super::Page,
+) -> Result<Vec<Variable>, StoreError> {
     let rows = sqlx::query(
-        "SELECT name, value, updated_at FROM variables WHERE account_id = $1 AND value IS NOT NULL ORDER BY name",
+        "SELECT name, value, updated_at FROM variables WHERE account_id = $1 AND value IS NOT NULL ORDER BY name
+         LIMIT $2 OFFSET $3",
     )
     .bind(account_id)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(&db.pool)
     .await?;
     rows.iter()

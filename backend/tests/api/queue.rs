@@ -21,8 +21,8 @@ use serde_json::json;
 use tokio::sync::{watch, Notify};
 
 use crate::helpers::{
-    connect_state, spawn_app, Backend, TestApp, ACCOUNT, ADMIN, MEMBER, OTHER_ACCOUNT, OTHER_ADMIN,
-    START_MS,
+    connect_state, spawn_app, spawn_app_with, Backend, TestApp, ACCOUNT, ADMIN, MEMBER,
+    OTHER_ACCOUNT, OTHER_ADMIN, START_MS,
 };
 
 crate::on_both_databases!(
@@ -46,6 +46,7 @@ crate::on_both_databases!(
     concurrent_claims_of_one_busy_account_each_get_a_job,
     a_job_running_longer_than_its_lease_is_not_claimed_by_a_second_worker,
     a_worker_whose_lease_was_taken_over_does_not_record_the_end_of_the_job,
+    dead_jobs_older_than_the_retention_setting_are_pruned,
 );
 
 /// Records the payloads `n` of the jobs it runs.
@@ -966,4 +967,54 @@ async fn a_worker_whose_lease_was_taken_over_does_not_record_the_end_of_the_job(
     assert_eq!(jobs[0].attempts, 2);
     assert_eq!(jobs[0].run_at, retry_at);
     assert_eq!(jobs[0].last_error.as_deref(), Some("Kommo answered 503"));
+}
+
+async fn dead_jobs_older_than_the_retention_setting_are_pruned(backend: Backend) {
+    let app = spawn_app_with(backend, json!({ "dead_job_retention_days": 7 })).await;
+    let worker = app.worker(
+        Registry::new().register(RUN_DELAYED_ACTION, |_job: ClaimedJob| {
+            std::future::ready(Err(JobError::Permanent("the lead was deleted".into())))
+        }),
+    );
+    let day = Duration::from_secs(24 * 3600);
+    let first = app
+        .queue()
+        .enqueue(&job(1, START_MS))
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        worker.try_run_one().await.expect("run"),
+        Outcome::DeadLettered { job_id: first }
+    );
+    app.clock.advance(3 * day);
+    let second = app
+        .queue()
+        .enqueue(&job(2, START_MS))
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        worker.try_run_one().await.expect("run"),
+        Outcome::DeadLettered { job_id: second }
+    );
+    let pending = app
+        .queue()
+        .enqueue(&job(3, START_MS + 365 * 86_400_000))
+        .await
+        .expect("enqueue");
+
+    app.clock.set(START_MS + 7 * 86_400_000);
+    let on_the_day = app.queue().prune_dead_jobs().await.expect("prune");
+    app.clock.advance(Duration::from_millis(1));
+    let after = app.queue().prune_dead_jobs().await.expect("prune");
+    let left: Vec<i64> = app
+        .queue()
+        .list_jobs(ACCOUNT, &JobFilter::default())
+        .await
+        .expect("list")
+        .iter()
+        .map(|j| j.id)
+        .collect();
+
+    assert_eq!((on_the_day, after), (0, 1));
+    assert_eq!(left, vec![second, pending]);
 }

@@ -31,6 +31,7 @@ struct Theirs {
     rule: i64,
     variable: String,
     dead_job: i64,
+    link: i64,
 }
 
 async fn given_another_accounts_data(app: &TestApp) -> Theirs {
@@ -77,10 +78,21 @@ async fn given_another_accounts_data(app: &TestApp) -> Theirs {
         worker.try_run_one().await.expect("run"),
         Outcome::DeadLettered { job_id: dead_job }
     );
+    let link = app
+        .create_trigger_link(
+            OTHER_ADMIN,
+            rule,
+            &json!({ "name": MARKER, "target_url": "https://example.com/their-secret-marker" }),
+        )
+        .await
+        .expect(StatusCode::CREATED)["id"]
+        .as_i64()
+        .expect("link id");
     Theirs {
         rule,
         variable,
         dead_job,
+        link,
     }
 }
 
@@ -92,6 +104,8 @@ async fn their_state(app: &TestApp, theirs: &Theirs) -> Value {
         "jobs": app.entity_jobs(OTHER_ADMIN, "leads", THEIR_LEAD).await.expect(StatusCode::OK),
         "dead": app.get("/api/v1/jobs/dead", OTHER_ADMIN).await.expect(StatusCode::OK),
         "hooks": app.hook_urls(OTHER_ADMIN).await.expect(StatusCode::OK),
+        "links": app.get("/api/v1/links", OTHER_ADMIN).await.expect(StatusCode::OK),
+        "keys": app.get("/api/v1/inbound-keys", OTHER_ADMIN).await.expect(StatusCode::OK),
     })
 }
 
@@ -105,6 +119,7 @@ fn fill(route: &Route, ids: &Theirs) -> String {
         .map(|segment| match segment {
             "{id}" if resource == "rules" => ids.rule.to_string(),
             "{id}" if resource == "jobs" => ids.dead_job.to_string(),
+            "{id}" if resource == "links" => ids.link.to_string(),
             "{name}" => ids.variable.clone(),
             "{entity_type}" => "leads".into(),
             "{entity_id}" => THEIR_LEAD.to_string(),
@@ -201,6 +216,7 @@ async fn every_change_is_refused_to_a_member(backend: Backend) {
         rule: app.given_a_rule("ours").await,
         variable: "our_variable".into(),
         dead_job: 1,
+        link: 1,
     };
     app.put_variable(ADMIN, &ours.variable, "kept")
         .await
@@ -241,6 +257,7 @@ async fn every_user_route_wants_a_token(backend: Backend) {
         rule: app.given_a_rule("ours").await,
         variable: "v".into(),
         dead_job: 1,
+        link: 1,
     };
     for route in user_routes() {
         let path = fill(&route, &ours);

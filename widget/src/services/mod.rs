@@ -25,14 +25,36 @@ fn json<T: serde::Serialize>(body: &T) -> Option<String> {
     serde_json::to_string(body).ok()
 }
 
+/// Items per page when a whole list is read (the backend's largest page).
+const PAGE: usize = 500;
+
+/// Every item of a paged list (`?limit&offset`), page after page until a short one.
+async fn all_pages<T: DeserializeOwned>(backend: &Backend, path: &str) -> Result<Vec<T>, UiError> {
+    let mut items = Vec::new();
+    loop {
+        let page: Vec<T> = request(
+            backend,
+            "GET",
+            &format!("{path}?limit={PAGE}&offset={}", items.len()),
+            None,
+        )
+        .await?;
+        let full = page.len() == PAGE;
+        items.extend(page);
+        if !full {
+            return Ok(items);
+        }
+    }
+}
+
 /// `GET /api/v1/me`.
 pub async fn me(backend: &Backend) -> Result<Me, UiError> {
     request(backend, "GET", "/api/v1/me", None).await
 }
 
-/// `GET /api/v1/rules`.
+/// `GET /api/v1/rules`, every page.
 pub async fn rules(backend: &Backend) -> Result<Vec<RuleSummary>, UiError> {
-    request(backend, "GET", "/api/v1/rules", None).await
+    all_pages(backend, "/api/v1/rules").await
 }
 
 /// `GET /api/v1/rules/{id}`.
@@ -65,9 +87,9 @@ pub async fn rule_log(backend: &Backend, id: i64) -> Result<Vec<ExecutionEntry>,
     request(backend, "GET", &format!("/api/v1/rules/{id}/log"), None).await
 }
 
-/// `GET /api/v1/variables`.
+/// `GET /api/v1/variables`, every page.
 pub async fn variables(backend: &Backend) -> Result<Vec<Variable>, UiError> {
-    request(backend, "GET", "/api/v1/variables", None).await
+    all_pages(backend, "/api/v1/variables").await
 }
 
 /// `GET /api/v1/entities/{type}/{id}/jobs`: the entity's pending timers and failed jobs.

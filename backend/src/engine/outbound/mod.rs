@@ -174,13 +174,29 @@ pub fn flatten_json(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<
     }
 }
 
-/// Variables of a body: JSON flattened, or form pairs, plus the raw text as `webhook_data`; of
-/// the first [`MAX_RESPONSE_BYTES`] only.
+/// Variables of an inbound body: JSON flattened, or form pairs, plus the raw text as `webhook_data`
+/// (its first [`MAX_RESPONSE_BYTES`]). The whole body is parsed: it is bounded by the HTTP limit
+/// ([`crate::http::MAX_BODY_BYTES`]).
 pub fn body_vars(body: &[u8]) -> BTreeMap<String, String> {
-    vars_of(&body[..body.len().min(MAX_RESPONSE_BYTES)])
+    let mut vars = parsed_vars(body);
+    vars.insert(
+        "webhook_data".to_owned(),
+        String::from_utf8_lossy(&body[..body.len().min(MAX_RESPONSE_BYTES)]).into_owned(),
+    );
+    vars
 }
 
+/// Variables of a webhook's answer, already cut at the configured cap by the reader.
 fn vars_of(body: &[u8]) -> BTreeMap<String, String> {
+    let mut vars = parsed_vars(body);
+    vars.insert(
+        "webhook_data".to_owned(),
+        String::from_utf8_lossy(body).into_owned(),
+    );
+    vars
+}
+
+fn parsed_vars(body: &[u8]) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
         flatten_json("", &json, &mut vars);
@@ -188,10 +204,6 @@ fn vars_of(body: &[u8]) -> BTreeMap<String, String> {
         flatten_form("", &tree, &mut vars);
     }
     vars.retain(|k, _| !k.is_empty());
-    vars.insert(
-        "webhook_data".to_owned(),
-        String::from_utf8_lossy(body).into_owned(),
-    );
     vars
 }
 
