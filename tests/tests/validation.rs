@@ -58,15 +58,16 @@ async fn a_rule_naming_a_field_or_user_the_account_lacks_is_refused_at_its_point
     database: Database,
 ) {
     let stack = Stack::start(database, default_seed()).await;
-    let token = stack
-        .emulator()
-        .mint_disposable_token(SUBDOMAIN, ADMIN, Some(CLIENT_ID))
-        .expect("token");
     let http = reqwest::Client::new();
     let post = |path: String, body: Value| {
+        // A fresh disposable token per request, as `$authorizedAjax` sends (a used one is refused).
+        let token = stack
+            .emulator()
+            .mint_disposable_token(SUBDOMAIN, ADMIN, Some(CLIENT_ID))
+            .expect("token");
         let request = http
             .post(format!("{}{path}", stack.backend_url))
-            .header("X-Auth-Token", &token)
+            .header("X-Auth-Token", token)
             .json(&body);
         async move {
             let response = request.send().await.expect("backend answers");
