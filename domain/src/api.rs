@@ -152,6 +152,7 @@ impl std::fmt::Debug for RuleRecord {
             .field("version", &self.version)
             .field("rule", &rule)
             .field("inbound_hook_key", &REDACTED)
+            .field("dp_key", &REDACTED)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish()
@@ -271,12 +272,15 @@ mod tests {
             rule: json!({"blocks": [{"actions": [{"do": {"type": "send_webhook",
                 "headers": [{"key": "Authorization", "value": "Bearer s3cret"}]}}]}]}),
             inbound_hook_key: "1-hookS3cret".into(),
+            dp_key: "1-dpS3cret".into(),
             created_at: 0,
             updated_at: 0,
         };
         let shown = format!("{record:?} {record:#?}");
         assert!(
-            !shown.contains("s3cret") && !shown.contains("hookS3cret"),
+            !shown.contains("s3cret")
+                && !shown.contains("hookS3cret")
+                && !shown.contains("dpS3cret"),
             "{shown}"
         );
         assert!(shown.contains("Hook"), "{shown}");
