@@ -34,7 +34,7 @@ pub(super) fn router() -> Router<AppState> {
 /// The body of a dry run.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DryRunRequest {
+pub(super) struct DryRunRequest {
     /// The entity to evaluate against.
     #[serde(default)]
     entity_id: Option<i64>,
@@ -57,7 +57,7 @@ struct EvaluatedEvent {
 /// The body of a replay.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReplayRequest {
+pub(super) struct ReplayRequest {
     /// The stored event (as the debugger log names it).
     event_id: i64,
 }

@@ -41,7 +41,7 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// The name and definition of a create or a save, checked.
-fn parse_save(body: &[u8]) -> ApiResult<(SaveRule, RuleName, rules::RuleBody)> {
+pub(super) fn parse_save(body: &[u8]) -> ApiResult<(SaveRule, RuleName, rules::RuleBody)> {
     let input: SaveRule = json_body(body)?;
     let name = RuleName::parse(&input.name).map_err(StoreError::from)?;
     let rule = parse_rule_body(input.rule.clone()).map_err(StoreError::from)?;
@@ -254,6 +254,20 @@ struct NewLink {
     entity_id: Option<i64>,
 }
 
+/// The link a create-link body asks for (an empty body asks for a plain link).
+pub(super) fn parse_new_link(body: &[u8]) -> ApiResult<NewTriggerLink> {
+    let input: NewLink = if body.is_empty() {
+        NewLink::default()
+    } else {
+        json_body(body)?
+    };
+    Ok(NewTriggerLink {
+        name: input.name,
+        target_url: input.target_url,
+        entity: input.entity_type.zip(input.entity_id),
+    })
+}
+
 /// A created trigger link and its full URL.
 #[derive(Debug, Serialize)]
 struct CreatedLink {
@@ -270,16 +284,7 @@ async fn create_link(
 ) -> ApiResult<(StatusCode, Json<CreatedLink>)> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;
-    let input: NewLink = if body.is_empty() {
-        NewLink::default()
-    } else {
-        json_body(&body)?
-    };
-    let link = NewTriggerLink {
-        name: input.name,
-        target_url: input.target_url,
-        entity: input.entity_type.zip(input.entity_id),
-    };
+    let link = parse_new_link(&body)?;
     let link = trigger_links::create_link(
         &state.db,
         caller.account_id,

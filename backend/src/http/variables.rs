@@ -24,8 +24,8 @@ pub(super) fn router() -> Router<AppState> {
 
 /// The body of a write.
 #[derive(Debug, Deserialize)]
-struct WriteVariable {
-    value: String,
+pub(super) struct WriteVariable {
+    pub(super) value: String,
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Variable>>> {
