@@ -388,7 +388,8 @@ pub fn revocation_signed(
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if !text.len().is_multiple_of(2) {
+    // Hex digits only: `from_str_radix` alone would also take a sign (`+f`).
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -476,6 +477,24 @@ mod tests {
         assert!(!revocation_signed("cid", &secret, 42, &hex[..62]));
         assert!(!revocation_signed("cid", &secret, 42, "zz"));
         assert!(!revocation_signed("cid", &secret, 42, ""));
+    }
+
+    #[test]
+    fn a_signature_with_a_sign_for_a_zero_digit_is_refused() {
+        let secret = SecretString::from("s3cret");
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"s3cret");
+        // An account whose signature has a byte written `0x`, which `+x` would also parse to.
+        let (account, hex, at) = (1..)
+            .find_map(|account: i64| {
+                let tag = hmac::sign(&key, format!("cid|{account}").as_bytes());
+                let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+                let at = (0..hex.len()).step_by(2).find(|&i| &hex[i..=i] == "0")?;
+                Some((account, hex, at))
+            })
+            .expect("some signature has a zero digit");
+        assert!(revocation_signed("cid", &secret, account, &hex));
+        let signed_plus = format!("{}+{}", &hex[..at], &hex[at + 1..]);
+        assert!(!revocation_signed("cid", &secret, account, &signed_plus));
     }
 
     #[test]

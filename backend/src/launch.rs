@@ -53,7 +53,7 @@ impl From<sqlx::Error> for LaunchError {
 }
 
 /// The entity type of a URL name (`leads`).
-fn entity_type(name: &str) -> Result<EntityType, LaunchError> {
+pub(crate) fn entity_type(name: &str) -> Result<EntityType, LaunchError> {
     match name {
         "leads" => Ok(EntityType::Lead),
         "contacts" => Ok(EntityType::Contact),
@@ -63,7 +63,7 @@ fn entity_type(name: &str) -> Result<EntityType, LaunchError> {
 }
 
 /// The entities, checked and without repeats (a repeated id would run the rule twice on it).
-fn entity_ids(ids: &[i64]) -> Result<Vec<i64>, LaunchError> {
+pub(crate) fn entity_ids(ids: &[i64]) -> Result<Vec<i64>, LaunchError> {
     if ids.is_empty() || ids.len() > MAX_ENTITIES {
         return Err(LaunchError::BadEntityIds(format!(
             "name between 1 and {MAX_ENTITIES} entities; {} were given",

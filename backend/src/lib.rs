@@ -23,6 +23,8 @@
 //! - [`engine`]: the job handlers that run rules: events translated, one snapshot per event read
 //!   through the Kommo client, `domain` evaluation, actions performed (batched) or delayed as jobs,
 //!   loop protection, the debugger log entries; also the dry run and replay.
+//! - `fuzzing` (hidden): the bodies of the fuzz targets of `backend/fuzz` (every parser of outside
+//!   input), also run as tests over their committed seeds.
 
 pub mod auth;
 pub mod cli;
@@ -31,6 +33,8 @@ pub mod config;
 pub mod connect;
 pub mod db;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ingest;
 pub mod launch;

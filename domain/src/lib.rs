@@ -15,10 +15,14 @@
 //! - [`eval`]: evaluation of a rule into a plan of actions and a trace.
 //! - [`timer`]: action timers and scheduled triggers resolved to UTC instants, DST-correct.
 //! - [`validate`]: every problem of a rule against the account's fields, with paths.
+//! - `fuzzing` (hidden): the bodies of the fuzz targets of `domain/fuzz`, also run as tests over
+//!   their committed seeds.
 
 pub mod api;
 pub mod eval;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod path;
 pub mod rule;
 pub mod snapshot;

@@ -34,6 +34,9 @@ pub struct EmulatorConfig {
     pub access_token_ttl_s: i64,
     /// How long an outbound request may take before it counts as failed (Kommo: 2 s).
     pub delivery_timeout: Duration,
+    /// Requests the request log keeps; older ones are dropped and counted
+    /// ([`Emulator::request_log_dropped`]).
+    pub request_log_capacity: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -45,6 +48,7 @@ impl Default for EmulatorConfig {
             max_page: 250,
             access_token_ttl_s: 86_400,
             delivery_timeout: Duration::from_secs(2),
+            request_log_capacity: 20_000,
         }
     }
 }
@@ -129,10 +133,10 @@ struct World {
     codes: HashMap<String, CodeGrant>,
     deliveries: Vec<Delivery>,
     log: VecDeque<RequestLogEntry>,
+    /// Entries dropped from the full log.
+    log_dropped: u64,
     next_account_id: i64,
 }
-
-const LOG_CAPACITY: usize = 20_000;
 
 #[derive(Debug)]
 struct Shared {
@@ -609,9 +613,15 @@ impl Emulator {
         Ok(())
     }
 
-    /// The request log, oldest first.
+    /// The request log, oldest first: the last [`EmulatorConfig::request_log_capacity`] requests.
     pub fn request_log(&self) -> Vec<RequestLogEntry> {
         self.world().log.iter().cloned().collect()
+    }
+
+    /// How many requests the log dropped because it was full: a test that counts requests in the
+    /// log counts all of them only while this is 0.
+    pub fn request_log_dropped(&self) -> u64 {
+        self.world().log_dropped
     }
 
     /// Salesbot runs requested through the API.
@@ -1106,9 +1116,6 @@ impl Emulator {
             },
             GateDecision::Hang => 0,
         };
-        if world.log.len() >= LOG_CAPACITY {
-            world.log.pop_front();
-        }
         world.log.push_back(RequestLogEntry {
             at_ms: now_ms,
             subdomain: subdomain.to_owned(),
@@ -1116,6 +1123,10 @@ impl Emulator {
             path,
             status,
         });
+        while world.log.len() > config.request_log_capacity {
+            world.log.pop_front();
+            world.log_dropped += 1;
+        }
         drop(world);
         self.enqueue_changes(subdomain, &changes, now_ms.div_euclid(1000));
         (decision, fault)

@@ -464,3 +464,43 @@ fn chat_messages_open_a_talk_update_it_and_a_closed_talk_gives_way_to_a_new_one(
     );
     assert!(emulator.close_talk(SUB, 1).is_err());
 }
+
+#[tokio::test]
+async fn a_full_request_log_keeps_the_latest_requests_and_counts_the_dropped_ones() {
+    let emulator = Emulator::with_clock(
+        EmulatorConfig {
+            request_log_capacity: 3,
+            requests_per_second: 1_000,
+            ..EmulatorConfig::default()
+        },
+        EmulatorClock::real(),
+    );
+    emulator
+        .seed_json(json!({"subdomain": SUB, "entities": {"leads": [{"name": "One"}]}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let server = spawn_on_loopback(emulator.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let token = emulator
+        .issue_tokens(SUB, None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .access_token;
+    let http = reqwest::Client::new();
+    for page in 1..=5 {
+        http.get(format!(
+            "{}/api/v4/leads?page={page}",
+            server.account_url(SUB)
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let pages: Vec<String> = emulator
+        .request_log()
+        .iter()
+        .map(|entry| entry.path.rsplit('=').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(pages, ["3", "4", "5"]);
+    assert_eq!(emulator.request_log_dropped(), 2);
+}

@@ -17,12 +17,16 @@
 //! - [`retry`]: backoff policy, the [`Sleeper`] and [`Clock`] seams.
 //! - [`incoming`]: account webhooks and digital-pipeline requests parsed into typed events.
 //! - [`error`]: the error type, [`KommoError`].
+//! - `fuzzing` (hidden): the body of the fuzz target of `kommo/fuzz`, also run as a test over its
+//!   committed seeds.
 
 pub mod api;
 pub mod client;
 pub mod clock;
 pub mod error;
 pub mod fields;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod incoming;
 pub mod limiter;
 pub mod models;

@@ -14,8 +14,9 @@
 //!   action visible in the emulator, for every event and action type.
 //! - `tests/writes.rs`: dry runs and replays leave the emulator's write log unchanged; concurrent
 //!   performers of one action send it once.
-//! - `tests/crash.rs`: 5,000 webhooks while backend processes (`src/bin/rulebook-backend.rs`) are
-//!   killed with SIGKILL; every action lands exactly once.
+//! - `tests/crash.rs`: 5,000 webhooks, 500 digital-pipeline requests and 500 inbound webhooks while
+//!   backend processes (`src/bin/rulebook-backend.rs`) are killed with SIGKILL during each kind of
+//!   work; every action lands exactly once.
 //! - `benches/latency.rs`: `cargo xtask bench latency` (event to first Kommo request, acknowledgement).
 //! - `tests/widget_package.rs`: the archive `cargo xtask package` writes, checked as Kommo would take it.
 //! - `browser/`: Node + Playwright tests of the widget in headless Chromium on the Kommo-like page.

@@ -17,12 +17,14 @@ use rulebook_e2e::{
 };
 use serde_json::{json, Value};
 use sqlx::Row;
+use std::time::Duration;
 
 on_both_databases!(
     an_execute_rule_started_before_a_restart_calls_its_rule_once,
     a_webhook_carries_one_idempotency_key_per_action_run,
     an_email_started_before_a_restart_leaves_one_note,
     a_salesbot_started_before_a_restart_is_not_started_again,
+    a_delayed_action_queued_before_a_restart_is_queued_and_done_once,
 );
 
 fn on_lead_added(name: &str, actions: Value) -> Value {
@@ -376,4 +378,48 @@ async fn a_salesbot_started_before_a_restart_is_not_started_again(database: Data
     let log = stack.log(bot).await;
     assert_eq!(log.len(), 3);
     assert_eq!(log[0].trace["actions"][0]["error"], SALESBOT_NOT_REPEATED);
+}
+
+/// The `run_delayed_action` jobs waiting.
+async fn delayed_jobs(stack: &Stack) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE account_id = $1 AND kind = $2")
+        .bind(ACCOUNT_ID)
+        .bind(kinds::RUN_DELAYED_ACTION)
+        .fetch_one(&stack.app.db.pool)
+        .await
+        .expect("jobs")
+}
+
+async fn a_delayed_action_queued_before_a_restart_is_queued_and_done_once(database: Database) {
+    let stack = Stack::start(database, default_seed()).await;
+    let later = stack
+        .rule(
+            "Later",
+            on_lead_added(
+                "Later",
+                json!([{"id": 1, "timer": {"kind": "after", "amount": 1, "unit": "hours"},
+                        "do": {"type": "add_note", "entity": "lead", "text": "Later for {{lead.name}}"}}]),
+            ),
+        )
+        .await;
+
+    // The run queued its delayed action, then crashed before it was recorded done: the repeat
+    // queues nothing more.
+    let (lead, event) = lead_arrives(&stack, json!({"name": "Prospect"})).await;
+    stack.settle().await;
+    assert_eq!(delayed_jobs(&stack).await, 1);
+    replay(&stack, event, later).await;
+    assert_eq!(delayed_jobs(&stack).await, 1, "queued again by the repeat");
+    stack.advance(Duration::from_secs(3_700));
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, lead), vec!["Later for Prospect"]);
+    assert_eq!(delayed_jobs(&stack).await, 0);
+
+    // The repeat comes after the action fell due: it is done once, by its job.
+    let (late, event) = lead_arrives(&stack, json!({"name": "Latecomer"})).await;
+    stack.settle().await;
+    stack.advance(Duration::from_secs(3_700));
+    replay(&stack, event, later).await;
+    assert_eq!(note_texts(&stack, late), vec!["Later for Latecomer"]);
+    assert_eq!(delayed_jobs(&stack).await, 0);
 }

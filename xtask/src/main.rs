@@ -11,8 +11,10 @@
 //! - [`sandbox`]: the product on this machine: backend on SQLite + the Kommo emulator's host page.
 //! - [`test`]: every check and test the project has.
 //! - [`bench`]: runs one benchmark, which writes `target/bench/<name>.json`.
+//! - [`fuzz`]: runs a cargo-fuzz target (nightly) over its seeds and working corpus.
 
 mod bench;
+mod fuzz;
 mod images;
 mod package;
 mod sandbox;
@@ -54,6 +56,15 @@ enum Command {
         /// The benchmark, e.g. engine-eval, ingest, client-bulk.
         name: String,
     },
+    /// Fuzz one target (every target when none is named) with cargo-fuzz on nightly.
+    Fuzz {
+        /// The target, e.g. token_verify, dp_request, webhook_parse, rule_json; `all` or none for
+        /// every target in turn.
+        target: Option<String>,
+        /// How long each target runs, in seconds.
+        #[arg(default_value_t = fuzz::DEFAULT_SECONDS)]
+        seconds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,5 +84,6 @@ fn main() -> anyhow::Result<()> {
         Command::Sandbox => sandbox::run(),
         Command::Test => test::run(),
         Command::Bench { name } => bench::run(&name),
+        Command::Fuzz { target, seconds } => fuzz::run(&root, target.as_deref(), seconds),
     }
 }

@@ -664,7 +664,8 @@ impl Engine {
                 .get(deferred.block)
                 .map(|b| b.id.to_string());
             job.entity = entity_key(event.entity);
-            self.queue.enqueue(&job).await?;
+            let block_key = format!("{run_key}:{}:block", deferred.block);
+            self.enqueue_once(cx.account_id, &job, &block_key).await?;
         }
         cx.runs.push(RuleRun {
             rule_id,
@@ -710,9 +711,18 @@ impl Engine {
                 error: None,
                 duration_ms: 0,
             };
+            let action_key = format!(
+                "{run_key}:{}:{}",
+                planned
+                    .block
+                    .map_or_else(|| "else".to_owned(), |b| b.to_string()),
+                planned.action_index
+            );
             if let Some(run_at) = planned.run_at.filter(|at| *at > now) {
-                self.schedule(cx.account_id, rule_id, event, depth, planned, run_at)
-                    .await?;
+                let job = self.delayed_job(cx.account_id, rule_id, event, depth, planned, run_at);
+                // Under the key the action would be performed under: a repeat of this run
+                // neither queues it again nor, if it comes due meanwhile, performs it at once.
+                self.enqueue_once(cx.account_id, &job, &action_key).await?;
                 result.status = "scheduled";
                 result.detail = Some(format!("runs at {}", run_at.to_rfc3339()));
                 results.push(result);
@@ -738,13 +748,6 @@ impl Engine {
                         event,
                         depth,
                     };
-                    let action_key = format!(
-                        "{run_key}:{}:{}",
-                        planned
-                            .block
-                            .map_or_else(|| "else".to_owned(), |b| b.to_string()),
-                        planned.action_index
-                    );
                     match self
                         .perform(
                             &scope,
@@ -821,7 +824,8 @@ impl Engine {
         Ok(Some(format!("{name} = {stored}")))
     }
 
-    async fn schedule(
+    /// The job of a timed action.
+    fn delayed_job(
         &self,
         account_id: i64,
         rule_id: i64,
@@ -829,7 +833,7 @@ impl Engine {
         depth: u32,
         planned: &PlannedAction,
         run_at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
+    ) -> NewJob {
         let payload = DelayedJob {
             rule_id,
             event: event.clone(),
@@ -858,7 +862,37 @@ impl Engine {
                 .map_or_else(String::new, |(t, id)| format!("{t}:{id}"))
         ));
         job.replace_pending = planned.replace_pending;
-        self.queue.enqueue(&job).await?;
+        job
+    }
+
+    /// Queues a delayed job once per rule run: the job and the action run `action_key`, marked
+    /// done, commit together, so a repeat of the run (its job retried after a crash) finds the mark
+    /// and queues nothing, and a run interrupted before the commit queued nothing yet.
+    async fn enqueue_once(
+        &self,
+        account_id: i64,
+        job: &NewJob,
+        action_key: &str,
+    ) -> Result<(), EngineError> {
+        let mut tx = self.db.pool.begin().await?;
+        let marked = sqlx::query(
+            "INSERT INTO action_runs (account_id, action_key, state, detail, started_at)
+             VALUES ($1, $2, 'done', 'scheduled', $3) ON CONFLICT (account_id, action_key) DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(action_key)
+        .bind(self.clock.now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if marked {
+            self.queue.enqueue_in(&mut tx, job).await?;
+        }
+        tx.commit().await?;
+        if marked {
+            self.queue.wake_workers();
+        }
         Ok(())
     }
 

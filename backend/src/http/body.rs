@@ -179,3 +179,58 @@ pub(super) fn require_admin(caller: &Caller) -> ApiResult<()> {
         ))
     }
 }
+
+/// Every request body and path segment the API reads, parsed from `data` as its handler
+/// parses it before touching the database, each named by what reads it: `Ok` when accepted, else
+/// the problem it answers. The `api_bodies` fuzz target checks that each refusal is a 4xx with a
+/// code, never a panic or a 500.
+pub(crate) fn parse_every_request(data: &[u8]) -> Vec<(&'static str, ApiResult<()>)> {
+    use super::{dry_run, launch, rules, variables};
+    use crate::store::{variables as stored_variables, StoreError};
+
+    let text = String::from_utf8_lossy(data);
+    vec![
+        (
+            "POST /api/v1/rules",
+            json_body::<domain::api::SaveRule>(data)
+                .and_then(|input| rules::parse_save_body(&input))
+                .map(drop),
+        ),
+        (
+            "POST /api/v1/rules/{id}/links",
+            json_body::<rules::NewLink>(data).and_then(|input| {
+                rules::new_link(input)
+                    .check()
+                    .map_err(|e| StoreError::from(e).into())
+            }),
+        ),
+        (
+            "POST /api/v1/rules/{id}/dry-run",
+            json_body::<dry_run::DryRunRequest>(data).map(drop),
+        ),
+        (
+            "POST /api/v1/rules/{id}/replay",
+            json_body::<dry_run::ReplayRequest>(data).map(drop),
+        ),
+        (
+            "POST /api/v1/rules/{id}/run",
+            json_body::<domain::api::RunRule>(data).and_then(|run| {
+                crate::launch::entity_type(&run.entity_type)
+                    .and_then(|_| crate::launch::entity_ids(&run.entity_ids))
+                    .map(drop)
+                    .map_err(launch::launch_error)
+            }),
+        ),
+        (
+            "PUT /api/v1/variables/{name}",
+            json_body::<variables::WriteVariable>(data).and_then(|write| {
+                stored_variables::check_value(&write.value).map_err(|e| StoreError::from(e).into())
+            }),
+        ),
+        (
+            "/api/v1/variables/{name}",
+            stored_variables::check_name(&text).map_err(|e| StoreError::from(e).into()),
+        ),
+        ("/api/v1/rules/{id}", path_id(&text, "rule").map(drop)),
+    ]
+}

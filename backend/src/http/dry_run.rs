@@ -43,7 +43,7 @@ pub(super) fn routes() -> Vec<Route> {
 /// The body of a dry run.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DryRunRequest {
+pub(super) struct DryRunRequest {
     /// The entity to evaluate against.
     #[serde(default)]
     entity_id: Option<i64>,
@@ -66,7 +66,7 @@ struct EvaluatedEvent {
 /// The body of a replay.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReplayRequest {
+pub(super) struct ReplayRequest {
     /// The stored event (as the debugger log names it).
     event_id: i64,
 }

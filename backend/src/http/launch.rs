@@ -37,7 +37,7 @@ async fn run(
     Ok((StatusCode::ACCEPTED, Json(Queued { queued })))
 }
 
-fn launch_error(err: LaunchError) -> ApiError {
+pub(super) fn launch_error(err: LaunchError) -> ApiError {
     let sentence = |err: &LaunchError| {
         let text = err.to_string();
         let mut chars = text.chars();

@@ -22,6 +22,7 @@ mod variables;
 
 use axum::{extract::DefaultBodyLimit, Router};
 
+pub(crate) use body::parse_every_request;
 pub use error::{ApiError, ApiResult};
 pub use hooks::redact_secret_path;
 

@@ -59,9 +59,15 @@ async fn parse_save(
     caller: &Caller,
     input: &SaveRule,
 ) -> ApiResult<(RuleName, rules::RuleBody)> {
+    let (name, rule) = parse_save_body(input)?;
+    check_definition(state, caller.account_id, rule.as_json()).await?;
+    Ok((name, rule))
+}
+
+/// The name and definition of a create or a save, parsed (before the account is consulted).
+pub(super) fn parse_save_body(input: &SaveRule) -> ApiResult<(RuleName, rules::RuleBody)> {
     let name = RuleName::parse(&input.name).map_err(StoreError::from)?;
     let rule = parse_rule_body(input.rule.clone()).map_err(StoreError::from)?;
-    check_definition(state, caller.account_id, rule.as_json()).await?;
     Ok((name, rule))
 }
 
@@ -370,11 +376,20 @@ async fn log(
 /// The body of a new trigger link: a name, the page to open, and optionally the entity every click
 /// is about.
 #[derive(Debug, Default, Deserialize)]
-struct NewLink {
+pub(super) struct NewLink {
     name: Option<String>,
     target_url: Option<String>,
     entity_type: Option<String>,
     entity_id: Option<i64>,
+}
+
+/// The link a create-link body asks for (an empty body asks for a plain link).
+pub(super) fn new_link(input: NewLink) -> NewTriggerLink {
+    NewTriggerLink {
+        name: input.name,
+        target_url: input.target_url,
+        entity: input.entity_type.zip(input.entity_id),
+    }
 }
 
 /// A created trigger link and its full URL.
@@ -394,12 +409,7 @@ async fn create_link(
 ) -> ApiResult<(StatusCode, Json<CreatedLink>)> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;
-    let input: NewLink = optional_json_body(&headers, &body)?;
-    let link = NewTriggerLink {
-        name: input.name,
-        target_url: input.target_url,
-        entity: input.entity_type.zip(input.entity_id),
-    };
+    let link = new_link(optional_json_body(&headers, &body)?);
     let link = trigger_links::create_link(
         &state.db,
         caller.account_id,

@@ -22,8 +22,8 @@ pub(super) fn routes() -> Vec<Route> {
 
 /// The body of a write.
 #[derive(Debug, Deserialize)]
-struct WriteVariable {
-    value: String,
+pub(super) struct WriteVariable {
+    pub(super) value: String,
 }
 
 async fn list(

@@ -28,7 +28,7 @@ pub async fn account_hook(db: &Db, account_id: i64, presented: &str) -> Result<(
 }
 
 /// Splits a `{id}-{secret}` token.
-fn split_token(token: &str) -> Option<(i64, &str)> {
+pub(crate) fn split_token(token: &str) -> Option<(i64, &str)> {
     let (id, secret) = token.split_once('-')?;
     Some((id.parse().ok()?, secret))
 }

@@ -65,7 +65,8 @@ pub fn check_name(name: &str) -> Result<(), InvalidInput> {
     Ok(())
 }
 
-fn check_value(value: &str) -> Result<(), InvalidInput> {
+/// Checks a variable value: at most [`MAX_VARIABLE_CHARS`] characters.
+pub fn check_value(value: &str) -> Result<(), InvalidInput> {
     let chars = value.chars().count();
     if chars > MAX_VARIABLE_CHARS {
         return Err(InvalidInput::new(
