@@ -31,6 +31,7 @@ use kommo_emulator::{spawn_on_loopback, Emulator, EmulatorConfig};
 use rulebook::{
     clock::{Clock, SystemClock},
     db, engine,
+    ingest::digital_pipeline,
     queue::kinds,
     startup::AppState,
     store::{accounts, rules},
@@ -89,8 +90,8 @@ struct Target {
     account_id: i64,
     secret: String,
     leads: Vec<(i64, String)>,
-    /// The manual rule the digital-pipeline action names.
-    stage_rule: i64,
+    /// The DP key of the manual rule the digital-pipeline action names.
+    stage_key: String,
     /// The key of the inbound-webhook rule's URL.
     form_key: String,
 }
@@ -163,7 +164,7 @@ fn digital_pipeline(target: &Target, lead: i64) -> Delivery {
             ("event[time]", "1800000000".to_owned()),
             (
                 "action[settings][widget][settings][rule_id]",
-                target.stage_rule.to_string(),
+                target.stage_key.clone(),
             ),
             ("subdomain", target.subdomain.clone()),
             ("account_id", target.account_id.to_string()),
@@ -505,12 +506,15 @@ async fn prepare(
             .await
             .expect("form rule")
             .inbound_hook_key;
+        let stage_key = digital_pipeline::key_of_rule(&app.db, account_id, stage_rule)
+            .await
+            .expect("DP key");
         targets.push(Target {
             subdomain,
             account_id,
             secret,
             leads,
-            stage_rule,
+            stage_key,
             form_key,
         });
     }
