@@ -102,8 +102,10 @@ impl From<Execution> for domain::api::ExecutionEntry {
 /// The statistics of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountStats {
-    /// Jobs waiting or running.
+    /// Jobs due now: waiting for a worker or running.
     pub queue_length: i64,
+    /// Jobs that wait for their time (timers, delayed actions, birthdays): not a backlog.
+    pub delayed_jobs: i64,
     /// Jobs that failed for good.
     pub dead_jobs: i64,
     /// The calendar month (UTC) of the counters below, e.g. `2026-11`.
@@ -198,19 +200,26 @@ pub async fn list_executions(
         .collect()
 }
 
-/// The account's queue length, dead jobs and this month's usage.
+/// The account's queue length (due work), delayed jobs, dead jobs and this month's usage.
 pub async fn account_stats(
     db: &Db,
     account_id: i64,
     now: Millis,
 ) -> Result<AccountStats, StoreError> {
-    let count = |state: &'static str| {
-        sqlx::query("SELECT COUNT(*) FROM jobs WHERE account_id = $1 AND state = $2")
-            .bind(account_id)
-            .bind(state)
-    };
-    let queue_length: i64 = count("pending").fetch_one(&db.pool).await?.try_get(0)?;
-    let dead_jobs: i64 = count("dead").fetch_one(&db.pool).await?.try_get(0)?;
+    let counts = sqlx::query(
+        "SELECT
+             COALESCE(SUM(CASE WHEN state = 'pending' AND run_at <= $2 THEN 1 ELSE 0 END), 0),
+             COALESCE(SUM(CASE WHEN state = 'pending' AND run_at > $2 THEN 1 ELSE 0 END), 0),
+             COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0)
+         FROM jobs WHERE account_id = $1",
+    )
+    .bind(account_id)
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await?;
+    let queue_length: i64 = counts.try_get(0)?;
+    let delayed_jobs: i64 = counts.try_get(1)?;
+    let dead_jobs: i64 = counts.try_get(2)?;
     let month = month_of(now);
     let usage = sqlx::query(
         "SELECT operations, errors FROM account_usage WHERE account_id = $1 AND month = $2",
@@ -225,6 +234,7 @@ pub async fn account_stats(
     };
     Ok(AccountStats {
         queue_length,
+        delayed_jobs,
         dead_jobs,
         month,
         operations_this_month,

@@ -11,7 +11,7 @@ use crate::helpers::{spawn_app, Backend, ACCOUNT, MEMBER, OTHER_ADMIN, START_MS}
 
 crate::on_both_databases!(
     the_log_keeps_the_last_hundred_executions_of_each_rule,
-    statistics_count_the_queue_operations_and_errors_of_the_month,
+    statistics_count_due_work_apart_from_delayed_jobs_and_the_months_operations_and_errors,
 );
 
 fn execution(rule_id: i64, n: i64, outcome: ExecutionOutcome, started_at: i64) -> NewExecution {
@@ -70,7 +70,9 @@ async fn the_log_keeps_the_last_hundred_executions_of_each_rule(backend: Backend
         .expect_problem(StatusCode::NOT_FOUND, "not_found");
 }
 
-async fn statistics_count_the_queue_operations_and_errors_of_the_month(backend: Backend) {
+async fn statistics_count_due_work_apart_from_delayed_jobs_and_the_months_operations_and_errors(
+    backend: Backend,
+) {
     let app = spawn_app(backend).await;
     let rule = app.given_a_rule("Counted").await;
     let last_month = START_MS - 30 * 86_400_000;
@@ -92,13 +94,20 @@ async fn statistics_count_the_queue_operations_and_errors_of_the_month(backend: 
     )
     .await
     .expect("record");
-    for n in 0..3 {
+    // Three due now, two waiting for their time (a birthday days away is not a backlog).
+    for (n, run_at) in [
+        (0, START_MS - 1_000),
+        (1, START_MS),
+        (2, START_MS),
+        (3, START_MS + 1),
+        (4, START_MS + 4 * 86_400_000),
+    ] {
         app.queue()
             .enqueue(&NewJob::new(
                 ACCOUNT,
                 RUN_DELAYED_ACTION,
                 json!({ "n": n }),
-                START_MS,
+                run_at,
             ))
             .await
             .expect("enqueue");
@@ -109,8 +118,10 @@ async fn statistics_count_the_queue_operations_and_errors_of_the_month(backend: 
 
     assert_eq!(
         stats,
-        json!({ "queue_length": 3, "dead_jobs": 0, "month": "2026-11", "operations_this_month": 4, "errors_this_month": 1 })
+        json!({ "queue_length": 3, "delayed_jobs": 2, "dead_jobs": 0, "month": "2026-11",
+                "operations_this_month": 4, "errors_this_month": 1 })
     );
     assert_eq!(others["queue_length"], 0);
+    assert_eq!(others["delayed_jobs"], 0);
     assert_eq!(others["operations_this_month"], 0);
 }
