@@ -106,6 +106,10 @@ pub struct Settings {
     /// outermost trusted proxy saw.
     #[serde(default)]
     pub trusted_proxy_hops: usize,
+    /// The bearer token `/metrics` asks for (`Authorization: Bearer …`); unset, `/metrics` is open
+    /// to whoever reaches the port (its numbers name no account).
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
     /// How long a dead job is kept for inspection and retry before it is pruned, in days.
     #[serde(default = "default_dead_job_retention_days")]
     pub dead_job_retention_days: u32,
@@ -151,6 +155,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .field("dead_job_retention_days", &self.dead_job_retention_days)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .finish()
     }
 }

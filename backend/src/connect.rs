@@ -344,7 +344,7 @@ fn jwt_expiry(token: &str) -> Option<i64> {
 }
 
 /// Kommo's "access revoked" notification, as its query string carries it.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 pub struct Revocation {
     /// The account that revoked access.
     pub account_id: i64,

@@ -53,6 +53,8 @@ pub struct AppState {
 impl AppState {
     /// The state over a connected, migrated `db`, timed by `clock`.
     pub fn new(db: db::Db, settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        // Metrics recorded from here on reach `/metrics`.
+        crate::telemetry::metrics();
         let cipher = Arc::new(TokenCipher::from_base64_key(
             &settings.token_encryption_key,
         )?);

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /api/v1/me`: who the verified disposable token says the caller is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Me {
     /// The Kommo account id: the tenant.
     pub account_id: i64,
@@ -17,6 +18,7 @@ pub struct Me {
 
 /// An `application/problem+json` body (RFC 9457) with a machine-readable `code`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Problem {
     /// A URI reference naming the problem type.
     #[serde(rename = "type")]
@@ -37,6 +39,7 @@ pub struct Problem {
 
 /// One problem at one place of a request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FieldError {
     /// Where the problem is: a JSON pointer (RFC 6901), e.g. `/blocks/1/conditions/2`; into the
     /// rule definition for a rule's problems (`""` is all of it), else into the request body.
@@ -52,6 +55,7 @@ pub type Millis = i64;
 
 /// One line of `GET /api/v1/rules`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RuleSummary {
     /// The rule's id in this account.
     pub id: i64,
@@ -73,6 +77,7 @@ pub struct RuleSummary {
 
 /// `POST /api/v1/rules/{id}/run`: run a manual rule on entities now (the card button, bulk runs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunRule {
     /// The entity type in Kommo's URLs: `leads`, `contacts` or `companies`.
     pub entity_type: String,
@@ -82,6 +87,7 @@ pub struct RunRule {
 
 /// The answer to [`RunRule`]: how many runs were queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Queued {
     /// The number of runs queued.
     pub queued: u64,
@@ -117,6 +123,7 @@ pub fn redact_webhook_headers(value: &mut serde_json::Value) {
 /// `GET /api/v1/rules/{id}`: a rule with its body (the JSON of [`crate::rule::Rule`]). Its `Debug`
 /// shows neither the inbound key nor webhook header values.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RuleRecord {
     /// The rule's id in this account.
     pub id: i64,
@@ -127,6 +134,7 @@ pub struct RuleRecord {
     /// The stored version.
     pub version: i64,
     /// The rule itself.
+    #[cfg_attr(feature = "schema", schemars(with = "crate::rule::Rule"))]
     pub rule: serde_json::Value,
     /// The key of the rule's inbound webhook URL.
     #[serde(default)]
@@ -161,10 +169,12 @@ impl std::fmt::Debug for RuleRecord {
 
 /// `POST /api/v1/rules` and `PUT /api/v1/rules/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SaveRule {
     /// The rule's name.
     pub name: String,
     /// The rule itself.
+    #[cfg_attr(feature = "schema", schemars(with = "crate::rule::Rule"))]
     pub rule: serde_json::Value,
     /// On save: the version the edit started from; a newer stored version answers 409.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +183,7 @@ pub struct SaveRule {
 
 /// One run of a rule in its debugger log (`GET /api/v1/rules/{id}/log`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExecutionEntry {
     /// The run's id.
     pub id: i64,
@@ -195,6 +206,7 @@ pub struct ExecutionEntry {
 
 /// A global variable (`GET /api/v1/variables`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Variable {
     /// Its name, used as `{name}` in templates.
     pub name: String,
@@ -206,6 +218,7 @@ pub struct Variable {
 
 /// A delayed or failed job of an entity (`GET /api/v1/entities/{type}/{id}/jobs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobInfo {
     /// The job's id.
     pub id: i64,
@@ -235,6 +248,7 @@ pub struct JobInfo {
 
 /// The answer to a cancellation: how many jobs it removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Cancelled {
     /// The number of jobs cancelled.
     pub cancelled: u64,

@@ -28,6 +28,7 @@ pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
 /// What the engine knows about a rule's past runs for one entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EntityRuleState {
     /// When the rule last ran for the entity.
     #[serde(default)]
@@ -65,6 +66,7 @@ impl EvalContext {
 
 /// The result of evaluating a rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Evaluation {
     /// Whether the rule ran, and if not, why.
     pub outcome: Outcome,
@@ -80,6 +82,7 @@ pub struct Evaluation {
 
 /// Whether the rule ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The blocks were checked.
@@ -98,6 +101,7 @@ pub enum Outcome {
 
 /// One action to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PlannedAction {
     /// The block index, or `None` for the else scenario.
     pub block: Option<usize>,
@@ -117,6 +121,7 @@ pub struct PlannedAction {
 
 /// A block whose conditions are checked after its delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeferredBlock {
     /// The block index.
     pub block: usize,
@@ -126,6 +131,7 @@ pub struct DeferredBlock {
 
 /// What the debugger shows about one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Trace {
     /// When the evaluation ran (the clock it was given).
     pub evaluated_at: DateTime<Utc>,
@@ -143,6 +149,7 @@ pub struct Trace {
 
 /// A block's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum BlockStatus {
     /// The conditions held; the actions were planned.
@@ -165,6 +172,7 @@ pub enum BlockStatus {
 
 /// A block in the trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BlockTrace {
     /// The index.
     pub index: usize,
@@ -179,6 +187,7 @@ pub struct BlockTrace {
 
 /// A condition in the trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ConditionTrace {
     /// The index within the block.
     pub index: usize,
@@ -201,6 +210,7 @@ pub struct ConditionTrace {
 
 /// Why a condition did not hold beyond "the values differ".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Reason {
     /// The left value does not exist (missing field, entity or event datum).
@@ -227,6 +237,7 @@ pub enum Reason {
 
 /// An action in the trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ActionTrace {
     /// The block index, or `None` for the else scenario.
     pub block: Option<usize>,

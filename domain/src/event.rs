@@ -10,6 +10,7 @@ use crate::path::EntityType;
 
 /// Something that happened to (or was asked of) one entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Event {
     /// The entity the event is about; an inbound webhook may not have found one.
     #[serde(default)]
@@ -40,6 +41,7 @@ impl Event {
 
 /// A reference to one Kommo entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EntityRef {
     /// The entity type.
     #[serde(rename = "type")]
@@ -50,6 +52,7 @@ pub struct EntityRef {
 
 /// Incoming or outgoing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From the client to us.
@@ -60,6 +63,7 @@ pub enum Direction {
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
     /// A lead, contact, company or task was created.
@@ -207,6 +211,7 @@ impl EventKind {
 
 /// Kinds of notes. Calls, SMS and emails are notes in Kommo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NoteType {
     /// A plain text note.
@@ -236,6 +241,7 @@ impl NoteType {
 
 /// How a call ended (Kommo's call statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     /// A voicemail was left.
@@ -271,6 +277,7 @@ impl CallStatus {
 
 /// A note's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Note {
     /// The note type.
     pub note_type: NoteType,
@@ -293,6 +300,7 @@ pub struct Note {
 
 /// A chat message's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Message {
     /// The message text.
     #[serde(default)]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A Kommo entity type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EntityType {
     /// A lead (deal).
@@ -37,6 +38,7 @@ impl EntityType {
 
 /// Which entity of the snapshot a path reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EntityRole {
     /// The lead (the event's lead, or the lead linked to the event's entity).
@@ -62,6 +64,7 @@ impl EntityRole {
 
 /// UTM tracking fields of an entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UtmField {
     /// `utm_source`
@@ -78,6 +81,7 @@ pub enum UtmField {
 
 /// Aggregates over an entity's tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskAggregate {
     /// The due date of the nearest open task.
@@ -414,6 +418,22 @@ impl<'de> Deserialize<'de> for Path {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         Path::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Path {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Path".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "What a condition reads: an entity field (`lead.name`, `contact.cf(123)`), \
+                the event's data, a global variable (`var.name`), a webhook variable or the clock.",
+            "examples": ["lead.name", "lead.cf(123)", "contact.phone", "var.counter"]
+        })
     }
 }
 

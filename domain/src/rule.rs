@@ -20,6 +20,7 @@ pub const MIN_RUN_INTERVAL_SECONDS: u32 = 5;
 
 /// One automation rule (the manual's "script").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// The schema version this rule was written with; always current after parsing.
@@ -148,6 +149,7 @@ fn migrate_v1_to_v2(object: &mut serde_json::Map<String, serde_json::Value>) {
 
 /// How often a rule may run for one entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Frequency {
     /// At most one run per this many seconds per entity; at least 5.
@@ -173,6 +175,7 @@ impl Default for Frequency {
 
 /// When a lead enters a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StageEntry {
     /// Only when created in the stage.
@@ -186,6 +189,7 @@ pub enum StageEntry {
 
 /// Which messages start a conversation trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageFilter {
     /// Incoming only.
@@ -210,6 +214,7 @@ impl MessageFilter {
 
 /// A recurring schedule, in the account's timezone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "every", rename_all = "snake_case")]
 pub enum Recurrence {
     /// Every day.
@@ -245,6 +250,7 @@ pub enum Recurrence {
 /// What starts a rule: every kind of the manual's "A script can be triggered by" list, plus the
 /// Salesbot trigger kinds that apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
     /// A lead, contact, company or task was added.
@@ -490,6 +496,7 @@ impl Trigger {
 
 /// The else scenario: actions that run when no block fired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ElseScenario {
     /// The actions.
@@ -499,6 +506,7 @@ pub struct ElseScenario {
 
 /// A named condition block with its actions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Block {
     /// A stable id within the rule, used by "cancel delayed jobs"; 0 means none.
@@ -521,6 +529,7 @@ pub struct Block {
 /// How a condition joins the ones before it. AND binds tighter than OR, so a list reads as an
 /// OR of AND groups: `a AND b OR c AND d` is `(a AND b) OR (c AND d)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Join {
     /// Both must hold.
@@ -532,6 +541,7 @@ pub enum Join {
 
 /// One comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// How it joins the previous condition (ignored for the first).
@@ -551,6 +561,7 @@ pub struct Condition {
 
 /// A value a condition reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Operand {
     /// A field, task aggregate, linked count, clock value or event datum: `{"path": "lead.cf(12)"}`.
@@ -565,6 +576,7 @@ pub enum Operand {
 
 /// A literal value in a condition. Dates are written as text (`2024-05-01`, `01.05.2024 10:00`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Literal {
     /// `true` / `false`.
@@ -579,6 +591,7 @@ pub enum Literal {
 
 /// Time units for "within the last/next N units" and timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TimeUnit {
     /// Seconds.
@@ -593,6 +606,7 @@ pub enum TimeUnit {
 
 /// The comparison of a condition. Which operators apply depends on the left operand's type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "is", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Operator {
     /// Equal (text case-insensitively, numbers, dates on the same instant or day, lists as sets).
@@ -708,6 +722,7 @@ impl Operator {
 
 /// When an action runs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Timer {
     /// At once.
@@ -747,6 +762,7 @@ fn nine_am() -> NaiveTime {
 
 /// One action with its timer. `T` is [`Template`] in a rule and `String` once rendered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, bound(deserialize = "T: Deserialize<'de>"))]
 pub struct Action<T = Template> {
     /// A stable id within the rule, used by "cancel delayed jobs"; 0 means none.
@@ -768,6 +784,7 @@ pub struct Action<T = Template> {
 
 /// A user chosen by an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UserChoice {
     /// The entity's responsible user.
@@ -778,6 +795,7 @@ pub enum UserChoice {
 
 /// The target of a field assignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FieldTarget {
     /// The name.
@@ -791,6 +809,7 @@ pub enum FieldTarget {
 /// One field assignment: the value is a template; lists take comma-separated values or
 /// `{reset}`, checkboxes `0`/`1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FieldAssignment<T = Template> {
     /// Which field.
@@ -801,6 +820,7 @@ pub struct FieldAssignment<T = Template> {
 
 /// A name/value pair of a webhook's headers or body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeyValue<T = Template> {
     /// The name.
@@ -811,6 +831,7 @@ pub struct KeyValue<T = Template> {
 
 /// A task result option; choosing it when closing the task runs a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskResultOption {
     /// The result text.
@@ -822,6 +843,7 @@ pub struct TaskResultOption {
 
 /// Which tasks "change task" touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskScope {
     /// All matching tasks.
@@ -832,6 +854,7 @@ pub enum TaskScope {
 
 /// How "change tags" changes tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TagChange {
     /// Add the tags.
@@ -844,6 +867,7 @@ pub enum TagChange {
 
 /// HTTP methods for "send webhook".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
     /// GET
@@ -860,6 +884,7 @@ pub enum HttpMethod {
 
 /// How "change global variable" changes the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VariableChange {
     /// Overwrite with the rendered value (an empty value clears it).
@@ -872,6 +897,7 @@ pub enum VariableChange {
 
 /// Who receives a Mailer email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EmailRecipient {
     /// Contacts and company, chosen automatically.
@@ -883,6 +909,7 @@ pub enum EmailRecipient {
 
 /// Every action type of the manual, as data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(
     tag = "type",
     rename_all = "snake_case",

@@ -13,6 +13,7 @@ use crate::path::{EntityRole, EntityType, UtmField};
 
 /// Everything the engine may read about the event's entity and its account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Snapshot {
     /// Facts about the account.
     pub account: Account,
@@ -76,8 +77,10 @@ impl Snapshot {
 
 /// Facts about the Kommo account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Account {
     /// The account's IANA timezone, e.g. `Europe/Berlin`.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub timezone: Tz,
     /// The account's users, for names of responsible users.
     #[serde(default)]
@@ -89,6 +92,7 @@ pub struct Account {
 
 /// A user of the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct User {
     /// The Kommo user id.
     pub id: i64,
@@ -98,6 +102,7 @@ pub struct User {
 
 /// Hours on given weekdays in the account's timezone (working hours, a rule's active hours).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WeeklyHours {
     /// The intervals; an interval whose `to` is not after `from` runs past midnight.
     #[serde(default)]
@@ -106,6 +111,7 @@ pub struct WeeklyHours {
 
 /// An interval of local time on one weekday.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DayInterval {
     /// The weekday the interval starts on.
     pub day: Weekday,
@@ -138,6 +144,7 @@ impl WeeklyHours {
 
 /// A lead, contact or company as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EntitySnapshot {
     /// The Kommo id.
     pub id: i64,
@@ -209,6 +216,7 @@ impl EntitySnapshot {
 
 /// UTM tracking values.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Utm {
     /// `utm_source`
     #[serde(default)]
@@ -229,6 +237,7 @@ pub struct Utm {
 
 /// Counts of entities linked to an entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LinkedCounts {
     /// Linked leads.
     #[serde(default)]
@@ -243,6 +252,7 @@ pub struct LinkedCounts {
 
 /// One custom field's value on an entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CustomFieldValue {
     /// The Kommo field id.
     pub field_id: i64,
@@ -253,6 +263,7 @@ pub struct CustomFieldValue {
 
 /// A custom field value, typed by the Kommo field type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum FieldValue {
     /// `text`
@@ -300,6 +311,7 @@ impl FieldValue {
 
 /// The Kommo custom field types the engine understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     /// One line of text.
@@ -347,6 +359,7 @@ impl FieldType {
 
 /// A chosen list value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EnumValue {
     /// The enum id.
     pub enum_id: i64,
@@ -356,6 +369,7 @@ pub struct EnumValue {
 
 /// One phone or email with its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MultitextEntry {
     /// The phone number or address.
     pub value: String,
@@ -366,6 +380,7 @@ pub struct MultitextEntry {
 
 /// A task as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaskSnapshot {
     /// The task id.
     pub id: i64,

@@ -300,6 +300,21 @@ impl<'de> Deserialize<'de> for Template {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Template {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Template".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A text with `{{…}}` placeholders (fields, variables, modifiers, `:calc`) \
+                rendered when the action runs."
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 

@@ -47,6 +47,7 @@ pub const MAX_NAME_CHARS: usize = 255;
 
 /// The account's custom fields and users, as far as validation needs them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Schema {
     /// Every custom field of leads, contacts and companies.
     #[serde(default)]
@@ -58,6 +59,7 @@ pub struct Schema {
 
 /// One user of the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SchemaUser {
     /// The Kommo user id.
     pub id: i64,
@@ -68,6 +70,7 @@ pub struct SchemaUser {
 
 /// One custom field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SchemaField {
     /// Which entity type has it.
     pub entity: EntityType,
@@ -84,6 +87,7 @@ pub struct SchemaField {
 
 /// A list value of a select field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SchemaEnum {
     /// The enum id.
     pub id: i64,
@@ -101,6 +105,7 @@ impl Schema {
 
 /// Stable problem codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
     /// A required value is empty.
@@ -160,6 +165,7 @@ impl ProblemCode {
 
 /// One problem of a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RuleProblem {
     /// Where: a JSON pointer into the rule JSON, e.g. `/blocks/1/conditions/2/op`.
     pub path: String,

@@ -18,6 +18,7 @@ use crate::snapshot::{EntitySnapshot, EnumValue, FieldValue, MultitextEntry, Sna
 
 /// The account's global variables (text values, at most 30,000 characters each).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Variables {
     /// Variable name to value.
     #[serde(default)]
@@ -107,6 +108,7 @@ pub enum Value<'a> {
 
 /// The type of a value, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ValueKind {
     /// No value.
@@ -148,6 +150,7 @@ impl std::fmt::Display for ValueKind {
 
 /// An owned, serialisable copy of a value, for traces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum TraceValue {
     /// No value.

@@ -624,6 +624,12 @@ impl AccountClient {
             }
             let last = match request.send().await {
                 Err(error) => {
+                    metrics::counter!(
+                        "kommo_requests_total",
+                        "method" => method.as_str().to_owned(),
+                        "status" => "transport"
+                    )
+                    .increment(1);
                     let surely_unsent = error.is_connect();
                     let why = format!("transport: {error}");
                     if replay == Replay::Unsafe && !surely_unsent {
@@ -634,6 +640,12 @@ impl AccountClient {
                 Ok(response) => {
                     self.note_server_date(response.headers());
                     let status = response.status().as_u16();
+                    metrics::counter!(
+                        "kommo_requests_total",
+                        "method" => method.as_str().to_owned(),
+                        "status" => status.to_string()
+                    )
+                    .increment(1);
                     match status {
                         200..=299 => {
                             let bytes = response.bytes().await;
@@ -669,6 +681,7 @@ impl AccountClient {
                             return Err(KommoError::AccountBlocked(self.endpoint.account.clone()));
                         }
                         429 => {
+                            metrics::counter!("kommo_responses_429_total").increment(1);
                             self.inner
                                 .stats
                                 .responses_429

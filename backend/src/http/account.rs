@@ -27,7 +27,7 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// The URLs to give Kommo: account webhooks and the digital-pipeline action.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct HookUrls {
     kommo_webhook_url: String,
     digital_pipeline_url: String,

@@ -41,7 +41,7 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// The body of a dry run.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DryRunRequest {
     /// The entity to evaluate against.
@@ -64,7 +64,7 @@ struct EvaluatedEvent {
 }
 
 /// The body of a replay.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReplayRequest {
     /// The stored event (as the debugger log names it).

@@ -7,6 +7,94 @@ use axum::{
 };
 use domain::api::{FieldError, Problem};
 
+/// Every code an error of the API can carry, with what it means: the list the OpenAPI document
+/// gives. A test fails when the code names one that is not here.
+pub const CODES: &[(&str, &str)] = &[
+    (
+        "access_denied",
+        "the Kommo user declined to install the integration",
+    ),
+    (
+        "access_not_revoked",
+        "Kommo's notice names an account whose access is still valid",
+    ),
+    (
+        "admin_required",
+        "only an administrator of the account may do this",
+    ),
+    ("bad_json", "the body is not JSON of the expected shape"),
+    ("bad_page", "`limit` or `offset` is out of range"),
+    ("bad_path", "a path parameter is not of its type"),
+    ("bad_query", "the query string cannot be read"),
+    (
+        "bad_signature",
+        "the signature of Kommo's notice does not verify",
+    ),
+    (
+        "base_url_refused",
+        "the account's address is not a Kommo host",
+    ),
+    ("code_rejected", "Kommo refused the authorization code"),
+    (
+        "hook_unauthorized",
+        "the hook's secret or key does not name an account or rule",
+    ),
+    ("internal", "a fault on our side, logged; try again"),
+    (
+        "invalid",
+        "the body is understood but invalid; `errors` holds a JSON pointer per problem",
+    ),
+    ("invalid_entities", "the entities named cannot be run on"),
+    (
+        "kommo_unavailable",
+        "Kommo could not be reached or read just now",
+    ),
+    ("method_not_allowed", "the path does not take this method"),
+    ("metrics_token", "`/metrics` needs its bearer token"),
+    (
+        "missing_code",
+        "Kommo's redirect carries no authorization code",
+    ),
+    (
+        "not_connected",
+        "the account has not connected Rulebook to Kommo yet",
+    ),
+    ("not_found", "nothing is there for this account"),
+    ("not_manual", "the rule cannot be run by hand"),
+    ("rule_disabled", "the rule is disabled"),
+    (
+        "rule_unreadable",
+        "the stored rule cannot be read by this version",
+    ),
+    ("token_expired", "the disposable token has expired"),
+    ("token_invalid", "the disposable token does not verify"),
+    ("token_missing", "no disposable token was sent"),
+    (
+        "token_not_yet_valid",
+        "the disposable token is not valid yet",
+    ),
+    ("token_refused", "Kommo refused to issue a token"),
+    ("token_replayed", "the disposable token was used before"),
+    (
+        "token_wrong_client",
+        "the disposable token is for another integration",
+    ),
+    ("too_large", "the body is larger than the endpoint accepts"),
+    (
+        "too_many_requests",
+        "more requests than the account's share; try again later",
+    ),
+    (
+        "unknown_referer",
+        "the account's address is missing or unknown",
+    ),
+    ("unreadable_body", "the body cannot be read"),
+    (
+        "unsupported_media_type",
+        "the body is not of a media type the endpoint reads",
+    ),
+];
+
 /// A result whose error answers as problem+json.
 pub type ApiResult<T, E = ApiError> = Result<T, E>;
 
@@ -229,5 +317,103 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::Cipher(err) => Self::internal(err),
             StoreError::Db(err) => Self::internal(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CODES;
+
+    /// The codes written as string literals where an [`super::ApiError`] is made in `source`: the
+    /// first argument of one of its constructors, or the value of its `code` field.
+    fn codes_in(source: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for (marker, after_paren) in [("ApiError::", true), ("code: \"", false)] {
+            for (at, _) in source.match_indices(marker) {
+                let whole_word = source[..at]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+                if !whole_word {
+                    continue;
+                }
+                let rest = &source[at + marker.len()..];
+                let literal = if after_paren {
+                    let Some(open) = rest.find('(') else { continue };
+                    let constructor = &rest[..open];
+                    if !constructor
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        || DETAIL_FIRST.contains(&constructor)
+                    {
+                        continue;
+                    }
+                    let after = rest[open + 1..].trim_start();
+                    match after.strip_prefix('"') {
+                        Some(literal) => literal,
+                        None => continue,
+                    }
+                } else {
+                    rest
+                };
+                if let Some(end) = literal.find('"') {
+                    found.push(literal[..end].to_owned());
+                }
+            }
+        }
+        found
+    }
+
+    /// The constructors that take no code (theirs is fixed): their first argument is the sentence.
+    const DETAIL_FIRST: &[&str] = &[
+        "not_found",
+        "invalid",
+        "payload_too_large",
+        "method_not_allowed",
+        "unsupported_media_type",
+        "internal",
+    ];
+
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read the source folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_code_the_backend_uses_is_documented() {
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut used = Vec::new();
+        for file in files {
+            let source = std::fs::read_to_string(&file).expect("read a source file");
+            used.extend(codes_in(&source));
+        }
+        assert!(
+            used.iter().any(|c| c == "not_connected"),
+            "the scan finds codes"
+        );
+        let missing: Vec<_> = used
+            .iter()
+            .filter(|code| !CODES.iter().any(|(known, _)| known == code))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "add these codes to error::CODES: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn the_scan_reads_codes_split_over_lines() {
+        let source = "ApiError::conflict(\n    \"a_code\",\n) ApiError::not_found(\"No.\") enum_code: \"X\" code: \"b\"";
+        assert_eq!(codes_in(source), vec!["a_code".to_owned(), "b".to_owned()]);
     }
 }

@@ -47,7 +47,7 @@ fn base(state: &AppState) -> &str {
 }
 
 /// A rule's inbound key and the URL it makes.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct InboundKeyView {
     rule_id: i64,
     name: String,
@@ -82,7 +82,7 @@ async fn list_inbound_keys(
 }
 
 /// A rotated inbound key.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RotatedKey {
     rule_id: i64,
     inbound_hook_key: String,
@@ -116,7 +116,7 @@ async fn revoke_key(
 }
 
 /// A trigger link with its full URL.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct LinkView {
     #[serde(flatten)]
     link: TriggerLink,
@@ -130,7 +130,7 @@ fn link_view(state: &AppState, link: TriggerLink) -> LinkView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct LinkFilter {
     rule_id: Option<String>,
 }

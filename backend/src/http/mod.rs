@@ -13,7 +13,9 @@ mod jobs;
 mod keys;
 mod launch;
 mod me;
+mod metrics;
 mod oauth;
+pub mod openapi;
 mod page;
 pub mod routes;
 mod rules;
@@ -47,6 +49,8 @@ pub fn routes() -> Vec<routes::Route> {
         oauth::routes(),
         launch::routes(),
         keys::routes(),
+        metrics::routes(),
+        openapi::routes(),
     ]
     .into_iter()
     .flatten()

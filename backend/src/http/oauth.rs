@@ -30,7 +30,7 @@ pub(super) fn routes() -> Vec<Route> {
 
 /// The query of Kommo's redirect. `state` and `from_widget` are accepted and not needed: see
 /// [`crate::connect`] on CSRF.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct Callback {
     code: Option<String>,
     referer: Option<String>,

@@ -16,10 +16,24 @@ pub const DEFAULT_LIMIT: i64 = 100;
 /// The most items of one page.
 pub const MAX_LIMIT: i64 = 500;
 
+/// The paging parameters as the query holds them (numbers are checked by [`Paged`], so that a bad
+/// one answers with its own sentence).
 #[derive(Debug, Deserialize)]
 struct RawPage {
     limit: Option<String>,
     offset: Option<String>,
+}
+
+/// The paging parameters as documented.
+#[allow(dead_code)] // read only for its schema
+#[derive(schemars::JsonSchema)]
+pub(super) struct PageParameters {
+    /// How many items to answer: 1 to 500, 100 when absent.
+    #[schemars(range(min = 1, max = 500))]
+    limit: Option<i64>,
+    /// How many items of the list to skip first; 0 when absent.
+    #[schemars(range(min = 0))]
+    offset: Option<i64>,
 }
 
 /// The page a request asks for.

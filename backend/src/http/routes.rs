@@ -3,14 +3,20 @@
 //! route added later is under them without editing the tests.
 
 use axum::{
-    extract::{Request, State},
+    extract::{MatchedPath, Request, State},
     handler::Handler,
     middleware::{self, Next},
     response::Response,
     routing::{on, MethodFilter, MethodRouter},
 };
 
-use super::{body::require_admin, ApiResult};
+use schemars::SchemaGenerator;
+
+use super::{
+    body::require_admin,
+    openapi::{Documented, OperationDoc},
+    ApiResult,
+};
 use crate::{auth::Caller, startup::AppState};
 
 /// The HTTP method a route answers.
@@ -79,6 +85,8 @@ pub struct Route {
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// What it reads and answers, from its handler's types (the OpenAPI document's operation).
+    pub(super) doc: fn(&mut SchemaGenerator) -> OperationDoc,
     endpoint: MethodRouter<AppState>,
 }
 
@@ -96,13 +104,14 @@ impl Route {
     /// A route answering `verb` at `path` with `handler`, callable by `access`.
     pub fn new<H, T>(verb: Verb, path: &'static str, access: Access, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState> + Documented<T>,
         T: 'static,
     {
         Self {
             verb,
             path,
             access,
+            doc: <H as Documented<T>>::operation,
             endpoint: on(verb.filter(), handler),
         }
     }
@@ -110,7 +119,7 @@ impl Route {
     /// `GET` for any member of the account.
     pub fn read<H, T>(path: &'static str, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState> + Documented<T>,
         T: 'static,
     {
         Self::new(Verb::Get, path, Access::Member, handler)
@@ -119,7 +128,7 @@ impl Route {
     /// A change only an administrator may make.
     pub fn admin<H, T>(verb: Verb, path: &'static str, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState> + Documented<T>,
         T: 'static,
     {
         Self::new(verb, path, Access::Admin, handler)
@@ -128,7 +137,7 @@ impl Route {
     /// A request from Kommo or an outside service, authenticated by its URL's secret.
     pub fn hook<H, T>(verb: Verb, path: &'static str, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState> + Documented<T>,
         T: 'static,
     {
         Self::new(verb, path, Access::Hook, handler)
@@ -147,7 +156,8 @@ impl Route {
     /// before its handler runs.
     pub(super) fn into_parts(self, state: &AppState) -> (&'static str, MethodRouter<AppState>) {
         let endpoint = match self.access {
-            Access::Public | Access::Hook => self.endpoint,
+            Access::Public => self.endpoint,
+            Access::Hook => self.endpoint.route_layer(middleware::from_fn(acknowledged)),
             Access::Member | Access::MemberAction => self
                 .endpoint
                 .route_layer(middleware::from_fn_with_state(state.clone(), any_user)),
@@ -157,6 +167,23 @@ impl Route {
         };
         (self.path, endpoint)
     }
+}
+
+/// Counts and times the answer to a webhook, DP request, inbound call or trigger link (the path
+/// template names the route; its secrets are placeholders there).
+async fn acknowledged(path: MatchedPath, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let route = path.as_str().to_owned();
+    metrics::histogram!("rulebook_webhook_ack_seconds", "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(
+        "rulebook_webhooks_total",
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    response
 }
 
 async fn any_user(

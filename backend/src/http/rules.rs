@@ -393,7 +393,7 @@ pub(super) fn new_link(input: NewLink) -> NewTriggerLink {
 }
 
 /// A created trigger link and its full URL.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct CreatedLink {
     #[serde(flatten)]
     link: TriggerLink,

@@ -21,7 +21,7 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// The body of a write.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub(super) struct WriteVariable {
     pub(super) value: String,
 }

@@ -66,7 +66,7 @@ pub struct RawEvent<'a> {
 }
 
 /// What [`accept`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Accepted {
     /// Stored, and its `process_event` job queued.

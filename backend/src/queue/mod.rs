@@ -443,6 +443,20 @@ impl Queue {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Pending jobs of every account: those due now, and those waiting for their time.
+    pub async fn depth(&self) -> Result<(i64, i64), sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT
+                 COALESCE(SUM(CASE WHEN run_at <= $1 THEN 1 ELSE 0 END), 0),
+                 COALESCE(SUM(CASE WHEN run_at > $1 THEN 1 ELSE 0 END), 0)
+             FROM jobs WHERE state = 'pending'",
+        )
+        .bind(self.clock.now_ms())
+        .fetch_one(&self.db.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
     /// Deletes the dead jobs dead-lettered longer than the retention ago
     /// ([`QueueSettings::dead_job_retention`]), and returns how many.
     pub async fn prune_dead_jobs(&self) -> Result<u64, sqlx::Error> {

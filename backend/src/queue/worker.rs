@@ -443,7 +443,18 @@ impl Worker {
                 let _ = stop.send(());
                 result
             };
+            let started = std::time::Instant::now();
             let (result, ()) = tokio::join!(run, self.heartbeat(job.lease(), stopped));
+            metrics::histogram!(
+                "rulebook_job_duration_seconds",
+                "kind" => job.kind.clone(),
+                "outcome" => match &result {
+                    Ok(_) => "done",
+                    Err(JobError::Transient(_)) => "retry",
+                    Err(_) => "failed",
+                }
+            )
+            .record(started.elapsed().as_secs_f64());
             self.settle(&job, result).await
         }
         .instrument(span)

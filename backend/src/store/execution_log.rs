@@ -100,7 +100,7 @@ impl From<Execution> for domain::api::ExecutionEntry {
 }
 
 /// The statistics of an account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AccountStats {
     /// Jobs due now: waiting for a worker or running.
     pub queue_length: i64,

@@ -169,7 +169,7 @@ pub fn trigger_of(body: &Value) -> (String, Option<String>) {
 }
 
 /// One saved version of a rule. Its `Debug` shows no webhook header value.
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RuleVersion {
     /// The version number.
     pub version: i64,

@@ -77,7 +77,7 @@ impl NewTriggerLink {
 }
 
 /// A created link. Its `Debug` does not show the token.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TriggerLink {
     /// The link's id.
     pub id: i64,

@@ -76,6 +76,8 @@ pub struct TestResponse {
     pub content_type: Option<String>,
     pub location: Option<String>,
     pub body: Value,
+    /// The body as text, whatever its type.
+    pub text: String,
 }
 
 impl TestResponse {
@@ -358,6 +360,7 @@ impl TestApp {
             content_type,
             location,
             body,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
 

@@ -7,6 +7,8 @@ mod ingest;
 mod launch;
 mod log;
 mod memory;
+mod metrics;
+mod openapi;
 mod problems;
 mod queue;
 mod rate_limit;
