@@ -1,4 +1,4 @@
-//! Interface texts. They live in the widget's `i18n/<lang>.json` under `ui`, which script.js passes in;
+//! Interface texts. They live in the repository's `i18n/<lang>.json` under `ui`, which script.js passes in;
 //! English, compiled in from the same file, fills any key a translation lacks.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 fn english() -> &'static BTreeMap<String, String> {
     static EN: OnceLock<BTreeMap<String, String>> = OnceLock::new();
     EN.get_or_init(|| {
-        let file: serde_json::Value = serde_json::from_str(include_str!("../i18n/en.json"))
+        let file: serde_json::Value = serde_json::from_str(include_str!("../../i18n/en.json"))
             .unwrap_or(serde_json::Value::Null);
         file.get("ui")
             .and_then(|ui| serde_json::from_value(ui.clone()).ok())
@@ -59,9 +59,9 @@ mod tests {
     #[test]
     fn every_language_has_every_english_ui_key() {
         for (lang, file) in [
-            ("es", include_str!("../i18n/es.json")),
-            ("pt", include_str!("../i18n/pt.json")),
-            ("ru", include_str!("../i18n/ru.json")),
+            ("es", include_str!("../../i18n/es.json")),
+            ("pt", include_str!("../../i18n/pt.json")),
+            ("ru", include_str!("../../i18n/ru.json")),
         ] {
             let v: serde_json::Value = serde_json::from_str(file).expect("valid json");
             for key in english().keys() {

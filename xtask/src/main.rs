@@ -45,7 +45,7 @@ enum Command {
         #[arg(long, default_value = sandbox::BACKEND_URL)]
         backend_url: String,
     },
-    /// Redraw the widget's logos into widget/images/.
+    /// Redraw the widget's logos into images/.
     Images,
     /// Set up, package, and run the backend (SQLite) with the Kommo sandbox page.
     Sandbox,
@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
             setup::run(setup::Need::Build)?;
             package::run(&backend_url).map(|_| ())
         }
-        Command::Images => images::write_all(&root.join("widget/images")),
+        Command::Images => images::write_all(&root.join("images")),
         Command::Sandbox => sandbox::run(),
         Command::Test => test::run(),
         Command::Bench { name } => bench::run(&name),

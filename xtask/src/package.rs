@@ -28,17 +28,17 @@ pub fn run(backend_url: &str) -> anyhow::Result<PathBuf> {
     let version = env!("CARGO_PKG_VERSION");
 
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let manifest = std::fs::read_to_string("widget/manifest.json")?
+    let manifest = std::fs::read_to_string("manifest.json")?
         .replace(URL_PLACEHOLDER, &backend_url)
         .replace(VERSION_PLACEHOLDER, version);
     serde_json::from_str::<serde_json::Value>(&manifest)
-        .context("widget/manifest.json is not valid JSON")?;
+        .context("manifest.json is not valid JSON")?;
     files.push(("manifest.json".into(), manifest.into_bytes()));
     let script =
         std::fs::read_to_string("widget/script.js")?.replace(URL_PLACEHOLDER, &backend_url);
     files.push(("script.js".into(), script.into_bytes()));
     for dir in ["i18n", "images"] {
-        for entry in sorted_files(&Path::new("widget").join(dir))? {
+        for entry in sorted_files(Path::new(dir))? {
             files.push((
                 format!("{dir}/{}", file_name(&entry)?),
                 std::fs::read(&entry)?,
