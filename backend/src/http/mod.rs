@@ -17,6 +17,7 @@ mod oauth;
 mod page;
 pub mod routes;
 mod rules;
+mod schema;
 pub mod throttle;
 mod variables;
 
@@ -43,6 +44,7 @@ pub fn routes() -> Vec<routes::Route> {
         variables::routes(),
         jobs::routes(),
         account::routes(),
+        schema::routes(),
         hooks::routes(),
         oauth::routes(),
         launch::routes(),
