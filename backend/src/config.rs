@@ -69,6 +69,10 @@ pub struct Settings {
     /// the two are.
     #[serde(default = "default_talk_first_message_slack_s")]
     pub engine_talk_first_message_slack_s: u32,
+    /// How old, in seconds, the account's schema read from Kommo (pipelines, users, fields…) may
+    /// be before it is read again; `POST /api/v1/account/schema/refresh` reads it at once.
+    #[serde(default = "default_schema_max_age_s")]
+    pub schema_max_age_s: u64,
     /// Lets "send webhook" reach loopback and private networks; only for tests and sandboxes.
     #[serde(default)]
     pub allow_private_webhook_targets: bool,
@@ -138,6 +142,7 @@ impl std::fmt::Debug for Settings {
                 "engine_talk_first_message_slack_s",
                 &self.engine_talk_first_message_slack_s,
             )
+            .field("schema_max_age_s", &self.schema_max_age_s)
             .field(
                 "allow_private_webhook_targets",
                 &self.allow_private_webhook_targets,
@@ -184,6 +189,10 @@ fn default_dead_job_retention_days() -> u32 {
 
 fn default_inbound_requests_per_minute() -> u32 {
     600
+}
+
+fn default_schema_max_age_s() -> u64 {
+    300
 }
 
 fn default_webhook_timeout_s() -> NonZeroU64 {
@@ -392,6 +401,7 @@ mod tests {
             let s = Settings::load(None).expect("defaults");
             assert_eq!(s.engine_write_mark_ttl_s, 60);
             assert_eq!(s.engine_talk_first_message_slack_s, 5);
+            assert_eq!(s.schema_max_age_s, 300);
             assert_eq!(s.inbound_requests_per_minute, 600);
             jail.set_env("RULEBOOK_ENGINE_WRITE_MARK_TTL_S", "300");
             jail.set_env("RULEBOOK_INBOUND_REQUESTS_PER_MINUTE", "0");

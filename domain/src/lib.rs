@@ -8,13 +8,15 @@
 //! - [`api`]: request and response bodies exchanged between the widget and the backend.
 //! - [`rule`]: the rule model (trigger, blocks, conditions, actions, timers) and its JSON migration.
 //! - [`event`]: the typed events that start rules.
+//! - [`schema`]: the account's schema (pipelines, users, fields, task types, tags, Salesbots, loss
+//!   reasons, timezone), as the backend answers it and validation reads it.
 //! - [`snapshot`]: the entity snapshot a rule is evaluated against.
 //! - [`path`]: the path grammar (`lead.cf(123)`, `date.now`) shared by conditions and templates.
 //! - [`value`]: runtime values, reading paths, and text/number/date conversions.
 //! - [`template`]: the template language: parse, print, render with limits.
 //! - [`eval`]: evaluation of a rule into a plan of actions and a trace.
 //! - [`timer`]: action timers and scheduled triggers resolved to UTC instants, DST-correct.
-//! - [`validate`]: every problem of a rule against the account's fields, with paths.
+//! - [`validate`]: every problem of a rule against the account's schema, with paths.
 //! - `fuzzing` (hidden): the bodies of the fuzz targets of `domain/fuzz`, also run as tests over
 //!   their committed seeds.
 
@@ -25,6 +27,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod path;
 pub mod rule;
+pub mod schema;
 pub mod snapshot;
 pub mod template;
 pub mod timer;

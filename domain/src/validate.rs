@@ -1,5 +1,6 @@
 //! Validation of a rule: its limits (the constants below, shared by the backend and the widget)
-//! and, when the account's custom fields and users are known, what it names of the account. Every
+//! and, when the account's [`Schema`] is known, what it names of the account: custom fields (and
+//! the operators and list values that fit them), users, pipelines and stages, Salesbots. Every
 //! problem has a JSON pointer (RFC 6901) into the rule JSON (`/blocks/50`), a stable code, and a
 //! sentence that says where and what, e.g.
 //! "block 2, condition 3: field 123 is a date, 'contains' does not apply to it".
@@ -45,63 +46,8 @@ pub use crate::template::{MAX_CALC_DEPTH, MAX_TEMPLATE_BYTES};
 /// Longest rule name, characters.
 pub const MAX_NAME_CHARS: usize = 255;
 
-/// The account's custom fields and users, as far as validation needs them.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct Schema {
-    /// Every custom field of leads, contacts and companies.
-    #[serde(default)]
-    pub fields: Vec<SchemaField>,
-    /// The account's users; `None` when they are not known, and then users are not checked.
-    #[serde(default)]
-    pub users: Option<Vec<SchemaUser>>,
-}
-
-/// One user of the account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct SchemaUser {
-    /// The Kommo user id.
-    pub id: i64,
-    /// The user's name.
-    #[serde(default)]
-    pub name: String,
-}
-
-/// One custom field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct SchemaField {
-    /// Which entity type has it.
-    pub entity: EntityType,
-    /// The Kommo field id.
-    pub id: i64,
-    /// The field name.
-    pub name: String,
-    /// The field type.
-    pub field_type: FieldType,
-    /// List values of select/multiselect fields.
-    #[serde(default)]
-    pub enums: Vec<SchemaEnum>,
-}
-
-/// A list value of a select field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct SchemaEnum {
-    /// The enum id.
-    pub id: i64,
-    /// The value.
-    pub value: String,
-}
-
-impl Schema {
-    fn field(&self, entity: Option<EntityType>, id: i64) -> Option<&SchemaField> {
-        self.fields
-            .iter()
-            .find(|f| f.id == id && entity.is_none_or(|e| e == f.entity))
-    }
-}
+use crate::schema::SchemaPipeline;
+pub use crate::schema::{Schema, SchemaEnum, SchemaField, SchemaUser};
 
 /// Stable problem codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -118,6 +64,12 @@ pub enum ProblemCode {
     UnknownField,
     /// A user the account does not have.
     UnknownUser,
+    /// A pipeline the account does not have.
+    UnknownPipeline,
+    /// A stage its pipeline does not have.
+    UnknownStage,
+    /// A Salesbot the account does not have.
+    UnknownSalesbot,
     /// An operator that does not apply to the operand's type.
     OperatorNotApplicable,
     /// A right operand missing or of the wrong kind.
@@ -149,6 +101,9 @@ impl ProblemCode {
             ProblemCode::TooMany => "too_many",
             ProblemCode::UnknownField => "unknown_field",
             ProblemCode::UnknownUser => "unknown_user",
+            ProblemCode::UnknownPipeline => "unknown_pipeline",
+            ProblemCode::UnknownStage => "unknown_stage",
+            ProblemCode::UnknownSalesbot => "unknown_salesbot",
             ProblemCode::OperatorNotApplicable => "operator_not_applicable",
             ProblemCode::BadOperand => "bad_operand",
             ProblemCode::InvalidRegex => "invalid_regex",
@@ -341,15 +296,75 @@ impl<'a> Validator<'a> {
 
     /// Reports a fixed user the account does not have, when its users are known.
     fn user(&mut self, id: i64, at: String, place: &str) {
-        let Some(users) = self.schema.and_then(|s| s.users.as_ref()) else {
-            return;
-        };
-        if !users.iter().any(|u| u.id == id) {
+        if let Some(None) = self.schema.and_then(|s| s.user(id)) {
             self.push(
                 at,
                 ProblemCode::UnknownUser,
                 place,
                 format!("the account has no user {id}"),
+            );
+        }
+    }
+
+    /// Reports a pipeline or stage the account does not have, when its pipelines are known. `at`
+    /// is the object holding `pipeline_id` and `status_id`; a stage without a pipeline may be in
+    /// any of them.
+    fn stage(&mut self, pipeline_id: Option<i64>, status_id: Option<i64>, at: &str, place: &str) {
+        let Some(pipelines) = self.schema.and_then(|s| s.pipelines.as_ref()) else {
+            return;
+        };
+        let prefix = if at.is_empty() {
+            String::new()
+        } else {
+            format!("{at}.")
+        };
+        let pipeline: Option<&SchemaPipeline> = match pipeline_id {
+            None => None,
+            Some(id) => match pipelines.iter().find(|p| p.id == id) {
+                Some(pipeline) => Some(pipeline),
+                None => {
+                    self.push(
+                        format!("{prefix}pipeline_id"),
+                        ProblemCode::UnknownPipeline,
+                        place,
+                        format!("the account has no pipeline {id}"),
+                    );
+                    return;
+                }
+            },
+        };
+        let Some(status_id) = status_id else {
+            return;
+        };
+        let known = match pipeline {
+            Some(pipeline) => pipeline.has_stage(status_id),
+            None => pipelines.iter().any(|p| p.has_stage(status_id)),
+        };
+        if !known {
+            let what = match pipeline {
+                Some(p) => format!("pipeline '{}' has no stage {status_id}", p.name),
+                None => format!("no pipeline has a stage {status_id}"),
+            };
+            self.push(
+                format!("{prefix}status_id"),
+                ProblemCode::UnknownStage,
+                place,
+                what,
+            );
+        }
+    }
+
+    /// Reports a Salesbot the account does not have, when its bots are known.
+    fn salesbot(&mut self, id: i64, at: String, place: &str) {
+        let Some(bots) = self.schema.and_then(|s| s.salesbots.as_ref()) else {
+            return;
+        };
+        if !bots.iter().any(|b| b.id == id) {
+            self.push(
+                at,
+                ProblemCode::UnknownSalesbot,
+                place,
+                format!("the account has no Salesbot {id}"),
             );
         }
     }
@@ -507,6 +522,11 @@ impl<'a> Validator<'a> {
                     );
                 }
             }
+            Trigger::StatusChanged {
+                pipeline_id,
+                status_id,
+                ..
+            } => self.stage(*pipeline_id, *status_id, "trigger", "trigger"),
             Trigger::ConversationClosed { delay_seconds, .. }
             | Trigger::OutgoingMessageSeen { delay_seconds, .. }
                 if u64::from(*delay_seconds) > MAX_TIMER_SECONDS =>
@@ -1053,6 +1073,21 @@ impl<'a> Validator<'a> {
             _ => {}
         }
         self.users_named(kind, at, place);
+        match kind {
+            ActionKind::ChangeStatus {
+                pipeline_id,
+                status_id,
+            } => self.stage(Some(*pipeline_id), Some(*status_id), at, place),
+            ActionKind::CreateLead {
+                pipeline_id,
+                status_id,
+                ..
+            } => self.stage(*pipeline_id, *status_id, at, place),
+            ActionKind::RunSalesbot { bot_id, .. } => {
+                self.salesbot(*bot_id, format!("{at}.bot_id"), place)
+            }
+            _ => {}
+        }
         match kind {
             ActionKind::ChangeFields { entity, fields } => {
                 if fields.is_empty() {

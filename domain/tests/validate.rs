@@ -13,6 +13,9 @@ fn schema() -> Schema {
         id,
         name: name.into(),
         field_type,
+        kommo_type: String::new(),
+        code: None,
+        sort: 0,
         enums: vec![],
     };
     Schema {
@@ -25,6 +28,7 @@ fn schema() -> Schema {
             f(EntityType::Contact, 201, "Birthday", FieldType::Birthday),
         ],
         users: None,
+        ..Schema::default()
     }
 }
 
@@ -181,14 +185,21 @@ fn fixed_values_must_fit_their_fields() {
         id: 130,
         name: "Tier".into(),
         field_type: FieldType::Select,
+        kommo_type: "select".into(),
+        code: None,
+        sort: 0,
         enums: vec![
             SchemaEnum {
                 id: 1,
                 value: "Gold".into(),
+                code: None,
+                sort: 1,
             },
             SchemaEnum {
                 id: 2,
                 value: "Silver".into(),
+                code: None,
+                sort: 2,
             },
         ],
     });
@@ -400,6 +411,9 @@ fn users_the_account_does_not_have_are_refused_when_its_users_are_known() {
     known.users = Some(vec![SchemaUser {
         id: 5,
         name: "Ann".into(),
+        active: true,
+        admin: false,
+        group_id: None,
     }]);
 
     assert_eq!(
@@ -439,4 +453,112 @@ fn paths_are_json_pointers() {
         "/blocks/1/actions/0/do/fields/2/value"
     );
     assert_eq!(json_pointer("a/b~c"), "/a~1b~0c");
+}
+
+fn with_pipelines() -> Schema {
+    use domain::schema::{SchemaPipeline, SchemaStage, StageKind};
+    let stage = |id, name: &str| SchemaStage {
+        id,
+        name: name.into(),
+        color: "#fffeb2".into(),
+        sort: id,
+        kind: StageKind::Open,
+    };
+    let mut schema = schema();
+    schema.pipelines = Some(vec![
+        SchemaPipeline {
+            id: 10,
+            name: "Sales".into(),
+            sort: 1,
+            is_main: true,
+            stages: vec![stage(1001, "New"), stage(1002, "Talks")],
+        },
+        SchemaPipeline {
+            id: 20,
+            name: "Partners".into(),
+            sort: 2,
+            is_main: false,
+            stages: vec![stage(2001, "Intro")],
+        },
+    ]);
+    schema
+}
+
+#[test]
+fn pipelines_and_stages_the_account_lacks_are_refused_at_their_pointer() {
+    let r = Rule::from_json(
+        &json!({"schema_version": 2, "name": "r",
+        "trigger": {"kind": "status_changed", "pipeline_id": 10, "status_id": 2001},
+        "blocks": [{"actions": [
+            {"do": {"type": "change_status", "pipeline_id": 20, "status_id": 2001}},
+            {"do": {"type": "change_status", "pipeline_id": 20, "status_id": 142}},
+            {"do": {"type": "change_status", "pipeline_id": 30, "status_id": 1001}},
+            {"do": {"type": "change_status", "pipeline_id": 10, "status_id": 2001}},
+            {"do": {"type": "create_lead", "name": "x", "status_id": 9999}}
+        ]}]})
+        .to_string(),
+    )
+    .unwrap();
+
+    assert_eq!(
+        validate(&r, &schema()),
+        vec![],
+        "pipelines unknown: not checked"
+    );
+    let problems = validate(&r, &with_pipelines());
+    let got: Vec<(&str, ProblemCode)> =
+        problems.iter().map(|p| (p.path.as_str(), p.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("/trigger/status_id", ProblemCode::UnknownStage),
+            (
+                "/blocks/0/actions/2/do/pipeline_id",
+                ProblemCode::UnknownPipeline
+            ),
+            (
+                "/blocks/0/actions/3/do/status_id",
+                ProblemCode::UnknownStage
+            ),
+            (
+                "/blocks/0/actions/4/do/status_id",
+                ProblemCode::UnknownStage
+            ),
+        ]
+    );
+    assert_eq!(
+        problems[0].message,
+        "trigger: pipeline 'Sales' has no stage 2001"
+    );
+    assert_eq!(
+        problems[3].message,
+        "block 1, action 5: no pipeline has a stage 9999"
+    );
+}
+
+#[test]
+fn a_salesbot_the_account_lacks_is_refused_when_its_bots_are_known() {
+    use domain::schema::SchemaSalesbot;
+    let r = rule(json!([{"actions": [
+        {"do": {"type": "run_salesbot", "entity": "lead", "bot_id": 7}},
+        {"do": {"type": "run_salesbot", "entity": "lead", "bot_id": 8}}
+    ]}]));
+    let mut known = schema();
+    known.salesbots = Some(vec![SchemaSalesbot {
+        id: 7,
+        name: "Welcome".into(),
+        active: true,
+    }]);
+
+    assert_eq!(validate(&r, &schema()), vec![]);
+    let problems = validate(&r, &known);
+    let got: Vec<(&str, ProblemCode)> =
+        problems.iter().map(|p| (p.path.as_str(), p.code)).collect();
+    assert_eq!(
+        got,
+        vec![(
+            "/blocks/0/actions/1/do/bot_id",
+            ProblemCode::UnknownSalesbot
+        )]
+    );
 }

@@ -291,6 +291,56 @@ pub struct User {
     pub email: String,
     /// Admin rights.
     pub is_admin: bool,
+    /// May log in (a deactivated user keeps its id).
+    pub is_active: bool,
+    /// The user's group; 0 for none.
+    pub group_id: i64,
+}
+
+/// A task type (`_embedded.task_types` of the account).
+#[derive(Debug, Clone)]
+pub struct TaskType {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Colour, if set.
+    pub color: Option<String>,
+    /// Icon, if set.
+    pub icon_id: Option<i64>,
+    /// Code of Kommo's own types (`FOLLOW_UP`, `MEETING`).
+    pub code: Option<String>,
+}
+
+/// A group of users (`_embedded.users_groups` of the account).
+#[derive(Debug, Clone)]
+pub struct UserGroup {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+}
+
+/// A loss reason (`/api/v4/leads/loss_reasons`).
+#[derive(Debug, Clone)]
+pub struct LossReason {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Place in the list.
+    pub sort: i64,
+}
+
+/// A Salesbot (`/api/v4/bots`).
+#[derive(Debug, Clone)]
+pub struct Bot {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Switched on.
+    pub active: bool,
 }
 
 /// A fault a test injected for the next matching requests.
@@ -351,8 +401,18 @@ pub struct Account {
     pub timezone: String,
     /// Currency code.
     pub currency: String,
+    /// Language code.
+    pub language: String,
     /// Users.
     pub users: Vec<User>,
+    /// User groups.
+    pub user_groups: Vec<UserGroup>,
+    /// Task types.
+    pub task_types: Vec<TaskType>,
+    /// Loss reasons.
+    pub loss_reasons: Vec<LossReason>,
+    /// Salesbots.
+    pub bots: Vec<Bot>,
     /// Pipelines.
     pub pipelines: Vec<Pipeline>,
     /// Custom field definitions per entity kind.
@@ -741,7 +801,12 @@ impl Account {
             "name": user.name,
             "email": user.email,
             "lang": "en",
-            "rights": {"is_admin": user.is_admin, "is_free": false, "is_active": true, "group_id": null},
+            "rights": {
+                "is_admin": user.is_admin,
+                "is_free": false,
+                "is_active": user.is_active,
+                "group_id": if user.group_id == 0 { Value::Null } else { json!(user.group_id) },
+            },
             "_links": {"self": {"href": format!("{base}/api/v4/users/{}", user.id)}},
         })
     }

@@ -122,10 +122,30 @@ pub fn dispatch(account: &mut Account, limits: ApiLimits, call: &ApiCall<'_>) ->
         ["v4", "account"] => only_get(m).map(|_| ApiOutcome::ok(render_account(account, call))),
         ["v4", "users"] => {
             only_get(m)?;
+            let with = with_list(&call.query);
             let items: Vec<Value> = account
                 .users
                 .iter()
-                .map(|u| account.render_user(u, &call.base))
+                .map(|u| {
+                    let mut user = account.render_user(u, &call.base);
+                    let mut embedded = Map::new();
+                    if with.contains(&"role") {
+                        embedded.insert("roles".into(), json!([]));
+                    }
+                    if with.contains(&"group") {
+                        let groups: Vec<Value> = account
+                            .user_groups
+                            .iter()
+                            .filter(|g| g.id == u.group_id)
+                            .map(|g| json!({"id": g.id, "name": g.name}))
+                            .collect();
+                        embedded.insert("groups".into(), Value::Array(groups));
+                    }
+                    if !embedded.is_empty() {
+                        user["_embedded"] = Value::Object(embedded);
+                    }
+                    user
+                })
                 .collect();
             page_out("users", items, call, limits)
         }
@@ -138,6 +158,41 @@ pub fn dispatch(account: &mut Account, limits: ApiLimits, call: &ApiCall<'_>) ->
                 .find(|u| u.id == id)
                 .ok_or(ApiFailure::NotFound)?;
             Ok(ApiOutcome::ok(account.render_user(user, &call.base)))
+        }
+        ["v4", "leads", "loss_reasons"] => {
+            only_get(m)?;
+            let items: Vec<Value> = account
+                .loss_reasons
+                .iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "name": r.name,
+                        "sort": r.sort,
+                        "created_at": 1_600_000_000,
+                        "updated_at": 1_600_000_000,
+                        "_links": {"self": {"href": format!("{}/api/v4/leads/loss_reasons/{}", call.base, r.id)}},
+                    })
+                })
+                .collect();
+            page_out("loss_reasons", items, call, limits)
+        }
+        ["v4", "bots"] => {
+            only_get(m)?;
+            let items: Vec<Value> = account
+                .bots
+                .iter()
+                .map(|b| {
+                    json!({
+                        "id": b.id,
+                        "name": b.name,
+                        "type_functionality": 0,
+                        "active": b.active,
+                        "_links": {"self": {"href": format!("{}/api/v4/bots/{}", call.base, b.id)}},
+                    })
+                })
+                .collect();
+            page_out("bots", items, call, limits)
         }
         ["v4", "leads", "pipelines"] => {
             only_get(m)?;
@@ -255,6 +310,25 @@ fn entity_routes(
                 .map(|d| account.render_field(kind, d, &call.base))
                 .collect();
             page_out("custom_fields", items, call, limits)
+        }
+        ["custom_fields", id] if m == "DELETE" => {
+            let id = parse_id(id)?;
+            let fields = account.custom_fields.entry(kind).or_default();
+            let at = fields
+                .iter()
+                .position(|d| d.id == id)
+                .ok_or(ApiFailure::NotFound)?;
+            if fields[at].code.is_some() {
+                // Kommo's own fields (PHONE, EMAIL, UTM_*) cannot be deleted.
+                return Err(ApiFailure::BadRequest(
+                    "This field cannot be deleted".into(),
+                ));
+            }
+            fields.remove(at);
+            for record in account.records.entry(kind).or_default().values_mut() {
+                record.custom_fields.retain(|(field, _)| *field != id);
+            }
+            Ok(ApiOutcome::no_content())
         }
         ["custom_fields", id] => {
             only_get(m)?;
@@ -453,7 +527,7 @@ fn parse_id(segment: &str) -> Result<i64, ApiFailure> {
 }
 
 fn render_account(account: &Account, call: &ApiCall<'_>) -> Value {
-    json!({
+    let mut body = json!({
         "id": account.id,
         "name": account.name,
         "subdomain": account.subdomain,
@@ -473,8 +547,45 @@ fn render_account(account: &Account, call: &ApiCall<'_>) -> Value {
         "is_technical_account": false,
         "contact_name_display_order": 1,
         "timezone": account.timezone,
+        "language": account.language,
         "_links": {"self": {"href": format!("{}/api/v4/account", call.base)}},
-    })
+    });
+    let with = with_list(&call.query);
+    let mut embedded = Map::new();
+    if with.contains(&"task_types") {
+        let types: Vec<Value> = account
+            .task_types
+            .iter()
+            .map(|t| json!({"id": t.id, "name": t.name, "color": t.color, "icon_id": t.icon_id, "code": t.code}))
+            .collect();
+        embedded.insert("task_types".into(), Value::Array(types));
+    }
+    if with.contains(&"users_groups") {
+        let groups: Vec<Value> = account
+            .user_groups
+            .iter()
+            .map(|g| json!({"id": g.id, "name": g.name, "uuid": null}))
+            .collect();
+        embedded.insert("users_groups".into(), Value::Array(groups));
+    }
+    if with.contains(&"datetime_settings") {
+        embedded.insert(
+            "datetime_settings".into(),
+            json!({
+                "date_pattern": "d.m.Y H:i",
+                "short_date_pattern": "d.m.Y",
+                "short_time_pattern": "H:i",
+                "date_format": "d.m.Y",
+                "time_format": "H:i:s",
+                "timezone": account.timezone,
+                "timezone_offset": "+00:00",
+            }),
+        );
+    }
+    if !embedded.is_empty() {
+        body["_embedded"] = Value::Object(embedded);
+    }
+    body
 }
 
 // ---------------------------------------------------------------- query helpers

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::{
-    Account, CustomFieldDef, DpAction, EntityKind, EnumOption, Integration, Pipeline, Status, User,
-    FIELD_TYPES,
+    Account, Bot, CustomFieldDef, DpAction, EntityKind, EnumOption, Integration, LossReason,
+    Pipeline, Status, TaskType, User, UserGroup, FIELD_TYPES,
 };
 
 /// A seed file: one account or a list of them.
@@ -50,9 +50,24 @@ pub struct AccountSeed {
     /// IANA timezone (default `UTC`).
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Language (default `en`).
+    #[serde(default)]
+    pub language: Option<String>,
     /// Users; a default admin (id 1) when empty.
     #[serde(default)]
     pub users: Vec<UserSeed>,
+    /// User groups.
+    #[serde(default)]
+    pub user_groups: Vec<NamedSeed>,
+    /// Task types besides Kommo's own (1 Follow-up, 2 Meeting).
+    #[serde(default)]
+    pub task_types: Vec<NamedSeed>,
+    /// Loss reasons.
+    #[serde(default)]
+    pub loss_reasons: Vec<NamedSeed>,
+    /// Salesbots.
+    #[serde(default)]
+    pub bots: Vec<BotSeed>,
     /// Pipelines; a default one when empty. 142 and 143 are added to each.
     #[serde(default)]
     pub pipelines: Vec<PipelineSeed>,
@@ -83,6 +98,33 @@ pub struct UserSeed {
     /// Admin (default true for the first user).
     #[serde(default)]
     pub is_admin: Option<bool>,
+    /// Active (default true).
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    /// Group, if any.
+    #[serde(default)]
+    pub group_id: Option<i64>,
+}
+
+/// Something with an id and a name (a user group, a task type, a loss reason).
+#[derive(Debug, Deserialize)]
+pub struct NamedSeed {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+}
+
+/// A Salesbot.
+#[derive(Debug, Deserialize)]
+pub struct BotSeed {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Switched on (default true).
+    #[serde(default)]
+    pub active: Option<bool>,
 }
 
 /// A pipeline.
@@ -238,6 +280,7 @@ pub fn build_account(seed: &AccountSeed, account_id: i64) -> Result<Account, See
         name: seed.name.clone().unwrap_or_else(|| seed.subdomain.clone()),
         timezone: seed.timezone.clone().unwrap_or_else(|| "UTC".into()),
         currency: "USD".into(),
+        language: seed.language.clone().unwrap_or_else(|| "en".into()),
         next_id: 10_000_000,
         ..Account::default()
     };
@@ -247,6 +290,8 @@ pub fn build_account(seed: &AccountSeed, account_id: i64) -> Result<Account, See
             name: "Admin".into(),
             email: "admin@example.com".into(),
             is_admin: true,
+            is_active: true,
+            group_id: 0,
         }]
     } else {
         seed.users
@@ -260,6 +305,8 @@ pub fn build_account(seed: &AccountSeed, account_id: i64) -> Result<Account, See
                     .clone()
                     .unwrap_or_else(|| format!("user{}@example.com", u.id)),
                 is_admin: u.is_admin.unwrap_or(i == 0),
+                is_active: u.is_active.unwrap_or(true),
+                group_id: u.group_id.unwrap_or(0),
             })
             .collect()
     };
@@ -375,6 +422,58 @@ pub fn build_account(seed: &AccountSeed, account_id: i64) -> Result<Account, See
             }
         }
     }
+    account.user_groups = seed
+        .user_groups
+        .iter()
+        .map(|g| UserGroup {
+            id: g.id,
+            name: g.name.clone(),
+        })
+        .collect();
+    account.task_types = vec![
+        TaskType {
+            id: 1,
+            name: "Follow-up".into(),
+            color: None,
+            icon_id: None,
+            code: Some("FOLLOW_UP".into()),
+        },
+        TaskType {
+            id: 2,
+            name: "Meeting".into(),
+            color: None,
+            icon_id: None,
+            code: Some("MEETING".into()),
+        },
+    ];
+    account
+        .task_types
+        .extend(seed.task_types.iter().map(|t| TaskType {
+            id: t.id,
+            name: t.name.clone(),
+            color: Some("#99ccff".into()),
+            icon_id: Some(1),
+            code: None,
+        }));
+    account.loss_reasons = seed
+        .loss_reasons
+        .iter()
+        .enumerate()
+        .map(|(i, r)| LossReason {
+            id: r.id,
+            name: r.name.clone(),
+            sort: (i as i64 + 1) * 10,
+        })
+        .collect();
+    account.bots = seed
+        .bots
+        .iter()
+        .map(|b| Bot {
+            id: b.id,
+            name: b.name.clone(),
+            active: b.active.unwrap_or(true),
+        })
+        .collect();
     account.integrations = seed
         .integrations
         .iter()

@@ -462,3 +462,90 @@ fn talk_webhooks_and_the_talk_model_have_the_documented_keys() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((status, body), (202, None));
 }
+
+/// An account with everything the account schema reads: groups, loss reasons, bots, a select field.
+fn seeded_with_schema() -> Emulator {
+    let emulator = Emulator::new(EmulatorConfig::default());
+    emulator
+        .seed_json(json!({
+            "subdomain": SUB, "id": 7039099, "timezone": "America/New_York",
+            "users": [{"id": 3, "name": "Ann", "group_id": 7}, {"id": 4, "name": "Bob", "is_active": false}],
+            "user_groups": [{"id": 7, "name": "Sales team"}],
+            "pipelines": [{"id": 3104, "name": "Sales", "statuses": [{"id": 7039100, "name": "Incoming leads"}]}],
+            "custom_fields": {"leads": [{"id": 501, "name": "Order type", "type": "select", "enums": [{"id": 11, "value": "Wholesale"}]}]},
+            "loss_reasons": [{"id": 4111, "name": "Too expensive"}],
+            "bots": [{"id": 5501, "name": "Welcome"}],
+            "entities": {"leads": [{"name": "Lead", "_embedded": {"tags": [{"name": "vip"}]}}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+    emulator
+}
+
+fn get(emulator: &Emulator, path: &str) -> Value {
+    let (status, body) = emulator
+        .call(SUB, "GET", path, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200, "{path}");
+    body.unwrap_or_default()
+}
+
+#[test]
+fn the_lists_the_account_schema_reads_have_the_documented_shape() {
+    let emulator = seeded_with_schema();
+    let account = get(
+        &emulator,
+        "v4/account?with=task_types,users_groups,datetime_settings",
+    );
+    assert_shape(
+        &json_fixture("account_with_types.json"),
+        &account,
+        "account",
+    );
+    assert_eq!(account["_embedded"]["users_groups"][0]["id"], json!(7));
+    assert!(get(&emulator, "v4/account").get("_embedded").is_none());
+
+    let users = get(&emulator, "v4/users?with=role,group");
+    assert_shape(&json_fixture("users_list.json"), &users, "users");
+    assert_eq!(
+        users["_embedded"]["users"][0]["rights"]["group_id"],
+        json!(7)
+    );
+    assert_eq!(
+        users["_embedded"]["users"][1]["rights"]["is_active"],
+        json!(false)
+    );
+    for (path, fixture_name) in [
+        ("v4/leads/pipelines", "pipelines_list.json"),
+        ("v4/leads/custom_fields", "custom_fields_list.json"),
+        ("v4/leads/tags", "tags_list.json"),
+        ("v4/leads/loss_reasons", "loss_reasons_list.json"),
+        ("v4/bots", "bots_list.json"),
+    ] {
+        assert_shape(&json_fixture(fixture_name), &get(&emulator, path), path);
+    }
+}
+
+#[test]
+fn a_deleted_custom_field_leaves_the_list_and_kommos_own_fields_stay() {
+    let emulator = seeded_with_schema();
+    let (status, body) = emulator
+        .call(SUB, "DELETE", "v4/leads/custom_fields/501", None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((status, body), (204, None));
+    let (status, _) = emulator
+        .call(SUB, "GET", "v4/leads/custom_fields", None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 204, "no lead fields are left");
+    let phone = get(&emulator, "v4/contacts/custom_fields")["_embedded"]["custom_fields"][0]["id"]
+        .as_i64()
+        .unwrap_or_default();
+    let (status, _) = emulator
+        .call(
+            SUB,
+            "DELETE",
+            &format!("v4/contacts/custom_fields/{phone}"),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 400);
+}

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use crate::client::{AccountClient, Outcome, Replay};
 use crate::error::KommoError;
 use crate::models::{
-    AccountInfo, CustomField, Entity, EntityKind, EntityWrite, Event, Link, NewNote, Note,
-    Pipeline, SalesbotRun, Status, Tag, Task, TaskWrite, User, Webhook,
+    AccountInfo, CustomField, Entity, EntityKind, EntityWrite, Event, Link, LossReason, NewNote,
+    Note, Pipeline, Salesbot, SalesbotRun, Status, Tag, Task, TaskWrite, User, Webhook,
 };
 
 /// Filters, ordering and `with` of a list request, in Kommo's query syntax.
@@ -255,13 +255,53 @@ impl AccountClient {
         decode(self.get("/api/v4/account", &[]).await?.unwrap_or_default())
     }
 
-    /// `GET /api/v4/users`, all pages.
-    pub async fn users(&self) -> Result<Vec<User>, KommoError> {
-        self.list_all("/api/v4/users", "users", &ListQuery::new())
+    /// `GET /api/v4/account?with=task_types,users_groups,datetime_settings`: the account with its
+    /// task types and user groups.
+    pub async fn account_with_types(&self) -> Result<AccountInfo, KommoError> {
+        let query = [(
+            "with".to_owned(),
+            "task_types,users_groups,datetime_settings".to_owned(),
+        )];
+        decode(
+            self.get("/api/v4/account", &query)
+                .await?
+                .unwrap_or_default(),
+        )
+    }
+
+    /// `GET /api/v4/leads/loss_reasons`, all pages.
+    pub async fn loss_reasons(&self) -> Result<Vec<LossReason>, KommoError> {
+        self.list_all(
+            "/api/v4/leads/loss_reasons",
+            "loss_reasons",
+            &ListQuery::new(),
+        )
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+    }
+
+    /// `GET /api/v4/bots`, all pages: the account's Salesbots.
+    pub async fn salesbots(&self) -> Result<Vec<Salesbot>, KommoError> {
+        self.list_all("/api/v4/bots", "bots", &ListQuery::new())
             .await?
             .into_iter()
             .map(decode)
             .collect()
+    }
+
+    /// `GET /api/v4/users?with=role,group`, all pages.
+    pub async fn users(&self) -> Result<Vec<User>, KommoError> {
+        self.list_all(
+            "/api/v4/users",
+            "users",
+            &ListQuery::new().with(&["role", "group"]),
+        )
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
     }
 
     /// `GET /api/v4/leads/pipelines`.

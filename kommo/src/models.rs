@@ -36,6 +36,9 @@ pub struct Tag {
     /// Name.
     #[serde(default)]
     pub name: String,
+    /// Colour (in the tag list), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
 }
 
 /// A reference to a tag in a write: by id or by name (created when missing).
@@ -474,6 +477,12 @@ pub struct Status {
     /// Pipeline.
     #[serde(default)]
     pub pipeline_id: i64,
+    /// Colour, `#rrggbb`.
+    #[serde(default)]
+    pub color: String,
+    /// 0 a working stage, 1 the "incoming leads" stage.
+    #[serde(rename = "type", default)]
+    pub status_type: i64,
 }
 
 /// A pipeline with its stages.
@@ -487,6 +496,9 @@ pub struct Pipeline {
     /// Main pipeline.
     #[serde(default)]
     pub is_main: bool,
+    /// Place among the pipelines.
+    #[serde(default)]
+    pub sort: i64,
     /// Stages.
     #[serde(default, rename = "_embedded")]
     pub embedded: PipelineEmbedded,
@@ -514,6 +526,9 @@ pub struct CustomField {
     /// Code.
     #[serde(default)]
     pub code: Option<String>,
+    /// Place among the entity's fields.
+    #[serde(default)]
+    pub sort: i64,
     /// Enum options.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub enums: Vec<EnumOption>,
@@ -530,6 +545,9 @@ pub struct EnumOption {
     /// Code.
     #[serde(default)]
     pub code: Option<String>,
+    /// Place in the list.
+    #[serde(default)]
+    pub sort: i64,
 }
 
 /// A user.
@@ -543,9 +561,26 @@ pub struct User {
     /// Email.
     #[serde(default)]
     pub email: String,
-    /// Rights (`is_admin`, ...).
+    /// Rights (`is_admin`, `is_active`, `group_id`, ...).
     #[serde(default)]
     pub rights: Value,
+}
+
+impl User {
+    /// Whether the user administers the account (`rights.is_admin`).
+    pub fn is_admin(&self) -> bool {
+        self.rights["is_admin"].as_bool().unwrap_or(false)
+    }
+
+    /// Whether the user may log in (`rights.is_active`; active when Kommo does not say).
+    pub fn is_active(&self) -> bool {
+        self.rights["is_active"].as_bool().unwrap_or(true)
+    }
+
+    /// The user's group (`rights.group_id`; none when null or 0).
+    pub fn group_id(&self) -> Option<i64> {
+        self.rights["group_id"].as_i64().filter(|id| *id != 0)
+    }
 }
 
 /// The account.
@@ -565,6 +600,85 @@ pub struct AccountInfo {
     /// Currency.
     #[serde(default)]
     pub currency: String,
+    /// Language of the account (`en`).
+    #[serde(default)]
+    pub language: String,
+    /// What `with=task_types,users_groups` adds.
+    #[serde(default, rename = "_embedded")]
+    pub embedded: AccountEmbedded,
+}
+
+/// `_embedded` of the account.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct AccountEmbedded {
+    /// Task types (`with=task_types`).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub task_types: Vec<TaskType>,
+    /// User groups (`with=users_groups`).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub users_groups: Vec<UserGroup>,
+}
+
+/// A task type.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TaskType {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Colour, if set.
+    #[serde(default)]
+    pub color: Option<String>,
+    /// Icon, if set.
+    #[serde(default)]
+    pub icon_id: Option<i64>,
+    /// Code (`FOLLOW_UP`, `MEETING`), if any.
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// A group of users.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct UserGroup {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// UUID, if any.
+    #[serde(default)]
+    pub uuid: Option<String>,
+}
+
+/// A loss reason (`/api/v4/leads/loss_reasons`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LossReason {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Place in the list.
+    #[serde(default)]
+    pub sort: i64,
+}
+
+/// A Salesbot (`/api/v4/bots`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Salesbot {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Whether it is switched on (on when Kommo does not say).
+    #[serde(default = "switched_on")]
+    pub active: bool,
+}
+
+fn switched_on() -> bool {
+    true
 }
 
 /// A webhook subscription.

@@ -37,7 +37,11 @@ fn seed() -> Value {
             {"id": 509, "name": "Site", "type": "url"},
             {"id": 510, "name": "Notes", "type": "textarea"}
         ]},
-        "integrations": [{"client_id": "cid", "client_secret": "sec", "redirect_uri": "https://api.example/oauth"}]
+        "integrations": [{"client_id": "cid", "client_secret": "sec", "redirect_uri": "https://api.example/oauth"}],
+        "user_groups": [{"id": 70, "name": "Sales team"}],
+        "loss_reasons": [{"id": 1, "name": "Price"}, {"id": 2, "name": "Timing"}, {"id": 3, "name": "Rival"},
+                         {"id": 4, "name": "Silence"}, {"id": 5, "name": "Other"}],
+        "bots": [{"id": 51, "name": "Hello"}, {"id": 52, "name": "Bye", "active": false}, {"id": 53, "name": "Ask"}]
     })
 }
 
@@ -929,4 +933,51 @@ async fn a_read_only_client_reads_and_refuses_every_write_before_sending_it() {
         .collect();
     assert_eq!(after, ["GET"], "only the read reached Kommo");
     assert_eq!(h.emulator().entities(ACCOUNT, "contacts").len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_lists_are_read_over_every_page() {
+    let config = ClientConfig {
+        page_size: 2,
+        ..fast_config()
+    };
+    let h = harness_with(EmulatorConfig::default(), config, None).await;
+
+    let reasons = h.account.loss_reasons().await.unwrap_or_default();
+    let bots = h.account.salesbots().await.unwrap_or_default();
+    let account = h
+        .account
+        .account_with_types()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(
+        reasons.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        bots.iter().map(|b| (b.id, b.active)).collect::<Vec<_>>(),
+        vec![(51, true), (52, false), (53, true)]
+    );
+    assert_eq!(
+        account
+            .embedded
+            .task_types
+            .iter()
+            .map(|t| t.code.as_deref())
+            .collect::<Vec<_>>(),
+        vec![Some("FOLLOW_UP"), Some("MEETING")]
+    );
+    assert_eq!(account.embedded.users_groups[0].name, "Sales team");
+    assert_eq!(account.language, "en");
+    let paths: Vec<String> = h
+        .emulator()
+        .request_log()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    let loss_pages = paths.iter().filter(|p| p.contains("/loss_reasons")).count();
+    let bot_pages = paths.iter().filter(|p| p.contains("/bots")).count();
+    // 5 reasons in pages of 2: three pages, the last short; 3 bots: two pages.
+    assert_eq!((loss_pages, bot_pages), (3, 2), "{paths:?}");
 }

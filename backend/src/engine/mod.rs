@@ -5,8 +5,11 @@
 //! # Layout
 //! - [`events`]: Kommo webhooks, digital-pipeline requests, inbound hooks and trigger links
 //!   translated into [`domain::event::Event`]s, with the changed fields and tags worked out.
-//! - [`snapshot`]: the entity snapshot and the account facts (timezone, users, field definitions),
-//!   read through the client.
+//! - [`schema`]: the account's schema (pipelines, users, fields, task types, tags, Salesbots, loss
+//!   reasons, timezone) read through the client, stored for every process, and cached: the API
+//!   answers it, validation checks rules against it, and the engine's account facts come from it.
+//! - [`snapshot`]: the entity snapshot and the account facts (timezone, users, field
+//!   definitions, from the schema), read through the client.
 //! - [`executor`]: planned actions performed through the client, entity updates of all the rules of
 //!   an event merged into as few requests as possible.
 //! - [`pipeline`]: the `process_event`, `run_delayed_action` and `run_rule` job handlers, the dry run.
@@ -24,6 +27,7 @@ pub mod outbound;
 pub mod pipeline;
 pub mod records;
 pub mod schedule;
+pub mod schema;
 pub mod snapshot;
 pub mod talks;
 pub mod tokens;
@@ -59,8 +63,9 @@ pub struct EngineConfig {
     /// How "send webhook" sends: which addresses it may reach, its deadline, how much of an
     /// answer it reads.
     pub webhook: outbound::OutboundConfig,
-    /// How long account facts (timezone, users, field definitions) are reused.
-    pub facts_ttl_ms: Millis,
+    /// How old the account's schema (timezone, users, fields, pipelines…) may be before it is
+    /// read from Kommo again.
+    pub schema_max_age_ms: Millis,
     /// The Kommo client's settings.
     pub client: ClientConfig,
     /// The backend's public URL without a trailing slash: the base of trigger-link URLs.
@@ -84,7 +89,8 @@ impl EngineConfig {
                 timeout: std::time::Duration::from_secs(settings.webhook_timeout_s.get()),
                 max_response_bytes: settings.webhook_max_response_bytes.get(),
             },
-            facts_ttl_ms: 300_000,
+            schema_max_age_ms: i64::try_from(settings.schema_max_age_s.saturating_mul(1000))
+                .unwrap_or(Millis::MAX),
             client,
             public_url: settings
                 .public_url
@@ -156,7 +162,7 @@ impl EngineError {
 }
 
 /// The engine: the database, the clock, the queue, the Kommo client, and caches of compiled rules
-/// and account facts. One per process; cheap to share behind an `Arc`.
+/// and account schemas. One per process; cheap to share behind an `Arc`.
 pub struct Engine {
     db: Db,
     clock: SharedClock,
@@ -165,7 +171,7 @@ pub struct Engine {
     oauth: OAuthApp,
     config: EngineConfig,
     rules: Mutex<HashMap<i64, (i64, Arc<CompiledRule>)>>,
-    facts: Mutex<HashMap<i64, (Millis, Arc<snapshot::AccountFacts>)>>,
+    schemas: schema::SchemaCache,
     coalescer: executor::UpdateCoalescer,
 }
 
@@ -213,7 +219,7 @@ impl Engine {
             oauth,
             config,
             rules: Mutex::new(HashMap::new()),
-            facts: Mutex::new(HashMap::new()),
+            schemas: schema::SchemaCache::default(),
             coalescer: executor::UpdateCoalescer::default(),
         })
     }

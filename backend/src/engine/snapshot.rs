@@ -1,26 +1,25 @@
 //! The entity snapshot rules are evaluated against, read through the Kommo client: the event's lead
 //! with its main contact and company (or the contact or company with its latest lead), their tasks,
-//! and the account facts (timezone, users, custom field definitions), which are cached a while.
+//! and the account facts (timezone, users, custom field definitions), which come from the account's
+//! cached schema (`engine::schema`).
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use domain::{
     event::EntityRef,
     path::EntityType,
+    schema::Schema,
     snapshot::{
         Account, CustomFieldValue, EntitySnapshot, EnumValue, FieldType, FieldValue, LinkedCounts,
         MultitextEntry, Snapshot, TaskSnapshot, User, Utm, WeeklyHours,
     },
-    validate::{Schema, SchemaEnum, SchemaField, SchemaUser},
 };
 use kommo::{
-    models::{CustomField, Entity, EntityKind, Task},
+    models::{CustomField, Entity, EntityKind, EnumOption, Task},
     AccountClient, KommoError, ListQuery,
 };
-
-use super::{Engine, EngineError};
 
 /// What the engine needs to know about an account besides its entities.
 #[derive(Debug, Clone)]
@@ -41,51 +40,56 @@ impl AccountFacts {
             .and_then(|defs| defs.iter().find(|d| d.id == field_id))
     }
 
-    /// The custom fields and users, as rule validation (`domain::validate`) needs them.
-    pub fn schema(&self) -> Schema {
-        let mut fields = Vec::new();
-        for (kind, defs) in &self.fields {
-            let entity = match kind {
-                EntityKind::Leads => EntityType::Lead,
-                EntityKind::Contacts => EntityType::Contact,
-                EntityKind::Companies => EntityType::Company,
+    /// The facts of an account's schema: its timezone (UTC when it names none the engine
+    /// knows), its users, and its custom fields as Kommo defines them.
+    pub fn from_schema(schema: &Schema) -> Self {
+        let mut fields: HashMap<EntityKind, Vec<CustomField>> = HashMap::new();
+        for field in &schema.fields {
+            let Some(kind) = kind_of(field.entity) else {
+                continue;
             };
-            fields.extend(defs.iter().map(|def| {
-                SchemaField {
-                    entity,
-                    id: def.id,
-                    name: def.name.clone(),
-                    field_type: schema_field_type(&def.field_type),
-                    enums: def
-                        .enums
-                        .iter()
-                        .map(|e| SchemaEnum {
-                            id: e.id,
-                            value: e.value.clone(),
-                        })
-                        .collect(),
-                }
-            }));
-        }
-        fields.sort_by_key(|f| (f.entity.as_str(), f.id));
-        Schema {
-            fields,
-            users: Some(
-                self.users
+            let field_type = if field.kommo_type.is_empty() {
+                field.field_type.as_str().to_owned()
+            } else {
+                field.kommo_type.clone()
+            };
+            fields.entry(kind).or_default().push(CustomField {
+                id: field.id,
+                name: field.name.clone(),
+                field_type,
+                code: field.code.clone(),
+                sort: field.sort,
+                enums: field
+                    .enums
                     .iter()
-                    .map(|u| SchemaUser {
-                        id: u.id,
-                        name: u.name.clone(),
+                    .map(|e| EnumOption {
+                        id: e.id,
+                        value: e.value.clone(),
+                        code: e.code.clone(),
+                        sort: e.sort,
                     })
                     .collect(),
-            ),
+            });
+        }
+        Self {
+            timezone: schema.timezone.parse().unwrap_or(Tz::UTC),
+            users: schema
+                .users
+                .iter()
+                .flatten()
+                .map(|u| User {
+                    id: u.id,
+                    name: u.name.clone(),
+                })
+                .collect(),
+            fields,
         }
     }
 }
 
 /// The type a Kommo field type is read as, the way [`entity_snapshot`] reads its values: types
 /// the engine does not know are read as text.
-fn schema_field_type(kommo_type: &str) -> FieldType {
+pub fn schema_field_type(kommo_type: &str) -> FieldType {
     match kommo_type {
         "numeric" | "price" => FieldType::Numeric,
         "checkbox" => FieldType::Checkbox,
@@ -402,72 +406,4 @@ pub async fn load_snapshot(
         }
     }
     Ok(snapshot)
-}
-
-impl Engine {
-    /// The account's custom fields and users for rule validation, from the facts the engine read
-    /// last (however old), without asking Kommo; `None` when it has read none for this account
-    /// since the process started.
-    pub fn cached_schema(&self, account_id: i64) -> Option<Schema> {
-        self.facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&account_id)
-            .map(|(_, facts)| facts.schema())
-    }
-
-    /// The account's custom fields and users read from Kommo now; the cached facts are replaced.
-    pub async fn fresh_schema(&self, account_id: i64) -> Result<Schema, EngineError> {
-        let client = self.account_client(account_id).await?;
-        self.facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&account_id);
-        Ok(self.account_facts(account_id, &client).await?.schema())
-    }
-
-    /// The account's facts, read from Kommo at most once per [`super::EngineConfig::facts_ttl_ms`].
-    pub async fn account_facts(
-        &self,
-        account_id: i64,
-        client: &AccountClient,
-    ) -> Result<Arc<AccountFacts>, EngineError> {
-        let now = self.clock.now_ms();
-        if let Some((at, facts)) = self
-            .facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&account_id)
-        {
-            if now - *at < self.config.facts_ttl_ms {
-                return Ok(facts.clone());
-            }
-        }
-        let info = client.account_info().await?;
-        let users = client.users().await?;
-        let mut fields = HashMap::new();
-        for kind in [
-            EntityKind::Leads,
-            EntityKind::Contacts,
-            EntityKind::Companies,
-        ] {
-            fields.insert(kind, client.custom_fields(kind).await?);
-        }
-        let facts = Arc::new(AccountFacts {
-            timezone: info.timezone.parse().unwrap_or(Tz::UTC),
-            users: users
-                .into_iter()
-                .map(|u| User {
-                    id: u.id,
-                    name: u.name,
-                })
-                .collect(),
-            fields,
-        });
-        self.facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(account_id, (now, facts.clone()));
-        Ok(facts)
-    }
 }

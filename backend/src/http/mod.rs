@@ -19,6 +19,7 @@ pub mod openapi;
 mod page;
 pub mod routes;
 mod rules;
+mod schema;
 pub mod throttle;
 mod variables;
 
@@ -45,6 +46,7 @@ pub fn routes() -> Vec<routes::Route> {
         variables::routes(),
         jobs::routes(),
         account::routes(),
+        schema::routes(),
         hooks::routes(),
         oauth::routes(),
         launch::routes(),

@@ -5,8 +5,9 @@
 //! (`?limit&offset`).
 //!
 //! A rule is checked before it is stored or enabled ([`check_definition`]): `domain::validate`'s
-//! limits always, and what it names of the account (custom fields, users) when the engine has
-//! read the account's facts already. Every problem answers 422 with a JSON pointer into the rule.
+//! limits always, and what it names of the account (custom fields, users, pipelines, stages,
+//! Salesbots) against the account's cached schema. Every problem answers 422 with a JSON pointer
+//! into the rule.
 
 use axum::{
     extract::State,
@@ -16,7 +17,7 @@ use axum::{
 use domain::{
     api::{ExecutionEntry, FieldError, RuleRecord, RuleSummary, SaveRule},
     rule::{Action, ActionKind, Rule, Trigger},
-    validate::{validate, validate_limits, validate_with, ProblemCode},
+    validate::{validate, validate_with, ProblemCode},
 };
 use serde::{Deserialize, Serialize};
 
@@ -71,17 +72,18 @@ pub(super) fn parse_save_body(input: &SaveRule) -> ApiResult<(RuleName, rules::R
     Ok((name, rule))
 }
 
-/// Refuses a definition that is not fit to store or enable: `domain::validate`'s problems (its
-/// limits, and the custom fields and users it names when the account's are known), and the parts
-/// Kommo's public API cannot serve. Any validation problem answers 422 `invalid` with every
-/// problem; only parts Kommo cannot serve answer 422 `unavailable_in_kommo`.
+/// Refuses a definition that is not fit to store or enable: `domain::validate`'s problems against
+/// the account's schema (its limits, and the custom fields, operators, list values, users,
+/// pipelines, stages and Salesbots it names), and the parts Kommo's public API cannot serve. Any
+/// validation problem answers 422 `invalid` with every problem at its JSON pointer; only parts
+/// Kommo cannot serve answer 422 `unavailable_in_kommo`. Saving, enabling and importing all call
+/// this one function.
 ///
-/// The account's custom fields and users are known when the engine has read them (for an event
-/// or a dry run) since the process started: saving does not ask Kommo for them. When it knows
-/// them and the rule names a field or user they lack, they are read again from Kommo before the
-/// rule is refused, so that a field created a moment ago is accepted; if Kommo cannot be read
-/// then, only the limits are checked.
-async fn check_definition(
+/// The schema is the engine's cached one (read from Kommo when older than the configured age). When
+/// the rule names something the schema lacks and the schema is older than
+/// [`RECHECK_AFTER_MS`], it is read again first, so that a field created a moment ago is accepted.
+/// When Kommo cannot be read and nothing is stored, only the limits are checked (and logged so).
+pub(crate) async fn check_definition(
     state: &AppState,
     account_id: i64,
     definition: &serde_json::Value,
@@ -91,19 +93,30 @@ async fn check_definition(
     let Ok(rule) = Rule::from_json(&definition.to_string()) else {
         return Ok(());
     };
-    let cached = state.engine.cached_schema(account_id);
-    let mut problems = validate_with(&rule, cached.as_ref());
-    let names_unknown = problems
-        .iter()
-        .any(|p| matches!(p.code, ProblemCode::UnknownField | ProblemCode::UnknownUser));
-    if names_unknown {
-        problems = match state.engine.fresh_schema(account_id).await {
-            Ok(schema) => validate(&rule, &schema),
-            Err(err) => {
-                tracing::warn!(account_id, error = %err, "the account's fields and users could not be read again; only the rule's limits are checked");
-                validate_limits(&rule)
+    let cached = validation_schema(state, account_id).await;
+    let mut problems = validate_with(&rule, cached.as_ref().map(|c| c.schema.as_ref()));
+    let names_unknown = problems.iter().any(|p| {
+        matches!(
+            p.code,
+            ProblemCode::UnknownField
+                | ProblemCode::UnknownUser
+                | ProblemCode::UnknownPipeline
+                | ProblemCode::UnknownStage
+                | ProblemCode::UnknownSalesbot
+        )
+    });
+    let stale = cached
+        .as_ref()
+        .is_some_and(|c| state.clock.now_ms() - c.fetched_at > RECHECK_AFTER_MS);
+    if names_unknown && stale {
+        match state.engine.refresh_account_schema(account_id).await {
+            Ok(fresh) => {
+                problems = validate(&rule, &fresh.schema);
             }
-        };
+            Err(err) => {
+                tracing::warn!(account.id = account_id, error = %err, "the account's schema could not be read again; the rule is checked against the stored one");
+            }
+        }
     }
     let unavailable = unavailable_in_kommo(&rule);
     if problems.is_empty() {
@@ -126,6 +139,32 @@ async fn check_definition(
     let mut errors: Vec<FieldError> = problems.into_iter().map(Into::into).collect();
     errors.extend(unavailable);
     Err(ApiError::invalid(detail, errors))
+}
+
+/// How old a schema must be before a rule naming something it lacks makes it read again.
+pub(crate) const RECHECK_AFTER_MS: i64 = 60_000;
+
+/// The schema to check rules with: the cached one (read from Kommo when none is fresh), else the
+/// stored one however old when Kommo cannot be read; `None` when there is none (the account is
+/// not connected, or Kommo has never answered), and then only the limits are checked.
+async fn validation_schema(
+    state: &AppState,
+    account_id: i64,
+) -> Option<std::sync::Arc<crate::engine::schema::CachedSchema>> {
+    let err = match state.engine.account_schema(account_id).await {
+        Ok(cached) => return Some(cached),
+        Err(err) => err,
+    };
+    match state.engine.stored_account_schema(account_id).await {
+        Ok(Some(stored)) => {
+            tracing::warn!(account.id = account_id, error = %err, "the account's schema could not be read; rules are checked against the stored one");
+            Some(stored)
+        }
+        Ok(None) | Err(_) => {
+            tracing::warn!(account.id = account_id, error = %err, "the account's schema is not known; only the rule's limits are checked");
+            None
+        }
+    }
 }
 
 /// The stable code of a rule part Kommo's public API cannot serve.

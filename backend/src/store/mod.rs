@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod execution_log;
 pub mod rate_limit;
 pub mod rules;
+pub mod schema;
 pub mod secrets;
 pub mod seen_tokens;
 pub mod token_cipher;

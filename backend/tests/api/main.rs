@@ -13,6 +13,7 @@ mod problems;
 mod queue;
 mod rate_limit;
 mod rules;
+mod schema;
 mod secrets;
 mod tenancy;
 mod validation;
