@@ -371,10 +371,15 @@ pub enum Trigger {
         /// The entity type the rule applies to.
         entity: EntityType,
     },
-    /// An inbound webhook arrived at a hook.
+    /// An inbound webhook arrived: at the receiver `receiver_id` names (every enabled rule that
+    /// names it runs), or, for a rule that names none, at the rule's own inbound URL.
     InboundWebhook {
-        /// The hook's key.
+        /// A label of the hook, for people (rules older than receivers matched on it).
+        #[serde(default)]
         hook_id: String,
+        /// The receiver whose requests run the rule.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receiver_id: Option<i64>,
     },
 }
 

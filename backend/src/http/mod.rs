@@ -12,9 +12,11 @@ mod hooks;
 mod jobs;
 mod keys;
 mod launch;
+mod links;
 mod me;
 mod oauth;
 mod page;
+mod receivers;
 pub mod routes;
 mod rules;
 pub mod throttle;
@@ -47,6 +49,8 @@ pub fn routes() -> Vec<routes::Route> {
         oauth::routes(),
         launch::routes(),
         keys::routes(),
+        links::routes(),
+        receivers::routes(),
     ]
     .into_iter()
     .flatten()

@@ -10,6 +10,7 @@ mod memory;
 mod problems;
 mod queue;
 mod rate_limit;
+mod receivers;
 mod rules;
 mod secrets;
 mod tenancy;
