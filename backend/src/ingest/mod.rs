@@ -133,7 +133,7 @@ pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sql
             body: event.body,
             body_cap: call.body_cap,
         };
-        receivers::record_request(&mut *tx, event.account_id, &request, event_id, now).await?;
+        receivers::record_request(&mut tx, event.account_id, &request, event_id, now).await?;
     }
     let Some(event_id) = event_id else {
         tx.commit().await?;
