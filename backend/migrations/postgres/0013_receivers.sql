@@ -34,3 +34,16 @@ ALTER TABLE events ADD COLUMN receiver_id BIGINT;
 ALTER TABLE events ADD COLUMN query TEXT;
 
 ALTER TABLE trigger_links ADD COLUMN clicks BIGINT NOT NULL DEFAULT 0;
+
+-- Each rule with an inbound-webhook trigger (and a key not revoked) gets a receiver named after it,
+-- with the secret of the rule's own key, and its trigger names that receiver (the current version
+-- in the history too). The rule's own URL keeps running it as well.
+INSERT INTO receivers (account_id, name, secret, created_at)
+SELECT account_id, name, hook_secret, updated_at FROM rules
+WHERE (body::jsonb) -> 'trigger' ->> 'kind' = 'inbound_webhook'
+  AND (body::jsonb) -> 'trigger' -> 'receiver_id' IS NULL AND hook_secret NOT LIKE '!%';
+UPDATE rule_versions v SET body = jsonb_set(v.body::jsonb, '{trigger,receiver_id}', to_jsonb(r.id))::text
+FROM receivers r JOIN rules ru ON r.account_id = ru.account_id AND r.name = ru.name
+WHERE ru.id = v.rule_id AND ru.version = v.version;
+UPDATE rules ru SET body = jsonb_set(ru.body::jsonb, '{trigger,receiver_id}', to_jsonb(r.id))::text
+FROM receivers r WHERE r.account_id = ru.account_id AND r.name = ru.name;

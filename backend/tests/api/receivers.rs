@@ -8,7 +8,8 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    spawn_app, spawn_app_with, Backend, TestApp, ACCOUNT, ADMIN, MEMBER, OTHER_ADMIN, PUBLIC_URL,
+    spawn_app, spawn_app_migrated_from, spawn_app_with, Backend, TestApp, ACCOUNT, ADMIN, MEMBER,
+    OTHER_ADMIN, PUBLIC_URL,
 };
 
 crate::on_both_databases!(
@@ -17,6 +18,7 @@ crate::on_both_databases!(
     a_receiver_keeps_its_last_100_requests_and_caps_their_bodies,
     a_receivers_request_is_an_event_a_dry_run_takes,
     trigger_links_are_created_edited_listed_with_clicks_and_deleted,
+    an_inbound_rule_gets_a_receiver_with_its_key_and_both_urls_work_after_the_migration,
 );
 
 /// The path of a URL of ours.
@@ -72,7 +74,8 @@ async fn receivers_are_created_renamed_rotated_and_deleted_by_admins_only(backen
         "{url}"
     );
     // 192 random bits: 32 base64url characters after the id.
-    let secret = url.rsplit_once('-').expect("key").1;
+    let key = url.rsplit('/').next().expect("key");
+    let secret = key.split_once('-').expect("r{id}-{secret}").1;
     assert!(secret.len() >= 32, "{secret}");
 
     // URLs are secrets and bodies customer data: members see neither, not even the names.
@@ -574,4 +577,91 @@ async fn trigger_links_are_created_edited_listed_with_clicks_and_deleted(backend
     let left = app.get("/api/v1/links", ADMIN).await.expect(StatusCode::OK);
     assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
     assert_eq!(left[0]["id"], auto_id);
+}
+
+async fn an_inbound_rule_gets_a_receiver_with_its_key_and_both_urls_work_after_the_migration(
+    backend: Backend,
+) {
+    let secret = "S3cretS3cretS3cretS3cretS3cret12";
+    let inbound = r#"{"schema_version": 2, "name": "Site form", "trigger": {"kind": "inbound_webhook", "hook_id": "site"}}"#;
+    let manual = r#"{"schema_version": 2, "name": "Button", "trigger": {"kind": "manual", "entity": "lead"}}"#;
+    let account = format!(
+        "INSERT INTO accounts (account_id, subdomain, created_at, last_seen_at) VALUES ({ACCOUNT}, 'acme', 0, 0)"
+    );
+    let rules = format!(
+        "INSERT INTO rules (account_id, name, enabled, version, body, hook_secret, created_at, updated_at)
+         VALUES ({ACCOUNT}, 'Site form', 1, 1, '{inbound}', '{secret}', 0, 0),
+                ({ACCOUNT}, 'Button', 1, 1, '{manual}', 'OtherS3cretOtherS3cretOtherS3cre', 0, 0)"
+    );
+    let versions = format!(
+        "INSERT INTO rule_versions (rule_id, version, name, body, saved_by, saved_at)
+         SELECT id, 1, name, body, 1, 0 FROM rules WHERE account_id = {ACCOUNT}"
+    );
+    let app = spawn_app_migrated_from(backend, 13, &[&account, &rules, &versions]).await;
+
+    let listed = app
+        .get("/api/v1/receivers", ADMIN)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "only the inbound rule: {listed}"
+    );
+    let receiver = &listed[0];
+    let receiver_id = receiver["id"].as_i64().expect("id");
+    assert_eq!(receiver["name"], "Site form");
+    assert_eq!(
+        receiver["key"],
+        format!("r{receiver_id}-{secret}"),
+        "the rule's own secret"
+    );
+
+    let rules = app.list_rules(ADMIN).await.expect(StatusCode::OK);
+    let site = rules
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["name"] == "Site form")
+        .expect("the rule")
+        .clone();
+    let rule = app
+        .get_rule(ADMIN, site["id"].as_i64().expect("id"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        rule["rule"]["trigger"]["receiver_id"], receiver_id,
+        "{rule}"
+    );
+    assert_eq!(rule["rule"]["trigger"]["hook_id"], "site");
+
+    // The rule's old URL still works, and so does the receiver's.
+    let old = format!(
+        "/hooks/in/{ACCOUNT}/{}",
+        rule["inbound_hook_key"].as_str().expect("key")
+    );
+    assert!(old.ends_with(secret), "{old}");
+    assert_eq!(
+        call(&app, Method::POST, &old, b"{}", "application/json").await,
+        200
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            &path_of(&receiver["url"]),
+            b"{}",
+            "application/json"
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        requests_of(&app, receiver_id, "")
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "the receiver logs what reaches its own URL"
+    );
 }
