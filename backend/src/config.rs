@@ -117,6 +117,10 @@ pub struct Settings {
     /// How long a dead job is kept for inspection and retry before it is pruned, in days.
     #[serde(default = "default_dead_job_retention_days")]
     pub dead_job_retention_days: u32,
+    /// How much of a request's body a receiver's request log keeps, in bytes (its variables are
+    /// read from the whole body).
+    #[serde(default = "default_receiver_log_max_body_bytes")]
+    pub receiver_log_max_body_bytes: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -161,6 +165,10 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .field("dead_job_retention_days", &self.dead_job_retention_days)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field(
+                "receiver_log_max_body_bytes",
+                &self.receiver_log_max_body_bytes,
+            )
             .finish()
     }
 }
@@ -201,6 +209,10 @@ fn default_webhook_timeout_s() -> NonZeroU64 {
 
 fn default_webhook_max_response_bytes() -> NonZeroUsize {
     const { NonZeroUsize::new(crate::engine::outbound::MAX_RESPONSE_BYTES).unwrap() }
+}
+
+fn default_receiver_log_max_body_bytes() -> usize {
+    64 * 1024
 }
 
 fn default_true() -> bool {

@@ -114,7 +114,8 @@ pub fn dp_request(data: &[u8]) {
     }
 }
 
-/// `hook_token`: the `{id}-{secret}` tokens of inbound hook and trigger-link URLs, the entity kind
+/// `hook_token`: the `{id}-{secret}` tokens of inbound hook and trigger-link URLs (and the
+/// `r{id}-{secret}` keys of receivers), the entity kind
 /// of a manual link, and the redaction of their paths for logs: an id is only ever the digits
 /// before the first `-`, and no secret reaches a log line.
 pub fn hook_token(data: &[u8]) {
@@ -125,6 +126,14 @@ pub fn hook_token(data: &[u8]) {
         let (head, tail) = text.split_once('-').expect("a split token has a dash");
         assert_eq!(head.parse::<i64>().ok(), Some(id));
         assert_eq!(tail, secret);
+    }
+    if let Some((id, secret)) = crate::store::receivers::split_key(text) {
+        assert!(id > 0);
+        assert_eq!(
+            text,
+            format!("r{id}-{secret}"),
+            "a receiver key is r{{id}}-{{secret}}"
+        );
     }
     let _ = trigger_links::entity_of_kind(text);
     for prefix in ["/hooks/kommo/", "/hooks/dp/", "/hooks/in/"] {
@@ -142,8 +151,8 @@ pub fn hook_token(data: &[u8]) {
 }
 
 /// `inbound_body`: the variables of an inbound webhook's body (JSON flattened, or a form; a query
-/// string has the form's format): every variable is named, and `webhook_data` is the raw text,
-/// capped.
+/// string has the form's format): every variable is named, `webhook_data` is the raw text,
+/// capped, and the body's variables win over a query's.
 pub fn inbound_body(data: &[u8]) {
     let vars = outbound::body_vars(data);
     let capped = &data[..data.len().min(outbound::MAX_RESPONSE_BYTES)];
@@ -155,6 +164,13 @@ pub fn inbound_body(data: &[u8]) {
         vars.keys().all(|name| !name.is_empty()),
         "an unnamed variable"
     );
+    // The same bytes as a receiver request's query string too: the body's variables win.
+    if let Ok(query) = std::str::from_utf8(data) {
+        let both = outbound::request_vars(Some(query), data);
+        for (name, value) in &vars {
+            assert_eq!(both.get(name), Some(value), "the body's {name} wins");
+        }
+    }
 }
 
 /// `revocation`: Kommo's "access revoked" notification, a query string: it is refused unless its

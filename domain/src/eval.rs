@@ -597,11 +597,25 @@ pub fn trigger_matches(trigger: &Trigger, event: &Event) -> bool {
             | EventKind::TriggerLink { .. }
             | EventKind::DigitalPipeline { .. }
             | EventKind::TaskCompleted { .. }
-            | EventKind::InboundWebhook { .. },
+            // A manual rule runs from its own inbound URL, never for a receiver's requests.
+            | EventKind::InboundWebhook {
+                receiver_id: None,
+                ..
+            },
         ) => is(*t),
-        (Trigger::InboundWebhook { hook_id }, EventKind::InboundWebhook { hook_id: h }) => {
-            hook_id == h
-        }
+        (
+            Trigger::InboundWebhook {
+                hook_id,
+                receiver_id,
+            },
+            EventKind::InboundWebhook {
+                hook_id: h,
+                receiver_id: r,
+            },
+        ) => match receiver_id {
+            Some(receiver) => *r == Some(*receiver),
+            None => r.is_none() && hook_id == h,
+        },
         _ => false,
     }
 }

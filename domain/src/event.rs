@@ -176,8 +176,12 @@ pub enum EventKind {
     },
     /// An inbound webhook arrived; its variables are in [`Event::vars`].
     InboundWebhook {
-        /// The receiving hook's key.
+        /// The receiving hook's label (the rule's trigger's, for a rule's own inbound URL).
+        #[serde(default)]
         hook_id: String,
+        /// The receiver the request came through; none for a rule's own inbound URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receiver_id: Option<i64>,
     },
 }
 

@@ -377,10 +377,15 @@ pub enum Trigger {
         /// The entity type the rule applies to.
         entity: EntityType,
     },
-    /// An inbound webhook arrived at a hook.
+    /// An inbound webhook arrived: at the receiver `receiver_id` names (every enabled rule that
+    /// names it runs), or, for a rule that names none, at the rule's own inbound URL.
     InboundWebhook {
-        /// The hook's key.
+        /// A label of the hook, for people (rules older than receivers matched on it).
+        #[serde(default)]
         hook_id: String,
+        /// The receiver whose requests run the rule.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receiver_id: Option<i64>,
     },
 }
 
@@ -444,7 +449,7 @@ pub enum Source {
     KommoWebhook,
     /// The action of a digital-pipeline stage, naming one rule.
     DigitalPipeline,
-    /// A request to one rule's inbound webhook.
+    /// A request to one rule's own inbound webhook, or to a receiver.
     InboundWebhook,
     /// A click on one rule's trigger link.
     TriggerLink,
@@ -454,7 +459,8 @@ impl Trigger {
     /// Whether an event from `source` may run a rule with this trigger: Kommo's webhooks run the
     /// triggers of what happens in Kommo (never a manual rule or an inbound webhook's); a
     /// digital-pipeline stage runs a lead's "added" or "updated" rule or a manual lead rule, as
-    /// the Triggers widget's stages do; an inbound webhook runs its own rule or a manual rule; a
+    /// the Triggers widget's stages do; an inbound webhook runs its own rule or a manual rule (a
+    /// receiver's request only the rules whose trigger names it, see `eval::trigger_matches`); a
     /// trigger link runs a manual rule.
     pub fn runs_from(&self, source: Source) -> bool {
         match source {

@@ -1181,6 +1181,7 @@ fn triggers_match_their_events() {
         entity: None,
         kind: EventKind::InboundWebhook {
             hook_id: "QB4P".into(),
+            receiver_id: None,
         },
         vars: Default::default(),
     };
@@ -1191,6 +1192,23 @@ fn triggers_match_their_events() {
     assert!(!trigger_matches(
         &t(json!({"kind": "inbound_webhook", "hook_id": "other"})),
         &hook
+    ));
+    // A trigger that names a receiver runs for that receiver's requests only, whatever its label.
+    let through = |receiver_id| Event {
+        entity: None,
+        kind: EventKind::InboundWebhook {
+            hook_id: String::new(),
+            receiver_id,
+        },
+        vars: Default::default(),
+    };
+    let on_receiver = t(json!({"kind": "inbound_webhook", "hook_id": "QB4P", "receiver_id": 7}));
+    assert!(trigger_matches(&on_receiver, &through(Some(7))));
+    assert!(!trigger_matches(&on_receiver, &through(Some(8))));
+    assert!(!trigger_matches(&on_receiver, &hook));
+    assert!(!trigger_matches(
+        &t(json!({"kind": "inbound_webhook", "hook_id": ""})),
+        &through(Some(7))
     ));
     let msg = |d| {
         lead_event(EventKind::MessageReceived {

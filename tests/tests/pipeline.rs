@@ -9,7 +9,7 @@ use rulebook::{
     queue::JobFilter,
     store::{
         execution_log::ExecutionOutcome,
-        rules,
+        receivers, rules,
         trigger_links::{self, NewTriggerLink},
         variables,
     },
@@ -49,6 +49,7 @@ on_both_databases!(
     a_rule_on_a_date_and_time_fires_once_in_the_account_timezone,
     send_email_records_the_mailer_email_on_the_lead,
     a_large_nested_inbound_json_body_near_the_http_limit_yields_its_variables_to_the_rule,
+    a_receivers_request_runs_every_rule_on_it_until_its_url_is_rotated_or_deleted,
 );
 
 async fn stack(database: Database) -> Stack {
@@ -1854,4 +1855,100 @@ async fn a_large_nested_inbound_json_body_near_the_http_limit_yields_its_variabl
             n - 1
         )
     );
+}
+
+async fn a_receivers_request_runs_every_rule_on_it_until_its_url_is_rotated_or_deleted(
+    database: Database,
+) {
+    let stack = stack(database).await;
+    let now = stack.clock_ms();
+    let orders = receivers::create(&stack.app.db, ACCOUNT_ID, "Orders", now)
+        .await
+        .expect("receiver");
+    let other = receivers::create(&stack.app.db, ACCOUNT_ID, "Other", now)
+        .await
+        .expect("receiver");
+    let on = |receiver: i64, name: &str| {
+        json!({
+            "schema_version": 2,
+            "name": name,
+            "trigger": {"kind": "inbound_webhook", "receiver_id": receiver},
+            "blocks": [{"actions": [
+                {"do": {"type": "create_lead", "name": name.to_owned() + " {order_id} to {contact_address_city} via {utm_source}"}}
+            ]}]
+        })
+    };
+    stack.rule("First", on(orders.id, "First")).await;
+    stack.rule("Second", on(orders.id, "Second")).await;
+    stack.rule("Elsewhere", on(other.id, "Elsewhere")).await;
+    stack
+        .rule(
+            "Manual",
+            manual(
+                "Manual",
+                json!([{"do": {"type": "create_lead", "name": "Manual"}}]),
+            ),
+        )
+        .await;
+    stack.settle().await;
+    let url = |key: &str| format!("{}/hooks/in/{ACCOUNT_ID}/{key}", stack.backend_url);
+    let http = reqwest::Client::new();
+    let send = |url: String, order: &'static str| {
+        let http = http.clone();
+        async move {
+            http.post(format!("{url}?utm%5Bsource%5D=ads"))
+                .json(&json!({"order": {"id": order}, "contact": {"address": {"city": "Berlin"}}}))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+                .as_u16()
+        }
+    };
+    let lead_names = || {
+        let mut names: Vec<String> = stack
+            .emulator()
+            .entities(SUBDOMAIN, "leads")
+            .iter()
+            .map(|l| l["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    assert_eq!(send(url(&orders.key), "17").await, 200);
+    stack.settle().await;
+    assert_eq!(
+        lead_names(),
+        vec![
+            "First 17 to Berlin via ads".to_owned(),
+            "Second 17 to Berlin via ads".to_owned()
+        ],
+        "both rules on the receiver ran, with the flattened body and query; no other rule did"
+    );
+
+    let rotated = receivers::rotate(&stack.app.db, ACCOUNT_ID, orders.id)
+        .await
+        .expect("rotate");
+    assert_eq!(
+        send(url(&orders.key), "18").await,
+        404,
+        "the old URL is gone"
+    );
+    assert_eq!(send(url(&rotated.key), "19").await, 200);
+    stack.settle().await;
+    let names = lead_names();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(
+        names.contains(&"First 19 to Berlin via ads".to_owned()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains(" 18 ")), "{names:?}");
+
+    receivers::delete(&stack.app.db, ACCOUNT_ID, orders.id)
+        .await
+        .expect("delete");
+    assert_eq!(send(url(&rotated.key), "20").await, 404);
+    stack.settle().await;
+    assert_eq!(lead_names().len(), 4);
 }

@@ -491,8 +491,12 @@ pub fn sample_event(trigger: &domain::rule::Trigger, entity: Option<EntityRef>) 
             channel: first(channels),
         },
         Trigger::Manual { .. } => EventKind::Manual { user_id: None },
-        Trigger::InboundWebhook { hook_id } => EventKind::InboundWebhook {
+        Trigger::InboundWebhook {
+            hook_id,
+            receiver_id,
+        } => EventKind::InboundWebhook {
             hook_id: hook_id.clone(),
+            receiver_id: *receiver_id,
         },
     };
     Event {

@@ -381,26 +381,64 @@ impl Engine {
                     out.push((event, Some(rule_id)));
                 }
             }
+            // A receiver's request runs every enabled rule whose trigger names the receiver; a
+            // request to a rule's own URL runs that rule (with its trigger's receiver, if it
+            // names one, so the rule's old URL keeps working).
+            "inbound" if stored.receiver_id.is_some() => {
+                let receiver_id = stored.receiver_id;
+                let named = self
+                    .enabled_rules(cx.account_id)
+                    .await?
+                    .iter()
+                    .any(|(_, _, rule)| {
+                        matches!(&rule.rule().trigger,
+                            Trigger::InboundWebhook { receiver_id: r, .. } if *r == receiver_id)
+                    });
+                // No contact is looked up, or created, for a request no rule listens to.
+                if !named {
+                    return Ok(out);
+                }
+                let vars = outbound::request_vars(stored.query.as_deref(), &stored.body);
+                let entity = self.find_or_create_contact(cx, &vars).await?;
+                out.push((
+                    Event {
+                        entity,
+                        kind: EventKind::InboundWebhook {
+                            hook_id: String::new(),
+                            receiver_id,
+                        },
+                        vars,
+                    },
+                    None,
+                ));
+            }
             "inbound" => {
                 let rule_id = stored.rule_id.ok_or_else(|| {
                     EngineError::Malformed("an inbound hook event names no rule".into())
                 })?;
-                let vars = outbound::body_vars(&stored.body);
+                let vars = outbound::request_vars(stored.query.as_deref(), &stored.body);
                 let entity = self.find_or_create_contact(cx, &vars).await?;
-                let hook_id = match records::rule_body(&self.db, cx.account_id, rule_id).await? {
-                    Some((version, body, _)) => match self.compiled(rule_id, version, &body) {
-                        Ok(rule) => match &rule.rule().trigger {
-                            Trigger::InboundWebhook { hook_id } => hook_id.clone(),
-                            _ => String::new(),
+                let (hook_id, receiver_id) =
+                    match records::rule_body(&self.db, cx.account_id, rule_id).await? {
+                        Some((version, body, _)) => match self.compiled(rule_id, version, &body) {
+                            Ok(rule) => match &rule.rule().trigger {
+                                Trigger::InboundWebhook {
+                                    hook_id,
+                                    receiver_id,
+                                } => (hook_id.clone(), *receiver_id),
+                                _ => (String::new(), None),
+                            },
+                            Err(_) => (String::new(), None),
                         },
-                        Err(_) => String::new(),
-                    },
-                    None => return Ok(out),
-                };
+                        None => return Ok(out),
+                    };
                 out.push((
                     Event {
                         entity,
-                        kind: EventKind::InboundWebhook { hook_id },
+                        kind: EventKind::InboundWebhook {
+                            hook_id,
+                            receiver_id,
+                        },
                         vars,
                     },
                     Some(rule_id),

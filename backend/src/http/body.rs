@@ -185,7 +185,7 @@ pub(super) fn require_admin(caller: &Caller) -> ApiResult<()> {
 /// the problem it answers. The `api_bodies` fuzz target checks that each refusal is a 4xx with a
 /// code, never a panic or a 500.
 pub(crate) fn parse_every_request(data: &[u8]) -> Vec<(&'static str, ApiResult<()>)> {
-    use super::{dry_run, launch, rules, variables};
+    use super::{dry_run, launch, links, receivers, rules, variables};
     use crate::store::{variables as stored_variables, StoreError};
 
     let text = String::from_utf8_lossy(data);
@@ -232,5 +232,21 @@ pub(crate) fn parse_every_request(data: &[u8]) -> Vec<(&'static str, ApiResult<(
             stored_variables::check_name(&text).map_err(|e| StoreError::from(e).into()),
         ),
         ("/api/v1/rules/{id}", path_id(&text, "rule").map(drop)),
+        (
+            "POST /api/v1/links",
+            json_body::<links::LinkBody>(data).and_then(|input| {
+                links::parse_link_body(input)
+                    .map(drop)
+                    .map_err(ApiError::from)
+            }),
+        ),
+        (
+            "POST /api/v1/receivers",
+            json_body::<receivers::NameReceiver>(data).and_then(|input| {
+                crate::store::receivers::check_name(&input.name)
+                    .map(drop)
+                    .map_err(|e| StoreError::from(e).into())
+            }),
+        ),
     ]
 }

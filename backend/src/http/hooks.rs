@@ -5,8 +5,8 @@
 //! ([`ingest::accept`]), and only then answers 200.
 
 use axum::{
-    extract::State,
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    extract::{RawQuery, State},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -17,9 +17,11 @@ use super::{
     ApiError, ApiResult,
 };
 use crate::{
-    ingest::{self, authenticate, dedupe, digital_pipeline, Accepted, EventSource, RawEvent},
+    ingest::{
+        self, authenticate, dedupe, digital_pipeline, Accepted, EventSource, RawEvent, ReceiverCall,
+    },
     startup::AppState,
-    store::{accounts, trigger_links},
+    store::{accounts, receivers, trigger_links},
 };
 
 /// The path of a request as it may be logged: the secrets in hook and trigger-link URLs are
@@ -120,7 +122,9 @@ async fn kommo_webhook(
         link_id: None,
         entity: None,
         content_type: content_type(&headers),
+        query: None,
         body: &body,
+        receiver: None,
     };
     Ok(Json(ingest::accept(&state.queue, &event).await?))
 }
@@ -176,21 +180,46 @@ async fn accept_digital_pipeline(
         link_id: None,
         entity: None,
         content_type,
+        query: None,
         body,
+        receiver: None,
     };
     Ok(Json(ingest::accept(&state.queue, &event).await?))
 }
 
+/// An inbound webhook: a receiver's URL (`r{id}-{secret}`: every enabled rule whose trigger names
+/// the receiver runs, and the request is logged) or a rule's own (`{rule_id}-{secret}`).
 async fn inbound_hook(
     State(state): State<AppState>,
     ApiPath((account_id, hook_key)): ApiPath<(String, String)>,
+    method: Method,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<Accepted>> {
     let account_id = account_in_path(&account_id)?;
-    let rule_id = authenticate::inbound_hook(&state.db, account_id, &hook_key)
-        .await
-        .map_err(refused)?;
+    let (rule_id, receiver) = match receivers::split_key(&hook_key) {
+        Some((receiver_id, presented)) => {
+            authenticate::receiver(&state.db, account_id, receiver_id, presented)
+                .await
+                .map_err(|err| match err {
+                    authenticate::HookAuthError::BadSecret => no_such_receiver(),
+                    err => refused(err),
+                })?;
+            let call = ReceiverCall {
+                receiver_id,
+                method: method.as_str(),
+                body_cap: state.settings.receiver_log_max_body_bytes,
+            };
+            (None, Some(call))
+        }
+        None => {
+            let rule_id = authenticate::inbound_hook(&state.db, account_id, &hook_key)
+                .await
+                .map_err(refused)?;
+            (Some(rule_id), None)
+        }
+    };
     state.inbound_throttle.check(account_id)?;
     let idempotency_key = headers
         .get(dedupe::IDEMPOTENCY_HEADER)
@@ -199,13 +228,21 @@ async fn inbound_hook(
         account_id,
         source: EventSource::InboundHook,
         dedupe_key: dedupe::inbound_hook(idempotency_key),
-        rule_id: Some(rule_id),
+        rule_id,
         link_id: None,
         entity: None,
         content_type: content_type(&headers),
+        query: query.as_deref(),
         body: &body,
+        receiver,
     };
     Ok(Json(ingest::accept(&state.queue, &event).await?))
+}
+
+/// A receiver URL that names no receiver of the account, or not with this key (rotated or
+/// deleted): there is nothing at this path.
+fn no_such_receiver() -> ApiError {
+    ApiError::not_found("No receiver has this URL; copy the receiver's URL again from Rulebook.")
 }
 
 async fn trigger_link(
@@ -282,7 +319,9 @@ async fn record_click(
         link_id: Some(link.link_id),
         entity,
         content_type: content_type(headers),
+        query: None,
         body: &body,
+        receiver: None,
     };
     let accepted = ingest::accept(&state.queue, &event).await?;
     Ok(match link.target_url.as_deref().and_then(location) {

@@ -1,19 +1,16 @@
-//! The account's URL secrets besides its webhook URLs: each rule's inbound webhook key and the
-//! trigger links. Administrators list, rotate and revoke them; members never see them.
+//! Each rule's own inbound webhook key (the URL every rule has had since before receivers, see
+//! `receivers`). Administrators list, rotate and revoke them; members never see them.
 //!
 //! - `GET /api/v1/inbound-keys`: every rule's inbound key and URL (`null` when revoked), paged.
 //! - `POST /api/v1/rules/{id}/inbound-key/rotate`: a new key; the old URL stops working.
 //! - `DELETE /api/v1/rules/{id}/inbound-key`: no key reaches the rule until it is rotated.
-//! - `GET /api/v1/links[?rule_id=]`: the trigger links with their URLs, newest first, paged.
-//! - `POST /api/v1/links/{id}/rotate`: a new URL for the link; the old one stops working.
-//! - `DELETE /api/v1/links/{id}`: the link is gone.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
     Json,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{
     body::{path_id, require_admin},
@@ -21,11 +18,7 @@ use super::{
     routes::{Route, Verb},
     ApiResult,
 };
-use crate::{
-    auth::Caller,
-    startup::AppState,
-    store::{rules, trigger_links, trigger_links::TriggerLink},
-};
+use crate::{auth::Caller, startup::AppState, store::rules};
 
 pub(super) fn routes() -> Vec<Route> {
     vec![
@@ -36,9 +29,6 @@ pub(super) fn routes() -> Vec<Route> {
             rotate_key,
         ),
         Route::admin(Verb::Delete, "/api/v1/rules/{id}/inbound-key", revoke_key),
-        Route::admin(Verb::Get, "/api/v1/links", list_links),
-        Route::admin(Verb::Post, "/api/v1/links/{id}/rotate", rotate_link),
-        Route::admin(Verb::Delete, "/api/v1/links/{id}", revoke_link),
     ]
 }
 
@@ -112,63 +102,5 @@ async fn revoke_key(
     require_admin(&caller)?;
     let rule_id = path_id(&id, "rule")?;
     rules::revoke_inbound_key(&state.db, caller.account_id, rule_id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// A trigger link with its full URL.
-#[derive(Serialize, schemars::JsonSchema)]
-struct LinkView {
-    #[serde(flatten)]
-    link: TriggerLink,
-    url: String,
-}
-
-fn link_view(state: &AppState, link: TriggerLink) -> LinkView {
-    LinkView {
-        url: format!("{}/t/{}", base(state), link.token),
-        link,
-    }
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct LinkFilter {
-    rule_id: Option<String>,
-}
-
-async fn list_links(
-    State(state): State<AppState>,
-    caller: Caller,
-    Paged(page): Paged,
-    Query(filter): Query<LinkFilter>,
-) -> ApiResult<Json<Vec<LinkView>>> {
-    require_admin(&caller)?;
-    let rule_id = filter
-        .rule_id
-        .map(|raw| path_id(&raw, "rule"))
-        .transpose()?;
-    let links = trigger_links::list_links(&state.db, caller.account_id, rule_id, page).await?;
-    Ok(Json(
-        links.into_iter().map(|l| link_view(&state, l)).collect(),
-    ))
-}
-
-async fn rotate_link(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<LinkView>> {
-    require_admin(&caller)?;
-    let link =
-        trigger_links::rotate_link(&state.db, caller.account_id, path_id(&id, "link")?).await?;
-    Ok(Json(link_view(&state, link)))
-}
-
-async fn revoke_link(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    require_admin(&caller)?;
-    trigger_links::revoke_link(&state.db, caller.account_id, path_id(&id, "link")?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,11 +12,13 @@ mod hooks;
 mod jobs;
 mod keys;
 mod launch;
+mod links;
 mod me;
 mod metrics;
 mod oauth;
 pub mod openapi;
 mod page;
+mod receivers;
 pub mod routes;
 mod rules;
 mod schema;
@@ -53,6 +55,8 @@ pub fn routes() -> Vec<routes::Route> {
         keys::routes(),
         metrics::routes(),
         openapi::routes(),
+        links::routes(),
+        receivers::routes(),
     ]
     .into_iter()
     .flatten()

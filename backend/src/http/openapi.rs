@@ -13,7 +13,7 @@ use std::{future::Future, sync::OnceLock};
 
 use axum::{
     body::Bytes,
-    extract::{MatchedPath, Path, Query, Request, State},
+    extract::{MatchedPath, Path, Query, RawQuery, Request, State},
     http::{request::Parts, HeaderMap, Method, StatusCode, Uri},
     response::{Html, Redirect, Response},
     Json,
@@ -154,6 +154,8 @@ impl ApiInput for MatchedPath {}
 impl ApiInput for Request {}
 impl<T> ApiInput for axum::extract::ConnectInfo<T> {}
 impl ApiInput for Parts {}
+/// A hook's query string, read as its sender wrote it.
+impl ApiInput for RawQuery {}
 impl<T> ApiInput for Path<T> {}
 
 /// A hook's raw body: whatever its sender sends.

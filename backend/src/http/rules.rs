@@ -19,7 +19,7 @@ use domain::{
     rule::{Action, ActionKind, Rule, Trigger},
     validate::{validate, validate_with, ProblemCode},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{
     body::{optional_json_body, path_id, require_admin, ApiJson, ApiPath, RawBody},
@@ -34,7 +34,7 @@ use crate::{
     store::{
         accounts, execution_log,
         rules::{self, parse_rule_body, RuleEdit, RuleName, RuleVersion},
-        trigger_links::{self, NewTriggerLink, TriggerLink},
+        trigger_links::{self, NewTriggerLink},
         StoreError,
     },
 };
@@ -431,21 +431,13 @@ pub(super) fn new_link(input: NewLink) -> NewTriggerLink {
     }
 }
 
-/// A created trigger link and its full URL.
-#[derive(Serialize, schemars::JsonSchema)]
-struct CreatedLink {
-    #[serde(flatten)]
-    link: TriggerLink,
-    url: String,
-}
-
 async fn create_link(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> ApiResult<(StatusCode, Json<CreatedLink>)> {
+) -> ApiResult<(StatusCode, Json<super::links::LinkView>)> {
     require_admin(&caller)?;
     let id = path_id(&id, "rule")?;
     let link = new_link(optional_json_body(&headers, &body)?);
@@ -457,7 +449,8 @@ async fn create_link(
         state.clock.now_ms(),
     )
     .await?;
-    let base = state.settings.public_url.as_str().trim_end_matches('/');
-    let url = format!("{base}/t/{}", link.token);
-    Ok((StatusCode::CREATED, Json(CreatedLink { link, url })))
+    Ok((
+        StatusCode::CREATED,
+        Json(super::links::link_view(&state, link)),
+    ))
 }

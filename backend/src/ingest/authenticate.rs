@@ -5,7 +5,7 @@
 use super::digital_pipeline;
 use crate::{
     db::Db,
-    store::{accounts, rules, secrets::secrets_match, trigger_links, StoreError},
+    store::{accounts, receivers, rules, secrets::secrets_match, trigger_links, StoreError},
 };
 
 /// Why a request was not accepted.
@@ -38,6 +38,19 @@ pub async fn inbound_hook(db: &Db, account_id: i64, hook_key: &str) -> Result<i6
     let (rule_id, presented) = split_token(hook_key).ok_or(HookAuthError::BadSecret)?;
     match rules::inbound_hook_secret(db, account_id, rule_id).await? {
         Some(stored) if secrets_match(presented, &stored) => Ok(rule_id),
+        _ => Err(HookAuthError::BadSecret),
+    }
+}
+
+/// Checks the secret of a receiver's URL (`r{receiver_id}-{secret}`).
+pub async fn receiver(
+    db: &Db,
+    account_id: i64,
+    receiver_id: i64,
+    presented: &str,
+) -> Result<(), HookAuthError> {
+    match receivers::secret(db, account_id, receiver_id).await? {
+        Some(stored) if secrets_match(presented, &stored) => Ok(()),
         _ => Err(HookAuthError::BadSecret),
     }
 }

@@ -16,7 +16,10 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
-use crate::queue::{kinds, NewJob, Queue};
+use crate::{
+    queue::{kinds, NewJob, Queue},
+    store::receivers,
+};
 
 /// Where an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,7 +29,7 @@ pub enum EventSource {
     KommoWebhook,
     /// A digital-pipeline widget request (`/hooks/dp/…`).
     DigitalPipeline,
-    /// A user's inbound webhook to one rule (`/hooks/in/…`).
+    /// A user's inbound webhook: a rule's own URL or a receiver's (`/hooks/in/…`).
     InboundHook,
     /// A click on a trigger link (`/t/…`).
     TriggerLink,
@@ -61,8 +64,23 @@ pub struct RawEvent<'a> {
     pub entity: Option<(&'a str, i64)>,
     /// The request's `Content-Type`.
     pub content_type: Option<&'a str>,
+    /// The request's query string (an inbound hook's variables come from it too).
+    pub query: Option<&'a str>,
     /// The request body, untouched.
     pub body: &'a [u8],
+    /// The receiver an inbound request came through, with what its request log keeps.
+    pub receiver: Option<ReceiverCall<'a>>,
+}
+
+/// A request to a receiver: it is logged in the transaction that stores its event.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiverCall<'a> {
+    /// The receiver.
+    pub receiver_id: i64,
+    /// The HTTP method.
+    pub method: &'a str,
+    /// How much of the body its log keeps, in bytes.
+    pub body_cap: usize,
 }
 
 /// What [`accept`] did.
@@ -80,13 +98,15 @@ pub enum Accepted {
 
 /// Stores `event` under its dedupe key and enqueues its processing, in one transaction, then wakes
 /// a worker. A repeated delivery changes nothing.
+/// A receiver's request is logged (and its log pruned) and a trigger link's click counted in the
+/// same transaction.
 pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sqlx::Error> {
     let now = queue.clock().now_ms();
     let mut tx = queue.db().pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO events (account_id, source, dedupe_key, rule_id, link_id, content_type, body, received_at,
-                             entity_type, entity_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                             entity_type, entity_id, receiver_id, query)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (account_id, source, dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(event.account_id)
@@ -99,13 +119,35 @@ pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sql
     .bind(now)
     .bind(event.entity.map(|(t, _)| t))
     .bind(event.entity.map(|(_, id)| id))
+    .bind(event.receiver.map(|r| r.receiver_id))
+    .bind(event.query)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(row) = inserted else {
+    let event_id = inserted.map(|row| row.try_get::<i64, _>(0)).transpose()?;
+    if let Some(call) = event.receiver {
+        let request = receivers::IncomingRequest {
+            receiver_id: call.receiver_id,
+            method: call.method,
+            content_type: event.content_type,
+            query: event.query,
+            body: event.body,
+            body_cap: call.body_cap,
+        };
+        receivers::record_request(&mut tx, event.account_id, &request, event_id, now).await?;
+    }
+    let Some(event_id) = event_id else {
         tx.commit().await?;
         return Ok(Accepted::Duplicate);
     };
-    let event_id: i64 = row.try_get(0)?;
+    if let (EventSource::TriggerLink, Some(link_id)) = (event.source, event.link_id) {
+        sqlx::query(
+            "UPDATE trigger_links SET clicks = clicks + 1 WHERE account_id = $1 AND id = $2",
+        )
+        .bind(event.account_id)
+        .bind(link_id)
+        .execute(&mut *tx)
+        .await?;
+    }
     let job = NewJob::new(
         event.account_id,
         kinds::PROCESS_EVENT,
@@ -137,6 +179,10 @@ pub struct StoredEvent {
     pub received_at: i64,
     /// The entity a manual trigger link named, as (`leads`|`contacts`|`companies`, id).
     pub entity: Option<(String, i64)>,
+    /// The receiver an inbound request came through.
+    pub receiver_id: Option<i64>,
+    /// The request's query string.
+    pub query: Option<String>,
 }
 
 /// The stored event `event_id` of `account_id`, if any.
@@ -146,7 +192,8 @@ pub async fn load_event(
     event_id: i64,
 ) -> Result<Option<StoredEvent>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, account_id, source, rule_id, content_type, body, received_at, entity_type, entity_id FROM events
+        "SELECT id, account_id, source, rule_id, content_type, body, received_at, entity_type, entity_id,
+                receiver_id, query FROM events
          WHERE account_id = $1 AND id = $2",
     )
     .bind(account_id)
@@ -165,6 +212,8 @@ pub async fn load_event(
             entity: r
                 .try_get::<Option<String>, _>(7)?
                 .zip(r.try_get::<Option<i64>, _>(8)?),
+            receiver_id: r.try_get(9)?,
+            query: r.try_get(10)?,
         })
     })
     .transpose()

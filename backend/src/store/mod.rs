@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod execution_log;
 pub mod rate_limit;
+pub mod receivers;
 pub mod rules;
 pub mod schema;
 pub mod secrets;

@@ -89,6 +89,12 @@ pub struct TriggerLink {
     pub name: Option<String>,
     /// Where a click is sent on to.
     pub target_url: Option<String>,
+    /// The entity every click is about (`leads`|`contacts`|`companies`), if the link has one.
+    pub entity_type: Option<String>,
+    /// Its id.
+    pub entity_id: Option<i64>,
+    /// How many clicks were accepted (each queued a run of the rule).
+    pub clicks: i64,
 }
 
 /// A link as found by its id, with what is needed to check a presented token. Its `Debug` does
@@ -113,6 +119,9 @@ impl std::fmt::Debug for TriggerLink {
             .field("token", &"***")
             .field("name", &self.name)
             .field("target_url", &self.target_url)
+            .field("entity_type", &self.entity_type)
+            .field("entity_id", &self.entity_id)
+            .field("clicks", &self.clicks)
             .finish()
     }
 }
@@ -281,7 +290,70 @@ pub async fn create_link(
         token: format!("{id}-{secret}"),
         name: link.name.clone(),
         target_url: link.target_url.clone(),
+        entity_type: link.entity.as_ref().map(|(t, _)| t.clone()),
+        entity_id: link.entity.as_ref().map(|(_, id)| *id),
+        clicks: 0,
     })
+}
+
+/// The columns [`link_of`] reads.
+const LINK_COLUMNS: &str = "id, rule_id, secret, name, target_url, entity_type, entity_id, clicks";
+
+fn link_of(r: &sqlx::any::AnyRow) -> Result<TriggerLink, StoreError> {
+    let id: i64 = r.try_get(0)?;
+    let secret: String = r.try_get(2)?;
+    Ok(TriggerLink {
+        id,
+        rule_id: r.try_get(1)?,
+        token: format!("{id}-{secret}"),
+        name: r.try_get(3)?,
+        target_url: r.try_get(4)?,
+        entity_type: r.try_get(5)?,
+        entity_id: r.try_get(6)?,
+        clicks: r.try_get(7)?,
+    })
+}
+
+/// Changes a link: the rule it runs, its name, its page and its entity (none makes it a manual
+/// link); its URL and click count stay.
+pub async fn update_link(
+    db: &Db,
+    account_id: i64,
+    link_id: i64,
+    rule_id: i64,
+    link: &NewTriggerLink,
+) -> Result<TriggerLink, StoreError> {
+    link.check()?;
+    let rule: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM rules WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(rule_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    // The rule is checked first: a link may only run a rule of its own account.
+    if rule.is_none() {
+        return match find_link(db, link_id).await? {
+            Some(found) if found.account_id == account_id => Err(StoreError::NotFound("rule")),
+            _ => Err(StoreError::NotFound("link")),
+        };
+    }
+    let sql = format!(
+        "UPDATE trigger_links SET rule_id = $3, name = $4, target_url = $5, entity_type = $6,
+                                  entity_id = $7
+         WHERE account_id = $1 AND id = $2 RETURNING {LINK_COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(account_id)
+        .bind(link_id)
+        .bind(rule_id)
+        .bind(link.name.as_deref())
+        .bind(link.target_url.as_deref())
+        .bind(link.entity.as_ref().map(|(t, _)| t.as_str()))
+        .bind(link.entity.as_ref().map(|(_, id)| *id))
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(StoreError::NotFound("link"))?;
+    link_of(&row)
 }
 
 /// The link with id `link_id`, if any.
@@ -310,29 +382,17 @@ pub async fn list_links(
     rule_id: Option<i64>,
     page: super::Page,
 ) -> Result<Vec<TriggerLink>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, rule_id, secret, name, target_url FROM trigger_links
-         WHERE account_id = $1 AND ($2 < 0 OR rule_id = $2) ORDER BY id DESC LIMIT $3 OFFSET $4",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {LINK_COLUMNS} FROM trigger_links
+         WHERE account_id = $1 AND ($2 < 0 OR rule_id = $2) ORDER BY id DESC LIMIT $3 OFFSET $4"
+    ))
     .bind(account_id)
     .bind(rule_id.unwrap_or(-1))
     .bind(page.limit)
     .bind(page.offset)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let id: i64 = r.try_get(0)?;
-            let secret: String = r.try_get(2)?;
-            Ok(TriggerLink {
-                id,
-                rule_id: r.try_get(1)?,
-                token: format!("{id}-{secret}"),
-                name: r.try_get(3)?,
-                target_url: r.try_get(4)?,
-            })
-        })
-        .collect()
+    rows.iter().map(link_of).collect()
 }
 
 /// Gives a link a new token and returns the link; the old token stops working at once.
@@ -342,23 +402,17 @@ pub async fn rotate_link(
     link_id: i64,
 ) -> Result<TriggerLink, StoreError> {
     let secret = secrets::new_url_secret();
-    let row = sqlx::query(
+    let row = sqlx::query(&format!(
         "UPDATE trigger_links SET secret = $3 WHERE account_id = $1 AND id = $2
-         RETURNING rule_id, name, target_url",
-    )
+         RETURNING {LINK_COLUMNS}"
+    ))
     .bind(account_id)
     .bind(link_id)
     .bind(&secret)
     .fetch_optional(&db.pool)
     .await?
     .ok_or(StoreError::NotFound("link"))?;
-    Ok(TriggerLink {
-        id: link_id,
-        rule_id: row.try_get(0)?,
-        token: format!("{link_id}-{secret}"),
-        name: row.try_get(1)?,
-        target_url: row.try_get(2)?,
-    })
+    link_of(&row)
 }
 
 /// Revokes (deletes) a link: its URL stops working for good. Clicks already recorded stay.
@@ -460,6 +514,9 @@ mod tests {
             token: "3-linkS3cret".into(),
             name: Some("Prices".into()),
             target_url: None,
+            entity_type: None,
+            entity_id: None,
+            clicks: 0,
         };
         let stored = StoredLink {
             account_id: 42,

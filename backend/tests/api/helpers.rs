@@ -205,6 +205,48 @@ pub async fn spawn_app_with(backend: Backend, overrides: Value) -> TestApp {
     }
 }
 
+/// An app on a fresh database migrated up to (not including) migration `before`, given the rows
+/// of `seed` (SQL statements), then migrated to the end: a migration tested against data of the
+/// schema before it.
+pub async fn spawn_app_migrated_from(backend: Backend, before: i64, seed: &[&str]) -> TestApp {
+    let (database_url, sqlite_dir, postgres_database) = fresh_database(backend).await;
+    let db = db::connect(&database_url).await.expect("connect");
+    let dialect = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dialect);
+    let mut earlier = sqlx::migrate::Migrator::new(dir).await.expect("migrations");
+    earlier.migrations = earlier
+        .migrations
+        .iter()
+        .filter(|m| m.version < before)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    earlier.run(&db.pool).await.expect("earlier migrations");
+    for statement in seed {
+        sqlx::query(statement)
+            .execute(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    db::migrate(&db).await.expect("migrate");
+    let clock = ManualClock::new(START_MS);
+    let state =
+        AppState::new(db, test_settings(&database_url), Arc::new(clock.clone())).expect("state");
+    TestApp {
+        router: router(state.clone()),
+        state,
+        clock,
+        database_url,
+        _sqlite_dir: sqlite_dir,
+        postgres_database,
+    }
+}
+
 /// Another process's view of the same database: its own pool, the same clock.
 pub async fn connect_state(database_url: &str, clock: &ManualClock) -> AppState {
     let db = db::connect(database_url).await.expect("connect");

@@ -12,6 +12,7 @@ mod openapi;
 mod problems;
 mod queue;
 mod rate_limit;
+mod receivers;
 mod rules;
 mod schema;
 mod secrets;

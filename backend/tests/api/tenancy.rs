@@ -32,6 +32,8 @@ struct Theirs {
     variable: String,
     dead_job: i64,
     link: i64,
+    receiver: i64,
+    request: i64,
 }
 
 async fn given_another_accounts_data(app: &TestApp) -> Theirs {
@@ -88,11 +90,45 @@ async fn given_another_accounts_data(app: &TestApp) -> Theirs {
         .expect(StatusCode::CREATED)["id"]
         .as_i64()
         .expect("link id");
+    let receiver = app
+        .send_json(
+            axum::http::Method::POST,
+            "/api/v1/receivers",
+            OTHER_ADMIN,
+            &json!({ "name": MARKER }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let receiver_path = receiver["url"]
+        .as_str()
+        .and_then(|u| u.strip_prefix(PUBLIC_URL))
+        .expect("our URL")
+        .to_owned();
+    app.post_hook(
+        &receiver_path,
+        format!(r#"{{"secret":"{MARKER}"}}"#).as_bytes(),
+        "application/json",
+        &[],
+    )
+    .await
+    .expect(StatusCode::OK);
+    let receiver = receiver["id"].as_i64().expect("receiver id");
+    let request = app
+        .get(
+            &format!("/api/v1/receivers/{receiver}/requests"),
+            OTHER_ADMIN,
+        )
+        .await
+        .expect(StatusCode::OK)[0]["id"]
+        .as_i64()
+        .expect("request id");
     Theirs {
         rule,
         variable,
         dead_job,
         link,
+        receiver,
+        request,
     }
 }
 
@@ -106,6 +142,11 @@ async fn their_state(app: &TestApp, theirs: &Theirs) -> Value {
         "hooks": app.hook_urls(OTHER_ADMIN).await.expect(StatusCode::OK),
         "links": app.get("/api/v1/links", OTHER_ADMIN).await.expect(StatusCode::OK),
         "keys": app.get("/api/v1/inbound-keys", OTHER_ADMIN).await.expect(StatusCode::OK),
+        "receivers": app.get("/api/v1/receivers", OTHER_ADMIN).await.expect(StatusCode::OK),
+        "requests": app
+            .get(&format!("/api/v1/receivers/{}/requests", theirs.receiver), OTHER_ADMIN)
+            .await
+            .expect(StatusCode::OK),
     })
 }
 
@@ -120,6 +161,8 @@ fn fill(route: &Route, ids: &Theirs) -> String {
             "{id}" if resource == "rules" => ids.rule.to_string(),
             "{id}" if resource == "jobs" => ids.dead_job.to_string(),
             "{id}" if resource == "links" => ids.link.to_string(),
+            "{id}" if resource == "receivers" => ids.receiver.to_string(),
+            "{request_id}" => ids.request.to_string(),
             "{name}" => ids.variable.clone(),
             "{entity_type}" => "leads".into(),
             "{entity_id}" => THEIR_LEAD.to_string(),
@@ -138,6 +181,12 @@ fn fill(route: &Route, ids: &Theirs) -> String {
 fn body_for(route: &Route, ids: &Theirs) -> Value {
     let tail = route.path.rsplit('/').next().unwrap_or_default();
     match (route.verb, tail) {
+        (Verb::Put, "{id}") if route.path.starts_with("/api/v1/links/") => json!({
+            "rule_id": ids.rule, "name": "ours"
+        }),
+        (Verb::Put, "{id}") if route.path.starts_with("/api/v1/receivers/") => json!({
+            "name": "ours"
+        }),
         (Verb::Put, "{id}") | (Verb::Post, "rules") => json!({
             "name": "ours", "rule": rule_json("ours")
         }),
@@ -145,7 +194,11 @@ fn body_for(route: &Route, ids: &Theirs) -> Value {
         (Verb::Post, "run") => json!({ "entity_type": "leads", "entity_ids": [THEIR_LEAD] }),
         (Verb::Post, "dry-run") => json!({ "entity_id": THEIR_LEAD, "entity_type": "lead" }),
         (Verb::Post, "replay") => json!({ "event_id": ids.dead_job }),
+        (Verb::Post, "links") if route.path == "/api/v1/links" => json!({
+            "rule_id": ids.rule, "name": "ours", "target_url": "https://example.com/"
+        }),
         (Verb::Post, "links") => json!({ "name": "ours", "target_url": "https://example.com/" }),
+        (Verb::Post, "receivers") => json!({ "name": "ours" }),
         _ => json!({}),
     }
 }
@@ -217,6 +270,8 @@ async fn every_change_is_refused_to_a_member(backend: Backend) {
         variable: "our_variable".into(),
         dead_job: 1,
         link: 1,
+        receiver: 1,
+        request: 1,
     };
     app.put_variable(ADMIN, &ours.variable, "kept")
         .await
@@ -258,6 +313,8 @@ async fn every_user_route_wants_a_token(backend: Backend) {
         variable: "v".into(),
         dead_job: 1,
         link: 1,
+        receiver: 1,
+        request: 1,
     };
     for route in user_routes() {
         let path = fill(&route, &ours);

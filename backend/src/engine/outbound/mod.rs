@@ -142,24 +142,46 @@ impl From<TargetError> for OutboundError {
     }
 }
 
-/// Flattens JSON into `parent_child` variables (array items by index).
+/// How many parts a variable's name has at most (`a_b_…`): a value nested deeper is given, as its
+/// JSON text, to the variable of its ancestor at this depth, so nothing is lost and no name grows
+/// without bound.
+pub const MAX_VARIABLE_DEPTH: usize = 10;
+
+/// Flattens JSON into `parent_child` variables (array items by index), at most
+/// [`MAX_VARIABLE_DEPTH`] parts deep.
 pub fn flatten_json(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
-    let join = |key: &str| {
-        if prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{prefix}_{key}")
-        }
-    };
+    let depth = usize::from(!prefix.is_empty());
+    flatten_json_at(prefix, depth, value, out);
+}
+
+fn joined(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}_{key}")
+    }
+}
+
+fn flatten_json_at(
+    prefix: &str,
+    depth: usize,
+    value: &serde_json::Value,
+    out: &mut BTreeMap<String, String>,
+) {
     match value {
+        serde_json::Value::Object(_) | serde_json::Value::Array(_)
+            if depth >= MAX_VARIABLE_DEPTH =>
+        {
+            out.insert(prefix.to_owned(), value.to_string());
+        }
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                flatten_json(&join(k), v, out);
+                flatten_json_at(&joined(prefix, k), depth + 1, v, out);
             }
         }
         serde_json::Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                flatten_json(&join(&i.to_string()), v, out);
+                flatten_json_at(&joined(prefix, &i.to_string()), depth + 1, v, out);
             }
         }
         serde_json::Value::String(s) => {
@@ -178,7 +200,18 @@ pub fn flatten_json(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<
 /// (its first [`MAX_RESPONSE_BYTES`]). The whole body is parsed: it is bounded by the HTTP limit
 /// ([`crate::http::MAX_BODY_BYTES`]).
 pub fn body_vars(body: &[u8]) -> BTreeMap<String, String> {
-    let mut vars = parsed_vars(body);
+    request_vars(None, body)
+}
+
+/// Variables of an inbound request: its query string's pairs (`a[b]=1` is `a_b`), then its body's
+/// ([`body_vars`]), which win over a query pair of the same name, plus `webhook_data`.
+pub fn request_vars(query: Option<&str>, body: &[u8]) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    if let Some(Ok(tree)) = query.map(|q| kommo::incoming::parse_form(q.as_bytes())) {
+        flatten_form("", 0, &tree, &mut vars);
+    }
+    vars.extend(parsed_vars(body));
+    vars.retain(|k, _| !k.is_empty());
     vars.insert(
         "webhook_data".to_owned(),
         String::from_utf8_lossy(&body[..body.len().min(MAX_RESPONSE_BYTES)]).into_owned(),
@@ -201,14 +234,25 @@ fn parsed_vars(body: &[u8]) -> BTreeMap<String, String> {
     if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
         flatten_json("", &json, &mut vars);
     } else if let Ok(tree) = kommo::incoming::parse_form(body) {
-        flatten_form("", &tree, &mut vars);
+        flatten_form("", 0, &tree, &mut vars);
     }
     vars.retain(|k, _| !k.is_empty());
     vars
 }
 
+/// A form's subtree as JSON (leaves as strings), for a value nested past [`MAX_VARIABLE_DEPTH`].
+fn form_json(node: &kommo::incoming::FormNode) -> serde_json::Value {
+    match node {
+        kommo::incoming::FormNode::Leaf(text) => serde_json::Value::String(text.clone()),
+        kommo::incoming::FormNode::Map(map) => {
+            serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), form_json(v))).collect())
+        }
+    }
+}
+
 fn flatten_form(
     prefix: &str,
+    depth: usize,
     node: &kommo::incoming::FormNode,
     out: &mut BTreeMap<String, String>,
 ) {
@@ -216,14 +260,12 @@ fn flatten_form(
         kommo::incoming::FormNode::Leaf(text) => {
             out.insert(prefix.to_owned(), text.clone());
         }
+        kommo::incoming::FormNode::Map(_) if depth >= MAX_VARIABLE_DEPTH => {
+            out.insert(prefix.to_owned(), form_json(node).to_string());
+        }
         kommo::incoming::FormNode::Map(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}_{k}")
-                };
-                flatten_form(&key, v, out);
+                flatten_form(&joined(prefix, k), depth + 1, v, out);
             }
         }
     }
@@ -705,5 +747,44 @@ mod tests {
         assert_eq!(vars["order_items_0_sku"], "A");
         assert_eq!(vars["ok"], "true");
         assert!(vars["webhook_data"].starts_with("{\"order\""));
+    }
+
+    /// `{"l1":{"l2":…{"l12":"deep"}}}`: twelve levels of objects.
+    fn nested(levels: usize) -> String {
+        let mut json = "\"deep\"".to_owned();
+        for level in (1..=levels).rev() {
+            json = format!("{{\"l{level}\":{json}}}");
+        }
+        json
+    }
+
+    #[test]
+    fn names_stop_at_ten_parts_and_the_rest_is_the_json_of_the_tenth() {
+        let vars = body_vars(nested(12).as_bytes());
+        let tenth = "l1_l2_l3_l4_l5_l6_l7_l8_l9_l10";
+        assert_eq!(vars[tenth], r#"{"l11":{"l12":"deep"}}"#);
+        assert_eq!(vars.len(), 2, "{vars:?}");
+        let exactly_ten = body_vars(nested(10).as_bytes());
+        assert_eq!(exactly_ten[tenth], "deep");
+
+        let form = format!("{}=deep", "a[b]".to_owned() + &"[c]".repeat(9));
+        let vars = body_vars(form.as_bytes());
+        assert_eq!(vars["a_b_c_c_c_c_c_c_c_c"], r#"{"c":"deep"}"#, "{vars:?}");
+    }
+
+    #[test]
+    fn a_requests_query_gives_variables_and_its_body_wins_over_it() {
+        let vars = request_vars(
+            Some("utm[source]=ads&name=from+query&page=2"),
+            br#"{"name": "from body", "contact": {"address": {"city": "X"}}}"#,
+        );
+        assert_eq!(vars["utm_source"], "ads");
+        assert_eq!(vars["page"], "2");
+        assert_eq!(vars["name"], "from body");
+        assert_eq!(vars["contact_address_city"], "X");
+        let form = request_vars(Some("a=1"), b"contact[phone]=%2B1&b=2");
+        assert_eq!(form["contact_phone"], "+1");
+        assert_eq!(form["a"], "1");
+        assert_eq!(form["webhook_data"], "contact[phone]=%2B1&b=2");
     }
 }
