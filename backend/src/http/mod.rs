@@ -16,6 +16,7 @@ mod me;
 mod oauth;
 mod page;
 pub mod routes;
+mod rule_ops;
 mod rules;
 pub mod throttle;
 mod variables;
@@ -39,6 +40,7 @@ pub fn routes() -> Vec<routes::Route> {
         health::routes(),
         me::routes(),
         rules::routes(),
+        rule_ops::routes(),
         dry_run::routes(),
         variables::routes(),
         jobs::routes(),

@@ -71,6 +71,11 @@ pub(super) fn parse_save_body(input: &SaveRule) -> ApiResult<(RuleName, rules::R
     Ok((name, rule))
 }
 
+/// A definition read as a save reads it, before the account is consulted.
+pub(super) fn parse_rule_body_checked(value: serde_json::Value) -> ApiResult<rules::RuleBody> {
+    Ok(parse_rule_body(value).map_err(StoreError::from)?)
+}
+
 /// Refuses a definition that is not fit to store or enable: `domain::validate`'s problems (its
 /// limits, and the custom fields and users it names when the account's are known), and the parts
 /// Kommo's public API cannot serve. Any validation problem answers 422 `invalid` with every
@@ -81,7 +86,7 @@ pub(super) fn parse_save_body(input: &SaveRule) -> ApiResult<(RuleName, rules::R
 /// them and the rule names a field or user they lack, they are read again from Kommo before the
 /// rule is refused, so that a field created a moment ago is accepted; if Kommo cannot be read
 /// then, only the limits are checked.
-async fn check_definition(
+pub(super) async fn check_definition(
     state: &AppState,
     account_id: i64,
     definition: &serde_json::Value,
@@ -202,7 +207,11 @@ pub(super) fn shown_to(caller: &Caller, mut value: serde_json::Value) -> serde_j
 
 /// A rule as the caller may see it: an administrator gets its DP key too; a member gets no inbound
 /// key, no DP key and no header values.
-async fn record(state: &AppState, caller: &Caller, rule: rules::Rule) -> ApiResult<RuleRecord> {
+pub(super) async fn record(
+    state: &AppState,
+    caller: &Caller,
+    rule: rules::Rule,
+) -> ApiResult<RuleRecord> {
     if !caller.is_admin {
         let mut record = RuleRecord::from(rule);
         record.inbound_hook_key = String::new();
