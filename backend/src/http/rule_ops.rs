@@ -259,14 +259,14 @@ fn at_rule(index: usize, errors: &[FieldError], inner: &str) -> Vec<FieldError> 
 
 fn refuse(errors: Vec<FieldError>) -> ApiError {
     let detail = format!(
-        "The document has {} at {}: {}",
+        "The document has {} at {}: {}.",
         if errors.len() == 1 {
             "a problem".to_owned()
         } else {
             format!("{} problems; the first", errors.len())
         },
         errors[0].path,
-        errors[0].message
+        errors[0].message.trim_end_matches('.')
     );
     ApiError::invalid(detail, errors)
 }

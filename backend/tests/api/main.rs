@@ -10,6 +10,7 @@ mod memory;
 mod problems;
 mod queue;
 mod rate_limit;
+mod rule_ops;
 mod rules;
 mod secrets;
 mod tenancy;
