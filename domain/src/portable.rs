@@ -335,7 +335,19 @@ impl Matcher<'_> {
         }
     }
 
+    /// Whether a field takes list values: a number assigned to another field is just a number.
+    fn is_list_field(&self, field: i64) -> bool {
+        let listed = |f: &SchemaField| f.id == field && !f.enums.is_empty();
+        self.references.fields.iter().any(listed)
+            || (self.same_account && self.schema.is_some_and(|s| s.fields.iter().any(listed)))
+    }
+
     fn find(&self, reference: Reference) -> Found {
+        if let Reference::Enum { field, id } = reference {
+            if !self.is_list_field(field) {
+                return Found::Id(id);
+            }
+        }
         let Some(schema) = self.schema else {
             return if self.same_account {
                 // Nothing to check against: the rule names what it named.
@@ -724,7 +736,8 @@ mod tests {
                                 "complete_in_seconds": 60, "responsible": {"user": 7},
                                 "text": "Call {{lead.cf(101)}} about {{client.cf(100)}}"}},
                         {"do": {"type": "change_fields", "entity": "lead",
-                                "fields": [{"field": {"custom": 100}, "value": "11"}]}}
+                                "fields": [{"field": {"custom": 100}, "value": "11"},
+                                           {"field": {"custom": 101}, "value": "7"}]}}
                     ]
                 }]
             })
@@ -783,6 +796,7 @@ mod tests {
                 id: 102,
             },
             Reference::Enum { field: 100, id: 11 },
+            Reference::Enum { field: 101, id: 7 },
             Reference::User(7),
         ]
         .into_iter()
@@ -825,6 +839,10 @@ mod tests {
         );
         assert!(json.contains("{\"user\":70}"), "{json}");
         assert!(json.contains("lead.cf(102)"), "unmatched ids stay: {json}");
+        assert!(
+            json.contains("{\"field\":{\"custom\":201},\"value\":\"7\"}"),
+            "a number for a field without list values stays a number: {json}"
+        );
         assert_eq!(
             matched.unmatched,
             [Unmatched {
