@@ -238,7 +238,7 @@ pub(crate) fn parse_every_request(data: &[u8]) -> Vec<(&'static str, ApiResult<(
                     .flatten()
                 {
                     let definition = serde_json::from_str(&matched.rule.to_json())
-                        .map_err(ApiError::internal)?;
+                        .map_err(|e| ApiError::unprocessable("invalid", format!("{e}.")))?;
                     rules::parse_rule_body_checked(definition)?;
                 }
                 Ok(())
