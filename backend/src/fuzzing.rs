@@ -324,5 +324,19 @@ mod tests {
             outcome("replay.json", "POST /api/v1/rules/{id}/replay"),
             Err("bad_json")
         );
+        assert_eq!(
+            outcome("draft_dry_run.json", "POST /api/v1/rules/dry-run"),
+            Ok(())
+        );
+        assert_eq!(
+            outcome("dry_run.json", "POST /api/v1/rules/dry-run"),
+            Err("bad_json"),
+            "a draft's dry run needs the rule"
+        );
+        assert_eq!(outcome("import.json", "POST /api/v1/rules/import"), Ok(()));
+        assert_eq!(
+            outcome("position.json", "PUT /api/v1/rules/{id}/position"),
+            Ok(())
+        );
     }
 }

@@ -15,6 +15,8 @@
 //! - [`value`]: runtime values, reading paths, and text/number/date conversions.
 //! - [`template`]: the template language: parse, print, render with limits.
 //! - [`eval`]: evaluation of a rule into a plan of actions and a trace.
+//! - [`portable`]: the export document of rules, and the matching of the fields, list values and
+//!   users they name in the account that imports them.
 //! - [`timer`]: action timers and scheduled triggers resolved to UTC instants, DST-correct.
 //! - [`validate`]: every problem of a rule against the account's schema, with paths.
 //! - `fuzzing` (hidden): the bodies of the fuzz targets of `domain/fuzz`, also run as tests over
@@ -26,6 +28,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod path;
+pub mod portable;
 pub mod rule;
 pub mod schema;
 pub mod snapshot;

@@ -269,6 +269,7 @@ impl KommoClient {
             state,
             endpoint: Arc::new(endpoint),
             read_only: false,
+            recorder: None,
         }
     }
 
@@ -368,6 +369,49 @@ pub struct AccountClient {
     endpoint: Arc<AccountEndpoint>,
     /// Refuses every request but `GET` (see [`AccountClient::read_only`]).
     read_only: bool,
+    /// Where a read-only client writes down the requests it refused
+    /// (see [`AccountClient::recording`]).
+    recorder: Option<Arc<RequestRecorder>>,
+}
+
+/// A request a read-only client refused instead of sending: what would have gone to Kommo.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RecordedRequest {
+    /// `POST`, `PATCH`, …
+    pub method: String,
+    /// The path under the account's base URL, e.g. `/api/v4/tasks`.
+    pub path: String,
+    /// The query parameters.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<(String, String)>,
+    /// The JSON body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+/// The requests a recording client refused, in order (see [`AccountClient::recording`]).
+#[derive(Debug, Default)]
+pub struct RequestRecorder {
+    requests: std::sync::Mutex<Vec<RecordedRequest>>,
+}
+
+impl RequestRecorder {
+    /// Takes the requests recorded so far, leaving none.
+    pub fn take(&self) -> Vec<RecordedRequest> {
+        std::mem::take(
+            &mut *self
+                .requests
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn record(&self, request: RecordedRequest) {
+        self.requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(request);
+    }
 }
 
 impl std::fmt::Debug for AccountClient {
@@ -404,8 +448,24 @@ impl AccountClient {
     pub fn read_only(&self) -> AccountClient {
         AccountClient {
             read_only: true,
+            recorder: None,
             ..self.clone()
         }
+    }
+
+    /// A read-only client (see [`AccountClient::read_only`]) that also writes down each request
+    /// it refuses, exactly as it would have sent it, in the returned recorder: how a dry run
+    /// learns what the executor would send, from the executor's own code. The refused request
+    /// still fails with [`KommoError::ReadOnly`], so whatever would follow from its answer does
+    /// not happen either.
+    pub fn recording(&self) -> (AccountClient, Arc<RequestRecorder>) {
+        let recorder = Arc::new(RequestRecorder::default());
+        let client = AccountClient {
+            read_only: true,
+            recorder: Some(recorder.clone()),
+            ..self.clone()
+        };
+        (client, recorder)
     }
 
     /// Whether this client only reads.
@@ -599,6 +659,14 @@ impl AccountClient {
         replay: Replay,
     ) -> Result<Outcome, KommoError> {
         if self.read_only && method != Method::GET {
+            if let Some(recorder) = &self.recorder {
+                recorder.record(RecordedRequest {
+                    method: method.to_string(),
+                    path: path.to_owned(),
+                    query: query.to_vec(),
+                    body: body.cloned(),
+                });
+            }
             return Err(KommoError::ReadOnly(format!("{method} {path}")));
         }
         let policy = self.inner.config.retry.clone();

@@ -36,7 +36,7 @@ pub mod tokens;
 pub use api::{ListQuery, PendingUpdates};
 pub use client::{
     AccountAlert, AccountClient, AccountEndpoint, ClientConfig, ClientStatsSnapshot, KommoClient,
-    KommoClientBuilder, OAuthApp,
+    KommoClientBuilder, OAuthApp, RecordedRequest, RequestRecorder,
 };
 pub use clock::{Clock, SystemClock};
 pub use error::KommoError;

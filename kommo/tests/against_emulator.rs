@@ -980,4 +980,35 @@ async fn the_schema_lists_are_read_over_every_page() {
     let bot_pages = paths.iter().filter(|p| p.contains("/bots")).count();
     // 5 reasons in pages of 2: three pages, the last short; 3 bots: two pages.
     assert_eq!((loss_pages, bot_pages), (3, 2), "{paths:?}");
+async fn a_recording_client_writes_down_each_refused_request_as_it_would_have_sent_it() {
+    let h = harness().await;
+    let (recorder_client, recorder) = h.account.recording();
+    assert!(recorder_client.is_read_only());
+    let requests_before = h.emulator().request_log().len();
+
+    let refused = recorder_client
+        .create_tasks(vec![TaskWrite {
+            text: Some("Call back".into()),
+            entity_id: Some(7),
+            entity_type: Some(EntityKind::Leads),
+            ..Default::default()
+        }])
+        .await;
+    assert!(
+        matches!(refused, Err(KommoError::ReadOnly(_))),
+        "{refused:?}"
+    );
+    let recorded = recorder.take();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].method, "POST");
+    assert_eq!(recorded[0].path, "/api/v4/tasks");
+    let body = recorded[0].body.clone().unwrap_or_default();
+    assert_eq!(body[0]["text"], "Call back");
+    assert_eq!(body[0]["entity_id"], 7);
+    assert!(recorder.take().is_empty(), "taking empties the recorder");
+    assert_eq!(
+        h.emulator().request_log().len(),
+        requests_before,
+        "nothing reached Kommo"
+    );
 }

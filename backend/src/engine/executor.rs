@@ -57,6 +57,18 @@ pub struct ActionResult {
     pub duration_ms: i64,
 }
 
+/// What a dry run learns of one action: the Kommo requests the executor would send for it, and
+/// why it would send none or not all of them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedRequests {
+    /// The requests, in the order the executor would send them.
+    pub requests: Vec<kommo::RecordedRequest>,
+    /// Why the action sends nothing, or fails, in a live run now (no entity, a value that does
+    /// not fit its field, not a Kommo request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// Where a batched update's result goes: (rule run index, action result index).
 pub type Owner = (usize, usize);
 
@@ -195,13 +207,16 @@ async fn send_merged(client: &AccountClient, batch: Vec<PendingUpdate>) {
     }
 }
 
-/// Everything an action needs to run. Only a live run has one: it names the lease of the job that
-/// performs the action, and a dry run or a replay has no lease.
+/// Everything an action needs to run. Performing needs the lease of the job that performs the
+/// action; a dry run or a replay has none, and with none an action is only planned
+/// ([`Engine::plan_action`]): nothing is written to our tables or queued, nothing is sent
+/// outside, and the read-only client records the Kommo writes instead of sending them.
 pub struct ActionScope<'a> {
     /// The tenant.
     pub account_id: i64,
-    /// The claim of the job that performs the action: the owner of the actions it starts.
-    pub lease: Lease,
+    /// The claim of the job that performs the action: the owner of the actions it starts; `None`
+    /// when the action is only planned.
+    pub lease: Option<Lease>,
     /// The rule the action belongs to.
     pub rule_id: i64,
     /// The account's client.
@@ -287,6 +302,9 @@ pub enum ActionError {
     /// it right now; this performer must not.
     #[error("another worker is performing this action right now")]
     InFlight,
+    /// The action is only planned (a dry run): this part of it is not done.
+    #[error("{0}")]
+    NotPerformed(&'static str),
     /// The lease of the job performing the action ran out (another worker may be running it): it
     /// starts nothing more.
     #[error("the job's lease ran out before the action started; another worker may be running it")]
@@ -434,6 +452,10 @@ impl Engine {
         kind: EntityKind,
         id: i64,
     ) -> Result<(), ActionError> {
+        if scope.lease.is_none() {
+            // A planned write is not sent, so no webhook of ours is to be recognised.
+            return Ok(());
+        }
         let expires = self.clock.now_ms() + self.config.write_mark_ttl_ms;
         records::mark_write(
             &self.db,
@@ -484,6 +506,11 @@ impl Engine {
         batch: &mut WriteBatch,
         owner: Owner,
     ) -> Result<Option<String>, ActionError> {
+        let Some(lease) = scope.lease else {
+            return Err(ActionError::NotPerformed(
+                "a dry run performs nothing; plan the action instead",
+            ));
+        };
         let guarded = matches!(
             action,
             ActionKind::AddNote { .. }
@@ -505,7 +532,7 @@ impl Engine {
         let store = |e: sqlx::Error| ActionError::Store(e.to_string());
         let now = self.clock.now_ms();
         // Inserted only if absent, so of two performers of one key exactly one sends it.
-        match records::claim_action(&self.db, scope.account_id, action_key, scope.lease, now)
+        match records::claim_action(&self.db, scope.account_id, action_key, lease, now)
             .await
             .map_err(store)?
         {
@@ -526,7 +553,7 @@ impl Engine {
                     &self.db,
                     scope.account_id,
                     action_key,
-                    scope.lease,
+                    lease,
                     Some(SALESBOT_NOT_REPEATED),
                 )
                 .await
@@ -544,7 +571,7 @@ impl Engine {
                     &self.db,
                     scope.account_id,
                     action_key,
-                    scope.lease,
+                    lease,
                     Some("found in Kommo"),
                 )
                 .await
@@ -567,7 +594,7 @@ impl Engine {
                 &self.db,
                 scope.account_id,
                 action_key,
-                scope.lease,
+                lease,
                 detail.as_deref(),
             )
             .await
@@ -667,6 +694,18 @@ impl Engine {
         batch: &mut WriteBatch,
         owner: Owner,
     ) -> Result<Option<String>, ActionError> {
+        if scope.lease.is_none() {
+            let outside = match action {
+                ActionKind::SendWebhook { .. } => Some("a dry run sends no webhook"),
+                ActionKind::CancelDelayed { .. } => Some("a dry run cancels no jobs"),
+                ActionKind::ChangeGlobalVariable { .. } => Some("a dry run changes no variable"),
+                ActionKind::ExecuteRule { .. } => Some("a dry run calls no rule"),
+                _ => None,
+            };
+            if let Some(why) = outside {
+                return Err(ActionError::NotPerformed(why));
+            }
+        }
         match action {
             ActionKind::ChangeFields { entity, fields } => {
                 let (kind, target) = scope
@@ -1225,6 +1264,52 @@ impl Engine {
         }
     }
 
+    /// Plans one action (a dry run): runs the executor's own code for it with no lease and the
+    /// read-only client that records what it refuses, so the Kommo requests shown are those a
+    /// live run would send, built by the same code. Entity updates, which a live run batches
+    /// across rules, leave as this action's own `PATCH` per entity type. Where an action needs
+    /// Kommo's answer to go on (the id of a created entity), only the first request is known;
+    /// actions that are not Kommo requests ("send webhook", variables, rule calls, cancelling
+    /// jobs) are not done and say so.
+    pub async fn plan_action(
+        &self,
+        scope: &ActionScope<'_>,
+        recorder: &kommo::RequestRecorder,
+        action: &ActionKind<String>,
+    ) -> PlannedRequests {
+        if scope.lease.is_some() || !scope.client.is_read_only() {
+            // Planning with a client that writes would send the writes: never.
+            return PlannedRequests {
+                requests: Vec::new(),
+                note: Some("not planned: planning needs a read-only client".into()),
+            };
+        }
+        recorder.take();
+        let mut batch = WriteBatch::new();
+        let performed = self
+            .perform_action(scope, action, "", &mut batch, (0, 0))
+            .await;
+        let note = match performed {
+            Ok(_) | Err(ActionError::Kommo(KommoError::ReadOnly(_))) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        let mut by_kind: Vec<(EntityKind, Vec<EntityWrite>)> = Vec::new();
+        for (kind, write, _) in batch.updates {
+            match by_kind.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, writes)) => writes.push(write),
+                None => by_kind.push((kind, vec![write])),
+            }
+        }
+        for (kind, writes) in by_kind {
+            // Refused and recorded by the read-only client.
+            let _ = scope.client.update_entities(kind, writes).await;
+        }
+        PlannedRequests {
+            requests: recorder.take(),
+            note,
+        }
+    }
+
     /// Queues a run of a (manual) rule for an entity, as "execute rule", task results and webhook
     /// follow-ups do.
     pub async fn enqueue_rule_call(
@@ -1268,6 +1353,9 @@ impl Engine {
         action_key: &str,
         detail: &str,
     ) -> Result<(), ActionError> {
+        let Some(lease) = scope.lease else {
+            return Err(ActionError::NotPerformed("a dry run queues nothing"));
+        };
         let store = |e: sqlx::Error| ActionError::Store(e.to_string());
         let account_id = scope.account_id;
         let mut tx = self.db.pool.begin().await.map_err(store)?;
@@ -1281,7 +1369,7 @@ impl Engine {
             .await
             .map_err(store)?;
         }
-        if !records::finish_action_in(&mut tx, account_id, action_key, scope.lease, Some(detail))
+        if !records::finish_action_in(&mut tx, account_id, action_key, lease, Some(detail))
             .await
             .map_err(store)?
         {

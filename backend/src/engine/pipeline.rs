@@ -177,6 +177,34 @@ fn entity_key(entity: Option<EntityRef>) -> Option<(String, i64)> {
     entity.map(|e| (snapshot::table_name(e.entity_type).to_owned(), e.id))
 }
 
+/// A dry run's or a replay's evaluation, with the Kommo requests of each planned action.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryEvaluation {
+    /// The trace and the plan.
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+    /// One entry per planned action, in plan order.
+    pub requests: Vec<PlannedCall>,
+}
+
+/// The Kommo requests one planned action would send.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedCall {
+    /// The block index, or `None` for the else scenario.
+    pub block: Option<usize>,
+    /// The action's index within its block.
+    pub action_index: usize,
+    /// The action type.
+    pub kind: &'static str,
+    /// When it would run; `None` at once.
+    pub run_at: Option<DateTime<Utc>>,
+    /// The requests, as the executor would send them (`method`, `path`, `body`).
+    pub requests: Vec<kommo::RecordedRequest>,
+    /// Why it would send none or not all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// Everything shared by the rule runs of one job (or of one dry run or replay).
 struct JobContext {
     account_id: i64,
@@ -185,6 +213,8 @@ struct JobContext {
     mode: RunMode,
     /// The account's client; read-only in [`RunMode::Dry`], so a write fails before it is sent.
     client: AccountClient,
+    /// In [`RunMode::Dry`], where the client records the writes it refused.
+    recorder: Option<Arc<kommo::RequestRecorder>>,
     facts: Arc<AccountFacts>,
     variables: Variables,
     snapshots: HashMap<Option<EntityRef>, (Snapshot, i64)>,
@@ -208,9 +238,12 @@ impl Engine {
     async fn job_context(&self, account_id: i64, mode: RunMode) -> Result<JobContext, EngineError> {
         let client = self.account_client(account_id).await?;
         // The one gate of Kommo writes: in a dry run, the client itself refuses them.
-        let client = match mode {
-            RunMode::Live(_) => client,
-            RunMode::Dry => client.read_only(),
+        let (client, recorder) = match mode {
+            RunMode::Live(_) => (client, None),
+            RunMode::Dry => {
+                let (client, recorder) = client.recording();
+                (client, Some(recorder))
+            }
         };
         let facts = self.account_facts(account_id, &client).await?;
         let globals = variables::list_variables(&self.db, account_id, crate::store::Page::ALL)
@@ -222,6 +255,7 @@ impl Engine {
             account_id,
             mode,
             client,
+            recorder,
             facts,
             variables: Variables {
                 globals,
@@ -778,7 +812,7 @@ impl Engine {
                 action => {
                     let scope = ActionScope {
                         account_id: cx.account_id,
-                        lease,
+                        lease: Some(lease),
                         rule_id,
                         client: &cx.client,
                         facts: &cx.facts,
@@ -1310,7 +1344,7 @@ impl Engine {
         account_id: i64,
         rule: &domain::rule::Rule,
         event: Event,
-    ) -> Result<Evaluation, EngineError> {
+    ) -> Result<DryEvaluation, EngineError> {
         let mut cx = self.job_context(account_id, RunMode::Dry).await?;
         self.snapshot_for(&mut cx, event.entity).await?;
         self.links_for(&mut cx, rule, event.entity).await?;
@@ -1321,7 +1355,49 @@ impl Engine {
         // A dry run shows what the rule would do now, as if it had not run for the entity before.
         let state = EntityRuleState::default();
         let context = EvalContext::new(self.now(), state);
-        Ok(CompiledRule::new(rule.clone()).evaluate(&event, snapshot, &cx.variables, &context))
+        let evaluation =
+            CompiledRule::new(rule.clone()).evaluate(&event, snapshot, &cx.variables, &context);
+        let requests = self.plan_requests(&cx, &event, snapshot, &evaluation).await;
+        Ok(DryEvaluation {
+            evaluation,
+            requests,
+        })
+    }
+
+    /// The Kommo requests of each planned action of a dry evaluation, by the executor's code.
+    async fn plan_requests(
+        &self,
+        cx: &JobContext,
+        event: &Event,
+        snapshot: &Snapshot,
+        evaluation: &Evaluation,
+    ) -> Vec<PlannedCall> {
+        let Some(recorder) = &cx.recorder else {
+            return Vec::new();
+        };
+        let scope = ActionScope {
+            account_id: cx.account_id,
+            lease: None,
+            rule_id: 0,
+            client: &cx.client,
+            facts: &cx.facts,
+            snapshot,
+            event,
+            depth: 0,
+        };
+        let mut calls = Vec::with_capacity(evaluation.plan.len());
+        for planned in &evaluation.plan {
+            let planned_requests = self.plan_action(&scope, recorder, &planned.action).await;
+            calls.push(PlannedCall {
+                block: planned.block,
+                action_index: planned.action_index,
+                kind: planned.action.name(),
+                run_at: planned.run_at,
+                requests: planned_requests.requests,
+                note: planned_requests.note,
+            });
+        }
+        calls
     }
 
     /// Replays a stored event against a rule as it is now, without performing anything: one
@@ -1331,7 +1407,7 @@ impl Engine {
         account_id: i64,
         rule: &domain::rule::Rule,
         event_id: i64,
-    ) -> Result<Vec<(Event, Evaluation)>, EngineError> {
+    ) -> Result<Vec<(Event, DryEvaluation)>, EngineError> {
         let Some(stored) = ingest::load_event(&self.db, account_id, event_id).await? else {
             return Err(EngineError::Malformed(format!(
                 "event {event_id} does not exist"
@@ -1356,7 +1432,14 @@ impl Engine {
             };
             let context = EvalContext::new(self.now(), EntityRuleState::default());
             let evaluation = compiled.evaluate(&event, snapshot, &cx.variables, &context);
-            out.push((event, evaluation));
+            let requests = self.plan_requests(&cx, &event, snapshot, &evaluation).await;
+            out.push((
+                event,
+                DryEvaluation {
+                    evaluation,
+                    requests,
+                },
+            ));
         }
         Ok(out)
     }

@@ -185,7 +185,7 @@ pub(super) fn require_admin(caller: &Caller) -> ApiResult<()> {
 /// the problem it answers. The `api_bodies` fuzz target checks that each refusal is a 4xx with a
 /// code, never a panic or a 500.
 pub(crate) fn parse_every_request(data: &[u8]) -> Vec<(&'static str, ApiResult<()>)> {
-    use super::{dry_run, launch, links, receivers, rules, variables};
+    use super::{dry_run, launch, links, receivers, rule_ops, rules, variables};
     use crate::store::{variables as stored_variables, StoreError};
 
     let text = String::from_utf8_lossy(data);
@@ -211,6 +211,38 @@ pub(crate) fn parse_every_request(data: &[u8]) -> Vec<(&'static str, ApiResult<(
         (
             "POST /api/v1/rules/{id}/replay",
             json_body::<dry_run::ReplayRequest>(data).map(drop),
+        ),
+        (
+            "POST /api/v1/rules/dry-run",
+            json_body::<dry_run::DraftDryRunRequest>(data)
+                .and_then(|draft| dry_run::draft_rule(draft.rule))
+                .map(drop),
+        ),
+        (
+            "POST /api/v1/rules/replay",
+            json_body::<dry_run::DraftReplayRequest>(data)
+                .and_then(|draft| dry_run::draft_rule(draft.rule))
+                .map(drop),
+        ),
+        (
+            "PUT /api/v1/rules/{id}/position",
+            json_body::<rule_ops::MoveRule>(data).map(drop),
+        ),
+        (
+            "POST /api/v1/rules/import",
+            json_body::<domain::portable::Document>(data).and_then(|document| {
+                rule_ops::check_format(&document)?;
+                // Every rule read as the import reads it, matched against no account.
+                for matched in domain::portable::match_document(&document, 0, None)
+                    .into_iter()
+                    .flatten()
+                {
+                    let definition = serde_json::from_str(&matched.rule.to_json())
+                        .map_err(|e| ApiError::unprocessable("invalid", format!("{e}.")))?;
+                    rules::parse_rule_body_checked(definition)?;
+                }
+                Ok(())
+            }),
         ),
         (
             "POST /api/v1/rules/{id}/run",

@@ -20,6 +20,7 @@ pub mod openapi;
 mod page;
 mod receivers;
 pub mod routes;
+mod rule_ops;
 mod rules;
 mod schema;
 pub mod throttle;
@@ -44,6 +45,7 @@ pub fn routes() -> Vec<routes::Route> {
         health::routes(),
         me::routes(),
         rules::routes(),
+        rule_ops::routes(),
         dry_run::routes(),
         variables::routes(),
         jobs::routes(),

@@ -72,6 +72,11 @@ pub(super) fn parse_save_body(input: &SaveRule) -> ApiResult<(RuleName, rules::R
     Ok((name, rule))
 }
 
+/// A definition read as a save reads it, before the account is consulted.
+pub(super) fn parse_rule_body_checked(value: serde_json::Value) -> ApiResult<rules::RuleBody> {
+    Ok(parse_rule_body(value).map_err(StoreError::from)?)
+}
+
 /// Refuses a definition that is not fit to store or enable: `domain::validate`'s problems against
 /// the account's schema (its limits, and the custom fields, operators, list values, users,
 /// pipelines, stages and Salesbots it names), and the parts Kommo's public API cannot serve. Any
@@ -241,7 +246,11 @@ pub(super) fn shown_to(caller: &Caller, mut value: serde_json::Value) -> serde_j
 
 /// A rule as the caller may see it: an administrator gets its DP key too; a member gets no inbound
 /// key, no DP key and no header values.
-async fn record(state: &AppState, caller: &Caller, rule: rules::Rule) -> ApiResult<RuleRecord> {
+pub(super) async fn record(
+    state: &AppState,
+    caller: &Caller,
+    rule: rules::Rule,
+) -> ApiResult<RuleRecord> {
     if !caller.is_admin {
         let mut record = RuleRecord::from(rule);
         record.inbound_hook_key = String::new();

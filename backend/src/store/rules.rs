@@ -252,11 +252,11 @@ fn parse_stored_json(text: &str) -> Result<Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
 }
 
-/// A page of the account's rules, by name.
+/// A page of the account's rules, in their order (see [`move_to`]).
 pub async fn list(db: &Db, account_id: i64, page: Page) -> Result<Vec<RuleSummary>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, name, enabled, version, updated_at, body FROM rules WHERE account_id = $1 ORDER BY name, id
-         LIMIT $2 OFFSET $3",
+        "SELECT id, name, enabled, version, updated_at, body FROM rules WHERE account_id = $1
+         ORDER BY position, name, id LIMIT $2 OFFSET $3",
     )
     .bind(account_id)
     .bind(page.limit)
@@ -292,7 +292,7 @@ pub async fn get(db: &Db, account_id: i64, rule_id: i64) -> Result<Rule, StoreEr
     rule_from_row(&row)
 }
 
-/// Creates an enabled rule at version 1.
+/// Creates an enabled rule at version 1, last in the account's list.
 pub async fn create(
     db: &Db,
     account_id: i64,
@@ -301,24 +301,150 @@ pub async fn create(
     body: &RuleBody,
     now: Millis,
 ) -> Result<Rule, StoreError> {
-    let text = body.as_json().to_string();
     let mut tx = db.pool.begin().await?;
+    let rule = create_in(&mut tx, account_id, user_id, name, body, true, now).await?;
+    tx.commit().await?;
+    Ok(rule)
+}
+
+/// Creates a rule at version 1, last in the account's list, in the caller's transaction.
+pub async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    account_id: i64,
+    user_id: i64,
+    name: &RuleName,
+    body: &RuleBody,
+    enabled: bool,
+    now: Millis,
+) -> Result<Rule, StoreError> {
+    let text = body.as_json().to_string();
     let row = sqlx::query(&format!(
-        "INSERT INTO rules (account_id, name, enabled, version, body, hook_secret, created_at, updated_at)
-         VALUES ($1, $2, 1, 1, $3, $4, $5, $5) RETURNING {RULE_COLUMNS}"
+        "INSERT INTO rules (account_id, name, enabled, version, body, hook_secret, created_at, updated_at, position)
+         VALUES ($1, $2, $6, 1, $3, $4, $5, $5,
+                 (SELECT COALESCE(MAX(position), -1) + 1 FROM rules WHERE account_id = $1))
+         RETURNING {RULE_COLUMNS}"
     ))
     .bind(account_id)
     .bind(name.as_str())
     .bind(&text)
     .bind(secrets::new_url_secret())
     .bind(now)
-    .fetch_one(&mut *tx)
+    .bind(i64::from(enabled))
+    .fetch_one(&mut *conn)
     .await
     .map_err(duplicate_as("a rule with this name"))?;
     let rule = rule_from_row(&row)?;
-    insert_version(&mut tx, rule.id, 1, name.as_str(), &text, user_id, now).await?;
-    tx.commit().await?;
+    insert_version(conn, rule.id, 1, name.as_str(), &text, user_id, now).await?;
     Ok(rule)
+}
+
+/// Whether the account has a rule of this name.
+pub async fn name_taken(db: &Db, account_id: i64, name: &str) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM rules WHERE account_id = $1 AND name = $2")
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Moves a rule to `position` (0 is first) in the account's list; a position past the end puts
+/// it last. The others keep their order. Returns the rule's new position.
+pub async fn move_to(
+    db: &Db,
+    account_id: i64,
+    rule_id: i64,
+    position: u64,
+) -> Result<i64, StoreError> {
+    let mut tx = db.pool.begin().await?;
+    // Written first, so SQLite takes its write lock before the order is read.
+    let found =
+        sqlx::query("UPDATE rules SET position = position WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(rule_id)
+            .execute(&mut *tx)
+            .await?;
+    if found.rows_affected() == 0 {
+        return Err(StoreError::NotFound("rule"));
+    }
+    let rows = sqlx::query(
+        "SELECT id FROM rules WHERE account_id = $1 AND id <> $2 ORDER BY position, name, id",
+    )
+    .bind(account_id)
+    .bind(rule_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut order: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let at = usize::try_from(position)
+        .unwrap_or(usize::MAX)
+        .min(order.len());
+    order.insert(at, rule_id);
+    for (index, id) in order.iter().enumerate() {
+        sqlx::query("UPDATE rules SET position = $3 WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(*id)
+            .bind(i64::try_from(index).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(i64::try_from(at).unwrap_or(i64::MAX))
+}
+
+/// One saved version of one of the account's rules.
+pub async fn version(
+    db: &Db,
+    account_id: i64,
+    rule_id: i64,
+    version: i64,
+) -> Result<RuleVersion, StoreError> {
+    get(db, account_id, rule_id).await?;
+    let row = sqlx::query(
+        "SELECT version, name, body, saved_by, saved_at FROM rule_versions WHERE rule_id = $1 AND version = $2",
+    )
+    .bind(rule_id)
+    .bind(version)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(StoreError::NotFound("version of this rule"))?;
+    Ok(RuleVersion {
+        version: row.try_get(0)?,
+        name: row.try_get(1)?,
+        rule: parse_stored_json(&row.try_get::<String, _>(2)?)?,
+        saved_by: row.try_get(3)?,
+        saved_at: row.try_get(4)?,
+    })
+}
+
+/// Every rule of the account, in their order (an export).
+pub async fn all(db: &Db, account_id: i64) -> Result<Vec<Rule>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RULE_COLUMNS} FROM rules WHERE account_id = $1 ORDER BY position, name, id"
+    ))
+    .bind(account_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(rule_from_row).collect()
+}
+
+/// Creates rules together, disabled (an import): all of them or none.
+pub async fn create_disabled_all(
+    db: &Db,
+    account_id: i64,
+    user_id: i64,
+    rules: &[(RuleName, RuleBody)],
+    now: Millis,
+) -> Result<Vec<Rule>, StoreError> {
+    let mut tx = db.pool.begin().await?;
+    let mut created = Vec::with_capacity(rules.len());
+    for (name, body) in rules {
+        created.push(create_in(&mut tx, account_id, user_id, name, body, false, now).await?);
+    }
+    tx.commit().await?;
+    Ok(created)
 }
 
 async fn insert_version(

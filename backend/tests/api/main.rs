@@ -13,6 +13,7 @@ mod problems;
 mod queue;
 mod rate_limit;
 mod receivers;
+mod rule_ops;
 mod rules;
 mod schema;
 mod secrets;

@@ -164,6 +164,7 @@ fn fill(route: &Route, ids: &Theirs) -> String {
             "{id}" if resource == "receivers" => ids.receiver.to_string(),
             "{request_id}" => ids.request.to_string(),
             "{name}" => ids.variable.clone(),
+            "{version}" => "1".into(),
             "{entity_type}" => "leads".into(),
             "{entity_id}" => THEIR_LEAD.to_string(),
             s if s.starts_with('{') => panic!(
@@ -192,10 +193,21 @@ fn body_for(route: &Route, ids: &Theirs) -> Value {
         }),
         (Verb::Put, "{name}") => json!({ "value": "overwritten" }),
         (Verb::Post, "run") => json!({ "entity_type": "leads", "entity_ids": [THEIR_LEAD] }),
+        (Verb::Post, "dry-run") if !route.path.contains("{id}") => json!({
+            "rule": rule_json("ours"), "entity_id": THEIR_LEAD, "entity_type": "lead"
+        }),
+        (Verb::Post, "replay") if !route.path.contains("{id}") => json!({
+            "rule": rule_json("ours"), "event_id": ids.dead_job
+        }),
         (Verb::Post, "dry-run") => json!({ "entity_id": THEIR_LEAD, "entity_type": "lead" }),
         (Verb::Post, "replay") => json!({ "event_id": ids.dead_job }),
         (Verb::Post, "links") if route.path == "/api/v1/links" => json!({
             "rule_id": ids.rule, "name": "ours", "target_url": "https://example.com/"
+        }),
+        (Verb::Put, "position") => json!({ "position": 0 }),
+        (Verb::Post, "import") => json!({
+            "format": "rulebook.rules", "format_version": 1, "account_id": OTHER_ACCOUNT,
+            "rules": [{ "name": "ours", "rule": rule_json("ours") }]
         }),
         (Verb::Post, "links") => json!({ "name": "ours", "target_url": "https://example.com/" }),
         (Verb::Post, "receivers") => json!({ "name": "ours" }),

@@ -1,0 +1,923 @@
+//! Rules carried from one account to another: the export document, and the matching of what its
+//! rules name of the account (custom fields and their list values, users) in the account that
+//! imports it.
+//!
+//! A rule names the account's objects by id. The document names each one the rules use by id
+//! and by name ([`References`]); an import matches each by id when the document comes from the
+//! same account, and by name in another one. Whatever finds no match is kept as it was and
+//! reported ([`Unmatched`]), so the screens can say what to fix before the rule is enabled.
+//!
+//! Every kind of reference is one entry of [`ReferenceKind`], one table of [`References`] and one
+//! lookup of [`Matcher`]; pipelines, stages and bots join the same way once the account's
+//! [`Schema`] carries them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::eval::text_eq;
+use crate::path::{EntityField, EntityRole, EntityType, Path};
+use crate::rule::{
+    Action, ActionKind, Condition, FieldAssignment, FieldTarget, Operand, Rule, RuleParseError,
+    Timer, Trigger, UserChoice,
+};
+use crate::template::{print, Calc, ExprValue, Node, Template};
+use crate::validate::{Schema, SchemaField, SchemaUser};
+
+/// The `format` of every export document.
+pub const FORMAT: &str = "rulebook.rules";
+/// The version of the document's shape this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One or more rules exported as one JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The shape's version; [`FORMAT_VERSION`] when written by this build.
+    pub format_version: u32,
+    /// The Kommo account the rules come from: an import into the same account matches by id.
+    pub account_id: i64,
+    /// When it was exported, Unix milliseconds.
+    #[serde(default)]
+    pub exported_at: i64,
+    /// The rules, in the account's order.
+    pub rules: Vec<PortableRule>,
+    /// What the rules name of the account, by id and by name.
+    #[serde(default)]
+    pub references: References,
+}
+
+/// One exported rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PortableRule {
+    /// Its id in the account it comes from.
+    #[serde(default)]
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Whether it ran there (an imported rule starts disabled whatever this says).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The definition, as stored.
+    pub rule: Value,
+}
+
+/// What the rules of a document name of their account, each by id and by name. Each table
+/// holds only what some rule names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct References {
+    /// Custom fields, with their list values.
+    #[serde(default)]
+    pub fields: Vec<SchemaField>,
+    /// Users.
+    #[serde(default)]
+    pub users: Vec<SchemaUser>,
+}
+
+/// The kinds of account object a rule names by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceKind {
+    /// A custom field.
+    Field,
+    /// A list value of a select field.
+    Enum,
+    /// A user.
+    User,
+}
+
+/// One place where a rule names an account object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reference {
+    /// A custom field of an entity type (`None` when the rule's trigger leaves it open).
+    Field {
+        /// The entity type that has it.
+        entity: Option<EntityType>,
+        /// Its id.
+        id: i64,
+    },
+    /// A list value of a custom field, written by id in a field assignment.
+    Enum {
+        /// The field's id.
+        field: i64,
+        /// The list value's id.
+        id: i64,
+    },
+    /// A user.
+    User(i64),
+}
+
+impl Reference {
+    /// Its kind.
+    pub fn kind(self) -> ReferenceKind {
+        match self {
+            Reference::Field { .. } => ReferenceKind::Field,
+            Reference::Enum { .. } => ReferenceKind::Enum,
+            Reference::User(_) => ReferenceKind::User,
+        }
+    }
+
+    /// The id it names.
+    pub fn id(self) -> i64 {
+        match self {
+            Reference::Field { id, .. } | Reference::Enum { id, .. } | Reference::User(id) => id,
+        }
+    }
+}
+
+/// Calls `f` on every account object `rule` names; where `f` answers an id, the rule names that
+/// one instead.
+pub fn map_references(rule: &mut Rule, f: &mut dyn FnMut(Reference) -> Option<i64>) {
+    let entity = rule.trigger.entity_type();
+    let mut walker = Walker { entity, f };
+    walker.trigger(&mut rule.trigger);
+    for block in &mut rule.blocks {
+        for condition in &mut block.conditions {
+            walker.condition(condition);
+        }
+        for action in &mut block.actions {
+            walker.action(action);
+        }
+    }
+    if let Some(scenario) = &mut rule.else_scenario {
+        for action in &mut scenario.actions {
+            walker.action(action);
+        }
+    }
+}
+
+/// Every account object `rule` names, each once.
+pub fn references_of(rule: &Rule) -> BTreeSet<Reference> {
+    let mut found = BTreeSet::new();
+    let mut copy = rule.clone();
+    map_references(&mut copy, &mut |reference| {
+        found.insert(reference);
+        None
+    });
+    found
+}
+
+/// The [`References`] table of a document holding `rules`, with names from the exporting
+/// account's schema (objects the schema does not know are left out, and an import elsewhere
+/// reports them unmatched).
+pub fn references_for<'r>(
+    rules: impl IntoIterator<Item = &'r Rule>,
+    schema: &Schema,
+) -> References {
+    let mut fields = BTreeSet::new();
+    let mut users = BTreeSet::new();
+    for rule in rules {
+        for reference in references_of(rule) {
+            match reference {
+                Reference::Field { id, .. } | Reference::Enum { field: id, .. } => {
+                    fields.insert(id);
+                }
+                Reference::User(id) => {
+                    users.insert(id);
+                }
+            }
+        }
+    }
+    References {
+        fields: schema
+            .fields
+            .iter()
+            .filter(|f| fields.contains(&f.id))
+            .cloned()
+            .collect(),
+        users: schema
+            .users
+            .iter()
+            .flatten()
+            .filter(|u| users.contains(&u.id))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// A reference an import could not match: the rule keeps its id, which names nothing (or
+/// something else) in the importing account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Unmatched {
+    /// What kind of object.
+    pub kind: ReferenceKind,
+    /// Its id in the document.
+    pub id: i64,
+    /// Its name in the document, when the document names it.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Why it found no match.
+    pub reason: String,
+}
+
+/// What an import did, or with `dry`, would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ImportReport {
+    /// Whether this was a preview: nothing was written.
+    pub dry: bool,
+    /// One entry per rule of the document, in its order.
+    pub rules: Vec<ImportedRule>,
+}
+
+/// One rule of an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ImportedRule {
+    /// Its index in the document's `rules`.
+    pub index: usize,
+    /// The name it gets (the document's, or with a suffix when the account has that name).
+    pub name: String,
+    /// The created rule; `None` in a preview.
+    #[serde(default)]
+    pub id: Option<i64>,
+    /// Always `false`: an imported rule starts disabled.
+    pub enabled: bool,
+    /// What it names that found no match in this account.
+    pub unmatched: Vec<Unmatched>,
+}
+
+/// A rule of a document made to name the importing account's objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchedRule {
+    /// The rule, with every matched reference renamed.
+    pub rule: Rule,
+    /// What found no match, each once, in the rule's order of kinds and ids.
+    pub unmatched: Vec<Unmatched>,
+}
+
+/// Matches what each rule of `document` names against the importing account (`account_id`,
+/// whose objects are `schema`, `None` when they are not known): by id when the document comes
+/// from the same account, by name in another. Each rule's result is in document order; a rule
+/// that does not parse gives its error.
+pub fn match_document(
+    document: &Document,
+    account_id: i64,
+    schema: Option<&Schema>,
+) -> Vec<Result<MatchedRule, RuleParseError>> {
+    let matcher = Matcher {
+        references: &document.references,
+        same_account: document.account_id == account_id,
+        schema,
+    };
+    document
+        .rules
+        .iter()
+        .map(|portable| {
+            let mut rule = Rule::from_json(&portable.rule.to_string())?;
+            Ok(matcher.match_rule(&mut rule))
+        })
+        .collect()
+}
+
+/// What a lookup of one reference in the importing account found.
+enum Found {
+    /// This id.
+    Id(i64),
+    /// Nothing: why.
+    Missing(String),
+}
+
+struct Matcher<'a> {
+    references: &'a References,
+    same_account: bool,
+    schema: Option<&'a Schema>,
+}
+
+impl Matcher<'_> {
+    fn match_rule(&self, rule: &mut Rule) -> MatchedRule {
+        let mut unmatched: BTreeMap<(ReferenceKind, i64), Unmatched> = BTreeMap::new();
+        map_references(rule, &mut |reference| match self.find(reference) {
+            Found::Id(id) => Some(id),
+            Found::Missing(reason) => {
+                unmatched
+                    .entry((reference.kind(), reference.id()))
+                    .or_insert_with(|| Unmatched {
+                        kind: reference.kind(),
+                        id: reference.id(),
+                        name: self.source_name(reference),
+                        reason,
+                    });
+                None
+            }
+        });
+        MatchedRule {
+            rule: rule.clone(),
+            unmatched: unmatched.into_values().collect(),
+        }
+    }
+
+    fn source_field(&self, entity: Option<EntityType>, id: i64) -> Option<&SchemaField> {
+        self.references
+            .fields
+            .iter()
+            .find(|f| f.id == id && entity.is_none_or(|e| e == f.entity))
+    }
+
+    fn source_name(&self, reference: Reference) -> Option<String> {
+        match reference {
+            Reference::Field { entity, id } => {
+                self.source_field(entity, id).map(|f| f.name.clone())
+            }
+            Reference::Enum { field, id } => self
+                .source_field(None, field)
+                .and_then(|f| f.enums.iter().find(|e| e.id == id))
+                .map(|e| e.value.clone()),
+            Reference::User(id) => self
+                .references
+                .users
+                .iter()
+                .find(|u| u.id == id)
+                .map(|u| u.name.clone()),
+        }
+    }
+
+    /// Whether a field takes list values: a number assigned to another field is just a number.
+    fn is_list_field(&self, field: i64) -> bool {
+        let listed = |f: &SchemaField| f.id == field && !f.enums.is_empty();
+        self.references.fields.iter().any(listed)
+            || (self.same_account && self.schema.is_some_and(|s| s.fields.iter().any(listed)))
+    }
+
+    fn find(&self, reference: Reference) -> Found {
+        if let Reference::Enum { field, id } = reference {
+            if !self.is_list_field(field) {
+                return Found::Id(id);
+            }
+        }
+        let Some(schema) = self.schema else {
+            return if self.same_account {
+                // Nothing to check against: the rule names what it named.
+                Found::Id(reference.id())
+            } else {
+                Found::Missing(
+                    "this account's fields and users are not known yet, so nothing could be \
+                     matched by name"
+                        .into(),
+                )
+            };
+        };
+        match reference {
+            Reference::Field { entity, id } => self.find_field(schema, entity, id),
+            Reference::Enum { field, id } => self.find_enum(schema, field, id),
+            Reference::User(id) => self.find_user(schema, id),
+        }
+    }
+
+    fn find_field(&self, schema: &Schema, entity: Option<EntityType>, id: i64) -> Found {
+        let owner = entity.map_or("entity", EntityType::as_str);
+        if self.same_account {
+            let here = schema
+                .fields
+                .iter()
+                .any(|f| f.id == id && entity.is_none_or(|e| e == f.entity));
+            return if here {
+                Found::Id(id)
+            } else {
+                Found::Missing(format!("the {owner} has no field {id} any more"))
+            };
+        }
+        let Some(source) = self.source_field(entity, id) else {
+            return Found::Missing(format!("the document does not name field {id}"));
+        };
+        let candidates: Vec<&SchemaField> = schema
+            .fields
+            .iter()
+            .filter(|f| f.entity == source.entity && text_eq(&f.name, &source.name))
+            .collect();
+        match candidates.as_slice() {
+            [one] => Found::Id(one.id),
+            [] => Found::Missing(format!(
+                "this account has no {} field named '{}'",
+                source.entity.as_str(),
+                source.name
+            )),
+            _ => Found::Missing(format!(
+                "this account has {} {} fields named '{}'",
+                candidates.len(),
+                source.entity.as_str(),
+                source.name
+            )),
+        }
+    }
+
+    fn find_enum(&self, schema: &Schema, field: i64, id: i64) -> Found {
+        if self.same_account {
+            let here = schema
+                .fields
+                .iter()
+                .any(|f| f.id == field && f.enums.iter().any(|e| e.id == id));
+            return if here {
+                Found::Id(id)
+            } else {
+                Found::Missing(format!("field {field} has no list value {id} any more"))
+            };
+        }
+        let Some(source) = self.source_field(None, field) else {
+            return Found::Missing(format!("the document does not name field {field}"));
+        };
+        let Some(value) = source.enums.iter().find(|e| e.id == id) else {
+            return Found::Missing(format!(
+                "the document does not name list value {id} of '{}'",
+                source.name
+            ));
+        };
+        let target = match self.find_field(schema, Some(source.entity), field) {
+            Found::Id(target) => target,
+            Found::Missing(why) => return Found::Missing(why),
+        };
+        schema
+            .fields
+            .iter()
+            .find(|f| f.id == target)
+            .and_then(|f| f.enums.iter().find(|e| text_eq(&e.value, &value.value)))
+            .map_or_else(
+                || {
+                    Found::Missing(format!(
+                        "field '{}' has no list value '{}' in this account",
+                        source.name, value.value
+                    ))
+                },
+                |e| Found::Id(e.id),
+            )
+    }
+
+    fn find_user(&self, schema: &Schema, id: i64) -> Found {
+        let Some(users) = &schema.users else {
+            return if self.same_account {
+                Found::Id(id)
+            } else {
+                Found::Missing("this account's users are not known yet".into())
+            };
+        };
+        if self.same_account {
+            return if users.iter().any(|u| u.id == id) {
+                Found::Id(id)
+            } else {
+                Found::Missing(format!("the account has no user {id} any more"))
+            };
+        }
+        let Some(source) = self.references.users.iter().find(|u| u.id == id) else {
+            return Found::Missing(format!("the document does not name user {id}"));
+        };
+        let candidates: Vec<&SchemaUser> = users
+            .iter()
+            .filter(|u| text_eq(&u.name, &source.name))
+            .collect();
+        match candidates.as_slice() {
+            [one] => Found::Id(one.id),
+            [] => Found::Missing(format!("this account has no user named '{}'", source.name)),
+            _ => Found::Missing(format!(
+                "this account has {} users named '{}'",
+                candidates.len(),
+                source.name
+            )),
+        }
+    }
+}
+
+/// Visits every reference of a rule, renaming where asked.
+struct Walker<'f> {
+    /// The rule's entity type (what `client` paths read).
+    entity: Option<EntityType>,
+    f: &'f mut dyn FnMut(Reference) -> Option<i64>,
+}
+
+impl Walker<'_> {
+    fn visit(&mut self, reference: Reference, id: &mut i64) {
+        if let Some(new) = (self.f)(reference) {
+            *id = new;
+        }
+    }
+
+    fn field(&mut self, entity: Option<EntityType>, id: &mut i64) {
+        self.visit(Reference::Field { entity, id: *id }, id);
+    }
+
+    fn user(&mut self, id: &mut i64) {
+        self.visit(Reference::User(*id), id);
+    }
+
+    fn user_choice(&mut self, choice: &mut Option<UserChoice>) {
+        if let Some(UserChoice::User(id)) = choice {
+            self.user(id);
+        }
+    }
+
+    fn role_entity(&self, role: EntityRole) -> Option<EntityType> {
+        match role {
+            EntityRole::Lead => Some(EntityType::Lead),
+            EntityRole::Contact => Some(EntityType::Contact),
+            EntityRole::Company => Some(EntityType::Company),
+            EntityRole::Client => self.entity,
+        }
+    }
+
+    fn path(&mut self, path: &mut Path) {
+        if let Path::Entity(role, EntityField::Custom(id)) = path {
+            let entity = self.role_entity(*role);
+            self.field(entity, id);
+        }
+    }
+
+    fn calc(&mut self, calc: &mut Calc) {
+        match calc {
+            Calc::Path(path) => self.path(path),
+            Calc::Negate(inner) => self.calc(inner),
+            Calc::Binary(left, _, right) => {
+                self.calc(left);
+                self.calc(right);
+            }
+            Calc::Number(_) | Calc::Variable(_) => {}
+        }
+    }
+
+    /// A template is rewritten only when one of its paths changed, so its text stays as written
+    /// otherwise; one that does not parse is left to validation.
+    fn template(&mut self, template: &Template) -> Template {
+        let Ok(nodes) = template.nodes() else {
+            return template.clone();
+        };
+        let mut nodes = nodes.to_vec();
+        let before = nodes.clone();
+        for node in &mut nodes {
+            if let Node::Expr(expr) = node {
+                match &mut expr.value {
+                    ExprValue::Path(path) => self.path(path),
+                    ExprValue::Calc(calc) => self.calc(calc),
+                }
+            }
+        }
+        if nodes == before {
+            template.clone()
+        } else {
+            Template::new(print(&nodes))
+        }
+    }
+
+    fn trigger(&mut self, trigger: &mut Trigger) {
+        if let Trigger::FieldUpdated { entity, field_id }
+        | Trigger::RelativeToDateField {
+            entity, field_id, ..
+        } = trigger
+        {
+            let entity = Some(*entity);
+            self.field(entity, field_id);
+        }
+    }
+
+    fn operand(&mut self, operand: &mut Option<Operand>) {
+        if let Some(Operand::Path(path)) = operand {
+            self.path(path);
+        }
+    }
+
+    fn condition(&mut self, condition: &mut Condition) {
+        if let Operand::Path(path) = &mut condition.left {
+            self.path(path);
+        }
+        self.operand(&mut condition.right);
+        self.operand(&mut condition.right_upper);
+    }
+
+    fn assignments(&mut self, owner: Option<EntityType>, fields: &mut [FieldAssignment]) {
+        for assignment in fields {
+            let FieldTarget::Custom(id) = &mut assignment.field else {
+                continue;
+            };
+            let source_field = *id;
+            self.field(owner, id);
+            assignment.value = self.enum_ids(source_field, &assignment.value);
+        }
+    }
+
+    /// List values written by id (`123` or `123,456`) in a fixed assignment.
+    fn enum_ids(&mut self, field: i64, value: &Template) -> Template {
+        let Ok([Node::Text(text)]) = value.nodes() else {
+            return value.clone();
+        };
+        let items: Vec<&str> = text.split(',').map(str::trim).collect();
+        if items.is_empty() || !items.iter().all(|i| i.parse::<i64>().is_ok()) {
+            return value.clone();
+        }
+        let mut changed = false;
+        let renamed: Vec<String> = items
+            .iter()
+            .map(|item| {
+                let mut id = item.parse::<i64>().unwrap_or_default();
+                let before = id;
+                self.visit(Reference::Enum { field, id }, &mut id);
+                changed |= id != before;
+                id.to_string()
+            })
+            .collect();
+        if changed {
+            Template::new(renamed.join(","))
+        } else {
+            value.clone()
+        }
+    }
+
+    fn action(&mut self, action: &mut Action) {
+        if let Timer::DateField { field, .. } | Timer::YearlyFromField { field, .. } =
+            &mut action.timer
+        {
+            self.path(field);
+        }
+        // Paths inside texts first, then the ids the action names directly.
+        let mapped = action
+            .kind
+            .try_map(|t| Ok::<_, std::convert::Infallible>(self.template(t)));
+        action.kind = match mapped {
+            Ok(kind) => kind,
+            Err(never) => match never {},
+        };
+        let entity = self.entity;
+        match &mut action.kind {
+            ActionKind::CreateLead {
+                responsible,
+                fields,
+                ..
+            } => {
+                self.user_choice(responsible);
+                self.assignments(Some(EntityType::Lead), fields);
+            }
+            ActionKind::CreateContact {
+                responsible,
+                fields,
+                ..
+            } => {
+                self.user_choice(responsible);
+                self.assignments(Some(EntityType::Contact), fields);
+            }
+            ActionKind::CreateCompany {
+                responsible,
+                fields,
+                ..
+            } => {
+                self.user_choice(responsible);
+                self.assignments(Some(EntityType::Company), fields);
+            }
+            ActionKind::ChangeFields {
+                entity: role,
+                fields,
+            } => {
+                let owner = match role {
+                    EntityRole::Client => entity,
+                    other => self.role_entity(*other),
+                };
+                self.assignments(owner, fields);
+            }
+            ActionKind::CreateTask { responsible, .. }
+            | ActionKind::ChangeTask { responsible, .. } => self.user_choice(responsible),
+            ActionKind::ChangeResponsible {
+                user: UserChoice::User(id),
+                ..
+            } => self.user(id),
+            ActionKind::SendEmail { sender_user_id, .. } => self.user(sender_user_id),
+            ActionKind::ChatSubscription { user_ids, .. } => {
+                for id in user_ids {
+                    self.user(id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::FieldType;
+    use crate::validate::SchemaEnum;
+
+    fn field(entity: EntityType, id: i64, name: &str, enums: &[(i64, &str)]) -> SchemaField {
+        SchemaField {
+            entity,
+            id,
+            name: name.into(),
+            field_type: if enums.is_empty() {
+                FieldType::Text
+            } else {
+                FieldType::Select
+            },
+            enums: enums
+                .iter()
+                .map(|(id, value)| SchemaEnum {
+                    id: *id,
+                    value: (*value).into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn user(id: i64, name: &str) -> SchemaUser {
+        SchemaUser {
+            id,
+            name: name.into(),
+        }
+    }
+
+    /// A lead rule naming fields 100 (Source, a select), 101 (City) and 102 (Only in A) in a
+    /// condition, a trigger, a task text and an assignment, and user 7.
+    fn rule() -> Rule {
+        Rule::from_json(
+            &serde_json::json!({
+                "schema_version": 2,
+                "name": "Carry",
+                "trigger": {"kind": "field_updated", "entity": "lead", "field_id": 101},
+                "blocks": [{
+                    "conditions": [{"left": {"path": "lead.cf(102)"}, "op": {"is": "is_not_empty"}}],
+                    "actions": [
+                        {"do": {"type": "create_task", "entity": "lead", "task_type_id": 1,
+                                "complete_in_seconds": 60, "responsible": {"user": 7},
+                                "text": "Call {{lead.cf(101)}} about {{client.cf(100)}}"}},
+                        {"do": {"type": "change_fields", "entity": "lead",
+                                "fields": [{"field": {"custom": 100}, "value": "11"},
+                                           {"field": {"custom": 101}, "value": "7"}]}}
+                    ]
+                }]
+            })
+            .to_string(),
+        )
+        .expect("the rule parses")
+    }
+
+    fn source_schema() -> Schema {
+        Schema {
+            fields: vec![
+                field(
+                    EntityType::Lead,
+                    100,
+                    "Source",
+                    &[(11, "Web"), (12, "Phone")],
+                ),
+                field(EntityType::Lead, 101, "City", &[]),
+                field(EntityType::Lead, 102, "Only in A", &[]),
+                field(EntityType::Contact, 103, "Unused", &[]),
+            ],
+            users: Some(vec![user(7, "Ann"), user(8, "Bob")]),
+        }
+    }
+
+    fn document(rule: &Rule) -> Document {
+        Document {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            account_id: 1,
+            exported_at: 0,
+            rules: vec![PortableRule {
+                id: 5,
+                name: "Carry".into(),
+                enabled: true,
+                rule: serde_json::from_str(&rule.to_json()).expect("json"),
+            }],
+            references: references_for([rule], &source_schema()),
+        }
+    }
+
+    #[test]
+    fn the_references_of_a_rule_are_every_field_value_and_user_it_names() {
+        let found = references_of(&rule());
+        let expected: BTreeSet<Reference> = [
+            Reference::Field {
+                entity: Some(EntityType::Lead),
+                id: 100,
+            },
+            Reference::Field {
+                entity: Some(EntityType::Lead),
+                id: 101,
+            },
+            Reference::Field {
+                entity: Some(EntityType::Lead),
+                id: 102,
+            },
+            Reference::Enum { field: 100, id: 11 },
+            Reference::Enum { field: 101, id: 7 },
+            Reference::User(7),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(found, expected);
+        let table = references_for([&rule()], &source_schema());
+        let ids: Vec<i64> = table.fields.iter().map(|f| f.id).collect();
+        assert_eq!(ids, [100, 101, 102], "only what the rule names");
+        assert_eq!(table.users, [user(7, "Ann")]);
+    }
+
+    #[test]
+    fn another_account_matches_by_name_and_reports_what_it_lacks() {
+        let target = Schema {
+            fields: vec![
+                field(
+                    EntityType::Lead,
+                    200,
+                    "source",
+                    &[(21, "Phone"), (22, "web")],
+                ),
+                field(EntityType::Lead, 201, "City", &[]),
+                field(EntityType::Contact, 202, "Only in A", &[]),
+            ],
+            users: Some(vec![user(70, "Ann")]),
+        };
+        let doc = document(&rule());
+        let results = match_document(&doc, 2, Some(&target));
+        let matched = results[0].clone().expect("parses");
+        let json = matched.rule.to_json();
+        assert!(json.contains("\"field_id\":201"), "{json}");
+        assert!(
+            json.contains("Call {{lead.cf(201)}} about {{client.cf(200)}}"),
+            "{json}"
+        );
+        assert!(json.contains("{\"custom\":200}"), "{json}");
+        assert!(
+            json.contains("\"value\":\"22\""),
+            "the list value by its value: {json}"
+        );
+        assert!(json.contains("{\"user\":70}"), "{json}");
+        assert!(json.contains("lead.cf(102)"), "unmatched ids stay: {json}");
+        assert!(
+            json.contains("{\"field\":{\"custom\":201},\"value\":\"7\"}"),
+            "a number for a field without list values stays a number: {json}"
+        );
+        assert_eq!(
+            matched.unmatched,
+            [Unmatched {
+                kind: ReferenceKind::Field,
+                id: 102,
+                name: Some("Only in A".into()),
+                reason: "this account has no lead field named 'Only in A'".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn the_same_account_matches_by_id_even_when_names_changed() {
+        let mut renamed = source_schema();
+        renamed.fields[1].name = "Town".into();
+        renamed.fields.remove(2);
+        let doc = document(&rule());
+        let matched = match_document(&doc, 1, Some(&renamed))[0]
+            .clone()
+            .expect("parses");
+        assert_eq!(matched.rule, rule(), "ids are kept");
+        let missing: Vec<(ReferenceKind, i64)> =
+            matched.unmatched.iter().map(|u| (u.kind, u.id)).collect();
+        assert_eq!(missing, [(ReferenceKind::Field, 102)]);
+    }
+
+    #[test]
+    fn unknown_schemas_keep_ids_at_home_and_match_nothing_elsewhere() {
+        let doc = document(&rule());
+        let home = match_document(&doc, 1, None)[0].clone().expect("parses");
+        assert!(home.unmatched.is_empty());
+        let away = match_document(&doc, 2, None)[0].clone().expect("parses");
+        assert_eq!(away.unmatched.len(), 5, "{:?}", away.unmatched);
+    }
+
+    #[test]
+    fn ambiguous_names_are_not_guessed() {
+        let target = Schema {
+            fields: vec![
+                field(EntityType::Lead, 201, "City", &[]),
+                field(EntityType::Lead, 202, "city", &[]),
+            ],
+            users: Some(vec![user(70, "Ann"), user(71, "Ann")]),
+        };
+        let matched = match_document(&document(&rule()), 2, Some(&target))[0]
+            .clone()
+            .expect("parses");
+        let city = matched
+            .unmatched
+            .iter()
+            .find(|u| u.id == 101)
+            .expect("City is unmatched");
+        assert!(
+            city.reason.contains("2 lead fields named"),
+            "{}",
+            city.reason
+        );
+        assert!(matched
+            .unmatched
+            .iter()
+            .any(|u| u.kind == ReferenceKind::User));
+    }
+
+    #[test]
+    fn a_document_reads_back_what_it_wrote() {
+        let doc = document(&rule());
+        let text = serde_json::to_string(&doc).expect("serialises");
+        let back: Document = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back, doc);
+    }
+}
