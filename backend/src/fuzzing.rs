@@ -308,5 +308,8 @@ mod tests {
             outcome("replay.json", "POST /api/v1/rules/{id}/replay"),
             Err("bad_json")
         );
+        let search = "GET /api/v1/entities/{entity_type}/search?q=";
+        assert_eq!(outcome("entity_search.txt", search), Ok(()));
+        assert_eq!(outcome("entity_search_blank.txt", search), Err("bad_query"));
     }
 }

@@ -77,7 +77,7 @@ fn for_caller<T: Serialize>(caller: &Caller, body: T) -> ApiResult<Json<serde_js
     Ok(Json(super::rules::shown_to(caller, value)))
 }
 
-fn engine_error(err: EngineError) -> ApiError {
+pub(super) fn engine_error(err: EngineError) -> ApiError {
     match err {
         EngineError::NotConnected(_) => ApiError::conflict(
             "not_connected",

@@ -6,6 +6,7 @@
 mod account;
 mod body;
 mod dry_run;
+mod entities;
 mod error;
 mod health;
 mod hooks;
@@ -42,6 +43,7 @@ pub fn routes() -> Vec<routes::Route> {
         dry_run::routes(),
         variables::routes(),
         jobs::routes(),
+        entities::routes(),
         account::routes(),
         hooks::routes(),
         oauth::routes(),
