@@ -366,8 +366,8 @@ impl Stack {
         notes
     }
 
-    /// Calls the backend's API as the widget does: with a fresh disposable token of user 101 (an
-    /// administrator), as `$authorizedAjax` mints one per request. Returns the status and the body.
+    /// Calls the backend's API as the widget does: with a fresh disposable token of user 101, as
+    /// `$authorizedAjax` mints one per request. Returns the status and the body.
     pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let token = self
             .emulator()
