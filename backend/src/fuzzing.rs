@@ -338,5 +338,8 @@ mod tests {
             outcome("position.json", "PUT /api/v1/rules/{id}/position"),
             Ok(())
         );
+        let search = "GET /api/v1/entities/{entity_type}/search?q=";
+        assert_eq!(outcome("entity_search.txt", search), Ok(()));
+        assert_eq!(outcome("entity_search_blank.txt", search), Err("bad_query"));
     }
 }

@@ -254,6 +254,149 @@ pub struct Cancelled {
     pub cancelled: u64,
 }
 
+/// What became of one rule's run for an entity's event (`GET /api/v1/entities/{type}/{id}/runs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A block's conditions held (or the else scenario ran, or a block waits for its delay) and
+    /// every action that ran succeeded.
+    Fired,
+    /// No block's conditions held and there is no else scenario: nothing was done.
+    DidNotMatch,
+    /// The rule ran for this entity too recently (its frequency setting).
+    FrequencyExceeded,
+    /// The rule runs once per entity and already had.
+    OnceAlreadyFired,
+    /// Now was outside the rule's active hours.
+    OutsideActiveHours,
+    /// An action failed.
+    Error,
+    /// Stopped: the event was too deep in a chain of Rulebook's own changes.
+    Loop,
+}
+
+impl Verdict {
+    /// The snake_case name, as stored and as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fired => "fired",
+            Self::DidNotMatch => "did_not_match",
+            Self::FrequencyExceeded => "frequency_exceeded",
+            Self::OnceAlreadyFired => "once_already_fired",
+            Self::OutsideActiveHours => "outside_active_hours",
+            Self::Error => "error",
+            Self::Loop => "loop",
+        }
+    }
+
+    /// Reads a stored name back; `None` for a name this version does not know.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Fired,
+            Self::DidNotMatch,
+            Self::FrequencyExceeded,
+            Self::OnceAlreadyFired,
+            Self::OutsideActiveHours,
+            Self::Error,
+            Self::Loop,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == name)
+    }
+}
+
+/// A condition that did not hold, as the run saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct FailedCondition {
+    /// The block's index.
+    pub block: usize,
+    /// The block's name.
+    pub block_name: String,
+    /// The condition's index within its block.
+    pub condition: usize,
+    /// What the condition reads, as the rule JSON writes it (e.g. `{"path": "lead.name"}`).
+    pub operand: serde_json::Value,
+    /// The operator's name.
+    pub operator: String,
+    /// The value compared with, if the operator takes one.
+    #[serde(default)]
+    pub expected: Option<crate::value::TraceValue>,
+    /// The value the operand had.
+    pub actual: crate::value::TraceValue,
+    /// Why it did not hold beyond "the values differ", if known.
+    #[serde(default)]
+    pub reason: Option<crate::eval::Reason>,
+}
+
+/// One rule that considered an event of an entity (`GET /api/v1/entities/{type}/{id}/runs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct EntityRun {
+    /// The run's id in the debugger log.
+    pub id: i64,
+    /// The rule.
+    pub rule_id: i64,
+    /// The stored event that started it, if any.
+    #[serde(default)]
+    pub event_id: Option<i64>,
+    /// The event's kind, e.g. `entity_added`.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// When it ran.
+    pub started_at: Millis,
+    /// What became of it.
+    pub verdict: Verdict,
+    /// For `did_not_match`: the conditions that did not hold, block by block.
+    #[serde(default)]
+    pub failed_conditions: Vec<FailedCondition>,
+    /// For `error`: the first failed action's error; for `loop`: why it stopped.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A lead, contact or company found by `GET /api/v1/entities/{type}/search?q=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct EntityMatch {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+}
+
+/// One rule's counters (`GET /api/v1/rules/stats`), since it was created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RuleStats {
+    /// The rule.
+    pub rule_id: i64,
+    /// Its name.
+    pub name: String,
+    /// Runs: every time the rule considered an event (or a timer of it came due).
+    pub runs: i64,
+    /// Runs that did something (verdict `fired` or `error`).
+    pub fires: i64,
+    /// Runs in which an action failed.
+    pub errors: i64,
+    /// When it last ran, if ever.
+    #[serde(default)]
+    pub last_run_at: Option<Millis>,
+}
+
+/// The operations of one day (`GET /api/v1/account/stats`, `operations_by_day`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DayUsage {
+    /// The calendar day in UTC, e.g. `2026-11-21`.
+    pub day: String,
+    /// Kommo operations performed that day.
+    pub operations: i64,
+    /// Runs that ended in an error that day.
+    pub errors: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -250,6 +250,69 @@ pub struct ActionTrace {
     pub error: Option<String>,
 }
 
+impl Evaluation {
+    /// What became of the run before its actions were performed: `Fired` when a block held (or
+    /// waits for its delay) or the else scenario ran; the caller turns it into `Error` when an
+    /// action then fails.
+    pub fn verdict(&self) -> crate::api::Verdict {
+        use crate::api::Verdict;
+        match self.outcome {
+            Outcome::FrequencyExceeded => Verdict::FrequencyExceeded,
+            Outcome::OnceAlreadyFired => Verdict::OnceAlreadyFired,
+            Outcome::OutsideActiveHours => Verdict::OutsideActiveHours,
+            // A disabled rule or another event is never logged; were it, nothing was done.
+            Outcome::Disabled | Outcome::EventDoesNotMatch => Verdict::DidNotMatch,
+            Outcome::Ran => {
+                let held = self.trace.blocks.iter().any(|b| {
+                    matches!(
+                        b.status,
+                        BlockStatus::Completed | BlockStatus::Deferred { .. }
+                    )
+                });
+                if held || self.trace.else_ran || !self.plan.is_empty() {
+                    Verdict::Fired
+                } else {
+                    Verdict::DidNotMatch
+                }
+            }
+        }
+    }
+
+    /// The conditions that did not hold in the blocks whose conditions were not met, with what
+    /// each read (`rule` is the rule evaluated, for the operands).
+    pub fn failed_conditions(&self, rule: &Rule) -> Vec<crate::api::FailedCondition> {
+        self.trace
+            .blocks
+            .iter()
+            .filter(|b| b.status == BlockStatus::ConditionsNotMet)
+            .flat_map(|b| {
+                b.conditions
+                    .iter()
+                    .filter(|c| !c.result)
+                    .map(move |c| (b, c))
+            })
+            .map(|(b, c)| {
+                let operand = rule
+                    .blocks
+                    .get(b.index)
+                    .and_then(|block| block.conditions.get(c.index))
+                    .and_then(|condition| serde_json::to_value(&condition.left).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                crate::api::FailedCondition {
+                    block: b.index,
+                    block_name: b.name.clone(),
+                    condition: c.index,
+                    operand,
+                    operator: c.op.to_string(),
+                    expected: c.right.clone(),
+                    actual: c.left.clone(),
+                    reason: c.reason.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
 /// A rule with its regexes compiled, ready to evaluate many events.
 #[derive(Debug, Clone)]
 pub struct CompiledRule {

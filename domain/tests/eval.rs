@@ -6,6 +6,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::*;
+use domain::api::Verdict;
 use domain::eval::{
     evaluate, BlockStatus, CompiledRule, EntityRuleState, EvalContext, Evaluation, Outcome, Reason,
 };
@@ -403,6 +404,59 @@ fn wholesale_and_retail_requests_go_to_different_managers() {
     let json = serde_json::to_value(&e).unwrap();
     assert_eq!(json["trace"]["blocks"][0]["status"], "conditions_not_met");
     assert_eq!(json["outcome"], "ran");
+}
+
+#[test]
+fn the_verdict_names_a_run_that_did_not_match_and_the_conditions_that_failed() {
+    let mut rule = wholesale_retail_rule();
+    rule.else_scenario = None;
+    let event = lead_event(EventKind::EntityAdded);
+    let vars = Variables::default();
+
+    let fired = run(
+        &rule,
+        &event,
+        &lead_snapshot("RETAIL form order"),
+        &vars,
+        now(),
+    );
+    let missed = run(
+        &rule,
+        &event,
+        &lead_snapshot("Question about prices"),
+        &vars,
+        now(),
+    );
+
+    assert_eq!(fired.verdict(), Verdict::Fired);
+    // The wholesale block failed on the way to the retail one, but the run fired: only the
+    // blocks that did not hold are named.
+    assert_eq!(fired.failed_conditions(&rule).len(), 1);
+    assert_eq!(missed.verdict(), Verdict::DidNotMatch);
+    let failed = missed.failed_conditions(&rule);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(failed[1].block, 1);
+    assert_eq!(failed[1].block_name, "If retail");
+    assert_eq!(failed[1].condition, 0);
+    assert_eq!(failed[1].operand, json!({"path": "lead.name"}));
+    assert_eq!(failed[1].operator, "equals");
+    assert_eq!(
+        failed[1].expected,
+        Some(TraceValue::Text("RETAIL form order".into()))
+    );
+    assert_eq!(
+        failed[1].actual,
+        TraceValue::Text("Question about prices".into())
+    );
+    // With the else scenario back, the same lead is handled by it: the rule fired.
+    let with_else = run(
+        &wholesale_retail_rule(),
+        &event,
+        &lead_snapshot("Question about prices"),
+        &vars,
+        now(),
+    );
+    assert_eq!(with_else.verdict(), Verdict::Fired);
 }
 
 fn birthday_rule() -> Rule {

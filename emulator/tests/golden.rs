@@ -548,4 +548,48 @@ fn a_deleted_custom_field_leaves_the_list_and_kommos_own_fields_stay() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status, 400);
+#[test]
+fn the_documented_query_searches_the_filled_fields_of_contacts() {
+    let emulator = seeded();
+    let create = |contact: Value| {
+        let (status, body) = emulator
+            .call(SUB, "POST", "v4/contacts", Some(json!([contact])))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status, 200);
+        body.unwrap_or_default()["_embedded"]["contacts"][0]["id"]
+            .as_i64()
+            .unwrap_or_default()
+    };
+    let maria = create(json!({"name": "Maria Silva", "custom_fields_values": [
+        {"field_code": "PHONE", "values": [{"value": "+55 11 98765-4321", "enum_code": "WORK"}]},
+        {"field_code": "EMAIL", "values": [{"value": "maria@example.com", "enum_code": "WORK"}]}]}));
+    create(json!({"name": "Joao Souza"}));
+    let found = |query: &str| {
+        let path = format!(
+            "v4/contacts?query={}",
+            form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+        );
+        let (status, body) = emulator
+            .call(SUB, "GET", &path, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<i64> = body
+            .as_ref()
+            .and_then(|b| b["_embedded"]["contacts"].as_array())
+            .map(|list| list.iter().filter_map(|c| c["id"].as_i64()).collect())
+            .unwrap_or_default();
+        (status, ids, body)
+    };
+
+    let (status, ids, body) = found("maria");
+    assert_eq!((status, ids), (200, vec![maria]));
+    assert_shape(
+        &json_fixture("contacts_search.json"),
+        &body.unwrap_or_default(),
+        "search",
+    );
+    assert_eq!(found("98765-4321").1, vec![maria], "by phone");
+    assert_eq!(found("MARIA@example.com").1, vec![maria], "by email");
+    assert_eq!(found(&maria.to_string()).1, vec![maria], "by id");
+    let (status, ids, _) = found("nobody");
+    assert_eq!((status, ids), (204, vec![]));
 }

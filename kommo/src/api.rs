@@ -361,6 +361,23 @@ impl AccountClient {
             .collect()
     }
 
+    /// `GET /api/v4/{kind}` with filters: the first page only, at most `limit` (1 to 250) items.
+    pub async fn entities_first_page(
+        &self,
+        kind: EntityKind,
+        query: &ListQuery,
+        limit: usize,
+    ) -> Result<Vec<Entity>, KommoError> {
+        let path = format!("/api/v4/{}", kind.plural());
+        let mut pairs = query.pairs().to_vec();
+        pairs.push(("limit".into(), limit.clamp(1, 250).to_string()));
+        pairs.push(("page".into(), "1".into()));
+        embedded(self.get(&path, &pairs).await?, kind.plural())
+            .into_iter()
+            .map(decode)
+            .collect()
+    }
+
     /// Updates entities with as few `PATCH` requests as the batch limit allows: updates of the same
     /// entity are merged first, then sent `write_batch` at a time. Returns the requests made.
     /// Updates are absolute (set values, add/delete tags), so a retry after a timeout is harmless.

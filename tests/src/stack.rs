@@ -366,6 +366,31 @@ impl Stack {
         notes
     }
 
+    /// Calls the backend's API as the widget does: with a fresh disposable token of user 101, as
+    /// `$authorizedAjax` mints one per request. Returns the status and the body.
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let token = self
+            .emulator()
+            .mint_disposable_token(SUBDOMAIN, 101, Some(CLIENT_ID))
+            .expect("token");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.backend_url))
+            .header("X-Auth-Token", token);
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("the backend answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// The debugger log of a rule, newest first.
     pub async fn log(&self, rule_id: i64) -> Vec<execution_log::Execution> {
         execution_log::list_executions(

@@ -20,6 +20,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use domain::{
+    api::{EntityMatch, FailedCondition, Verdict},
     eval::{
         trigger_matches, CompiledRule, EntityRuleState, EvalContext, Evaluation, PlannedAction,
     },
@@ -94,6 +95,8 @@ struct RuleRun {
     run_key: String,
     state: Option<(EntityRef, EntityRuleState)>,
     snapshot_ms: i64,
+    /// The conditions that did not hold, with the operands of the rule as it ran.
+    failed_conditions: Vec<FailedCondition>,
 }
 
 impl RuleRun {
@@ -107,6 +110,29 @@ impl RuleRun {
         }
     }
 
+    /// What became of the run, for "why not" and the rule's counters.
+    fn verdict(&self) -> Verdict {
+        match self.outcome() {
+            ExecutionOutcome::Loop => Verdict::Loop,
+            ExecutionOutcome::Error => Verdict::Error,
+            ExecutionOutcome::Ok => self
+                .evaluation
+                .as_ref()
+                .map_or(Verdict::Fired, Evaluation::verdict),
+        }
+    }
+
+    /// Kommo operations the run performed: its actions that succeeded against Kommo (a global
+    /// variable, a webhook sent elsewhere, a rule call or a cancelled timer are not).
+    fn operations(&self) -> i64 {
+        let count = self
+            .results
+            .iter()
+            .filter(|r| r.status == "ok" && is_kommo_operation(r.kind))
+            .count();
+        i64::try_from(count).unwrap_or(i64::MAX)
+    }
+
     fn trace(&self, source: &str) -> Value {
         json!({
             "source": source,
@@ -117,12 +143,21 @@ impl RuleRun {
             "plan": self.evaluation.as_ref().map(|e| &e.plan),
             "actions": self.results,
             "loop": self.loop_reason,
+            "failed_conditions": self.failed_conditions,
             "timings": {
                 "snapshot_ms": self.snapshot_ms,
                 "total_ms": elapsed_ms(self.started),
             },
         })
     }
+}
+
+/// Whether an action of this kind (its `ActionKind::name`) is performed against Kommo.
+fn is_kommo_operation(kind: &str) -> bool {
+    !matches!(
+        kind,
+        "change_global_variable" | "send_webhook" | "execute_rule" | "cancel_delayed" | "missing"
+    )
 }
 
 /// Maps an engine error to a job error: transient ones are retried.
@@ -746,6 +781,7 @@ impl Engine {
             started_at,
             started,
             state: event.entity.map(|e| (e, evaluation.state)),
+            failed_conditions: evaluation.failed_conditions(rule.rule()),
             evaluation: Some(evaluation),
             results,
             loop_reason: None,
@@ -1009,15 +1045,16 @@ impl Engine {
                 )
                 .await?;
             }
-            let operations = run.results.iter().filter(|r| r.status == "ok").count();
             let entry = NewExecution {
                 account_id,
                 rule_id: run.rule_id,
                 event_id,
+                entity: entity_key(run.event.entity),
                 outcome: run.outcome(),
+                verdict: run.verdict(),
                 started_at: run.started_at,
                 duration_ms: elapsed_ms(run.started),
-                operations: i64::try_from(operations).unwrap_or(0),
+                operations: run.operations(),
                 trace: run.trace(source),
             };
             execution_log::record_execution(&self.db, &entry).await?;
@@ -1046,6 +1083,7 @@ impl Engine {
             run_key,
             state: None,
             snapshot_ms: 0,
+            failed_conditions: Vec::new(),
         }
     }
 
@@ -1286,6 +1324,7 @@ impl Engine {
                     run_key,
                     state: None,
                     snapshot_ms,
+                    failed_conditions: Vec::new(),
                 });
             }
         }
@@ -1398,6 +1437,61 @@ impl Engine {
             });
         }
         calls
+    }
+
+    /// The snapshot the engine reads for an event of `entity` now: the one a dry run evaluates,
+    /// read the same way (through the read-only client).
+    pub async fn entity_snapshot(
+        &self,
+        account_id: i64,
+        entity: EntityRef,
+    ) -> Result<Snapshot, EngineError> {
+        let mut cx = self.job_context(account_id, RunMode::Dry).await?;
+        self.snapshot_for(&mut cx, Some(entity)).await?;
+        cx.snapshots
+            .remove(&Some(entity))
+            .map(|(snapshot, _)| snapshot)
+            .ok_or_else(|| EngineError::Malformed("the snapshot went missing".into()))
+    }
+
+    /// Leads, contacts or companies Kommo finds for `text` (its `query` searches the filled
+    /// fields: name, phone, email, …), the first page of at most `limit`; an all-digits text also
+    /// finds the entity with that id, listed first.
+    pub async fn search_entities(
+        &self,
+        account_id: i64,
+        kind: EntityKind,
+        text: &str,
+        limit: usize,
+    ) -> Result<Vec<EntityMatch>, EngineError> {
+        let client = self.account_client(account_id).await?.read_only();
+        let mut found: Vec<EntityMatch> = Vec::new();
+        if let Ok(id) = text.parse::<i64>() {
+            if id > 0 {
+                let by_id = client
+                    .entities_first_page(kind, &ListQuery::new().ids(&[id]), 1)
+                    .await?;
+                found.extend(by_id.into_iter().map(|e| EntityMatch {
+                    id: e.id,
+                    name: e.name,
+                }));
+            }
+        }
+        let matches = client
+            .entities_first_page(kind, &ListQuery::new().search(text), limit)
+            .await?;
+        for entity in matches {
+            if found.len() >= limit {
+                break;
+            }
+            if !found.iter().any(|m| m.id == entity.id) {
+                found.push(EntityMatch {
+                    id: entity.id,
+                    name: entity.name,
+                });
+            }
+        }
+        Ok(found)
     }
 
     /// Replays a stored event against a rule as it is now, without performing anything: one

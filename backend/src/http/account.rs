@@ -1,11 +1,14 @@
 //! `/api/v1/account/…`: the account's webhook URLs (with their secret; administrators only), their
-//! rotation (which moves Kommo's webhook subscription to the new URL) and the account's statistics.
+//! rotation (which moves Kommo's webhook subscription to the new URL) and the account's statistics;
+//! `/api/v1/rules/stats`: each rule's runs, fires, errors and last run.
 
 use axum::{extract::State, Json};
+use domain::api::RuleStats;
 use serde::Serialize;
 
 use super::{
     body::require_admin,
+    page::Paged,
     routes::{Route, Verb},
     ApiResult,
 };
@@ -23,6 +26,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::admin(Verb::Get, "/api/v1/account/hooks", hook_urls),
         Route::admin(Verb::Post, "/api/v1/account/hooks/rotate", rotate),
         Route::read("/api/v1/account/stats", stats),
+        Route::read("/api/v1/rules/stats", rule_stats),
     ]
 }
 
@@ -78,5 +82,15 @@ async fn rotate(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
 async fn stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<AccountStats>> {
     Ok(Json(
         execution_log::account_stats(&state.db, caller.account_id, state.clock.now_ms()).await?,
+    ))
+}
+
+async fn rule_stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    Paged(page): Paged,
+) -> ApiResult<Json<Vec<RuleStats>>> {
+    Ok(Json(
+        execution_log::rule_stats(&state.db, caller.account_id, page).await?,
     ))
 }

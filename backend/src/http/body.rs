@@ -185,7 +185,7 @@ pub(super) fn require_admin(caller: &Caller) -> ApiResult<()> {
 /// the problem it answers. The `api_bodies` fuzz target checks that each refusal is a 4xx with a
 /// code, never a panic or a 500.
 pub(crate) fn parse_every_request(data: &[u8]) -> Vec<(&'static str, ApiResult<()>)> {
-    use super::{dry_run, launch, links, receivers, rule_ops, rules, variables};
+    use super::{dry_run, entities, launch, links, receivers, rule_ops, rules, variables};
     use crate::store::{variables as stored_variables, StoreError};
 
     let text = String::from_utf8_lossy(data);
@@ -279,6 +279,14 @@ pub(crate) fn parse_every_request(data: &[u8]) -> Vec<(&'static str, ApiResult<(
                     .map(drop)
                     .map_err(|e| StoreError::from(e).into())
             }),
+        ),
+        (
+            "/api/v1/entities/{entity_type}/search",
+            entities::kommo_entity(&text).map(drop),
+        ),
+        (
+            "GET /api/v1/entities/{entity_type}/search?q=",
+            entities::search_query(&text).map(drop),
         ),
     ]
 }

@@ -6,6 +6,7 @@
 mod account;
 mod body;
 mod dry_run;
+mod entities;
 mod error;
 mod health;
 mod hooks;
@@ -49,6 +50,7 @@ pub fn routes() -> Vec<routes::Route> {
         dry_run::routes(),
         variables::routes(),
         jobs::routes(),
+        entities::routes(),
         account::routes(),
         schema::routes(),
         hooks::routes(),

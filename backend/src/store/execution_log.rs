@@ -1,7 +1,9 @@
-//! The debugger log and the account's usage counters: per rule, the last [`KEPT_PER_RULE`]
-//! executions with their trace (JSON), pruned as new ones arrive; per account and calendar month,
-//! the operations performed and the errors met.
+//! The debugger log and the usage counters: per rule, the last [`KEPT_PER_RULE`] executions with
+//! their trace (JSON), pruned as new ones arrive, each naming its event's entity and its verdict
+//! (so the runs of one entity answer "why not"); per account and calendar month and day (UTC), the
+//! operations performed and the errors met; per rule, its runs, fires, errors and last run.
 
+use domain::api::{DayUsage, EntityRun, RuleStats, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
@@ -51,8 +53,12 @@ pub struct NewExecution {
     pub rule_id: i64,
     /// The event it ran for, if any (timers have none).
     pub event_id: Option<i64>,
+    /// The entity of its event (`leads`, 123), if any.
+    pub entity: Option<(String, i64)>,
     /// How it ended.
     pub outcome: ExecutionOutcome,
+    /// What became of it (fired, did not match, …).
+    pub verdict: Verdict,
     /// When it started, Unix milliseconds.
     pub started_at: Millis,
     /// How long it took.
@@ -99,7 +105,7 @@ impl From<Execution> for domain::api::ExecutionEntry {
     }
 }
 
-/// The statistics of an account.
+/// The statistics of an account. Months and days are calendar ones in UTC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AccountStats {
     /// Jobs due now: waiting for a worker or running.
@@ -114,13 +120,39 @@ pub struct AccountStats {
     pub operations_this_month: i64,
     /// Executions that ended in an error this month.
     pub errors_this_month: i64,
+    /// The month before, e.g. `2026-10`.
+    pub previous_month: String,
+    /// Kommo operations performed in the month before.
+    pub operations_previous_month: i64,
+    /// Kommo operations performed since the account's first run.
+    pub operations_total: i64,
+    /// Executions that ended in an error since the account's first run.
+    pub errors_total: i64,
+    /// This month's days that saw any run, oldest first.
+    pub operations_by_day: Vec<DayUsage>,
+}
+
+fn utc(now: Millis) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(now).unwrap_or_default()
 }
 
 fn month_of(now: Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(now)
-        .unwrap_or_default()
-        .format("%Y-%m")
-        .to_string()
+    utc(now).format("%Y-%m").to_string()
+}
+
+fn day_of(now: Millis) -> String {
+    utc(now).format("%Y-%m-%d").to_string()
+}
+
+/// The calendar month before the one of `now`.
+fn previous_month_of(now: Millis) -> String {
+    use chrono::Datelike;
+    let now = utc(now);
+    let (year, month) = match now.month() {
+        1 => (now.year() - 1, 12),
+        m => (now.year(), m - 1),
+    };
+    format!("{year:04}-{month:02}")
 }
 
 /// Records an execution, counts it in the month's usage and prunes the rule's log to the last
@@ -128,8 +160,9 @@ fn month_of(now: Millis) -> String {
 pub async fn record_execution(db: &Db, entry: &NewExecution) -> Result<i64, StoreError> {
     let mut tx = db.pool.begin().await?;
     let id: i64 = sqlx::query(
-        "INSERT INTO execution_log (account_id, rule_id, event_id, outcome, started_at, duration_ms, operations, trace)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        "INSERT INTO execution_log (account_id, rule_id, event_id, outcome, started_at, duration_ms, operations, trace,
+             entity_type, entity_id, verdict)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(entry.account_id)
     .bind(entry.rule_id)
@@ -139,6 +172,9 @@ pub async fn record_execution(db: &Db, entry: &NewExecution) -> Result<i64, Stor
     .bind(entry.duration_ms)
     .bind(entry.operations)
     .bind(entry.trace.to_string())
+    .bind(entry.entity.as_ref().map(|(t, _)| t.as_str()))
+    .bind(entry.entity.as_ref().map(|(_, id)| *id))
+    .bind(entry.verdict.as_str())
     .fetch_one(&mut *tx)
     .await?
     .try_get(0)?;
@@ -159,6 +195,34 @@ pub async fn record_execution(db: &Db, entry: &NewExecution) -> Result<i64, Stor
     .bind(month_of(entry.started_at))
     .bind(entry.operations)
     .bind(i64::from(entry.outcome == ExecutionOutcome::Error))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO account_usage_daily (account_id, day, operations, errors) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (account_id, day) DO UPDATE
+         SET operations = account_usage_daily.operations + excluded.operations,
+             errors = account_usage_daily.errors + excluded.errors",
+    )
+    .bind(entry.account_id)
+    .bind(day_of(entry.started_at))
+    .bind(entry.operations)
+    .bind(i64::from(entry.outcome == ExecutionOutcome::Error))
+    .execute(&mut *tx)
+    .await?;
+    let fired = matches!(entry.verdict, Verdict::Fired | Verdict::Error);
+    sqlx::query(
+        "INSERT INTO rule_stats (account_id, rule_id, runs, fires, errors, last_run_at) VALUES ($1, $2, 1, $3, $4, $5)
+         ON CONFLICT (account_id, rule_id) DO UPDATE
+         SET runs = rule_stats.runs + 1, fires = rule_stats.fires + excluded.fires,
+             errors = rule_stats.errors + excluded.errors,
+             last_run_at = CASE WHEN rule_stats.last_run_at IS NULL OR rule_stats.last_run_at < excluded.last_run_at
+                                THEN excluded.last_run_at ELSE rule_stats.last_run_at END",
+    )
+    .bind(entry.account_id)
+    .bind(entry.rule_id)
+    .bind(i64::from(fired))
+    .bind(i64::from(entry.outcome == ExecutionOutcome::Error))
+    .bind(entry.started_at)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -221,17 +285,45 @@ pub async fn account_stats(
     let delayed_jobs: i64 = counts.try_get(1)?;
     let dead_jobs: i64 = counts.try_get(2)?;
     let month = month_of(now);
-    let usage = sqlx::query(
-        "SELECT operations, errors FROM account_usage WHERE account_id = $1 AND month = $2",
+    let previous_month = previous_month_of(now);
+    let months =
+        sqlx::query("SELECT month, operations, errors FROM account_usage WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_all(&db.pool)
+            .await?;
+    let (mut operations_this_month, mut errors_this_month) = (0, 0);
+    let (mut operations_previous_month, mut operations_total, mut errors_total) = (0, 0, 0);
+    for row in &months {
+        let name: String = row.try_get(0)?;
+        let (operations, errors): (i64, i64) = (row.try_get(1)?, row.try_get(2)?);
+        operations_total += operations;
+        errors_total += errors;
+        if name == month {
+            (operations_this_month, errors_this_month) = (operations, errors);
+        } else if name == previous_month {
+            operations_previous_month = operations;
+        }
+    }
+    // Days are `YYYY-MM-DD`, so this month's sort after `YYYY-MM-` and before `YYYY-MM.`.
+    let days = sqlx::query(
+        "SELECT day, operations, errors FROM account_usage_daily
+         WHERE account_id = $1 AND day > $2 AND day < $3 ORDER BY day",
     )
     .bind(account_id)
-    .bind(&month)
-    .fetch_optional(&db.pool)
+    .bind(format!("{month}-"))
+    .bind(format!("{month}."))
+    .fetch_all(&db.pool)
     .await?;
-    let (operations_this_month, errors_this_month) = match usage {
-        Some(r) => (r.try_get(0)?, r.try_get(1)?),
-        None => (0, 0),
-    };
+    let operations_by_day = days
+        .iter()
+        .map(|r| {
+            Ok(DayUsage {
+                day: r.try_get(0)?,
+                operations: r.try_get(1)?,
+                errors: r.try_get(2)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
     Ok(AccountStats {
         queue_length,
         delayed_jobs,
@@ -239,5 +331,99 @@ pub async fn account_stats(
         month,
         operations_this_month,
         errors_this_month,
+        previous_month,
+        operations_previous_month,
+        operations_total,
+        errors_total,
+        operations_by_day,
     })
+}
+
+/// The counters of each of the account's rules, by rule id (a rule that never ran has zeros).
+pub async fn rule_stats(
+    db: &Db,
+    account_id: i64,
+    page: super::Page,
+) -> Result<Vec<RuleStats>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.name, COALESCE(s.runs, 0), COALESCE(s.fires, 0), COALESCE(s.errors, 0), s.last_run_at
+         FROM rules r LEFT JOIN rule_stats s ON s.account_id = r.account_id AND s.rule_id = r.id
+         WHERE r.account_id = $1 ORDER BY r.id LIMIT $2 OFFSET $3",
+    )
+    .bind(account_id)
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok(RuleStats {
+                rule_id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                runs: r.try_get(2)?,
+                fires: r.try_get(3)?,
+                errors: r.try_get(4)?,
+                last_run_at: r.try_get(5)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// A page of the logged runs for events of one entity (`leads`, 123), newest first. The log keeps
+/// the last [`KEPT_PER_RULE`] runs of each rule, so older runs of a busy rule are gone.
+pub async fn entity_runs(
+    db: &Db,
+    account_id: i64,
+    entity_type: &str,
+    entity_id: i64,
+    page: super::Page,
+) -> Result<Vec<EntityRun>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, rule_id, event_id, started_at, verdict, outcome, trace FROM execution_log
+         WHERE account_id = $1 AND entity_type = $2 AND entity_id = $3
+         ORDER BY id DESC LIMIT $4 OFFSET $5",
+    )
+    .bind(account_id)
+    .bind(entity_type)
+    .bind(entity_id)
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let trace: String = r.try_get(6)?;
+            let trace: Value = serde_json::from_str(&trace).unwrap_or(Value::Null);
+            let outcome = ExecutionOutcome::parse(&r.try_get::<String, _>(5)?);
+            let verdict = r
+                .try_get::<Option<String>, _>(4)?
+                .as_deref()
+                .and_then(Verdict::parse)
+                .unwrap_or(match outcome {
+                    ExecutionOutcome::Ok => Verdict::Fired,
+                    ExecutionOutcome::Error => Verdict::Error,
+                    ExecutionOutcome::Loop => Verdict::Loop,
+                });
+            let error = trace["loop"].as_str().map(str::to_owned).or_else(|| {
+                trace["actions"].as_array().and_then(|actions| {
+                    actions
+                        .iter()
+                        .find_map(|a| a["error"].as_str().map(str::to_owned))
+                })
+            });
+            Ok(EntityRun {
+                id: r.try_get(0)?,
+                rule_id: r.try_get(1)?,
+                event_id: r.try_get(2)?,
+                event: trace["event"]["kind"]["kind"].as_str().map(str::to_owned),
+                started_at: r.try_get(3)?,
+                verdict,
+                failed_conditions: serde_json::from_value(trace["failed_conditions"].clone())
+                    .unwrap_or_default(),
+                error,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
 }

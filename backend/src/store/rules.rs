@@ -562,7 +562,7 @@ pub async fn set_enabled(
     rule_from_row(&row)
 }
 
-/// Deletes a rule with its history, its jobs, its trigger links and its log.
+/// Deletes a rule with its history, its jobs, its trigger links, its log and its counters.
 pub async fn delete(db: &Db, account_id: i64, rule_id: i64) -> Result<(), StoreError> {
     let mut tx = db.pool.begin().await?;
     let done = sqlx::query("DELETE FROM rules WHERE account_id = $1 AND id = $2")
@@ -577,7 +577,7 @@ pub async fn delete(db: &Db, account_id: i64, rule_id: i64) -> Result<(), StoreE
         .bind(rule_id)
         .execute(&mut *tx)
         .await?;
-    for table in ["jobs", "trigger_links", "execution_log"] {
+    for table in ["jobs", "trigger_links", "execution_log", "rule_stats"] {
         sqlx::query(&format!(
             "DELETE FROM {table} WHERE account_id = $1 AND rule_id = $2"
         ))

@@ -122,6 +122,24 @@ async fn given_another_accounts_data(app: &TestApp) -> Theirs {
         .expect(StatusCode::OK)[0]["id"]
         .as_i64()
         .expect("request id");
+    // A run of their rule for their lead, which "why not" for that lead shows them alone.
+    rulebook::store::execution_log::record_execution(
+        app.db(),
+        &rulebook::store::execution_log::NewExecution {
+            account_id: OTHER_ACCOUNT,
+            rule_id: rule,
+            event_id: None,
+            entity: Some(("leads".into(), THEIR_LEAD)),
+            outcome: rulebook::store::execution_log::ExecutionOutcome::Error,
+            verdict: domain::api::Verdict::Error,
+            started_at: START_MS,
+            duration_ms: 1,
+            operations: 1,
+            trace: json!({ "actions": [{ "status": "error", "error": MARKER }] }),
+        },
+    )
+    .await
+    .expect("record");
     Theirs {
         rule,
         variable,
@@ -147,6 +165,8 @@ async fn their_state(app: &TestApp, theirs: &Theirs) -> Value {
             .get(&format!("/api/v1/receivers/{}/requests", theirs.receiver), OTHER_ADMIN)
             .await
             .expect(StatusCode::OK),
+        "runs": app.get(&format!("/api/v1/entities/leads/{THEIR_LEAD}/runs"), OTHER_ADMIN).await.expect(StatusCode::OK),
+        "rule_stats": app.get("/api/v1/rules/stats", OTHER_ADMIN).await.expect(StatusCode::OK),
     })
 }
 
@@ -240,6 +260,10 @@ async fn no_route_reaches_another_accounts_data(backend: Backend) {
     let app = spawn_app(backend).await;
     let theirs = given_another_accounts_data(&app).await;
     let before = their_state(&app, &theirs).await;
+    assert!(
+        before["runs"].to_string().contains(MARKER),
+        "their lead's run is there to be hidden: {before}"
+    );
 
     let routes = user_routes();
     assert!(routes.len() >= 15, "the table lists the API: {routes:?}");
