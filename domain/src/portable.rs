@@ -716,8 +716,13 @@ mod tests {
                 .map(|(id, value)| SchemaEnum {
                     id: *id,
                     value: (*value).into(),
+                    code: None,
+                    sort: 0,
                 })
                 .collect(),
+            kommo_type: String::new(),
+            code: None,
+            sort: 0,
         }
     }
 
@@ -725,6 +730,9 @@ mod tests {
         SchemaUser {
             id,
             name: name.into(),
+            active: true,
+            admin: false,
+            group_id: None,
         }
     }
 
@@ -767,6 +775,7 @@ mod tests {
                 field(EntityType::Contact, 103, "Unused", &[]),
             ],
             users: Some(vec![user(7, "Ann"), user(8, "Bob")]),
+            ..Schema::default()
         }
     }
 
@@ -829,6 +838,7 @@ mod tests {
                 field(EntityType::Contact, 202, "Only in A", &[]),
             ],
             users: Some(vec![user(70, "Ann")]),
+            ..Schema::default()
         };
         let doc = document(&rule());
         let results = match_document(&doc, 2, Some(&target));
@@ -893,6 +903,7 @@ mod tests {
                 field(EntityType::Lead, 202, "city", &[]),
             ],
             users: Some(vec![user(70, "Ann"), user(71, "Ann")]),
+            ..Schema::default()
         };
         let matched = match_document(&document(&rule()), 2, Some(&target))[0]
             .clone()

@@ -548,6 +548,8 @@ fn a_deleted_custom_field_leaves_the_list_and_kommos_own_fields_stay() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status, 400);
+}
+
 #[test]
 fn the_documented_query_searches_the_filled_fields_of_contacts() {
     let emulator = seeded();

@@ -980,6 +980,9 @@ async fn the_schema_lists_are_read_over_every_page() {
     let bot_pages = paths.iter().filter(|p| p.contains("/bots")).count();
     // 5 reasons in pages of 2: three pages, the last short; 3 bots: two pages.
     assert_eq!((loss_pages, bot_pages), (3, 2), "{paths:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_client_writes_down_each_refused_request_as_it_would_have_sent_it() {
     let h = harness().await;
     let (recorder_client, recorder) = h.account.recording();

@@ -27,6 +27,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("bad_path", "a path parameter is not of its type"),
     ("bad_query", "the query string cannot be read"),
     (
+        "bad_shape",
+        "(in `errors`) the value is not a rule Rulebook can read",
+    ),
+    (
         "bad_signature",
         "the signature of Kommo's notice does not verify",
     ),
@@ -35,6 +39,7 @@ pub const CODES: &[(&str, &str)] = &[
         "the account's address is not a Kommo host",
     ),
     ("code_rejected", "Kommo refused the authorization code"),
+    ("duplicate", "something of that name or key already exists"),
     (
         "hook_unauthorized",
         "the hook's secret or key does not name an account or rule",
