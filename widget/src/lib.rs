@@ -17,6 +17,7 @@ pub mod app;
 pub mod bridge;
 pub mod components;
 pub mod context;
+pub mod editor;
 pub mod hooks;
 pub mod i18n;
 pub mod services;

@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::bridge::RawResponse;
-use domain::api::{FieldError, Problem, RuleRecord, SaveRule};
+use domain::api::{FieldError, Problem};
 
 /// Something loaded from the backend.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,103 +95,6 @@ impl<T> From<Result<T, UiError>> for Remote<T> {
     }
 }
 
-/// The rule a "New rule" button starts from: valid, and harmless until it has actions.
-pub const NEW_RULE_TEMPLATE: &str = r#"{
-  "schema_version": 2,
-  "name": "New rule",
-  "trigger": { "kind": "entity_updated", "entity": "lead" },
-  "blocks": [
-    { "name": "Block 1", "conditions": [], "actions": [] }
-  ]
-}"#;
-
-/// A rule being edited: the name field and the rule's JSON text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleDraft {
-    /// The stored rule, or `None` for a new one.
-    pub id: Option<i64>,
-    /// The version the edit started from.
-    pub version: Option<i64>,
-    /// The name field.
-    pub name: String,
-    /// The rule's JSON.
-    pub text: String,
-}
-
-/// What is wrong with a draft before it is sent, field by field.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DraftCheck {
-    /// A message for the name field.
-    pub name: Option<String>,
-    /// A message for the rule field (JSON syntax or shape, with its line and column).
-    pub rule: Option<String>,
-}
-
-impl DraftCheck {
-    /// Whether the draft may be sent.
-    pub fn is_ok(&self) -> bool {
-        self.name.is_none() && self.rule.is_none()
-    }
-}
-
-impl RuleDraft {
-    /// A draft for a new rule.
-    pub fn new_rule() -> Self {
-        Self {
-            id: None,
-            version: None,
-            name: "New rule".into(),
-            text: NEW_RULE_TEMPLATE.into(),
-        }
-    }
-
-    /// A draft of a stored rule.
-    pub fn of(record: &RuleRecord) -> Self {
-        Self {
-            id: Some(record.id),
-            version: Some(record.version),
-            name: record.name.clone(),
-            text: serde_json::to_string_pretty(&record.rule).unwrap_or_default(),
-        }
-    }
-
-    /// Checks the draft with the engine's own parser, as the backend will.
-    pub fn check(&self) -> DraftCheck {
-        let name = self.name.trim();
-        DraftCheck {
-            name: if name.is_empty() {
-                Some("A rule needs a name.".into())
-            } else if name.chars().count() > domain::validate::MAX_NAME_CHARS {
-                Some(format!(
-                    "A name has at most {} characters.",
-                    domain::validate::MAX_NAME_CHARS
-                ))
-            } else {
-                None
-            },
-            rule: domain::rule::Rule::from_json(&self.text)
-                .err()
-                .map(|e| e.to_string()),
-        }
-    }
-
-    /// The request body: the rule's JSON with its `name` set to the name field.
-    pub fn to_save(&self) -> Option<SaveRule> {
-        let mut rule: serde_json::Value = serde_json::from_str(&self.text).ok()?;
-        if let Some(obj) = rule.as_object_mut() {
-            obj.insert(
-                "name".into(),
-                serde_json::Value::String(self.name.trim().to_string()),
-            );
-        }
-        Some(SaveRule {
-            name: self.name.trim().to_string(),
-            rule,
-            expected_version: self.version,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,27 +150,6 @@ mod tests {
             }
             other => panic!("expected Invalid, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn the_new_rule_template_is_a_valid_rule() {
-        let draft = RuleDraft::new_rule();
-        assert!(draft.check().is_ok(), "{:?}", draft.check());
-        let save = draft.to_save().expect("json");
-        assert_eq!(save.rule["name"], "New rule");
-        assert_eq!(save.expected_version, None);
-    }
-
-    #[test]
-    fn a_draft_reports_problems_at_their_fields() {
-        let mut draft = RuleDraft::new_rule();
-        draft.name = "  ".into();
-        draft.text = "{\n  \"schema_version\": 2,\n  oops\n}".into();
-        let check = draft.check();
-        assert_eq!(check.name.as_deref(), Some("A rule needs a name."));
-        let rule = check.rule.clone().expect("syntax error");
-        assert!(rule.contains("line 3"), "{rule}");
-        assert!(!check.is_ok());
     }
 
     #[test]

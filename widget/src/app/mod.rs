@@ -1,6 +1,7 @@
 //! The app's pages, one per Kommo location, behind one root component.
 
 mod advanced_settings;
+pub mod builder;
 mod bulk_run;
 mod debugger;
 mod dp_settings;

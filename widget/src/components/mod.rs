@@ -1,5 +1,6 @@
 //! Pieces shared by the pages.
 
+pub mod controls;
 mod error_notice;
 
 pub use error_notice::{ErrorNotice, ErrorNoticeProps};

@@ -132,3 +132,8 @@ pub async fn run_rule(backend: &Backend, id: i64, body: &RunRule) -> Result<Queu
     )
     .await
 }
+
+/// `GET /api/v1/account/schema`: the account's pipelines, users, fields, task types, tags, bots.
+pub async fn schema(backend: &Backend) -> Result<domain::schema::Schema, UiError> {
+    request(backend, "GET", "/api/v1/account/schema", None).await
+}

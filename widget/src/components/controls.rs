@@ -1,0 +1,415 @@
+//! Form controls in Kommo's own markup and class names (developers.kommo.com system templates), so
+//! Kommo's CSS and dark theme apply and the widget looks native: `button.button-input`,
+//! `div.control--select`, `label.control-checkbox`, `input.text-input`. Every control has a visible
+//! or screen-reader label, shows its problem under itself (`aria-invalid`, `aria-describedby`), and is
+//! a native element, so the keyboard works as everywhere else.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use yew::prelude::*;
+
+/// A page-unique element id for label/control pairs.
+#[hook]
+pub fn use_control_id(prefix: &'static str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let id = use_state(|| NEXT.fetch_add(1, Ordering::Relaxed));
+    format!("rb-{prefix}-{}", *id)
+}
+
+/// One choice of a [`Select`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SelectOption {
+    /// The value emitted when chosen.
+    pub value: String,
+    /// What the user reads.
+    pub label: String,
+    /// The `optgroup` it is listed under, if any.
+    pub group: Option<String>,
+    /// A colour swatch (`#rrggbb`), e.g. a stage's.
+    pub color: Option<String>,
+    /// Shown but not choosable; the label says why.
+    pub disabled: bool,
+}
+
+impl SelectOption {
+    /// A plain option.
+    pub fn new(value: impl Into<String>, label: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            label: label.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The option listed under `group`.
+    pub fn in_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// The option with a colour swatch.
+    pub fn with_color(mut self, color: Option<String>) -> Self {
+        self.color = color;
+        self
+    }
+
+    /// The option shown disabled.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+}
+
+/// Props of [`Select`].
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct SelectProps {
+    /// The label (also the accessible name).
+    pub label: AttrValue,
+    /// The choices, in order; options of one group should be adjacent.
+    pub options: Vec<SelectOption>,
+    /// The chosen value; `None` shows the placeholder.
+    pub value: Option<String>,
+    /// Called with the chosen value.
+    pub on_change: Callback<String>,
+    /// The first, empty choice ("— choose —"); without it a missing value shows the first option.
+    #[prop_or_default]
+    pub placeholder: Option<AttrValue>,
+    /// A problem to show under the control.
+    #[prop_or_default]
+    pub error: Option<String>,
+    /// Keep the label for screen readers only (inside sentences and table rows).
+    #[prop_or_default]
+    pub hide_label: bool,
+    /// Extra classes of the wrapper.
+    #[prop_or_default]
+    pub class: Classes,
+}
+
+/// A select in Kommo's `control--select` markup over a native `<select>` (keyboard and screen
+/// readers work as everywhere), with option groups and colour swatches.
+#[function_component(Select)]
+pub fn select(props: &SelectProps) -> Html {
+    let id = use_control_id("select");
+    let err_id = format!("{id}-error");
+    let onchange = {
+        let cb = props.on_change.clone();
+        Callback::from(move |e: Event| {
+            let el: web_sys::HtmlSelectElement = e.target_unchecked_into();
+            cb.emit(el.value());
+        })
+    };
+    let selected = props.value.clone().unwrap_or_default();
+    let swatch = props
+        .options
+        .iter()
+        .find(|o| o.value == selected)
+        .and_then(|o| o.color.clone());
+    let option = |o: &SelectOption| {
+        let style = o.color.as_ref().map(|c| format!("background-color: {c}"));
+        html! {
+            <option value={o.value.clone()} selected={o.value == selected} disabled={o.disabled} {style}>
+                { o.label.clone() }
+            </option>
+        }
+    };
+    // Adjacent options of one group go into one optgroup.
+    let mut groups: Vec<(Option<String>, Vec<&SelectOption>)> = Vec::new();
+    for o in &props.options {
+        match groups.last_mut() {
+            Some((g, list)) if *g == o.group => list.push(o),
+            _ => groups.push((o.group.clone(), vec![o])),
+        }
+    }
+    let body = groups.into_iter().map(|(group, list)| match group {
+        Some(g) => html! { <optgroup label={g}>{ for list.into_iter().map(option) }</optgroup> },
+        None => html! { <>{ for list.into_iter().map(option) }</> },
+    });
+    html! {
+        <div class={classes!("rb-control", props.class.clone())}>
+            <label for={id.clone()} class={classes!("rb-control-label", props.hide_label.then_some("rb-sr-only"))}>{ props.label.clone() }</label>
+            <div class={classes!("control--select", "rb-select", props.error.is_some().then_some("rb-invalid"))}>
+                if let Some(c) = swatch { <span class="rb-swatch" style={format!("background-color: {c}")} aria-hidden="true"></span> }
+                <select id={id.clone()} class="control--select--button" {onchange}
+                    aria-invalid={props.error.is_some().then_some("true")}
+                    aria-describedby={props.error.is_some().then_some(err_id.clone())}>
+                    if let Some(p) = &props.placeholder {
+                        <option value="" selected={props.value.is_none()}>{ p.clone() }</option>
+                    }
+                    { for body }
+                </select>
+            </div>
+            if let Some(e) = &props.error { <em class="rb-field-error" id={err_id}>{ e.clone() }</em> }
+        </div>
+    }
+}
+
+/// Props of [`TextInput`].
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct TextInputProps {
+    /// The label.
+    pub label: AttrValue,
+    /// The current text.
+    pub value: String,
+    /// Called with the new text on every keystroke.
+    pub on_change: Callback<String>,
+    /// `text`, `number`, `date`, `time`, `url`…
+    #[prop_or(AttrValue::Static("text"))]
+    pub input_type: AttrValue,
+    /// A several-line text area.
+    #[prop_or_default]
+    pub multiline: bool,
+    /// A placeholder.
+    #[prop_or_default]
+    pub placeholder: Option<AttrValue>,
+    /// A problem to show under it.
+    #[prop_or_default]
+    pub error: Option<String>,
+    /// A hint under it.
+    #[prop_or_default]
+    pub hint: Option<String>,
+    /// Keep the label for screen readers only.
+    #[prop_or_default]
+    pub hide_label: bool,
+    /// `min` of a number input.
+    #[prop_or_default]
+    pub min: Option<AttrValue>,
+    /// `max` of a number input.
+    #[prop_or_default]
+    pub max: Option<AttrValue>,
+    /// Extra classes of the wrapper.
+    #[prop_or_default]
+    pub class: Classes,
+}
+
+/// A labelled `.text-input` (or text area) with its problem under it.
+#[function_component(TextInput)]
+pub fn text_input(props: &TextInputProps) -> Html {
+    let id = use_control_id("input");
+    let err_id = format!("{id}-error");
+    let oninput = {
+        let cb = props.on_change.clone();
+        Callback::from(move |e: InputEvent| {
+            let value = e
+                .target_dyn_into::<web_sys::HtmlTextAreaElement>()
+                .map(|t| t.value())
+                .or_else(|| {
+                    e.target_dyn_into::<web_sys::HtmlInputElement>()
+                        .map(|i| i.value())
+                })
+                .unwrap_or_default();
+            cb.emit(value);
+        })
+    };
+    let invalid = props.error.is_some().then_some("true");
+    let described = props.error.is_some().then_some(err_id.clone());
+    html! {
+        <div class={classes!("rb-control", props.class.clone())}>
+            <label for={id.clone()} class={classes!("rb-control-label", props.hide_label.then_some("rb-sr-only"))}>{ props.label.clone() }</label>
+            if props.multiline {
+                <textarea id={id.clone()} class={classes!("text-input", "rb-textarea", props.error.is_some().then_some("rb-invalid"))}
+                    rows="3" value={props.value.clone()} {oninput} placeholder={props.placeholder.clone()}
+                    aria-invalid={invalid} aria-describedby={described} />
+            } else {
+                <input id={id.clone()} type={props.input_type.clone()} class={classes!("text-input", props.error.is_some().then_some("rb-invalid"))}
+                    value={props.value.clone()} {oninput} placeholder={props.placeholder.clone()}
+                    min={props.min.clone()} max={props.max.clone()}
+                    aria-invalid={invalid} aria-describedby={described} />
+            }
+            if let Some(h) = &props.hint { <small class="rb-hint">{ h.clone() }</small> }
+            if let Some(e) = &props.error { <em class="rb-field-error" id={err_id}>{ e.clone() }</em> }
+        </div>
+    }
+}
+
+/// Props of [`Checkbox`].
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct CheckboxProps {
+    /// The label.
+    pub label: AttrValue,
+    /// Whether it is ticked.
+    pub checked: bool,
+    /// Called with the new state.
+    pub on_change: Callback<bool>,
+}
+
+/// Kommo's `label.control-checkbox` around a native checkbox.
+#[function_component(Checkbox)]
+pub fn checkbox(props: &CheckboxProps) -> Html {
+    let onchange = {
+        let cb = props.on_change.clone();
+        Callback::from(move |e: Event| {
+            let el: web_sys::HtmlInputElement = e.target_unchecked_into();
+            cb.emit(el.checked());
+        })
+    };
+    html! {
+        <label class={classes!("control-checkbox", "rb-checkbox", props.checked.then_some("is-checked"))}>
+            <input type="checkbox" checked={props.checked} {onchange} />
+            <span class="control-checkbox__text">{ props.label.clone() }</span>
+        </label>
+    }
+}
+
+/// How a [`Button`] looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ButtonKind {
+    /// Kommo's white button.
+    #[default]
+    Normal,
+    /// Kommo's blue primary button.
+    Primary,
+    /// A destructive action.
+    Danger,
+    /// A small icon button (move, duplicate, delete) whose label is its accessible name.
+    Icon,
+}
+
+/// Props of [`Button`].
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct ButtonProps {
+    /// The text (for an icon button, its accessible name and tooltip).
+    pub label: AttrValue,
+    /// Called on click, Enter or Space.
+    pub onclick: Callback<MouseEvent>,
+    /// The look.
+    #[prop_or_default]
+    pub kind: ButtonKind,
+    /// Disabled; `title` should say why.
+    #[prop_or_default]
+    pub disabled: bool,
+    /// A tooltip (the reason a disabled button is disabled).
+    #[prop_or_default]
+    pub title: Option<String>,
+    /// The glyph of an icon button.
+    #[prop_or_default]
+    pub icon: Option<AttrValue>,
+}
+
+/// Kommo's `button.button-input` markup.
+#[function_component(Button)]
+pub fn button(props: &ButtonProps) -> Html {
+    let class = classes!(
+        "button-input",
+        "rb-button",
+        match props.kind {
+            ButtonKind::Primary => Some("button-input_blue rb-primary"),
+            ButtonKind::Danger => Some("rb-danger"),
+            ButtonKind::Icon => Some("rb-icon-button"),
+            ButtonKind::Normal => None,
+        },
+        props.disabled.then_some("button-input-disabled"),
+    );
+    let aria_label = (props.kind == ButtonKind::Icon).then(|| props.label.clone());
+    let title = props
+        .title
+        .clone()
+        .map(AttrValue::from)
+        .or_else(|| aria_label.clone());
+    html! {
+        <button type="button" {class} disabled={props.disabled} onclick={props.onclick.clone()}
+            aria-label={aria_label} {title}>
+            <span class="button-input-inner">
+                <span class="button-input-inner__text">
+                    { if props.kind == ButtonKind::Icon { props.icon.clone().unwrap_or_else(|| props.label.clone()) } else { props.label.clone() } }
+                </span>
+            </span>
+        </button>
+    }
+}
+
+/// Props of [`MoveButtons`].
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct MoveButtonsProps {
+    /// The item's position.
+    pub index: usize,
+    /// How many items the list holds.
+    pub len: usize,
+    /// "Move block up" and its pair, in the user's language.
+    pub up_label: AttrValue,
+    /// "Move block down".
+    pub down_label: AttrValue,
+    /// Called with (from, to).
+    pub on_move: Callback<(usize, usize)>,
+}
+
+/// Move up / Move down: the single-pointer and keyboard path of every drag (WCAG 2.2 2.5.7).
+#[function_component(MoveButtons)]
+pub fn move_buttons(props: &MoveButtonsProps) -> Html {
+    let (i, len) = (props.index, props.len);
+    let up = {
+        let cb = props.on_move.clone();
+        Callback::from(move |_| cb.emit((i, i.saturating_sub(1))))
+    };
+    let down = {
+        let cb = props.on_move.clone();
+        Callback::from(move |_| cb.emit((i, i + 1)))
+    };
+    html! {
+        <>
+            <Button kind={ButtonKind::Icon} icon="↑" label={props.up_label.clone()} disabled={i == 0} onclick={up} />
+            <Button kind={ButtonKind::Icon} icon="↓" label={props.down_label.clone()} disabled={i + 1 >= len} onclick={down} />
+        </>
+    }
+}
+
+/// Drag and drop of one list's items: the list keeps which item is dragged; each item takes the
+/// handlers of [`Sortable::item`]. Drag is one path; [`MoveButtons`] is the other.
+#[derive(Clone, PartialEq)]
+pub struct Sortable {
+    dragged: UseStateHandle<Option<usize>>,
+    on_move: Callback<(usize, usize)>,
+}
+
+/// The handlers of one draggable item.
+pub struct DragHandlers {
+    /// `ondragstart`.
+    pub ondragstart: Callback<DragEvent>,
+    /// `ondragover`.
+    pub ondragover: Callback<DragEvent>,
+    /// `ondrop`.
+    pub ondrop: Callback<DragEvent>,
+    /// `ondragend`.
+    pub ondragend: Callback<DragEvent>,
+}
+
+/// A [`Sortable`] for one list; `on_move` gets (from, to).
+#[hook]
+pub fn use_sortable(on_move: Callback<(usize, usize)>) -> Sortable {
+    let dragged = use_state(|| None::<usize>);
+    Sortable { dragged, on_move }
+}
+
+impl Sortable {
+    /// The handlers of the item at `index`.
+    pub fn item(&self, index: usize) -> DragHandlers {
+        let start = self.dragged.clone();
+        let drop_state = self.dragged.clone();
+        let end = self.dragged.clone();
+        let on_move = self.on_move.clone();
+        DragHandlers {
+            ondragstart: Callback::from(move |e: DragEvent| {
+                if let Some(dt) = e.data_transfer() {
+                    dt.set_effect_allowed("move");
+                    let _ = dt.set_data("text/plain", &index.to_string());
+                }
+                start.set(Some(index));
+            }),
+            ondragover: Callback::from(|e: DragEvent| e.prevent_default()),
+            ondrop: Callback::from(move |e: DragEvent| {
+                e.prevent_default();
+                if let Some(from) = *drop_state {
+                    if from != index {
+                        on_move.emit((from, index));
+                    }
+                }
+                drop_state.set(None);
+            }),
+            ondragend: Callback::from(move |_| end.set(None)),
+        }
+    }
+
+    /// Whether the item at `index` is being dragged.
+    pub fn is_dragged(&self, index: usize) -> bool {
+        *self.dragged == Some(index)
+    }
+}
