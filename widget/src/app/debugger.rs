@@ -16,7 +16,8 @@ use domain::api::{ExecutionEntry, RuleSummary};
 pub fn debugger(props: &PageProps) -> Html {
     let t = &props.texts;
     let rules = use_state(|| Remote::<Vec<RuleSummary>>::Loading);
-    let selected = use_state(|| None::<i64>);
+    let nav = use_context::<super::Nav>();
+    let selected = use_state(|| nav.and_then(|n| n.runs_of));
     let log = use_state(|| None::<Remote<Vec<ExecutionEntry>>>);
     {
         let (rules, backend) = (rules.clone(), props.backend.clone());
