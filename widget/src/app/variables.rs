@@ -202,8 +202,8 @@ pub fn variables(props: &PageProps) -> Html {
                                 else { { used.join(", ") } }
                             </td>
                             <td class="rb-row-tools">
-                                <Button kind={ButtonKind::Icon} icon="✎" label={format!("{} {{{name}}}", t.get("variables_edit"))} onclick={edit} />
-                                <Button kind={ButtonKind::Icon} icon="⌫" label={format!("{} {{{name}}}", t.get("variables_clear"))} onclick={clear} />
+                                <Button kind={ButtonKind::Icon} icon="edit" label={format!("{} {{{name}}}", t.get("variables_edit"))} onclick={edit} />
+                                <Button kind={ButtonKind::Icon} icon="clear" label={format!("{} {{{name}}}", t.get("variables_clear"))} onclick={clear} />
                                 <Button kind={ButtonKind::Icon} icon="✕" label={format!("{} {{{name}}}", t.get("variables_delete"))} onclick={delete} />
                             </td>
                         </tr>
