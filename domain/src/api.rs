@@ -54,7 +54,7 @@ pub struct FieldError {
 pub type Millis = i64;
 
 /// One line of `GET /api/v1/rules`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RuleSummary {
     /// The rule's id in this account.
@@ -73,6 +73,10 @@ pub struct RuleSummary {
     /// The entity type its trigger is about (`lead`, `contact`, `company`, `task`), if any.
     #[serde(default)]
     pub entity: Option<String>,
+    /// The whole trigger, so a list can say it in words ("when a lead moves to Qualified"); absent
+    /// for a trigger this version cannot read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_definition: Option<crate::rule::Trigger>,
 }
 
 /// `POST /api/v1/rules/{id}/run`: run a manual rule on entities now (the card button, bulk runs).

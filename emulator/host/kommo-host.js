@@ -7,6 +7,14 @@
   var query = new URLSearchParams(window.location.search);
   var host = (window.__host = { log: [], tokensMinted: 0, dpSaved: null, errors: [], ready: false });
 
+  // Kommo's dark theme is a class on <body> with its colours as CSS variables; `?theme=dark` turns it on.
+  if (query.get('theme') === 'dark') {
+    document.addEventListener('DOMContentLoaded', function () {
+      document.body.classList.add('page-dark-theme');
+    });
+    if (document.body) document.body.classList.add('page-dark-theme');
+  }
+
   requirejs.config({ paths: { jquery: '/vendor/jquery' } });
   requirejs.onError = function (err) {
     host.errors.push(String(err));

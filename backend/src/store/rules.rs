@@ -150,6 +150,8 @@ pub struct RuleSummary {
     pub trigger: String,
     /// The entity type its trigger is about, if any (`lead`, …).
     pub entity: Option<String>,
+    /// The trigger itself, when this version can read it.
+    pub trigger_definition: Option<domain::rule::Trigger>,
 }
 
 /// The trigger kind and entity type of a stored rule body (`status_changed` is about a lead);
@@ -222,6 +224,7 @@ impl From<RuleSummary> for domain::api::RuleSummary {
             updated_at: rule.updated_at,
             trigger: rule.trigger,
             entity: rule.entity,
+            trigger_definition: rule.trigger_definition,
         }
     }
 }
@@ -265,7 +268,9 @@ pub async fn list(db: &Db, account_id: i64, page: Page) -> Result<Vec<RuleSummar
     .await?;
     rows.iter()
         .map(|r| {
-            let (trigger, entity) = trigger_of(&parse_stored_json(&r.try_get::<String, _>(5)?)?);
+            let body = parse_stored_json(&r.try_get::<String, _>(5)?)?;
+            let (trigger, entity) = trigger_of(&body);
+            let trigger_definition = serde_json::from_value(body["trigger"].clone()).ok();
             Ok(RuleSummary {
                 id: r.try_get(0)?,
                 name: r.try_get(1)?,
@@ -274,6 +279,7 @@ pub async fn list(db: &Db, account_id: i64, page: Page) -> Result<Vec<RuleSummar
                 updated_at: r.try_get(4)?,
                 trigger,
                 entity,
+                trigger_definition,
             })
         })
         .collect()

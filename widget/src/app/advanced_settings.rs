@@ -20,6 +20,17 @@ pub fn advanced_settings(props: &PageProps) -> Html {
     let t = &props.texts;
     let me = use_me(&props.backend);
     let tab = use_state(|| Tab::Rules);
+    let runs_of = use_state(|| None::<i64>);
+    let nav = super::Nav {
+        show_runs: {
+            let (tab, runs_of) = (tab.clone(), runs_of.clone());
+            Callback::from(move |id| {
+                runs_of.set(Some(id));
+                tab.set(Tab::Debugger);
+            })
+        },
+        runs_of: *runs_of,
+    };
     let me = match &*me {
         Remote::Loading => return html! { <p class="rb-loading">{ t.get("loading") }</p> },
         Remote::Failed(error) => {
@@ -62,7 +73,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
                 { tab_button(Tab::Debugger, "tab_debugger") }
                 { tab_button(Tab::Variables, "tab_variables") }
             </nav>
-            { body }
+            <ContextProvider<super::Nav> context={nav}>{ body }</ContextProvider<super::Nav>>
         </section>
     }
 }

@@ -4,7 +4,11 @@
 use yew::prelude::*;
 
 use super::PageProps;
-use crate::{components::ErrorNotice, services, state::Remote};
+use crate::{
+    components::{trace::TraceView, ErrorNotice},
+    services,
+    state::Remote,
+};
 use domain::api::{ExecutionEntry, RuleSummary};
 
 /// The Debugger tab.
@@ -12,7 +16,8 @@ use domain::api::{ExecutionEntry, RuleSummary};
 pub fn debugger(props: &PageProps) -> Html {
     let t = &props.texts;
     let rules = use_state(|| Remote::<Vec<RuleSummary>>::Loading);
-    let selected = use_state(|| None::<i64>);
+    let nav = use_context::<super::Nav>();
+    let selected = use_state(|| nav.and_then(|n| n.runs_of));
     let log = use_state(|| None::<Remote<Vec<ExecutionEntry>>>);
     {
         let (rules, backend) = (rules.clone(), props.backend.clone());
@@ -76,7 +81,12 @@ pub fn debugger(props: &PageProps) -> Html {
                                 <span>{ super::format_millis(e.started_at) }</span>
                                 <span>{ format!("{} ms · {} {}", e.duration_ms, e.operations, t.get("debugger_operations")) }</span>
                             </summary>
-                            <pre class="rb-trace">{ serde_json::to_string_pretty(&e.trace).unwrap_or_default() }</pre>
+                            {
+                                match serde_json::from_value::<domain::eval::Trace>(e.trace["trace"].clone()) {
+                                    Ok(trace) => html! { <TraceView {trace} results={Some(e.trace["actions"].clone())} texts={props.texts.clone()} /> },
+                                    Err(_) => html! { <pre class="rb-trace">{ serde_json::to_string_pretty(&e.trace).unwrap_or_default() }</pre> },
+                                }
+                            }
                         </details>
                     </li>
                 }) }

@@ -118,6 +118,7 @@ mod tests {
             updated_at: 0,
             trigger: trigger.into(),
             entity: entity.map(str::to_owned),
+            trigger_definition: None,
         };
         assert!(runs_from_a_stage(&summary("manual", Some("lead"))));
         assert!(runs_from_a_stage(&summary("entity_updated", Some("lead"))));

@@ -26,6 +26,16 @@ pub struct RootProps {
     pub backend: Backend,
 }
 
+/// Moves between the advanced-settings tabs: the rules list links each rule to its runs in the
+/// debugger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nav {
+    /// Opens the debugger on a rule's runs.
+    pub show_runs: Callback<i64>,
+    /// The rule the debugger opens on, if a link chose one.
+    pub runs_of: Option<i64>,
+}
+
 /// Props every page gets.
 #[derive(Debug, Clone, PartialEq, Properties)]
 pub struct PageProps {

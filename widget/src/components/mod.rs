@@ -2,5 +2,6 @@
 
 pub mod controls;
 mod error_notice;
+pub mod trace;
 
 pub use error_notice::{ErrorNotice, ErrorNoticeProps};

@@ -16,3 +16,10 @@ pub fn block(block: &Block, _schema: &Schema, texts: &Texts) -> String {
         actions.join("; ")
     )
 }
+
+/// A trigger in words, for the rules list ("When a lead is added").
+pub fn trigger(trigger: &domain::rule::Trigger, _schema: &Schema, texts: &Texts) -> String {
+    texts
+        .get(&format!("trg_kind_{}", trigger.name()))
+        .to_string()
+}
