@@ -9,16 +9,15 @@
 
 use chrono::{DateTime, Utc};
 use domain::api::EntityMatch;
-use domain::eval::{BlockStatus, ConditionTrace, Outcome, Trace};
-use domain::value::TraceValue;
+use domain::eval::{BlockStatus, Outcome, Trace};
 use serde::Deserialize;
 use yew::prelude::*;
 
 use super::template::{use_preview, PreviewLead};
 use super::{use_builder, BuilderCtx};
 use crate::components::controls::{Button, ButtonKind, TextInput};
+use crate::components::trace::TraceView;
 use crate::components::ErrorNotice;
-use crate::editor::catalog;
 use crate::services;
 use crate::state::UiError;
 
@@ -99,24 +98,6 @@ pub struct DryRunAnswer {
     pub timers: Vec<PlannedTimer>,
 }
 
-/// A trace value in words: «text», a number, yes/no, a date; "no value" when missing.
-pub fn value_text(value: &TraceValue, ctx: &BuilderCtx) -> String {
-    match value {
-        TraceValue::Missing => ctx.t("try_no_value"),
-        TraceValue::Text(t) => format!("«{t}»"),
-        TraceValue::Number(n) => {
-            let mut out = String::new();
-            domain::value::write_number(&mut out, *n);
-            out
-        }
-        TraceValue::Bool(true) => ctx.t("try_yes"),
-        TraceValue::Bool(false) => ctx.t("try_no"),
-        TraceValue::Instant(i) => i.format("%Y-%m-%d %H:%M UTC").to_string(),
-        TraceValue::Date(d) => d.format("%Y-%m-%d").to_string(),
-        TraceValue::List(items) => format!("[{}]", items.join(", ")),
-    }
-}
-
 fn block_label(block: Option<usize>, ctx: &BuilderCtx) -> String {
     match block {
         Some(b) => {
@@ -135,86 +116,18 @@ fn block_label(block: Option<usize>, ctx: &BuilderCtx) -> String {
     }
 }
 
-fn status_text(status: &BlockStatus, ctx: &BuilderCtx) -> (String, &'static str) {
-    match status {
-        BlockStatus::Completed => (ctx.t("try_status_completed"), "rb-ok"),
-        BlockStatus::ConditionsNotMet => (ctx.t("try_status_not_met"), "rb-fail"),
-        BlockStatus::FrequencyExceeded => (ctx.t("try_status_frequency"), "rb-fail"),
-        BlockStatus::OnceAlreadyFired => (ctx.t("try_status_once"), "rb-fail"),
-        BlockStatus::Deferred { until } => (
-            format!(
-                "{} {}",
-                ctx.t("try_status_deferred"),
-                until.format("%Y-%m-%d %H:%M UTC")
-            ),
-            "rb-wait",
-        ),
-        BlockStatus::NotRun => (ctx.t("try_status_not_run"), "rb-muted"),
-    }
-}
-
 fn outcome_text(outcome: Outcome, ctx: &BuilderCtx) -> String {
     ctx.t(match outcome {
         Outcome::Ran => "try_outcome_ran",
         Outcome::EventDoesNotMatch => "try_outcome_other_event",
         Outcome::Disabled => "try_outcome_disabled",
         Outcome::OutsideActiveHours => "try_outcome_hours",
-        Outcome::FrequencyExceeded => "try_status_frequency",
-        Outcome::OnceAlreadyFired => "try_status_once",
+        Outcome::FrequencyExceeded => "trace_frequency",
+        Outcome::OnceAlreadyFired => "trace_once",
     })
 }
 
-fn condition_row(block: usize, c: &ConditionTrace, ctx: &BuilderCtx) -> Html {
-    let rule_condition = ctx
-        .rule
-        .blocks
-        .get(block)
-        .and_then(|b| b.conditions.get(c.index));
-    let what = rule_condition
-        .map(|rc| catalog::operand_label(&rc.left, &ctx.schema, &ctx.texts))
-        .unwrap_or_else(|| format!("{} {}", ctx.t("try_condition"), c.index + 1));
-    let op = rule_condition
-        .map(|rc| catalog::operator_label(&rc.op, &ctx.texts))
-        .unwrap_or_else(|| c.op.replace('_', " "));
-    let expected = match (&c.right, &c.right_upper) {
-        (Some(r), Some(u)) => format!("{} … {}", value_text(r, ctx), value_text(u, ctx)),
-        (Some(r), None) => value_text(r, ctx),
-        (None, _) => String::new(),
-    };
-    let (verdict, class) = if c.result {
-        (ctx.t("try_holds"), "rb-ok")
-    } else {
-        (ctx.t("try_fails"), "rb-fail")
-    };
-    let mark = if c.result { "✓" } else { "✗" };
-    html! {
-        <li class={classes!("rb-trace-condition", class)}>
-            <span class="rb-trace-mark" aria-hidden="true">{ mark }</span>
-            <strong class="rb-trace-verdict">{ verdict }</strong>{ ": " }
-            <span class="rb-trace-what">{ what }</span>{ " " }
-            <span class="rb-trace-op">{ op }</span>{ " " }
-            if !expected.is_empty() { <span class="rb-trace-expected">{ expected }</span> }
-            { " — " }{ ctx.t("try_actual") }{ " " }
-            <span class="rb-trace-actual">{ value_text(&c.left, ctx) }</span>
-            if let Some(r) = &c.reason { <em class="rb-trace-reason">{ format!(" ({r})") }</em> }
-        </li>
-    }
-}
-
 fn answer_view(a: &DryRunAnswer, ctx: &BuilderCtx) -> Html {
-    let blocks = a.trace.blocks.iter().map(|b| {
-        let (status, class) = status_text(&b.status, ctx);
-        let conditions = b.conditions.iter().map(|c| condition_row(b.index, c, ctx));
-        html! {
-            <li class={classes!("rb-trace-block", class)}>
-                <div class="rb-trace-block-head">
-                    <strong>{ block_label(Some(b.index), ctx) }</strong>{ ": " }
-                    <span class="rb-trace-status">{ status }</span>
-                </div>
-                if !b.conditions.is_empty() { <ul class="rb-trace-conditions">{ for conditions }</ul> }
-            </li>
-        }
-    });
     let texts = a.texts.iter().map(|t| {
         html! {
             <li>
@@ -268,10 +181,9 @@ fn answer_view(a: &DryRunAnswer, ctx: &BuilderCtx) -> Html {
             <p class="rb-try-outcome" role="status">
                 { outcome_text(a.outcome, ctx) }
                 { format!(" · {}: {fired}", ctx.t("try_blocks_fire")) }
-                if a.trace.else_ran { { format!(" · {}", ctx.t("try_else_ran")) } }
             </p>
             <h4>{ ctx.t("try_blocks") }</h4>
-            <ol class="rb-trace-blocks">{ for blocks }</ol>
+            <TraceView trace={a.trace.clone()} texts={ctx.texts.clone()} />
             <h4>{ ctx.t("try_texts") }</h4>
             if a.texts.is_empty() { <p class="rb-hint">{ ctx.t("try_none") }</p> } else { <ul class="rb-try-texts">{ for texts }</ul> }
             <h4>{ ctx.t("try_changes") }</h4>
