@@ -133,7 +133,9 @@ pub fn rules(props: &PageProps) -> Html {
                 Callback::from(move |rule: Rule| open.set(Open::New(rule)))
             };
             return match &*schema.state {
-                Remote::Ready(_) => html! { <RecipeGallery {on_pick} /> },
+                Remote::Ready(s) => {
+                    html! { <RecipeGallery {on_pick} schema={Rc::new(s.clone())} texts={props.texts.clone()} /> }
+                }
                 Remote::Loading => html! { <p class="rb-loading">{ t.get("loading") }</p> },
                 Remote::Failed(e) => {
                     html! { <ErrorNotice error={e.clone()} texts={props.texts.clone()} /> }
