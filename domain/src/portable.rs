@@ -1464,6 +1464,354 @@ mod tests {
             .any(|u| u.kind == ReferenceKind::User));
     }
 
+    fn stage(id: i64, name: &str) -> SchemaStage {
+        SchemaStage {
+            id,
+            name: name.into(),
+            color: String::new(),
+            sort: 0,
+            kind: crate::schema::StageKind::Open,
+        }
+    }
+
+    fn pipeline(id: i64, name: &str, stages: &[(i64, &str)]) -> SchemaPipeline {
+        SchemaPipeline {
+            id,
+            name: name.into(),
+            sort: 0,
+            is_main: false,
+            stages: stages.iter().map(|(id, name)| stage(*id, name)).collect(),
+        }
+    }
+
+    fn bot(id: i64, name: &str) -> SchemaSalesbot {
+        SchemaSalesbot {
+            id,
+            name: name.into(),
+            active: true,
+        }
+    }
+
+    fn coded(mut field: SchemaField, code: &str) -> SchemaField {
+        field.code = Some(code.into());
+        field
+    }
+
+    /// A lead rule naming pipelines, stages, task types, a bot and a coded field in every place a
+    /// rule can: the trigger, conditions' literals, actions and a timer.
+    fn pipeline_rule() -> Rule {
+        Rule::from_json(
+            &serde_json::json!({
+                "schema_version": 2,
+                "name": "Stages",
+                "trigger": {"kind": "status_changed", "pipeline_id": 10, "status_id": 1001},
+                "blocks": [{
+                    "conditions": [
+                        {"left": {"path": "lead.status_id"}, "op": {"is": "is_one_of"},
+                         "right": {"literal": ["1002", "2001", "142"]}},
+                        {"left": {"path": "lead.pipeline_id"}, "op": {"is": "equals"},
+                         "right": {"literal": 20}},
+                        {"left": {"path": "event.old_status_id"}, "op": {"is": "equals"},
+                         "right": {"literal": "1003"}},
+                        {"left": {"path": "lead.responsible_user_id"}, "op": {"is": "equals"},
+                         "right": {"literal": 7}},
+                        {"left": {"path": "task.type_id"}, "op": {"is": "equals"},
+                         "right": {"literal": 3}},
+                        {"left": {"path": "contact.cf(300)"}, "op": {"is": "is_not_empty"}}
+                    ],
+                    "actions": [
+                        {"do": {"type": "change_status", "pipeline_id": 20, "status_id": 2001}},
+                        {"do": {"type": "create_lead", "name": "Again", "pipeline_id": 10,
+                                "status_id": 143}},
+                        {"do": {"type": "create_task", "entity": "lead", "task_type_id": 3,
+                                "complete_in_seconds": 60, "text": "Visit"}},
+                        {"do": {"type": "change_task", "entity": "lead", "task_type_id": 3,
+                                "scope": "all", "new_task_type_id": 1}},
+                        {"do": {"type": "run_salesbot", "entity": "lead", "bot_id": 55}},
+                        {"do": {"type": "run_salesbot", "entity": "lead", "bot_id": 56}},
+                        {"timer": {"kind": "date_field", "field": "lead.cf(301)"},
+                         "do": {"type": "add_note", "entity": "lead", "text": "Due"}}
+                    ]
+                }]
+            })
+            .to_string(),
+        )
+        .expect("the rule parses")
+    }
+
+    /// Account A: two pipelines whose stages share names, bots, Kommo's and own task types, a
+    /// contact phone field and a lead date field.
+    fn pipeline_schema() -> Schema {
+        Schema {
+            pipelines: Some(vec![
+                pipeline(
+                    10,
+                    "Sales",
+                    &[(1001, "New"), (1002, "Talks"), (1003, "Won back")],
+                ),
+                pipeline(20, "Service", &[(2001, "New"), (2002, "Unused")]),
+            ]),
+            users: Some(vec![user(7, "Ann")]),
+            fields: vec![
+                coded(field(EntityType::Contact, 300, "Phone", &[]), "PHONE"),
+                field(EntityType::Lead, 301, "Due date", &[]),
+            ],
+            task_types: vec![
+                task_type(1, "Follow-up", Some("FOLLOW_UP")),
+                task_type(3, "Visit", None),
+            ],
+            salesbots: Some(vec![bot(55, "Welcome"), bot(56, "Only in A")]),
+            ..Schema::default()
+        }
+    }
+
+    fn pipeline_document() -> Document {
+        let mut doc = document(&pipeline_rule());
+        doc.references = references_for([&pipeline_rule()], &pipeline_schema());
+        doc
+    }
+
+    #[test]
+    fn the_references_of_a_rule_are_its_pipelines_stages_task_types_and_bots_everywhere() {
+        let found = references_of(&pipeline_rule());
+        let expected: BTreeSet<Reference> = [
+            Reference::Field {
+                entity: Some(EntityType::Contact),
+                id: 300,
+            },
+            Reference::Field {
+                entity: Some(EntityType::Lead),
+                id: 301,
+            },
+            Reference::User(7),
+            Reference::Pipeline(10),
+            Reference::Pipeline(20),
+            Reference::Stage {
+                pipeline: Some(10),
+                id: 1001,
+            },
+            Reference::Stage {
+                pipeline: None,
+                id: 1002,
+            },
+            Reference::Stage {
+                pipeline: None,
+                id: 2001,
+            },
+            Reference::Stage {
+                pipeline: None,
+                id: 1003,
+            },
+            Reference::Stage {
+                pipeline: Some(20),
+                id: 2001,
+            },
+            Reference::TaskType(1),
+            Reference::TaskType(3),
+            Reference::Salesbot(55),
+            Reference::Salesbot(56),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(found, expected, "142 and 143 are never references");
+
+        let table = references_for([&pipeline_rule()], &pipeline_schema());
+        assert_eq!(
+            table.pipelines,
+            [
+                pipeline(
+                    10,
+                    "Sales",
+                    &[(1001, "New"), (1002, "Talks"), (1003, "Won back")]
+                ),
+                pipeline(20, "Service", &[(2001, "New")]),
+            ],
+            "each pipeline with only the stages the rule names"
+        );
+        let task_types: Vec<i64> = table.task_types.iter().map(|t| t.id).collect();
+        assert_eq!(task_types, [1, 3]);
+        assert_eq!(table.salesbots, [bot(55, "Welcome"), bot(56, "Only in A")]);
+        assert_eq!(
+            table.fields[0].code.as_deref(),
+            Some("PHONE"),
+            "the document carries codes"
+        );
+    }
+
+    #[test]
+    fn another_account_matches_stages_by_pipeline_and_name_and_the_rest_by_code_or_name() {
+        let target = Schema {
+            pipelines: Some(vec![
+                // The other order, other ids; "New" is in both pipelines, "Won back" in none.
+                pipeline(50, "service", &[(5001, "Unused"), (5002, "New")]),
+                pipeline(40, "Sales", &[(4001, "New"), (4002, "Talks")]),
+            ]),
+            users: Some(vec![user(70, "Ann")]),
+            fields: vec![
+                // The name of A's phone field on another field, and the phone under its code.
+                field(EntityType::Contact, 900, "Phone", &[]),
+                coded(field(EntityType::Contact, 901, "Teléfono", &[]), "PHONE"),
+                field(EntityType::Lead, 902, "due DATE", &[]),
+            ],
+            task_types: vec![
+                task_type(11, "Seguimiento", Some("FOLLOW_UP")),
+                task_type(13, "Visit", None),
+            ],
+            salesbots: Some(vec![bot(95, "welcome")]),
+            ..Schema::default()
+        };
+
+        let matched = match_document(&pipeline_document(), 2, Some(&target))[0]
+            .clone()
+            .expect("parses");
+
+        let rule: serde_json::Value = serde_json::from_str(&matched.rule.to_json()).expect("json");
+        assert_eq!(
+            rule["trigger"],
+            serde_json::json!({"kind": "status_changed", "pipeline_id": 40, "status_id": 4001,
+                               "entry": "created_or_moved"})
+        );
+        let conditions = &rule["blocks"][0]["conditions"];
+        assert_eq!(
+            conditions[0]["right"]["literal"],
+            serde_json::json!(["4002", "5002", "142"]),
+            "each stage in its own pipeline; won stays won"
+        );
+        let number = |c: &serde_json::Value| c["right"]["literal"].as_f64();
+        assert_eq!(number(&conditions[1]), Some(50.0));
+        assert_eq!(conditions[2]["right"]["literal"], "1003", "unmatched stays");
+        assert_eq!(number(&conditions[3]), Some(70.0));
+        assert_eq!(number(&conditions[4]), Some(13.0));
+        assert_eq!(conditions[5]["left"]["path"], "contact.cf(901)");
+        let actions = &rule["blocks"][0]["actions"];
+        assert_eq!(actions[0]["do"]["pipeline_id"], 50);
+        assert_eq!(actions[0]["do"]["status_id"], 5002);
+        assert_eq!(actions[1]["do"]["pipeline_id"], 40);
+        assert_eq!(actions[1]["do"]["status_id"], 143);
+        assert_eq!(actions[2]["do"]["task_type_id"], 13);
+        assert_eq!(actions[3]["do"]["task_type_id"], 13);
+        assert_eq!(
+            actions[3]["do"]["new_task_type_id"], 11,
+            "Kommo's own type by its code"
+        );
+        assert_eq!(actions[4]["do"]["bot_id"], 95);
+        assert_eq!(actions[5]["do"]["bot_id"], 56, "unmatched stays");
+        assert_eq!(actions[6]["timer"]["field"], "lead.cf(902)");
+        assert_eq!(
+            matched.unmatched,
+            [
+                Unmatched {
+                    kind: ReferenceKind::Stage,
+                    id: 1003,
+                    name: Some("Sales / Won back".into()),
+                    reason: "pipeline 'Sales' has no stage named 'Won back' in this account".into(),
+                },
+                Unmatched {
+                    kind: ReferenceKind::Salesbot,
+                    id: 56,
+                    name: Some("Only in A".into()),
+                    reason: "this account has no Salesbot named 'Only in A'".into(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_pipeline_leaves_its_stages_unmatched_and_codes_fall_back_to_names() {
+        let target = Schema {
+            pipelines: Some(vec![pipeline(40, "Sales", &[(4001, "New")])]),
+            users: Some(vec![]),
+            fields: vec![
+                field(EntityType::Contact, 900, "phone", &[]),
+                coded(field(EntityType::Contact, 901, "Work phone", &[]), "WORK"),
+            ],
+            task_types: vec![task_type(11, "Follow-up", None)],
+            salesbots: None,
+            ..Schema::default()
+        };
+
+        let matched = match_document(&pipeline_document(), 2, Some(&target))[0]
+            .clone()
+            .expect("parses");
+
+        let json = matched.rule.to_json();
+        assert!(json.contains("contact.cf(900)"), "by name: {json}");
+        assert!(json.contains("\"new_task_type_id\":11"), "by name: {json}");
+        let reason = |kind: ReferenceKind, id: i64| {
+            matched
+                .unmatched
+                .iter()
+                .find(|u| u.kind == kind && u.id == id)
+                .map(|u| u.reason.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            reason(ReferenceKind::Pipeline, 20),
+            "this account has no pipeline named 'Service'"
+        );
+        assert_eq!(
+            reason(ReferenceKind::Stage, 2001),
+            "this account has no pipeline named 'Service'"
+        );
+        assert_eq!(
+            reason(ReferenceKind::Stage, 1002),
+            "pipeline 'Sales' has no stage named 'Talks' in this account"
+        );
+        assert_eq!(
+            reason(ReferenceKind::Salesbot, 55),
+            "this account's Salesbots are not known yet, so nothing could be matched by name"
+        );
+        assert_eq!(
+            reason(ReferenceKind::Field, 301),
+            "this account has no lead field named 'Due date'"
+        );
+        assert_eq!(
+            reason(ReferenceKind::User, 7),
+            "this account has no user named 'Ann'"
+        );
+    }
+
+    #[test]
+    fn the_same_account_keeps_stage_task_type_and_bot_ids_and_reports_deleted_ones() {
+        let mut now = pipeline_schema();
+        if let Some(pipelines) = &mut now.pipelines {
+            pipelines[0].name = "Renamed".into();
+            pipelines[0].stages.retain(|s| s.id != 1003);
+            pipelines.remove(1);
+        }
+        now.salesbots = Some(vec![bot(55, "Renamed")]);
+        now.task_types.retain(|t| t.id != 3);
+
+        let matched = match_document(&pipeline_document(), 1, Some(&now))[0]
+            .clone()
+            .expect("parses");
+
+        assert_eq!(matched.rule, pipeline_rule(), "ids are kept");
+        let missing: Vec<(ReferenceKind, i64)> =
+            matched.unmatched.iter().map(|u| (u.kind, u.id)).collect();
+        assert_eq!(
+            missing,
+            [
+                (ReferenceKind::Pipeline, 20),
+                (ReferenceKind::Stage, 1003),
+                (ReferenceKind::Stage, 2001),
+                (ReferenceKind::TaskType, 3),
+                (ReferenceKind::Salesbot, 56),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_document_without_the_newer_tables_still_reads() {
+        let text = serde_json::json!({
+            "format": FORMAT, "format_version": FORMAT_VERSION, "account_id": 1,
+            "rules": [], "references": {"fields": [], "users": []}
+        })
+        .to_string();
+        let doc: Document = serde_json::from_str(&text).expect("reads");
+        assert_eq!(doc.references, References::default());
+    }
+
     #[test]
     fn a_document_reads_back_what_it_wrote() {
         let doc = document(&rule());
