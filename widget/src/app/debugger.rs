@@ -5,6 +5,7 @@ use yew::prelude::*;
 
 use super::PageProps;
 use crate::{
+    components::controls::{Select, SelectOption},
     components::{trace::TraceView, ErrorNotice},
     services,
     state::Remote,
@@ -40,27 +41,23 @@ pub fn debugger(props: &PageProps) -> Html {
     }
     let on_select = {
         let selected = selected.clone();
-        Callback::from(move |e: Event| {
-            let select: web_sys::HtmlSelectElement = e.target_unchecked_into();
-            selected.set(select.value().parse().ok());
-        })
+        Callback::from(move |value: String| selected.set(value.parse().ok()))
     };
     let picker = match &*rules {
         Remote::Loading => html! { <p class="rb-loading">{ t.get("loading") }</p> },
         Remote::Failed(e) => {
             html! { <ErrorNotice error={e.clone()} texts={props.texts.clone()} /> }
         }
-        Remote::Ready(rules) => html! {
-            <label class="rb-field">
-                <span>{ t.get("debugger_rule") }</span>
-                <select data-testid="debugger-rule" onchange={on_select}>
-                    <option value="" selected={selected.is_none()}>{ "—" }</option>
-                    { for rules.iter().map(|r| html! {
-                        <option value={r.id.to_string()} selected={*selected == Some(r.id)}>{ r.name.clone() }</option>
-                    }) }
-                </select>
-            </label>
-        },
+        Remote::Ready(rules) => {
+            let options: Vec<SelectOption> = rules
+                .iter()
+                .map(|r| SelectOption::new(r.id.to_string(), r.name.clone()))
+                .collect();
+            html! {
+                <Select label={t.get("debugger_rule").to_string()} {options} value={selected.map(|id: i64| id.to_string())}
+                    placeholder={"—"} on_change={on_select} />
+            }
+        }
     };
     let entries = match &*log {
         None => Html::default(),
