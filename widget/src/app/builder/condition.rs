@@ -658,7 +658,8 @@ pub fn right_side(props: &RightSideProps) -> Html {
         ValueType::Stage => Some(pickers::all_stages(&ctx.schema)),
         ValueType::Pipeline => Some(pickers::pipelines(&ctx.schema)),
         ValueType::TaskType => Some(pickers::task_types(&ctx.schema)),
-        ValueType::Tags => {
+        // Tags are picked for "has any/all/none"; "contains" takes typed text.
+        ValueType::Tags if catalog::takes_list(&props.op) => {
             let entity = ctx
                 .rule
                 .trigger
@@ -669,7 +670,9 @@ pub fn right_side(props: &RightSideProps) -> Html {
         ValueType::Weekday => Some(weekdays(&ctx, true)),
         ValueType::Date if matches!(props.op, Operator::DayOfWeek) => Some(weekdays(&ctx, false)),
         _ => None,
-    };
+    }
+    // With nothing to choose from (users or pipelines not known), the value is typed.
+    .filter(|c| !c.is_empty());
     // A stage's value in the picker is `pipeline:stage`; the rule holds the stage id.
     let to_value = |v: &str| -> String {
         match pickers::parse_stage(v) {
@@ -698,7 +701,7 @@ pub fn right_side(props: &RightSideProps) -> Html {
             Some(Literal::Number(n)) => vec![catalog::literal_text(&Literal::Number(*n))],
             _ => Vec::new(),
         };
-        if let Some(choices) = choices.filter(|c| !c.is_empty()) {
+        if let Some(choices) = choices {
             let boxes = choices.iter().filter(|o| !o.disabled).map(|o| {
                 let item = to_value(&o.value);
                 let checked = items.contains(&item);
@@ -768,7 +771,12 @@ pub fn right_side(props: &RightSideProps) -> Html {
             html! { <Select label={label.clone()} hide_label=true {options} {value} {error}
             on_change={Callback::from(move |v: String| emit(Literal::Bool(v == "true")))} /> }
         }
-        ValueType::Number => {
+        ValueType::Number
+        | ValueType::User
+        | ValueType::Stage
+        | ValueType::Pipeline
+        | ValueType::TaskType
+        | ValueType::Weekday => {
             let emit = emit_lit.clone();
             html! { <TextInput input_type="number" label={label.clone()} hide_label=true value={number_value(&literal).unwrap_or_default()} {error}
             on_change={Callback::from(move |v: String| match v.trim().parse::<f64>() {

@@ -936,4 +936,17 @@ mod tests {
             TRIGGER_KINDS.iter().map(|k| kind_group(k)).collect();
         assert_eq!(groups.len(), 4);
     }
+
+    #[test]
+    fn every_kind_has_a_name_and_a_hint_in_english() {
+        let texts = crate::i18n::Texts::default();
+        for kind in TRIGGER_KINDS {
+            for key in [format!("trg_kind_{kind}"), format!("trg_hint_{kind}")] {
+                assert_ne!(texts.get(&key), key, "en.json lacks ui.{key}");
+            }
+        }
+        for (_, reason) in UNAVAILABLE {
+            assert_ne!(texts.get(reason), *reason);
+        }
+    }
 }
