@@ -325,7 +325,7 @@ const KINDS = {
   cancel_delayed: {
     async fill(c) {
       await c.getByLabel('Block', { exact: true }).selectOption({ label: '1. Block 1' });
-      await c.getByLabel('Delayed action').selectOption('1');
+      await c.getByLabel('Delayed action', { exact: true }).selectOption('1');
     },
     want: () => action({ do: { type: 'cancel_delayed', block_id: 1, action_id: 1 } }),
   },
@@ -358,14 +358,16 @@ test('every action kind the builder offers has a form that stores what was chose
   assert.deepEqual(missing, [], 'every offered kind has a case here');
   assert.deepEqual(errors, []);
 
-  for (const kind of offered) {
+  // ONLY_ACTION_KINDS=a,b narrows the walk while working on some forms.
+  const only = process.env.ONLY_ACTION_KINDS?.split(',');
+  for (const kind of offered.filter((k) => !only || only.includes(k))) {
     const { page: p, errors: e } = await blankRule(`Action ${kind}`);
     await addAction(p, kind);
     const card = p.getByRole('group', { name: 'Action 1', exact: true });
     await card.waitFor();
     // A form: the kind's own controls beyond the name, timer and "replace delayed actions".
     const controls = await card.locator('.rb-kind-form select, .rb-kind-form input, .rb-kind-form textarea').count();
-    assert.ok(controls > 0 || kind === 'copy_lead', `${kind} has a form`);
+    assert.ok(controls > 0, `${kind} has a form`);
     await KINDS[kind].fill(card);
     const rule = await save(p);
     assert.deepEqual(normal(rule.blocks[0].actions[0]), normal(KINDS[kind].want()), kind);
