@@ -133,7 +133,9 @@ pub fn rules(props: &PageProps) -> Html {
                 Callback::from(move |rule: Rule| open.set(Open::New(rule)))
             };
             return match &*schema.state {
-                Remote::Ready(_) => html! { <RecipeGallery {on_pick} /> },
+                Remote::Ready(s) => {
+                    html! { <RecipeGallery {on_pick} schema={Rc::new(s.clone())} texts={props.texts.clone()} /> }
+                }
                 Remote::Loading => html! { <p class="rb-loading">{ t.get("loading") }</p> },
                 Remote::Failed(e) => {
                     html! { <ErrorNotice error={e.clone()} texts={props.texts.clone()} /> }
@@ -401,8 +403,8 @@ fn rule_table(props: &RuleTableProps) -> Html {
                     </button>
                 </td>
                 <td class="rb-row-tools">
-                    <Button kind={ButtonKind::Icon} icon="⧉" label={format!("{} «{name}»", t.get("rules_duplicate"))} onclick={duplicate} />
-                    <Button kind={ButtonKind::Icon} icon="⇩" label={format!("{} «{name}»", t.get("rules_export"))} onclick={export} />
+                    <Button kind={ButtonKind::Icon} icon="copy" label={format!("{} «{name}»", t.get("rules_duplicate"))} onclick={duplicate} />
+                    <Button kind={ButtonKind::Icon} icon="download" label={format!("{} «{name}»", t.get("rules_export"))} onclick={export} />
                     <Button kind={ButtonKind::Icon} icon="✕" label={format!("{} «{name}»", t.get("rules_delete"))} onclick={delete} />
                 </td>
                 <td class="rb-id">{ format!("#{id}") }</td>

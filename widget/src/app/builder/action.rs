@@ -217,7 +217,7 @@ pub fn action_card(props: &ActionCardProps) -> Html {
                     <MoveButtons index={i} len={props.count} on_move={props.on_move.clone()}
                         up_label={fill(&ctx.t("act_move_up"), &[("n", &n)])}
                         down_label={fill(&ctx.t("act_move_down"), &[("n", &n)])} />
-                    <Button kind={ButtonKind::Icon} icon="⧉" label={fill(&ctx.t("act_duplicate"), &[("n", &n)])}
+                    <Button kind={ButtonKind::Icon} icon="copy" label={fill(&ctx.t("act_duplicate"), &[("n", &n)])}
                         onclick={ctx.on(move |_| EditorAction::DuplicateAction { list, index: i })} />
                     <Button kind={ButtonKind::Icon} icon="✕" label={fill(&ctx.t("act_delete"), &[("n", &n)])}
                         onclick={ctx.on(move |_| EditorAction::RemoveAction { list, index: i })} />

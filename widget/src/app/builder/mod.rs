@@ -299,6 +299,7 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
 
     html! {
         <ContextProvider<BuilderCtx> context={ctx.clone()}>
+        <template::PreviewProvider>
         <form class="rb-builder" aria-label={t("builder_title")} onsubmit={Callback::from(|e: SubmitEvent| e.prevent_default())}>
             <div class="rb-builder-head">
                 <h2>{ heading }</h2>
@@ -357,6 +358,7 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
                 }
             </div>
         </form>
+        </template::PreviewProvider>
         </ContextProvider<BuilderCtx>>
     }
 }

@@ -1,0 +1,218 @@
+// The builder's tools in a real headless Chromium, on the Kommo-like host page, against the backend
+// and the emulator's seeded account: recipes, "Test on a lead", versions and the source view. Every
+// control is found by its role and label, as a person would find it.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+
+import { startStack, SUBDOMAIN } from './stack.mjs';
+
+const SCREENSHOTS = process.env.SCREENSHOT_DIR || 'target/screenshots';
+let stack;
+let browser;
+
+before(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  stack = await startStack();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  stack?.stop();
+});
+
+async function open() {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  // Leaving an unsaved rule asks first; these tests always answer yes.
+  page.on('dialog', (d) => d.accept());
+  await page.goto(stack.page('advanced_settings'));
+  return { page, errors };
+}
+
+// "New rule", then the recipe card whose title is `title`.
+async function fromRecipe(page, title) {
+  await page.getByRole('button', { name: 'New rule' }).click();
+  await page.getByRole('heading', { name: 'New rule: start from a recipe' }).waitFor();
+  await page.getByRole('button', { name: new RegExp(`^${title}`) }).click();
+  await page.getByRole('form', { name: 'Rule builder' }).waitFor();
+}
+
+// The account's writes in the emulator's request log (everything but reads).
+async function writes() {
+  const { requests } = await stack.control('GET', '/requests');
+  return requests.filter((r) => r.subdomain === SUBDOMAIN && r.method !== 'GET');
+}
+
+function panel(page, name) {
+  return page.getByRole('complementary', { name });
+}
+
+test('a draft dry run on a lead shows the failing condition in red with its actual value, and writes nothing', async () => {
+  const { page, errors } = await open();
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tools_rules.png') });
+  await page.getByRole('button', { name: 'New rule' }).click();
+  await page.getByRole('heading', { name: 'New rule: start from a recipe' }).waitFor();
+  // The WHOLESALE/RETAIL card asks for its two managers, preset to the account's active users.
+  await page.getByLabel('Manager for wholesale orders').selectOption({ label: 'Bruno Sales' });
+  await page.getByLabel('Manager for retail orders').selectOption({ label: 'Chen Support' });
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tools_recipes.png'), fullPage: true });
+  await page.getByRole('button', { name: /^Wholesale and retail orders/ }).click();
+  await page.getByRole('form', { name: 'Rule builder' }).waitFor();
+
+  const before = await writes();
+  await page.getByRole('button', { name: 'Test on a lead' }).click();
+  const tryIt = panel(page, 'Test on a lead');
+  await tryIt.getByLabel('Lead name or id').fill('Pallet');
+  await tryIt.getByRole('button', { name: 'Find lead' }).click();
+  await tryIt.getByRole('button', { name: /^Pallet of coffee \(#\d+\)$/ }).click();
+  await tryIt.getByText(/^Lead: Pallet of coffee/).waitFor();
+  await tryIt.getByRole('button', { name: 'Test on this lead' }).click();
+  await tryIt.locator('.rb-try-result').waitFor();
+
+  // Block "If wholesale" does not match: its condition is red, says so in words, and shows the
+  // lead's actual name.
+  const block = tryIt.locator('.rb-trace-block', { hasText: 'If wholesale' });
+  await block.waitFor();
+  assert.match(await block.getAttribute('aria-label'), /Does not match/);
+  const failing = block.locator('.rb-trace-condition.rb-fail');
+  assert.equal(await failing.count(), 1);
+  assert.match(await failing.textContent(), /«Pallet of coffee»/);
+  assert.match(await failing.textContent(), /does not hold/);
+  assert.match(await failing.textContent(), /«WHOLESALE form order»/);
+  const colour = await failing.locator('.rb-trace-actual').evaluate((el) => getComputedStyle(el).color);
+  assert.equal(colour, 'rgb(234, 93, 96)', 'the actual value is Kommo red');
+  assert.match(await tryIt.locator('.rb-try-outcome').textContent(), /blocks that would fire: 0/);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tools_try_it.png'), fullPage: true });
+
+  // A lead that matches: the block completes and its planned changes are shown, still unwritten.
+  await page.getByRole('form', { name: 'Rule builder' }).getByLabel('Name', { exact: true }).fill('Wholesale test');
+  const created = await stack.kommo('POST', '/api/v4/leads', [{ name: 'WHOLESALE form order', pipeline_id: 7001 }]);
+  const leadId = created._embedded.leads[0].id;
+  const writesBefore = (await writes()).length;
+  await tryIt.getByLabel('Lead name or id').fill(String(leadId));
+  await tryIt.getByRole('button', { name: 'Find lead' }).click();
+  await tryIt.getByRole('button', { name: `WHOLESALE form order (#${leadId})` }).click();
+  await tryIt.getByText(`Lead: WHOLESALE form order (#${leadId})`).waitFor();
+  await tryIt.getByRole('button', { name: 'Test on this lead' }).click();
+  await tryIt.locator('.rb-trace-block.rb-status-completed', { hasText: 'If wholesale' }).waitFor();
+  assert.match(await tryIt.locator('.rb-try-outcome').textContent(), /blocks that would fire: 1/);
+  assert.ok(await tryIt.locator('.rb-try-changes code').count() > 0, 'the planned Kommo requests are listed');
+  assert.match(await tryIt.locator('.rb-try-texts').textContent(), /Call the client about the order/);
+
+  assert.equal((await writes()).length, writesBefore, 'the dry runs wrote nothing to Kommo');
+  assert.deepEqual((await writes()).slice(0, before.length), before);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tools_try_it_fires.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the birthday greeting is built from its recipe, edited and saved; its versions read it back', async () => {
+  const { page, errors } = await open();
+  await fromRecipe(page, 'Birthday greeting');
+  const form = page.getByRole('form', { name: 'Rule builder' });
+  await form.getByLabel('Name', { exact: true }).fill('Birthday greeting for clients');
+
+  // The recipe's action runs the Salesbot yearly on the contact's birthday field, replacing what
+  // was planned; the edit moves the greeting to 10:00.
+  await page.getByRole('button', { name: 'View source' }).click();
+  const source = panel(page, 'View source').getByLabel('Rule (JSON)');
+  const json = JSON.parse(await source.inputValue());
+  const greet = json.blocks[0].actions[0];
+  assert.deepEqual(greet.timer, { kind: 'yearly_from_field', field: 'contact.cf(8103)', at: '09:00:00' });
+  assert.equal(greet.replace_pending, true);
+  assert.equal(greet.kind, 'run_salesbot');
+  assert.equal(greet.bot_id, 501);
+  greet.timer.at = '10:00:00';
+  await source.fill(JSON.stringify(json, null, 2));
+  await panel(page, 'View source').getByRole('button', { name: 'Apply JSON' }).click();
+  await page.getByText('Applied: the form shows the rule from the JSON.').waitFor();
+
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByText(/^Saved as version 1$/).waitFor();
+
+  await page.getByRole('button', { name: 'Versions' }).click();
+  const versions = panel(page, 'Versions');
+  const row = versions.getByRole('listitem').filter({ hasText: 'Version 1' });
+  await row.waitFor();
+  assert.match(await row.textContent(), /«Birthday greeting for clients»/);
+  assert.match(await row.textContent(), /saved by/);
+  await row.getByRole('button', { name: 'Open version 1' }).click();
+  const stored = JSON.parse(await versions.locator('.rb-version-open pre.rb-json').textContent());
+  assert.deepEqual(stored.blocks[0].actions[0].timer, { kind: 'yearly_from_field', field: 'contact.cf(8103)', at: '10:00:00' });
+  assert.equal(stored.blocks[0].actions[0].replace_pending, true);
+  assert.equal(stored.trigger.kind, 'field_updated');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tools_versions.png'), fullPage: true });
+
+  // An unsaved edit shows against the stored version as one line out and one line in.
+  await form.getByLabel('Name', { exact: true }).fill('Birthday greeting v2');
+  await row.getByRole('button', { name: 'Compare with current: version 1' }).click();
+  const diff = versions.locator('.rb-diff');
+  await diff.waitFor();
+  assert.match(await diff.locator('.rb-diff-removed').allTextContents().then((t) => t.join('\n')), /Birthday greeting for clients/);
+  assert.match(await diff.locator('.rb-diff-added').allTextContents().then((t) => t.join('\n')), /Birthday greeting v2/);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tools_compare.png'), fullPage: true });
+
+  // Restoring version 1 stores it as version 2 and loads it into the builder.
+  await row.getByRole('button', { name: 'Restore version 1' }).click();
+  await versions.getByText('Version 1 restored and loaded into the builder.').waitFor();
+  assert.equal(await form.getByLabel('Name', { exact: true }).inputValue(), 'Birthday greeting for clients');
+  await versions.getByRole('listitem').filter({ hasText: 'Version 2' }).waitFor();
+  await page.getByText(/^Saved as version 2$/).waitFor();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the source view round-trips an edit to the form and refuses bad JSON at its line', async () => {
+  const { page, errors } = await open();
+  await fromRecipe(page, 'Missed-call counter');
+  const form = page.getByRole('form', { name: 'Rule builder' });
+  const name = form.getByLabel('Name', { exact: true });
+  assert.equal(await name.inputValue(), 'Missed-call counter');
+
+  await page.getByRole('button', { name: 'View source' }).click();
+  const view = panel(page, 'View source');
+  const source = view.getByLabel('Rule (JSON)');
+  const json = JSON.parse(await source.inputValue());
+  assert.equal(json.blocks[0].actions[0].kind, 'change_global_variable');
+  json.name = 'Missed calls, from JSON';
+  await source.fill(JSON.stringify(json, null, 2));
+  await view.getByRole('button', { name: 'Apply JSON' }).click();
+  assert.equal(await name.inputValue(), 'Missed calls, from JSON');
+  // The form's edit shows in the source again.
+  await name.fill('Missed calls, from the form');
+  assert.equal(JSON.parse(await source.inputValue()).name, 'Missed calls, from the form');
+
+  // Line 3 loses its colon: refused at line 3, nothing changes.
+  const lines = (await source.inputValue()).split('\n');
+  lines[2] = lines[2].replace(':', ' ');
+  await source.fill(lines.join('\n'));
+  await view.getByRole('button', { name: 'Apply JSON' }).click();
+  const error = view.getByRole('alert');
+  await error.waitFor();
+  assert.match(await error.textContent(), /^Line 3, column \d+: /);
+  assert.equal(await source.getAttribute('aria-invalid'), 'true');
+  assert.equal(await name.inputValue(), 'Missed calls, from the form');
+  // The cursor sits on the line at fault.
+  const caretLine = await source.evaluate((el) => el.value.slice(0, el.selectionStart).split('\n').length);
+  assert.equal(caretLine, 3);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tools_source_error.png'), fullPage: true });
+
+  // Valid JSON that is not a rule is refused too.
+  await source.fill('{"schema_version": 2, "name": "x", "trigger": {"kind": "teleport"}}');
+  await view.getByRole('button', { name: 'Apply JSON' }).click();
+  await page.waitForFunction(() => /teleport/.test(document.querySelector('[role=alert]')?.textContent || ''));
+  assert.equal(await name.inputValue(), 'Missed calls, from the form');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
