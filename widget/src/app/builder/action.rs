@@ -46,6 +46,15 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
+/// Why an action kind cannot work through Kommo's public API (the text's key), for the kinds the
+/// backend refuses to save with `unavailable_in_kommo`; they are offered disabled, with the reason.
+pub fn unavailable_reason(kind: &str) -> Option<&'static str> {
+    match kind {
+        "chat_subscription" => Some("act_unavailable_chat_subscription"),
+        _ => None,
+    }
+}
+
 /// The label of an action kind in the user's language ("Create task").
 pub fn kind_label(ctx: &BuilderCtx, kind: &str) -> String {
     ctx.t(&format!("act_kind_{kind}"))
@@ -80,7 +89,11 @@ pub fn action_list_form(props: &ActionListFormProps) -> Html {
     });
     let kinds: Vec<SelectOption> = ACTION_KINDS
         .iter()
-        .map(|k| SelectOption::new(*k, kind_label(&ctx, k)))
+        .map(|k| match unavailable_reason(k) {
+            None => SelectOption::new(*k, kind_label(&ctx, k)),
+            Some(why) => SelectOption::new(*k, format!("{} ({})", kind_label(&ctx, k), ctx.t(why)))
+                .disabled(true),
+        })
         .collect();
     let add = {
         let (chosen, schema, dispatch) = (chosen.clone(), ctx.schema.clone(), ctx.dispatch.clone());
