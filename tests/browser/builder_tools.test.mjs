@@ -131,8 +131,8 @@ test('the birthday greeting is built from its recipe, edited and saved; its vers
   const greet = json.blocks[0].actions[0];
   assert.deepEqual(greet.timer, { kind: 'yearly_from_field', field: 'contact.cf(8103)', at: '09:00:00' });
   assert.equal(greet.replace_pending, true);
-  assert.equal(greet.kind, 'run_salesbot');
-  assert.equal(greet.bot_id, 501);
+  assert.equal(greet.do.type, 'run_salesbot');
+  assert.equal(greet.do.bot_id, 501);
   greet.timer.at = '10:00:00';
   await source.fill(JSON.stringify(json, null, 2));
   await panel(page, 'View source').getByRole('button', { name: 'Apply JSON' }).click();
@@ -184,7 +184,7 @@ test('the source view round-trips an edit to the form and refuses bad JSON at it
   const view = panel(page, 'View source');
   const source = view.getByLabel('Rule (JSON)');
   const json = JSON.parse(await source.inputValue());
-  assert.equal(json.blocks[0].actions[0].kind, 'change_global_variable');
+  assert.equal(json.blocks[0].actions[0].do.type, 'change_global_variable');
   json.name = 'Missed calls, from JSON';
   await source.fill(JSON.stringify(json, null, 2));
   await view.getByRole('button', { name: 'Apply JSON' }).click();
