@@ -649,6 +649,9 @@ pub fn template_input(props: &TemplateInputProps) -> Html {
                 }
                 { list.unwrap_or_default() }
             </div>
+            if preview_line.is_none() && !props.no_preview && !props.value.is_empty() && parse_error.is_none() {
+                <small class="rb-hint rb-template-no-preview">{ t("tpl_preview_hint") }</small>
+            }
             if let Some((whom, rendered)) = preview_line {
                 <div class="rb-template-preview" aria-live="polite">
                     <small class="rb-hint">{ format!("{} {whom}:", t("tpl_preview")) }</small>
