@@ -9,8 +9,8 @@
 //!   account's global variables and, for an inbound-webhook rule, the variables of its receiver's
 //!   last request; [`TemplateInput`] renders its template against them with [`render_preview`].
 //! - A one-line field is an ARIA combobox (a text area a textbox with the same list): arrow keys
-//!   move in the list, Enter or Tab inserts, Escape
-//!   closes; a template that does not parse shows its error (with line and column) at the field.
+//!   move in the list, Enter or Tab inserts, Escape closes; a template that does not parse shows
+//!   its error (with line and column) at the field.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
