@@ -140,20 +140,26 @@ impl From<RuleProblem> for FieldError {
     }
 }
 
-/// The static type of an operand, for operator checks.
+/// The static type of an operand, for operator checks (the widget's operator pickers use it too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StaticType {
+pub enum StaticType {
+    /// Text.
     Text,
+    /// A number.
     Number,
+    /// Yes or no.
     Bool,
+    /// A date or instant.
     Date,
+    /// A list of texts.
     List,
     /// Variables and text literals: anything goes at runtime.
     Any,
 }
 
 impl StaticType {
-    fn name(self) -> &'static str {
+    /// The type as a sentence's object ("a number").
+    pub fn name(self) -> &'static str {
         match self {
             StaticType::Text => "text",
             StaticType::Number => "a number",
@@ -165,7 +171,8 @@ impl StaticType {
     }
 }
 
-fn field_type_static(t: FieldType) -> StaticType {
+/// The static type of a custom field's values.
+pub fn field_type_static(t: FieldType) -> StaticType {
     match t {
         FieldType::Text | FieldType::Textarea | FieldType::Url | FieldType::Select => {
             StaticType::Text
@@ -177,7 +184,8 @@ fn field_type_static(t: FieldType) -> StaticType {
     }
 }
 
-fn operator_applies(op: &Operator, t: StaticType) -> bool {
+/// Whether an operator applies to an operand of a static type.
+pub fn operator_applies(op: &Operator, t: StaticType) -> bool {
     use StaticType as S;
     if t == S::Any {
         return true;
@@ -1200,7 +1208,7 @@ fn collect_calc_paths(calc: &Calc, out: &mut Vec<Path>) {
 }
 
 /// Whether a trigger's events carry an event datum.
-fn event_field_available(field: EventField, trigger: &Trigger) -> bool {
+pub fn event_field_available(field: EventField, trigger: &Trigger) -> bool {
     let manual = matches!(trigger, Trigger::Manual { .. });
     match field {
         EventField::MessageText => matches!(trigger, Trigger::IncomingMessage { .. }),

@@ -4,6 +4,7 @@
 // loopback port. The backend is connected to the emulator's account with a long-lived token, as an admin
 // would connect it, so the builder reads the account's schema and rules act on the emulator's entities.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,6 +16,7 @@ export const CLIENT_ID = '6a1c3f9e-2b7d-4e58-9c10-5f2e8d4b7a31';
 export const CLIENT_SECRET = 'browser-test-secret-0123456789abcdef';
 export const SUBDOMAIN = 'acme';
 export const ACCOUNT_ID = 31000042;
+export const ADMIN_USER_ID = 1001;
 const SEED = path.join(path.dirname(fileURLToPath(import.meta.url)), 'seed.json');
 
 function required(name) {
@@ -108,6 +110,27 @@ export async function startStack() {
       });
       const text = await r.text();
       if (!r.ok) throw new Error(`${method} /_control${controlPath}: ${r.status} ${text}`);
+      return text ? JSON.parse(text) : null;
+    },
+    // Rulebook's API as the widget calls it: a disposable token minted as Kommo mints it (HS256 with
+    // the integration's secret) for the admin user, used once. For arranging and reading back state
+    // around what a test does through the UI.
+    async api(method, apiPath, body) {
+      const now = Math.floor(Date.now() / 1000);
+      const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({
+        iss: `https://${SUBDOMAIN}.kommo.com`, aud: backendUrl, jti: randomUUID(), iat: now, nbf: now,
+        exp: now + 1800, account_id: ACCOUNT_ID, subdomain: SUBDOMAIN, client_uuid: CLIENT_ID,
+        user_id: ADMIN_USER_ID, is_admin: true,
+      })}`;
+      const token = `${input}.${createHmac('sha256', CLIENT_SECRET).update(input).digest('base64url')}`;
+      const r = await fetch(`${backendUrl}${apiPath}`, {
+        method,
+        headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await r.text();
+      if (!r.ok) throw new Error(`${method} ${apiPath}: ${r.status} ${text}`);
       return text ? JSON.parse(text) : null;
     },
     // The host page URL for a location, pretending to be `acme` with our integration's identity.

@@ -1,6 +1,6 @@
 // The widget in a real headless Chromium, on the Kommo-like host page, talking to the real backend.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -8,6 +8,34 @@ import { chromium } from 'playwright-core';
 import { startStack } from './stack.mjs';
 
 const SCREENSHOTS = process.env.SCREENSHOT_DIR || 'target/screenshots';
+const T = JSON.parse(readFileSync(new URL('../../i18n/en.json', import.meta.url))).ui;
+
+// Builds a rule from its JSON as a power user does: New rule, the blank rule, "View source", the JSON
+// typed in and applied, then saved. Bad JSON is refused at its line before anything is sent.
+async function ruleFromSource(page, name, rule, { tryBroken = false } = {}) {
+  await page.getByRole('button', { name: T.rule_new, exact: true }).click();
+  await page.getByRole('button', { name: /blank/i }).first().click();
+  const form = page.getByRole('form', { name: T.builder_title });
+  await form.getByRole('button', { name: T.builder_source, exact: true }).click();
+  const source = form.getByLabel(T.rule_json, { exact: true });
+  if (tryBroken) {
+    await source.fill('{ "schema_version": 2, oops }');
+    await form.getByRole('button', { name: T.src_apply, exact: true }).click();
+    assert.equal(await source.getAttribute('aria-invalid'), 'true', 'bad JSON is flagged at the source');
+  }
+  await source.fill(JSON.stringify({ ...rule, name }, null, 2));
+  await form.getByRole('button', { name: T.src_apply, exact: true }).click();
+  const save = form.getByRole('button', { name: T.rule_save, exact: true });
+  assert.equal(await save.isDisabled(), false, `save is enabled: ${await save.getAttribute('title')}`);
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/rules') && r.request().method() === 'POST'),
+    save.click(),
+  ]);
+  assert.equal(response.status(), 201, await response.text());
+  const record = await response.json();
+  await form.getByRole('button', { name: T.builder_close, exact: true }).click();
+  return record;
+}
 let stack;
 let browser;
 
@@ -80,20 +108,11 @@ test('the lead card shows our panel in the right column', async () => {
 
 test('an admin creates a rule in the editor, and the digital-pipeline modal saves it into Kommo\'s form', async () => {
   const settings = await open(stack.page('advanced_settings'));
-  await settings.page.getByTestId('new-rule').click();
-  await settings.page.getByTestId('rule-name').fill('Qualified leads');
-  // A broken rule is refused at its field before anything is sent.
-  await settings.page.getByTestId('rule-json').fill('{ "schema_version": 2, oops }');
-  await settings.page.getByTestId('rule-json-error').waitFor();
-  assert.equal(await settings.page.getByTestId('rule-save').isDisabled(), true);
-  await settings.page.getByTestId('rule-json').fill(JSON.stringify({
+  await ruleFromSource(settings.page, 'Qualified leads', {
     schema_version: 2,
-    name: 'x',
     trigger: { kind: 'entity_updated', entity: 'lead' },
     blocks: [{ name: 'Block 1', conditions: [], actions: [] }],
-  }, null, 2));
-  await settings.page.getByTestId('rule-save').click();
-  await settings.page.getByTestId('rule-saved').waitFor();
+  }, { tryBroken: true });
   const row = settings.page.locator('[data-testid=rules] tr', { hasText: 'Qualified leads' });
   await row.waitFor();
   const ruleId = await row.getAttribute('data-rule-id');
@@ -147,16 +166,11 @@ test('leaving the page destroys the app', async () => {
 
 test('a manual rule runs from the lead card and in bulk from the leads list', async () => {
   const settings = await open(stack.page('advanced_settings'));
-  await settings.page.getByTestId('new-rule').click();
-  await settings.page.getByTestId('rule-name').fill('Mark as checked');
-  await settings.page.getByTestId('rule-json').fill(JSON.stringify({
+  await ruleFromSource(settings.page, 'Mark as checked', {
     schema_version: 2,
-    name: 'x',
     trigger: { kind: 'manual', entity: 'lead' },
     blocks: [{ name: 'Tag it', conditions: [], actions: [] }],
-  }));
-  await settings.page.getByTestId('rule-save').click();
-  await settings.page.getByTestId('rule-saved').waitFor();
+  });
   await settings.page.close();
 
   const card = await open(stack.page('lcard', { lead_id: '5002' }));

@@ -69,4 +69,55 @@ mod tests {
             }
         }
     }
+
+    /// Every literal key the app's code asks for (`t("…")`, `.get("…")`) is in English, so no screen
+    /// shows a bare key; the test above then holds it in every language.
+    #[test]
+    fn every_key_the_code_uses_is_in_english() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("widget/src").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut missing = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("source");
+            // `t("…")` as a word (a closure or `ctx.t`), and `t.get("…")` / `texts.get("…")`.
+            for opener in ["t(\"", "t.get(\"", "texts.get(\""] {
+                for (at, _) in text.match_indices(opener) {
+                    let before = text[..at].chars().next_back().unwrap_or(' ');
+                    if before.is_alphanumeric()
+                        || before == '_'
+                        || (opener == "t(\"" && before == '.' && !text[..at].ends_with("ctx."))
+                    {
+                        continue;
+                    }
+                    let rest = &text[at + opener.len()..];
+                    let Some(end) = rest.find('"') else { continue };
+                    let key = &rest[..end];
+                    let is_key = !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                    if is_key && !english().contains_key(key) {
+                        missing.push(format!("{}: {key}", file.display()));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys missing from i18n/en.json: {missing:#?}"
+        );
+    }
 }

@@ -2,10 +2,11 @@
 //! from its history, export one or all of them as one JSON document (`domain::portable`), and
 //! import such a document, with a preview (`?dry=true`) that writes nothing.
 //!
-//! An import matches what each rule names (custom fields, list values, users) by id when the
-//! document comes from this account and by name otherwise (`domain::portable::match_document`),
-//! checks each rule as a save does ([`check_definition`]), creates every rule disabled or none,
-//! and reports per rule what found no match. A problem answers 422 at `/rules/{index}/…`.
+//! An import matches what each rule names (custom fields, list values, users, pipelines and
+//! stages, task types, Salesbots) by id when the document comes from this account and by code or
+//! name otherwise (`domain::portable::match_document`), checks each rule as a save does
+//! ([`check_definition`]), creates every rule disabled or none, and reports per rule what found
+//! no match. A problem answers 422 at `/rules/{index}/…`.
 
 use axum::{extract::State, http::StatusCode, Json};
 use domain::{
@@ -374,10 +375,16 @@ async fn import(
         if let Err(refused) = check_definition(&state, caller.account_id, body.as_json()).await {
             let unmatched_kinds: Vec<ReferenceKind> =
                 matched.unmatched.iter().map(|u| u.kind).collect();
-            let reported = |e: &&FieldError| match e.code.as_str() {
-                "unknown_field" => unmatched_kinds.contains(&ReferenceKind::Field),
-                "unknown_user" => unmatched_kinds.contains(&ReferenceKind::User),
-                _ => false,
+            let reported = |e: &&FieldError| {
+                let kind = match e.code.as_str() {
+                    "unknown_field" => ReferenceKind::Field,
+                    "unknown_user" => ReferenceKind::User,
+                    "unknown_pipeline" => ReferenceKind::Pipeline,
+                    "unknown_stage" => ReferenceKind::Stage,
+                    "unknown_salesbot" => ReferenceKind::Salesbot,
+                    _ => return false,
+                };
+                unmatched_kinds.contains(&kind)
             };
             let remaining: Vec<FieldError> = refused
                 .field_errors()

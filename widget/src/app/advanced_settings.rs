@@ -3,7 +3,9 @@
 
 use yew::prelude::*;
 
-use super::{debugger::Debugger, rules::Rules, variables::Variables, PageProps};
+use super::{
+    debugger::Debugger, rules::Rules, statistics::Statistics, variables::Variables, PageProps,
+};
 use crate::{components::ErrorNotice, hooks::use_me, state::Remote};
 
 /// The tabs of the page.
@@ -12,6 +14,7 @@ enum Tab {
     Rules,
     Debugger,
     Variables,
+    Statistics,
 }
 
 /// The advanced-settings page.
@@ -56,6 +59,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         Tab::Rules => html! { <Rules ..props.clone() /> },
         Tab::Debugger => html! { <Debugger ..props.clone() /> },
         Tab::Variables => html! { <Variables ..props.clone() /> },
+        Tab::Statistics => html! { <Statistics ..props.clone() /> },
     };
     html! {
         <section class="rb-page rb-advanced-settings" data-location="advanced_settings">
@@ -72,6 +76,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
                 { tab_button(Tab::Rules, "tab_rules") }
                 { tab_button(Tab::Debugger, "tab_debugger") }
                 { tab_button(Tab::Variables, "tab_variables") }
+                { tab_button(Tab::Statistics, "tab_statistics") }
             </nav>
             <ContextProvider<super::Nav> context={nav}>{ body }</ContextProvider<super::Nav>>
         </section>

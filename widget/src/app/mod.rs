@@ -7,6 +7,7 @@ mod debugger;
 mod dp_settings;
 mod lead_card;
 mod rules;
+mod statistics;
 mod variables;
 
 use yew::prelude::*;

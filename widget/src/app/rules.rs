@@ -403,8 +403,8 @@ fn rule_table(props: &RuleTableProps) -> Html {
                     </button>
                 </td>
                 <td class="rb-row-tools">
-                    <Button kind={ButtonKind::Icon} icon="⧉" label={format!("{} «{name}»", t.get("rules_duplicate"))} onclick={duplicate} />
-                    <Button kind={ButtonKind::Icon} icon="⇩" label={format!("{} «{name}»", t.get("rules_export"))} onclick={export} />
+                    <Button kind={ButtonKind::Icon} icon="copy" label={format!("{} «{name}»", t.get("rules_duplicate"))} onclick={duplicate} />
+                    <Button kind={ButtonKind::Icon} icon="download" label={format!("{} «{name}»", t.get("rules_export"))} onclick={export} />
                     <Button kind={ButtonKind::Icon} icon="✕" label={format!("{} «{name}»", t.get("rules_delete"))} onclick={delete} />
                 </td>
                 <td class="rb-id">{ format!("#{id}") }</td>

@@ -310,10 +310,28 @@ pub fn button(props: &ButtonProps) -> Html {
             aria-label={aria_label} {title}>
             <span class="button-input-inner">
                 <span class="button-input-inner__text">
-                    { if props.kind == ButtonKind::Icon { props.icon.clone().unwrap_or_else(|| props.label.clone()) } else { props.label.clone() } }
+                    { if props.kind == ButtonKind::Icon { icon(props.icon.as_deref().unwrap_or_default(), &props.label) } else { html! { props.label.clone() } } }
                 </span>
             </span>
         </button>
+    }
+}
+
+/// The glyph of an icon button: a few drawn as SVG (copy, edit, clear, download), so they show
+/// whatever fonts the computer has; any other text as is.
+fn icon(name: &str, label: &str) -> Html {
+    let path = match name {
+        "copy" => "M5 1h9v9h-2V3H5z M2 5h9v9H2z",
+        "edit" => "M11 1.5l3.5 3.5-9 9H2v-3.5z",
+        "clear" => "M1 8l4-5h10v10H5z M8 5.5l5 5 M13 5.5l-5 5",
+        "download" => "M7 1h2v7h3l-4 4-4-4h3z M2 13h12v2H2z",
+        "" => return html! { label.to_string() },
+        other => return html! { other.to_string() },
+    };
+    html! {
+        <svg class="rb-icon" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+            <path d={path} />
+        </svg>
     }
 }
 

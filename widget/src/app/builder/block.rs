@@ -93,7 +93,7 @@ pub fn block_card(props: &BlockCardProps) -> Html {
                     <MoveButtons index={i} len={props.count} on_move={on_move}
                         up_label={format!("{} «{title}»", ctx.t("builder_move_block_up"))}
                         down_label={format!("{} «{title}»", ctx.t("builder_move_block_down"))} />
-                    <Button kind={ButtonKind::Icon} icon="⧉" label={format!("{} «{title}»", ctx.t("builder_duplicate_block"))}
+                    <Button kind={ButtonKind::Icon} icon="copy" label={format!("{} «{title}»", ctx.t("builder_duplicate_block"))}
                         onclick={ctx.on(move |_| EditorAction::DuplicateBlock(i))} />
                     <Button kind={ButtonKind::Icon} icon="✕" label={format!("{} «{title}»", ctx.t("builder_remove_block"))}
                         onclick={ctx.on(move |_| EditorAction::RemoveBlock(i))} />
