@@ -131,8 +131,8 @@ test('the birthday greeting is built from its recipe, edited and saved; its vers
   const greet = json.blocks[0].actions[0];
   assert.deepEqual(greet.timer, { kind: 'yearly_from_field', field: 'contact.cf(8103)', at: '09:00:00' });
   assert.equal(greet.replace_pending, true);
-  assert.equal(greet.kind, 'run_salesbot');
-  assert.equal(greet.bot_id, 501);
+  assert.equal(greet.do.type, 'run_salesbot');
+  assert.equal(greet.do.bot_id, 501);
   greet.timer.at = '10:00:00';
   await source.fill(JSON.stringify(json, null, 2));
   await panel(page, 'View source').getByRole('button', { name: 'Apply JSON' }).click();
@@ -140,6 +140,14 @@ test('the birthday greeting is built from its recipe, edited and saved; its vers
 
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.getByText(/^Saved as version 1$/).waitFor();
+  // Read back through the API: the stored rule is the edited one.
+  const summaries = await stack.api('GET', '/api/v1/rules');
+  const summary = summaries.find((r) => r.name === 'Birthday greeting for clients');
+  assert.ok(summary, 'the rule is listed');
+  const record = await stack.api('GET', `/api/v1/rules/${summary.id}`);
+  assert.deepEqual(record.rule.blocks[0].actions[0].timer, { kind: 'yearly_from_field', field: 'contact.cf(8103)', at: '10:00:00' });
+  assert.equal(record.rule.blocks[0].actions[0].replace_pending, true);
+  assert.deepEqual(record.rule.trigger, { kind: 'field_updated', entity: 'contact', field_id: 8103 });
 
   await page.getByRole('button', { name: 'Versions' }).click();
   const versions = panel(page, 'Versions');
@@ -184,7 +192,7 @@ test('the source view round-trips an edit to the form and refuses bad JSON at it
   const view = panel(page, 'View source');
   const source = view.getByLabel('Rule (JSON)');
   const json = JSON.parse(await source.inputValue());
-  assert.equal(json.blocks[0].actions[0].kind, 'change_global_variable');
+  assert.equal(json.blocks[0].actions[0].do.type, 'change_global_variable');
   json.name = 'Missed calls, from JSON';
   await source.fill(JSON.stringify(json, null, 2));
   await view.getByRole('button', { name: 'Apply JSON' }).click();
@@ -213,6 +221,49 @@ test('the source view round-trips an edit to the form and refuses bad JSON at it
   await view.getByRole('button', { name: 'Apply JSON' }).click();
   await page.waitForFunction(() => /teleport/.test(document.querySelector('[role=alert]')?.textContent || ''));
   assert.equal(await name.inputValue(), 'Missed calls, from the form');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('template fields autocomplete after {{ and {, preview on the picked lead, and show their errors', async () => {
+  const { page, errors } = await open();
+  await fromRecipe(page, 'Wholesale and retail orders');
+  // The preview lead is the one picked in "Test on a lead".
+  await page.getByRole('button', { name: 'Test on a lead' }).click();
+  const tryIt = panel(page, 'Test on a lead');
+  await tryIt.getByLabel('Lead name or id').fill('Pallet');
+  await tryIt.getByRole('button', { name: 'Find lead' }).click();
+  await tryIt.getByRole('button', { name: /^Pallet of coffee \(#\d+\)$/ }).click();
+  await tryIt.getByText(/^Lead: Pallet of coffee/).waitFor();
+
+  const field = page.locator('.rb-template').filter({ has: page.getByLabel('Task text') }).first();
+  const text = field.getByLabel('Task text');
+  await text.fill('Call about {{lead.na');
+  const list = field.getByRole('listbox', { name: 'Suggestions' });
+  await list.waitFor();
+  await list.getByRole('option', { name: /^lead\.name/ }).waitFor();
+  await text.press('Enter');
+  assert.equal(await text.inputValue(), 'Call about {{lead.name}}');
+  await field.locator('.rb-template-preview', { hasText: 'Call about Pallet of coffee' }).waitFor();
+
+  // A custom field by its name inserts cf(ID); arrow keys move in the list.
+  await text.press('End');
+  await text.pressSequentially(' {{birth');
+  await list.getByRole('option', { name: /^contact: Birthday/ }).waitFor();
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tools_template_autocomplete.png'), fullPage: true });
+  await text.press('Tab');
+  assert.equal(await text.inputValue(), 'Call about {{lead.name}} {{contact.cf(8103)}}');
+  // After one brace: variables and trigger links; Escape closes the list.
+  await text.pressSequentially(' {tg');
+  await list.getByRole('option', { name: /^\{tglink:1\}/ }).waitFor();
+  await text.press('Escape');
+  await list.waitFor({ state: 'detached' });
+
+  // A template that does not parse shows its error, with line and column, at the field.
+  await text.fill('Hi {{lead.nope}}');
+  assert.equal(await text.getAttribute('aria-invalid'), 'true');
+  assert.match(await field.locator('.rb-field-error').first().textContent(), /line 1, column \d+/);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'tools_template_error.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
 });

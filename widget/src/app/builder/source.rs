@@ -40,7 +40,7 @@ pub fn parse_source(text: &str) -> Result<Rule, SourceError> {
         }) => Err(SourceError {
             line: Some(line),
             column: Some(column),
-            message,
+            message: without_position(&message),
         }),
         Err(other) => {
             // A shape error has no position; reading the text straight into a rule finds it
@@ -52,9 +52,17 @@ pub fn parse_source(text: &str) -> Result<Rule, SourceError> {
             Err(SourceError {
                 line: at.map(|a| a.0),
                 column: at.map(|a| a.1),
-                message: other.to_string(),
+                message: without_position(&other.to_string()),
             })
         }
+    }
+}
+
+/// A JSON parser's message without its trailing " at line L column C" (the view says where).
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(" column ") => message[..i].to_owned(),
+        _ => message.to_owned(),
     }
 }
 
@@ -118,6 +126,10 @@ pub fn source_view() -> Html {
                     let at = text[..start].chars().map(char::len_utf16).sum::<usize>() as u32;
                     let _ = area.focus();
                     let _ = area.set_selection_range(at, at);
+                    // Scroll the line into view, two lines below the top edge.
+                    let total = text.lines().count().max(1) as i32;
+                    let per_line = area.scroll_height() / total;
+                    area.set_scroll_top(per_line * (line as i32 - 3).max(0));
                 }
                 applied.set(false);
                 error.set(Some(e));
@@ -184,6 +196,10 @@ mod tests {
         let err = parse_source(&text).expect_err("broken");
         assert_eq!(err.line, Some(3), "{err:?}");
         assert!(err.column.is_some());
+        assert!(
+            !err.message.contains("line 3"),
+            "the position is said once: {err:?}"
+        );
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! - [`PreviewProvider`] keeps one preview lead per builder (picked in "Test on a lead"), the
 //!   account's global variables and, for an inbound-webhook rule, the variables of its receiver's
 //!   last request; [`TemplateInput`] renders its template against them with [`render_preview`].
-//! - The input is an ARIA combobox: arrow keys move in the list, Enter or Tab inserts, Escape
-//!   closes; a template that does not parse shows its error (with line and column) at the field.
+//! - A one-line field is an ARIA combobox (a text area a textbox with the same list): arrow keys
+//!   move in the list, Enter or Tab inserts, Escape closes; a template that does not parse shows
+//!   its error (with line and column) at the field.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -635,9 +636,10 @@ pub fn template_input(props: &TemplateInputProps) -> Html {
             <label for={id.clone()} class={classes!("rb-control-label", props.hide_label.then_some("rb-sr-only"))}>{ props.label.clone() }</label>
             <div class="rb-combobox">
                 if props.multiline {
+                    // A text area keeps its textbox role (ARIA in HTML allows no combobox here);
+                    // the list is still announced through aria-activedescendant.
                     <textarea id={id.clone()} ref={node.clone()} class={control} rows="3" value={props.value.clone()}
-                        role="combobox" aria-autocomplete="list" aria-expanded={expanded.to_string()}
-                        aria-controls={list_id.clone()} aria-activedescendant={active_id.clone()}
+                        aria-autocomplete="list" aria-controls={list_id.clone()} aria-activedescendant={active_id.clone()}
                         aria-invalid={invalid} aria-describedby={described.clone()}
                         {oninput} {onkeydown} {onblur} {onclick} />
                 } else {
@@ -649,6 +651,9 @@ pub fn template_input(props: &TemplateInputProps) -> Html {
                 }
                 { list.unwrap_or_default() }
             </div>
+            if preview_line.is_none() && !props.no_preview && !props.value.is_empty() && parse_error.is_none() {
+                <small class="rb-hint rb-template-no-preview">{ t("tpl_preview_hint") }</small>
+            }
             if let Some((whom, rendered)) = preview_line {
                 <div class="rb-template-preview" aria-live="polite">
                     <small class="rb-hint">{ format!("{} {whom}:", t("tpl_preview")) }</small>

@@ -90,6 +90,39 @@ pub fn line_diff(old: &str, new: &str) -> Vec<DiffLine> {
     out
 }
 
+/// The changed lines of a diff with `context` unchanged lines around each change; `None` stands
+/// for a run of unchanged lines left out.
+pub fn with_context(diff: &[DiffLine], context: usize) -> Vec<Option<&DiffLine>> {
+    let changed: Vec<usize> = diff
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !matches!(d, DiffLine::Same(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let near = |i: usize| {
+        changed
+            .iter()
+            .any(|&c| i + context >= c && i <= c + context)
+    };
+    let mut out = Vec::new();
+    let mut skipped = false;
+    for (i, d) in diff.iter().enumerate() {
+        if near(i) {
+            if skipped {
+                out.push(None);
+                skipped = false;
+            }
+            out.push(Some(d));
+        } else {
+            skipped = true;
+        }
+    }
+    if skipped && !out.is_empty() {
+        out.push(None);
+    }
+    out
+}
+
 /// A definition as pretty JSON with its keys in a stable order, for reading and diffs.
 pub fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
@@ -276,12 +309,13 @@ fn compare_view(v: &RuleVersion, current: &serde_json::Value, ctx: &super::Build
         .filter(|d| !matches!(d, DiffLine::Same(_)))
         .count();
     let (removed, added) = (ctx.t("ver_removed"), ctx.t("ver_added"));
-    let lines = diff.into_iter().map(|d| match d {
-        DiffLine::Same(l) => html! { <div class="rb-diff-same">{ format!("  {l}") }</div> },
-        DiffLine::Removed(l) => html! {
+    let lines = with_context(&diff, 3).into_iter().map(|d| match d {
+        None => html! { <div class="rb-diff-skip" aria-hidden="true">{ "  …" }</div> },
+        Some(DiffLine::Same(l)) => html! { <div class="rb-diff-same">{ format!("  {l}") }</div> },
+        Some(DiffLine::Removed(l)) => html! {
             <div class="rb-diff-removed"><span class="rb-sr-only">{ removed.clone() }</span>{ format!("- {l}") }</div>
         },
-        DiffLine::Added(l) => html! {
+        Some(DiffLine::Added(l)) => html! {
             <div class="rb-diff-added"><span class="rb-sr-only">{ added.clone() }</span>{ format!("+ {l}") }</div>
         },
     });
@@ -332,6 +366,25 @@ mod tests {
                 DiffLine::Added("  \"name\": \"B\"".into()),
             ]
         );
+    }
+
+    #[test]
+    fn only_the_changes_and_their_context_are_shown() {
+        let old: String = (1..=20).map(|i| format!("{i}\n")).collect();
+        let new = old.replace("10\n", "ten\n");
+        let diff = line_diff(&old, &new);
+        let shown: Vec<String> = with_context(&diff, 2)
+            .into_iter()
+            .map(|d| match d {
+                None => "…".to_string(),
+                Some(DiffLine::Same(l)) => l.clone(),
+                Some(DiffLine::Removed(l)) => format!("-{l}"),
+                Some(DiffLine::Added(l)) => format!("+{l}"),
+            })
+            .collect();
+        assert_eq!(shown, vec!["…", "8", "9", "-10", "+ten", "11", "12", "…"]);
+        let same = line_diff("a\nb", "a\nb");
+        assert!(with_context(&same, 3).is_empty());
     }
 
     #[test]
