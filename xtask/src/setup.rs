@@ -33,22 +33,11 @@ pub fn run(need: Need) -> anyhow::Result<()> {
         &["install", "wasm-bindgen-cli", "--version", &bindgen],
     )?;
     npm_packages()?;
-    wasm_opt()?;
     if need == Need::Everything {
         apt_packages()?;
         postgres()?;
     }
     Ok(())
-}
-
-/// Binaryen's `wasm-opt`, which Trunk runs on the release wasm (`data-wasm-opt` in
-/// widget/index.html). Any wasm-opt on PATH will do: with no version pinned in Trunk.toml, Trunk
-/// uses it and never tries to download one. Debian's `binaryen` package provides it.
-fn wasm_opt() -> anyhow::Result<()> {
-    if output(Command::new("wasm-opt").arg("--version")).is_some() {
-        return Ok(());
-    }
-    apt_install(&["binaryen"])
 }
 
 fn wasm_target() -> anyhow::Result<()> {
@@ -99,19 +88,14 @@ fn apt_packages() -> anyhow::Result<()> {
         .filter(|(_, file)| !Path::new(file).exists())
         .map(|(package, _)| *package)
         .collect();
-    apt_install(&missing)
-}
-
-/// Installs Debian packages (none: does nothing).
-fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
-    if packages.is_empty() {
+    if missing.is_empty() {
         return Ok(());
     }
     exec(Command::new("apt-get").arg("update"))?;
     exec(
         Command::new("apt-get")
             .args(["install", "-y", "--no-install-recommends"])
-            .args(packages),
+            .args(&missing),
     )
 }
 

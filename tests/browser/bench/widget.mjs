@@ -21,6 +21,7 @@ import { startStack } from '../stack.mjs';
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS) || 7);
 const BLOCKS = 30;
 const OTHER_RULES = 9;
+const BIG_NAME = 'Thirty blocks';
 // How long one page may take to reach a measured state before the run is declared broken.
 const STEP_TIMEOUT_MS = 60_000;
 
@@ -116,9 +117,10 @@ async function firstRender(page) {
 }
 
 // In the page: click the big rule's name and time it until the builder shows its last block painted.
-async function editorOpen(page, ruleId, blocks) {
-  return page.evaluate(({ ruleId, blocks, timeout }) => new Promise((resolve, reject) => {
-    const link = document.querySelector(`[data-testid=rules] tr[data-rule-id="${ruleId}"] a`);
+async function editorOpen(page, ruleId, name, blocks) {
+  return page.evaluate(({ ruleId, name, blocks, timeout }) => new Promise((resolve, reject) => {
+    const link = [...document.querySelectorAll(`[data-testid=rules] tr[data-rule-id="${ruleId}"] a`)]
+      .find((a) => a.textContent.trim() === name);
     if (!link) { reject(new Error(`no link for rule ${ruleId} in the rules table`)); return; }
     const done = () => document.querySelector(`form.rb-builder .rb-block-list > :nth-child(${blocks})`);
     let started = 0;
@@ -137,23 +139,7 @@ async function editorOpen(page, ruleId, blocks) {
     observer.observe(document.documentElement, { childList: true, subtree: true });
     started = performance.now();
     link.click();
-  }), { ruleId, blocks, timeout: STEP_TIMEOUT_MS });
-}
-
-// Through the widget's own bridge (the host's $authorizedAjax), so the rule is the account's.
-async function createRule(page, name, rule) {
-  const answer = await page.evaluate(({ name, rule }) => new Promise((resolve) => {
-    const w = window.__host.widget;
-    const url = String(w.get_settings().backend_url).replace(/\/+$/, '') + '/api/v1/rules';
-    w.$authorizedAjax({
-      url, method: 'POST', type: 'POST', dataType: 'text', processData: false,
-      contentType: 'application/json', data: JSON.stringify({ name, rule }),
-    })
-      .done((_d, _s, xhr) => resolve({ status: xhr.status, body: xhr.responseText }))
-      .fail((xhr) => resolve({ status: xhr.status, body: xhr.responseText }));
-  }), { name, rule });
-  if (answer.status !== 201) throw new Error(`creating rule ${name}: HTTP ${answer.status} ${answer.body}`);
-  return JSON.parse(answer.body).id;
+  }), { ruleId, name, blocks, timeout: STEP_TIMEOUT_MS });
 }
 
 async function main() {
@@ -170,13 +156,16 @@ async function main() {
   });
   const errors = [];
   try {
-    // Warm the backend up and give the account its rules; this load is not measured.
-    const setup = await browser.newPage();
-    await setup.goto(stack.page('advanced_settings'));
-    await setup.getByTestId('account-subdomain').waitFor({ timeout: STEP_TIMEOUT_MS });
-    for (let i = 1; i <= OTHER_RULES; i += 1) await createRule(setup, `Small rule ${i}`, smallRule(i));
-    const bigId = await createRule(setup, `Thirty blocks`, bigRule());
-    await setup.close();
+    // The account's rules, through the API as the widget calls it.
+    for (let i = 1; i <= OTHER_RULES; i += 1) {
+      await stack.api('POST', '/api/v1/rules', { name: `Small rule ${i}`, rule: smallRule(i) });
+    }
+    const bigId = (await stack.api('POST', '/api/v1/rules', { name: BIG_NAME, rule: bigRule() })).id;
+    // Warm the backend and the emulator up; this load is not measured.
+    const warm = await browser.newPage();
+    await warm.goto(stack.page('advanced_settings'));
+    await warm.locator('[data-testid=rules] tbody tr').first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    await warm.close();
 
     const first = [];
     const open = [];
@@ -188,7 +177,7 @@ async function main() {
       page.on('pageerror', (e) => errors.push(String(e)));
       await page.goto(stack.page('advanced_settings'));
       first.push(await firstRender(page));
-      open.push(await editorOpen(page, bigId, BLOCKS));
+      open.push(await editorOpen(page, bigId, BIG_NAME, BLOCKS));
       await context.close();
     }
     if (errors.length) throw new Error(`the page threw:\n${errors.join('\n')}`);
