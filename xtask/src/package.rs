@@ -24,7 +24,11 @@ const VERSION_PLACEHOLDER: &str = "__RULEBOOK_VERSION__";
 /// Builds the app and writes the archive; returns its path.
 pub fn run(backend_url: &str) -> anyhow::Result<PathBuf> {
     let backend_url = checked_backend_url(backend_url)?;
-    run_cmd(Command::new("trunk").arg("build"))?;
+    run_cmd(
+        Command::new("trunk")
+            .arg("build")
+            .env("PATH", path_with_node_bin()?),
+    )?;
     let version = env!("CARGO_PKG_VERSION");
 
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -75,6 +79,24 @@ pub fn run(backend_url: &str) -> anyhow::Result<PathBuf> {
         files.len()
     );
     Ok(PathBuf::from(ZIP_PATH))
+}
+
+/// PATH with the npm packages' `node_modules/.bin` first, so Trunk runs the wasm-opt of the npm
+/// package `binaryen` (pinned in package.json, installed by `cargo xtask setup`) rather than an older
+/// one on the system: Debian's binaryen 108 cannot parse what wasm-bindgen emits today (`table.fill`).
+/// Trunk.toml pins no wasm-opt version, so Trunk never tries to download one.
+fn path_with_node_bin() -> anyhow::Result<std::ffi::OsString> {
+    let bin = std::env::current_dir()?.join("node_modules/.bin");
+    if !bin.join("wasm-opt").exists() {
+        bail!(
+            "{} is missing: run `cargo xtask setup` (npm ci installs binaryen)",
+            bin.join("wasm-opt").display()
+        );
+    }
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    Ok(std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&rest)),
+    )?)
 }
 
 /// Unpacks an archive into `dir` (emptied first), as Kommo would host it.
