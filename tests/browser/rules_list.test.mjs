@@ -62,7 +62,7 @@ test('a rule is duplicated, exported, deleted and imported back equal and disabl
   assert.equal(exported.rules.length, 1);
 
   await page.getByRole('button', { name: `${T.rules_delete} «${RULE.name}»` }).click();
-  await page.getByRole('row', { name: new RegExp(`^\\s*${RULE.name}`) }).first().waitFor({ state: 'detached' }).catch(() => {});
+  await page.getByRole('link', { name: RULE.name, exact: true }).waitFor({ state: 'detached' });
   let rules = await stack.api('GET', '/api/v1/rules');
   assert.ok(!rules.some((r) => r.id === created.id), 'the rule is gone');
 
@@ -80,6 +80,44 @@ test('a rule is duplicated, exported, deleted and imported back equal and disabl
   const record = await stack.api('GET', `/api/v1/rules/${back.id}`);
   const strip = (r) => ({ ...r, enabled: undefined });
   assert.deepEqual(strip(record.rule), strip(created.rule), 'the imported definition equals the original');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a variable is created, edited to 30,000 characters (30,001 refused at the field) and deleted; statistics show', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('dialog', (d) => d.accept());
+  await page.goto(stack.page('advanced_settings'));
+  await page.getByRole('button', { name: T.tab_variables, exact: true }).click();
+  await page.getByText(T.variables_empty).waitFor();
+  await page.getByRole('button', { name: T.variables_new, exact: true }).click();
+  const form = page.getByRole('form', { name: T.variables_edit });
+  await form.getByLabel(T.variable_name, { exact: true }).fill('missed_calls');
+  const value = form.getByLabel(T.variable_value, { exact: true });
+  await value.fill('0');
+  await form.getByRole('button', { name: T.rule_save, exact: true }).click();
+  await page.getByRole('cell', { name: '{missed_calls}', exact: true }).waitFor();
+
+  await page.getByRole('button', { name: `${T.variables_edit} {missed_calls}` }).click();
+  await value.fill('x'.repeat(30001));
+  assert.equal(await value.getAttribute('aria-invalid'), 'true', '30,001 characters are refused at the field');
+  assert.ok(await form.getByRole('button', { name: T.rule_save, exact: true }).isDisabled());
+  await value.fill('x'.repeat(30000));
+  assert.equal(await value.getAttribute('aria-invalid'), null);
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'variables.png'), fullPage: true });
+  await form.getByRole('button', { name: T.rule_save, exact: true }).click();
+  await form.waitFor({ state: 'detached' });
+  assert.equal((await stack.api('GET', '/api/v1/variables/missed_calls')).value.length, 30000);
+
+  await page.getByRole('button', { name: `${T.variables_delete} {missed_calls}` }).click();
+  await page.getByText(T.variables_empty).waitFor();
+
+  await page.getByRole('button', { name: T.tab_statistics, exact: true }).click();
+  await page.getByText(T.stats_queue).waitFor();
+  await page.getByRole('img', { name: T.stats_chart }).waitFor();
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'statistics.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
 });

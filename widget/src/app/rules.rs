@@ -289,7 +289,7 @@ fn rule_table(props: &RuleTableProps) -> Html {
             let (backend, on_changed, on_error) =
                 (backend.clone(), on_changed.clone(), on_error.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match services::request::<serde_json::Value>(&backend, method, &path, body).await {
+                match services::send(&backend, method, &path, body).await {
                     Ok(_) => on_changed.emit(()),
                     Err(e) => on_error.emit(e),
                 }

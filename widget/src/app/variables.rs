@@ -108,7 +108,7 @@ pub fn variables(props: &PageProps) -> Html {
             let (backend, reload, error) = (backend.clone(), reload.clone(), error.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let path = format!("/api/v1/variables/{}", encode(&name));
-                match services::request::<serde_json::Value>(&backend, method, &path, body).await {
+                match services::send(&backend, method, &path, body).await {
                     Ok(_) => reload.emit(()),
                     Err(e) => error.set(Some(e)),
                 }

@@ -137,3 +137,19 @@ pub async fn run_rule(backend: &Backend, id: i64, body: &RunRule) -> Result<Queu
 pub async fn schema(backend: &Backend) -> Result<domain::schema::Schema, UiError> {
     request(backend, "GET", "/api/v1/account/schema", None).await
 }
+
+/// Sends a request whose answer carries nothing to read (a `204 No Content` delete, a move): any
+/// 2xx is success, anything else the user-facing error.
+pub async fn send(
+    backend: &Backend,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<(), UiError> {
+    let raw = backend.send(method, path, body).await;
+    if (200..300).contains(&raw.status) {
+        Ok(())
+    } else {
+        Err(UiError::from_response(&raw))
+    }
+}
