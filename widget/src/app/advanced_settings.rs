@@ -1,10 +1,12 @@
-//! The widget's page under Settings: the account Rulebook serves, then the rules, the debugger and
-//! the global variables, one tab each (tabs live in memory: the URL is Kommo's).
+//! The widget's page under Settings: the account Rulebook serves, then the rules, the debugger,
+//! the global variables, statistics, webhook receivers and trigger links, one tab each (tabs live
+//! in memory: the URL is Kommo's).
 
 use yew::prelude::*;
 
 use super::{
-    debugger::Debugger, rules::Rules, statistics::Statistics, variables::Variables, PageProps,
+    debugger::Debugger, links::Links, rules::Rules, statistics::Statistics, variables::Variables,
+    webhooks::Webhooks, PageProps,
 };
 use crate::{components::ErrorNotice, hooks::use_me, state::Remote};
 
@@ -15,6 +17,8 @@ enum Tab {
     Debugger,
     Variables,
     Statistics,
+    Webhooks,
+    Links,
 }
 
 /// The advanced-settings page.
@@ -24,6 +28,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
     let me = use_me(&props.backend);
     let tab = use_state(|| Tab::Rules);
     let runs_of = use_state(|| None::<i64>);
+    let new_rule = use_state(|| None::<super::NewRule>);
     let nav = super::Nav {
         show_runs: {
             let (tab, runs_of) = (tab.clone(), runs_of.clone());
@@ -33,6 +38,14 @@ pub fn advanced_settings(props: &PageProps) -> Html {
             })
         },
         runs_of: *runs_of,
+        open_new: {
+            let (tab, new_rule) = (tab.clone(), new_rule.clone());
+            Callback::from(move |rule| {
+                new_rule.set(Some(rule));
+                tab.set(Tab::Rules);
+            })
+        },
+        new_rule: (*new_rule).clone(),
     };
     let me = match &*me {
         Remote::Loading => return html! { <p class="rb-loading">{ t.get("loading") }</p> },
@@ -47,10 +60,15 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         Remote::Ready(me) => me.clone(),
     };
     let tab_button = |which: Tab, key: &'static str| {
-        let tab = tab.clone();
+        let (tab, new_rule) = (tab.clone(), new_rule.clone());
         let class = classes!("rb-tab", (*tab == which).then_some("rb-tab-active"));
+        // A new rule another tab opened is opened once: the tab buttons show the list again.
+        let onclick = Callback::from(move |_| {
+            new_rule.set(None);
+            tab.set(which);
+        });
         html! {
-            <button type="button" {class} data-testid={format!("tab-{key}")} onclick={Callback::from(move |_| tab.set(which))}>
+            <button type="button" {class} data-testid={format!("tab-{key}")} {onclick}>
                 { t.get(key) }
             </button>
         }
@@ -60,6 +78,8 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         Tab::Debugger => html! { <Debugger ..props.clone() /> },
         Tab::Variables => html! { <Variables ..props.clone() /> },
         Tab::Statistics => html! { <Statistics ..props.clone() /> },
+        Tab::Webhooks => html! { <Webhooks ..props.clone() /> },
+        Tab::Links => html! { <Links ..props.clone() /> },
     };
     html! {
         <section class="rb-page rb-advanced-settings" data-location="advanced_settings">
@@ -77,6 +97,8 @@ pub fn advanced_settings(props: &PageProps) -> Html {
                 { tab_button(Tab::Debugger, "tab_debugger") }
                 { tab_button(Tab::Variables, "tab_variables") }
                 { tab_button(Tab::Statistics, "tab_statistics") }
+                { tab_button(Tab::Webhooks, "tab_webhooks") }
+                { tab_button(Tab::Links, "tab_links") }
             </nav>
             <ContextProvider<super::Nav> context={nav}>{ body }</ContextProvider<super::Nav>>
         </section>

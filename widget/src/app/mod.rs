@@ -6,9 +6,11 @@ mod bulk_run;
 mod debugger;
 mod dp_settings;
 mod lead_card;
+mod links;
 mod rules;
 mod statistics;
 mod variables;
+mod webhooks;
 
 use yew::prelude::*;
 
@@ -28,13 +30,26 @@ pub struct RootProps {
 }
 
 /// Moves between the advanced-settings tabs: the rules list links each rule to its runs in the
-/// debugger.
+/// debugger; a webhook request opens a new rule in the builder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Nav {
     /// Opens the debugger on a rule's runs.
     pub show_runs: Callback<i64>,
     /// The rule the debugger opens on, if a link chose one.
     pub runs_of: Option<i64>,
+    /// Opens the Rules tab with the builder on a new rule.
+    pub open_new: Callback<NewRule>,
+    /// The new rule the Rules tab opens in the builder, if another tab chose one.
+    pub new_rule: Option<NewRule>,
+}
+
+/// A new rule another tab opens in the builder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRule {
+    /// The rule to start from.
+    pub rule: domain::rule::Rule,
+    /// The request its template fields preview with.
+    pub sample: Option<std::rc::Rc<builder::template::RequestSample>>,
 }
 
 /// Props every page gets.

@@ -47,7 +47,13 @@ pub fn rules(props: &PageProps) -> Html {
     let stats = use_remote(&props.backend, (), |b, ()| async move {
         services::request::<Vec<RuleStats>>(&b, "GET", "/api/v1/rules/stats", None).await
     });
-    let open = use_state(|| Open::List);
+    // A new rule another tab chose ("Use in a new rule" on a webhook request) opens at once.
+    let chosen = use_context::<super::Nav>().and_then(|n| n.new_rule);
+    let open = {
+        let rule = chosen.as_ref().map(|c| c.rule.clone());
+        use_state(move || rule.map_or(Open::List, Open::New))
+    };
+    let sample = chosen.and_then(|c| c.sample);
     let server_error = use_state(|| None::<UiError>);
     let filter = use_state(Filter::default);
 
@@ -118,8 +124,13 @@ pub fn rules(props: &PageProps) -> Html {
                 })
             };
             let key = record.as_ref().map_or(0, |r| r.id);
+            let sample = if record.is_none() {
+                sample.clone()
+            } else {
+                None
+            };
             html! {
-                <RuleBuilder {key} {record} {start} schema={Rc::new(s.clone())} rules={summaries.clone()}
+                <RuleBuilder {key} {record} {start} {sample} schema={Rc::new(s.clone())} rules={summaries.clone()}
                     texts={props.texts.clone()} backend={props.backend.clone()} {on_saved} {on_close} />
             }
         }

@@ -1,6 +1,7 @@
 //! Pieces shared by the pages.
 
 pub mod controls;
+pub mod copy;
 mod error_notice;
 pub mod trace;
 

@@ -153,3 +153,144 @@ pub async fn send(
         Err(UiError::from_response(&raw))
     }
 }
+
+/// An inbound webhook receiver as `GET /api/v1/receivers` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Receiver {
+    /// Its id.
+    pub id: i64,
+    /// Its name, unique in the account.
+    pub name: String,
+    /// Its full URL (a secret: only administrators get it).
+    pub url: String,
+}
+
+/// One request a receiver logged (`GET /api/v1/receivers/{id}/requests`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ReceiverRequest {
+    /// Its id.
+    pub id: i64,
+    /// The HTTP method.
+    pub method: String,
+    /// Its `Content-Type`, if it had one.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Its query string, if it had one.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// The start of the body as text.
+    #[serde(default)]
+    pub body: String,
+    /// The size of the whole body, in bytes.
+    #[serde(default)]
+    pub body_bytes: i64,
+    /// Whether only the start of the body was kept.
+    #[serde(default)]
+    pub truncated: bool,
+    /// The variables read from the whole request, by `parent_child` name.
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
+    /// When it arrived, Unix milliseconds.
+    pub received_at: i64,
+}
+
+/// `GET /api/v1/receivers`, every page.
+pub async fn receivers(backend: &Backend) -> Result<Vec<Receiver>, UiError> {
+    all_pages(backend, "/api/v1/receivers").await
+}
+
+/// `POST /api/v1/receivers` (a new receiver) or `PUT /api/v1/receivers/{id}` (renamed).
+pub async fn save_receiver(
+    backend: &Backend,
+    id: Option<i64>,
+    name: &str,
+) -> Result<Receiver, UiError> {
+    let body = json(&serde_json::json!({ "name": name }));
+    match id {
+        Some(id) => request(backend, "PUT", &format!("/api/v1/receivers/{id}"), body).await,
+        None => request(backend, "POST", "/api/v1/receivers", body).await,
+    }
+}
+
+/// `POST /api/v1/receivers/{id}/rotate`: a new URL; the old one stops working.
+pub async fn rotate_receiver(backend: &Backend, id: i64) -> Result<Receiver, UiError> {
+    request(
+        backend,
+        "POST",
+        &format!("/api/v1/receivers/{id}/rotate"),
+        None,
+    )
+    .await
+}
+
+/// `DELETE /api/v1/receivers/{id}`.
+pub async fn delete_receiver(backend: &Backend, id: i64) -> Result<(), UiError> {
+    send(backend, "DELETE", &format!("/api/v1/receivers/{id}"), None).await
+}
+
+/// `GET /api/v1/receivers/{id}/requests?limit=`: the newest `limit` requests, newest first.
+pub async fn receiver_requests(
+    backend: &Backend,
+    id: i64,
+    limit: usize,
+) -> Result<Vec<ReceiverRequest>, UiError> {
+    let path = format!("/api/v1/receivers/{id}/requests?limit={limit}");
+    request(backend, "GET", &path, None).await
+}
+
+/// A trigger link as `GET /api/v1/links` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct TriggerLink {
+    /// Its id: the `N` of `{tglink:N}`.
+    pub id: i64,
+    /// The rule a click runs.
+    pub rule_id: i64,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The page a click is sent on to.
+    #[serde(default)]
+    pub target_url: Option<String>,
+    /// The entity type of an auto link (`leads`, `contacts`, `companies`).
+    #[serde(default)]
+    pub entity_type: Option<String>,
+    /// The entity of an auto link.
+    #[serde(default)]
+    pub entity_id: Option<i64>,
+    /// Clicks accepted so far.
+    #[serde(default)]
+    pub clicks: i64,
+    /// `auto` (about one entity of its own) or `manual` (the entity is in each URL).
+    pub kind: String,
+    /// `{tglink:N}`.
+    pub variable: String,
+    /// Its URL (a secret: only administrators get it).
+    pub url: String,
+}
+
+/// `GET /api/v1/links`, every page.
+pub async fn links(backend: &Backend) -> Result<Vec<TriggerLink>, UiError> {
+    all_pages(backend, "/api/v1/links").await
+}
+
+/// `POST /api/v1/links` (a new link) or `PUT /api/v1/links/{id}` (changed; URL and clicks stay).
+pub async fn save_link(
+    backend: &Backend,
+    id: Option<i64>,
+    body: &serde_json::Value,
+) -> Result<TriggerLink, UiError> {
+    match id {
+        Some(id) => request(backend, "PUT", &format!("/api/v1/links/{id}"), json(body)).await,
+        None => request(backend, "POST", "/api/v1/links", json(body)).await,
+    }
+}
+
+/// `POST /api/v1/links/{id}/rotate`: a new URL; the old one stops working.
+pub async fn rotate_link(backend: &Backend, id: i64) -> Result<TriggerLink, UiError> {
+    request(backend, "POST", &format!("/api/v1/links/{id}/rotate"), None).await
+}
+
+/// `DELETE /api/v1/links/{id}`.
+pub async fn delete_link(backend: &Backend, id: i64) -> Result<(), UiError> {
+    send(backend, "DELETE", &format!("/api/v1/links/{id}"), None).await
+}

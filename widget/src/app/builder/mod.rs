@@ -106,6 +106,9 @@ pub struct RuleBuilderProps {
     /// The rule a new one starts from (a recipe); `None` for the plain new rule.
     #[prop_or_default]
     pub start: Option<Rule>,
+    /// The request its template fields preview with (a new rule made from a webhook request).
+    #[prop_or_default]
+    pub sample: Option<Rc<template::RequestSample>>,
     /// The account's schema.
     pub schema: Rc<Schema>,
     /// The account's rules.
@@ -299,7 +302,7 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
 
     html! {
         <ContextProvider<BuilderCtx> context={ctx.clone()}>
-        <template::PreviewProvider>
+        <template::PreviewProvider sample={props.sample.clone()}>
         <form class="rb-builder" aria-label={t("builder_title")} onsubmit={Callback::from(|e: SubmitEvent| e.prevent_default())}>
             <div class="rb-builder-head">
                 <h2>{ heading }</h2>

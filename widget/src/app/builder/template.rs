@@ -7,7 +7,8 @@
 //!   variables, the trigger's webhook variables, `{tglink:N}` and `{reset}`.
 //! - [`PreviewProvider`] keeps one preview lead per builder (picked in "Test on a lead"), the
 //!   account's global variables and, for an inbound-webhook rule, the variables of its receiver's
-//!   last request; [`TemplateInput`] renders its template against them with [`render_preview`].
+//!   last request (or of the request "Use in a new rule" chose in the Webhooks tab);
+//!   [`TemplateInput`] renders its template against them with [`render_preview`].
 //! - A one-line field is an ARIA combobox (a text area a textbox with the same list): arrow keys
 //!   move in the list, Enter or Tab inserts, Escape closes; a template that does not parse shows
 //!   its error (with line and column) at the field.
@@ -58,11 +59,23 @@ pub struct PreviewCtx {
     pub sample_vars: Rc<BTreeMap<String, String>>,
 }
 
+/// A receiver's request chosen as the preview's sample ("Use in a new rule" in the Webhooks tab).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSample {
+    /// The receiver it came to: the sample holds while the trigger names this receiver.
+    pub receiver_id: i64,
+    /// The variables read from it.
+    pub vars: BTreeMap<String, String>,
+}
+
 /// Props of [`PreviewProvider`].
 #[derive(Debug, Clone, PartialEq, Properties)]
 pub struct PreviewProviderProps {
     /// The builder's form.
     pub children: Html,
+    /// A request to preview with instead of the receiver's last one.
+    #[prop_or_default]
+    pub sample: Option<Rc<RequestSample>>,
 }
 
 /// One receiver request as `GET /api/v1/receivers/{id}/requests` lists it (the part we read).
@@ -100,26 +113,36 @@ pub fn preview_provider(props: &PreviewProviderProps) -> Html {
             _ => None,
         };
         let (backend, sample) = (ctx.backend.clone(), sample.clone());
-        use_effect_with(receiver, move |receiver| {
-            let receiver = *receiver;
-            wasm_bindgen_futures::spawn_local(async move {
-                let vars = match receiver {
-                    Some(id) => services::request::<Vec<ReceiverRequest>>(
-                        &backend,
-                        "GET",
-                        &format!("/api/v1/receivers/{id}/requests?limit=1"),
-                        None,
-                    )
-                    .await
-                    .ok()
-                    .and_then(|list| list.into_iter().next())
-                    .map(|r| r.variables)
-                    .unwrap_or_default(),
-                    None => BTreeMap::new(),
-                };
-                sample.set(Rc::new(vars));
-            });
-        });
+        use_effect_with(
+            (receiver, props.sample.clone()),
+            move |(receiver, chosen)| {
+                let receiver = *receiver;
+                let chosen = chosen
+                    .as_ref()
+                    .filter(|c| Some(c.receiver_id) == receiver)
+                    .map(|c| c.vars.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let vars = match (chosen, receiver) {
+                        (Some(vars), _) => vars,
+                        (None, receiver) => match receiver {
+                            Some(id) => services::request::<Vec<ReceiverRequest>>(
+                                &backend,
+                                "GET",
+                                &format!("/api/v1/receivers/{id}/requests?limit=1"),
+                                None,
+                            )
+                            .await
+                            .ok()
+                            .and_then(|list| list.into_iter().next())
+                            .map(|r| r.variables)
+                            .unwrap_or_default(),
+                            None => BTreeMap::new(),
+                        },
+                    };
+                    sample.set(Rc::new(vars));
+                });
+            },
+        );
     }
     let preview = PreviewCtx {
         lead: (*lead).clone(),
