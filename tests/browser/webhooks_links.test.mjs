@@ -45,6 +45,19 @@ async function settings(overrides = {}) {
   return { page, errors, close: () => context.close() };
 }
 
+// One read of the emulated Kommo after our backend's work is done. Kommo allows 7 requests a second
+// per account, shared with the backend's own, so a 429 is waited out as Kommo asks, a few times.
+async function kommoRead(apiPath) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await stack.kommo('GET', apiPath);
+    } catch (e) {
+      if (!/: 429 /.test(String(e.message)) || attempt >= 5) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 const clipboard = (page) => page.evaluate(() => navigator.clipboard.readText());
 
 // Asks our API (never Kommo) until `check` gives a value, a bounded number of times.
@@ -62,6 +75,8 @@ const okRun = (ruleId) => eventually(`a run of rule ${ruleId}`, async () => {
   const log = await stack.api('GET', `/api/v1/rules/${ruleId}/log`);
   return log.find((run) => run.outcome === 'ok');
 });
+
+const okRuns = async (ruleId) => (await stack.api('GET', `/api/v1/rules/${ruleId}/log`)).filter((run) => run.outcome === 'ok');
 
 const manualRule = (name, actions) => stack.api('POST', '/api/v1/rules', {
   name,
@@ -110,7 +125,7 @@ test('a receiver shows a nested JSON POST as flattened variables within a second
   const city = tree.getByRole('listitem').filter({ has: page.getByText('{customer_address_city}', exact) }).last();
   const branches = await city.evaluate((li) => {
     const keys = [];
-    for (let n = li.parentElement.closest('li'); n; n = n.parentElement.closest('li')) {
+    for (let n = li.parentElement.closest('li'); n?.closest('.rb-var-tree'); n = n.parentElement.closest('li')) {
       keys.push(n.querySelector(':scope > .rb-var-key').textContent);
     }
     return keys;
@@ -162,7 +177,7 @@ test('a receiver shows a nested JSON POST as flattened variables within a second
 });
 
 test('an auto link created in the Links tab, written into a note through its variable and opened, runs its rule', async () => {
-  const leads = await stack.kommo('GET', '/api/v4/leads');
+  const leads = await kommoRead('/api/v4/leads');
   const lead = leads._embedded.leads.find((l) => l.name === 'Pallet of coffee');
   const clicked = await manualRule('Clicked the offer', [
     { id: 1, do: { type: 'change_tags', entity: 'lead', change: 'add', tags: 'clicked-offer' } },
@@ -198,7 +213,7 @@ test('an auto link created in the Links tab, written into a note through its var
   ]);
   await stack.api('POST', `/api/v1/rules/${writer.id}/run`, { entity_type: 'leads', entity_ids: [lead.id] });
   await okRun(writer.id);
-  const notes = await stack.kommo('GET', `/api/v4/leads/${lead.id}/notes`);
+  const notes = await kommoRead(`/api/v4/leads/${lead.id}/notes`);
   const note = notes._embedded.notes.map((n) => n.params?.text ?? '').find((text) => text.startsWith('Our spring offer: '));
   assert.ok(note, 'the rule wrote the note');
   const rendered = note.slice('Our spring offer: '.length).trim();
@@ -209,7 +224,7 @@ test('an auto link created in the Links tab, written into a note through its var
   assert.equal(opened.status, 303);
   assert.equal(opened.headers.get('location'), 'https://shop.example/spring');
   await okRun(clicked.id);
-  const tagged = await stack.kommo('GET', `/api/v4/leads/${lead.id}`);
+  const tagged = await kommoRead(`/api/v4/leads/${lead.id}`);
   assert.ok(tagged._embedded.tags.some((t) => t.name === 'clicked-offer'), 'the clicked rule tagged the lead');
 
   await page.getByRole('button', { name: T.links_refresh, ...exact }).click();
@@ -227,7 +242,9 @@ test('an auto link created in the Links tab, written into a note through its var
   assert.equal(await edited.getByRole('cell', { name: `${T.links_clicks} «Summer offer»` }).textContent(), '1', 'an edit keeps the clicks');
   await edited.getByRole('button', { name: `${T.links_delete} «Summer offer»` }).click();
   await page.getByText(T.links_empty).waitFor();
-  assert.equal((await fetch(rendered, { redirect: 'manual' })).status, 404, 'a deleted link stops working');
+  const gone = (await fetch(rendered, { redirect: 'manual' })).status;
+  assert.ok(gone === 401 || gone === 404, `a deleted link stops working (${gone})`);
+  assert.equal((await okRuns(clicked.id)).length, 1, 'only the one click ran the rule');
   assert.deepEqual(errors, []);
   await close();
 });
