@@ -34,8 +34,9 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// How many requests of a receiver are kept and listed.
 pub const KEPT_REQUESTS: usize = 100;
 
-/// How often the open receiver's log is checked for a new request, in milliseconds.
-const POLL_MS: u32 = 300;
+/// How often the open receiver's log is checked for a new request, in milliseconds (while the
+/// page is visible): one small request to our backend, so a new request shows within a second.
+const POLL_MS: u32 = 500;
 
 /// The variable that holds a request's raw body.
 pub const RAW_BODY: &str = "webhook_data";
@@ -418,7 +419,8 @@ fn request_log(props: &RequestLogProps) -> Html {
             let newest = Rc::new(std::cell::Cell::new(None::<Option<i64>>));
             let busy = Rc::new(std::cell::Cell::new(false));
             let tick = move || {
-                if busy.replace(true) {
+                // A hidden page (another browser tab) is not polled; a check under way is awaited.
+                if gloo::utils::document().hidden() || busy.replace(true) {
                     return;
                 }
                 let (backend, requests, newest, busy) = (
