@@ -114,7 +114,7 @@ test('a receiver shows a nested JSON POST as flattened variables within a second
   await copyCity.waitFor({ timeout: 1000 });
   const shownAfter = Date.now() - answered;
   assert.ok(shownAfter <= 1000, `the variables showed ${shownAfter} ms after the POST`);
-  console.log(`# the POST's variables showed ${shownAfter} ms after its answer`);
+  console.log(`the POST's variables showed ${shownAfter} ms after its answer`);
 
   const tree = page.getByRole('list', { name: new RegExp(`^${T.webhooks_variables} · `) });
   const shown = await tree.innerText();
