@@ -46,11 +46,15 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         }
         Remote::Ready(me) => me.clone(),
     };
+    // Tabs in the ARIA tabs pattern (role=tab in a tablist, the chosen one aria-selected), so
+    // assistive technology and the screens test find every tab, those added later included.
     let tab_button = |which: Tab, key: &'static str| {
         let tab = tab.clone();
-        let class = classes!("rb-tab", (*tab == which).then_some("rb-tab-active"));
+        let selected = *tab == which;
+        let class = classes!("rb-tab", selected.then_some("rb-tab-active"));
         html! {
-            <button type="button" {class} data-testid={format!("tab-{key}")} onclick={Callback::from(move |_| tab.set(which))}>
+            <button type="button" role="tab" aria-selected={selected.to_string()} aria-controls="rb-tabpanel"
+                {class} data-testid={format!("tab-{key}")} onclick={Callback::from(move |_| tab.set(which))}>
                 { t.get(key) }
             </button>
         }
@@ -72,13 +76,15 @@ pub fn advanced_settings(props: &PageProps) -> Html {
                     <dd>{ me.user_id }{ if me.is_admin { format!(" ({})", t.get("admin")) } else { String::new() } }</dd>
                 </dl>
             </header>
-            <nav class="rb-tabs">
+            <nav class="rb-tabs" role="tablist" aria-label={t.get("tabs_label").to_string()}>
                 { tab_button(Tab::Rules, "tab_rules") }
                 { tab_button(Tab::Debugger, "tab_debugger") }
                 { tab_button(Tab::Variables, "tab_variables") }
                 { tab_button(Tab::Statistics, "tab_statistics") }
             </nav>
-            <ContextProvider<super::Nav> context={nav}>{ body }</ContextProvider<super::Nav>>
+            <div id="rb-tabpanel" role="tabpanel">
+                <ContextProvider<super::Nav> context={nav}>{ body }</ContextProvider<super::Nav>>
+            </div>
         </section>
     }
 }
