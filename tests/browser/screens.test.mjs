@@ -52,6 +52,7 @@ before(async () => {
     name: 'Wholesale or retail',
     rule: {
       schema_version: 2,
+      name: 'Wholesale or retail',
       trigger: { kind: 'entity_added', entity: 'lead' },
       blocks: [{
         id: 1, name: 'If wholesale',
@@ -62,7 +63,7 @@ before(async () => {
   });
   await stack.api('POST', '/api/v1/rules', {
     name: 'Mark as checked',
-    rule: { schema_version: 2, trigger: { kind: 'manual', entity: 'lead' }, blocks: [{ id: 1, name: 'Tag it', conditions: [], actions: [] }] },
+    rule: { schema_version: 2, name: 'Mark as checked', trigger: { kind: 'manual', entity: 'lead' }, blocks: [{ id: 1, name: 'Tag it', conditions: [], actions: [] }] },
   });
   await stack.api('PUT', '/api/v1/variables/missed_calls', { value: '3' });
 });
