@@ -1527,13 +1527,37 @@ fn a_timed_evaluation_says_how_long_each_condition_took() {
     }));
     let event = lead_event(EventKind::EntityUpdated);
     let context = EvalContext::new(now(), EntityRuleState::default());
-    let timed = evaluate(&r, &event, &lead_snapshot("WHOLESALE form order"), &Variables::default(), &context.timed(ticking));
-    let elapsed: Vec<_> = timed.trace.blocks[0].conditions.iter().map(|c| c.elapsed_ns).collect();
+    let timed = evaluate(
+        &r,
+        &event,
+        &lead_snapshot("WHOLESALE form order"),
+        &Variables::default(),
+        &context.timed(ticking),
+    );
+    let elapsed: Vec<_> = timed.trace.blocks[0]
+        .conditions
+        .iter()
+        .map(|c| c.elapsed_ns)
+        .collect();
     assert_eq!(elapsed, vec![Some(1_500), Some(1_500)]);
-    let untimed = evaluate(&r, &event, &lead_snapshot("WHOLESALE form order"), &Variables::default(), &context);
-    assert!(untimed.trace.blocks[0].conditions.iter().all(|c| c.elapsed_ns.is_none()));
+    let untimed = evaluate(
+        &r,
+        &event,
+        &lead_snapshot("WHOLESALE form order"),
+        &Variables::default(),
+        &context,
+    );
+    assert!(untimed.trace.blocks[0]
+        .conditions
+        .iter()
+        .all(|c| c.elapsed_ns.is_none()));
     let json = serde_json::to_value(&untimed.trace).unwrap();
-    assert!(json["blocks"][0]["conditions"][0].get("elapsed_ns").is_none(), "an untimed trace is written as before");
+    assert!(
+        json["blocks"][0]["conditions"][0]
+            .get("elapsed_ns")
+            .is_none(),
+        "an untimed trace is written as before"
+    );
     // A timed and an untimed evaluation decide the same.
     assert_eq!(timed.outcome, untimed.outcome);
     assert_eq!(timed.plan, untimed.plan);

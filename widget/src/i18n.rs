@@ -108,9 +108,16 @@ mod tests {
             let texts = read(file);
             let missing: Vec<_> = en.keys().filter(|k| !texts.contains_key(*k)).collect();
             let extra: Vec<_> = texts.keys().filter(|k| !en.contains_key(*k)).collect();
-            let empty: Vec<_> = texts.iter().filter(|(_, v)| v.is_empty()).map(|(k, _)| k).collect();
+            let empty: Vec<_> = texts
+                .iter()
+                .filter(|(_, v)| v.is_empty())
+                .map(|(k, _)| k)
+                .collect();
             assert!(missing.is_empty(), "{lang}.json lacks {missing:?}");
-            assert!(extra.is_empty(), "{lang}.json has keys English lacks: {extra:?}");
+            assert!(
+                extra.is_empty(),
+                "{lang}.json has keys English lacks: {extra:?}"
+            );
             assert!(empty.is_empty(), "{lang}.json has empty texts: {empty:?}");
         }
     }

@@ -277,9 +277,8 @@ fn block_name(name: &str, index: usize) -> String {
 /// (blocks paired by position; a deferred block's time alone is no change).
 pub fn diff(before: &Trace, after: &Trace) -> Vec<Change> {
     let mut changes = Vec::new();
-    let same_kind = |a: &BlockStatus, b: &BlockStatus| {
-        std::mem::discriminant(a) == std::mem::discriminant(b)
-    };
+    let same_kind =
+        |a: &BlockStatus, b: &BlockStatus| std::mem::discriminant(a) == std::mem::discriminant(b);
     for index in 0..before.blocks.len().max(after.blocks.len()) {
         match (before.blocks.get(index), after.blocks.get(index)) {
             (Some(b), Some(a)) => {
@@ -377,14 +376,32 @@ mod tests {
     #[test]
     fn each_verdict_has_its_outcome_and_waiting_runs_are_told_apart() {
         let completed = json!({"trace": trace(json!([{"index": 0, "name": "b", "status": "completed", "conditions": []}]), false), "actions": [{"status": "ok"}]});
-        assert_eq!(entry(Some(Verdict::Fired), "ok", completed).outcome(), RunOutcome::Completed);
+        assert_eq!(
+            entry(Some(Verdict::Fired), "ok", completed).outcome(),
+            RunOutcome::Completed
+        );
         let deferred = json!({"trace": trace(json!([{"index": 0, "name": "b", "status": "deferred", "until": "2026-11-02T11:00:00Z", "conditions": []}]), false)});
-        assert_eq!(entry(Some(Verdict::Fired), "ok", deferred).outcome(), RunOutcome::Waiting);
+        assert_eq!(
+            entry(Some(Verdict::Fired), "ok", deferred).outcome(),
+            RunOutcome::Waiting
+        );
         let scheduled = json!({"actions": [{"status": "scheduled"}]});
-        assert_eq!(entry(Some(Verdict::Fired), "ok", scheduled).outcome(), RunOutcome::Waiting);
-        assert_eq!(entry(Some(Verdict::DidNotMatch), "ok", json!({})).outcome(), RunOutcome::NoMatch);
-        assert_eq!(entry(Some(Verdict::OnceAlreadyFired), "ok", json!({})).outcome(), RunOutcome::Frequency);
-        assert_eq!(entry(Some(Verdict::OutsideActiveHours), "ok", json!({})).outcome(), RunOutcome::OutsideHours);
+        assert_eq!(
+            entry(Some(Verdict::Fired), "ok", scheduled).outcome(),
+            RunOutcome::Waiting
+        );
+        assert_eq!(
+            entry(Some(Verdict::DidNotMatch), "ok", json!({})).outcome(),
+            RunOutcome::NoMatch
+        );
+        assert_eq!(
+            entry(Some(Verdict::OnceAlreadyFired), "ok", json!({})).outcome(),
+            RunOutcome::Frequency
+        );
+        assert_eq!(
+            entry(Some(Verdict::OutsideActiveHours), "ok", json!({})).outcome(),
+            RunOutcome::OutsideHours
+        );
         // A log entry written before verdicts were kept reads its outcome.
         assert_eq!(entry(None, "loop", json!({})).outcome(), RunOutcome::Error);
         assert_eq!(entry(None, "error", json!({})).outcome(), RunOutcome::Error);
@@ -395,14 +412,33 @@ mod tests {
 
     #[test]
     fn a_run_names_its_entity_and_event_and_links_to_kommo() {
-        let run = entry(None, "ok", json!({"event": {"entity": {"type": "lead", "id": 123}, "kind": {"kind": "entity_added"}}}));
+        let run = entry(
+            None,
+            "ok",
+            json!({"event": {"entity": {"type": "lead", "id": 123}, "kind": {"kind": "entity_added"}}}),
+        );
         let entity = run.entity().expect("an entity");
         assert_eq!(run.event_kind(), Some("entity_added"));
-        assert_eq!(kommo_url("acme", entity), "https://acme.kommo.com/leads/detail/123");
-        let contact = EntityRef { entity_type: EntityType::Contact, id: 9 };
-        assert_eq!(kommo_url("acme", contact), "https://acme.kommo.com/contacts/detail/9");
-        let company = EntityRef { entity_type: EntityType::Company, id: 7 };
-        assert_eq!(kommo_url("acme", company), "https://acme.kommo.com/companies/detail/7");
+        assert_eq!(
+            kommo_url("acme", entity),
+            "https://acme.kommo.com/leads/detail/123"
+        );
+        let contact = EntityRef {
+            entity_type: EntityType::Contact,
+            id: 9,
+        };
+        assert_eq!(
+            kommo_url("acme", contact),
+            "https://acme.kommo.com/contacts/detail/9"
+        );
+        let company = EntityRef {
+            entity_type: EntityType::Company,
+            id: 7,
+        };
+        assert_eq!(
+            kommo_url("acme", company),
+            "https://acme.kommo.com/companies/detail/7"
+        );
         assert_eq!(api_segment(EntityType::Company), "companies");
     }
 
@@ -410,9 +446,15 @@ mod tests {
     fn the_search_box_takes_an_id_or_a_name() {
         assert_eq!(entity_query(" 123 "), EntityQuery::Id(123));
         assert_eq!(entity_query("#45"), EntityQuery::Id(45));
-        assert_eq!(entity_query("RETAIL form"), EntityQuery::Text("RETAIL form".into()));
+        assert_eq!(
+            entity_query("RETAIL form"),
+            EntityQuery::Text("RETAIL form".into())
+        );
         assert_eq!(entity_query("0"), EntityQuery::Text("0".into()));
-        assert_eq!(entity_query("99999999999999999999"), EntityQuery::Text("99999999999999999999".into()));
+        assert_eq!(
+            entity_query("99999999999999999999"),
+            EntityQuery::Text("99999999999999999999".into())
+        );
         assert_eq!(entity_query("   "), EntityQuery::Empty);
     }
 
@@ -436,14 +478,30 @@ mod tests {
         assert_eq!(
             diff(&before, &after),
             vec![
-                Change::Block { block: "If wholesale".into(), before: BlockStatus::ConditionsNotMet, after: BlockStatus::Completed },
-                Change::Condition { block: "If wholesale".into(), number: 1, before: false, after: true },
-                Change::BlockAdded { block: "New".into() },
+                Change::Block {
+                    block: "If wholesale".into(),
+                    before: BlockStatus::ConditionsNotMet,
+                    after: BlockStatus::Completed
+                },
+                Change::Condition {
+                    block: "If wholesale".into(),
+                    number: 1,
+                    before: false,
+                    after: true
+                },
+                Change::BlockAdded {
+                    block: "New".into()
+                },
                 Change::Else { after: true },
             ]
         );
         assert_eq!(diff(&before, &before), vec![]);
-        assert_eq!(diff(&after, &before)[2], Change::BlockRemoved { block: "New".into() });
+        assert_eq!(
+            diff(&after, &before)[2],
+            Change::BlockRemoved {
+                block: "New".into()
+            }
+        );
     }
 
     #[test]
@@ -452,9 +510,22 @@ mod tests {
             {"event": {"entity": {"type": "lead", "id": 1}}, "trace": trace(json!([]), false)},
             {"event": {"entity": {"type": "lead", "id": 2}}, "trace": trace(json!([]), true)},
         ]);
-        let lead = |id| Some(EntityRef { entity_type: EntityType::Lead, id });
-        assert!(replayed_trace(&answer, lead(2)).expect("the second").else_ran);
-        assert!(!replayed_trace(&answer, lead(3)).expect("the first").else_ran);
+        let lead = |id| {
+            Some(EntityRef {
+                entity_type: EntityType::Lead,
+                id,
+            })
+        };
+        assert!(
+            replayed_trace(&answer, lead(2))
+                .expect("the second")
+                .else_ran
+        );
+        assert!(
+            !replayed_trace(&answer, lead(3))
+                .expect("the first")
+                .else_ran
+        );
         assert!(replayed_trace(&json!([]), lead(1)).is_none());
     }
 

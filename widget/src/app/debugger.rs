@@ -161,7 +161,10 @@ pub fn debugger(props: &PageProps) -> Html {
     let on_type = {
         let entity_type = entity_type.clone();
         Callback::from(move |v: String| {
-            if let Some((e, _)) = ENTITY_TYPES.iter().find(|(e, _)| runs::api_segment(*e) == v) {
+            if let Some((e, _)) = ENTITY_TYPES
+                .iter()
+                .find(|(e, _)| runs::api_segment(*e) == v)
+            {
                 entity_type.set(*e);
             }
         })
@@ -367,8 +370,12 @@ fn run_item(props: &RunItemProps) -> Html {
         },
     };
     let on_replay = {
-        let (replay, backend, rule_id, event_id) =
-            (replay.clone(), props.backend.clone(), run.rule_id, run.event_id);
+        let (replay, backend, rule_id, event_id) = (
+            replay.clone(),
+            props.backend.clone(),
+            run.rule_id,
+            run.event_id,
+        );
         Callback::from(move |_: MouseEvent| {
             let Some(event_id) = event_id else { return };
             replay.set(Some(Remote::Loading));
