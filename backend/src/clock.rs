@@ -95,6 +95,15 @@ impl kommo::Clock for KommoClock {
     }
 }
 
+/// Nanoseconds on the monotonic clock since the first reading in this process: the stopwatch that
+/// times each condition of an evaluation (`domain::eval::EvalContext::timed`). It measures
+/// durations only; it is never a time of day.
+pub fn monotonic_ns() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +128,11 @@ mod tests {
         assert!(jumps.has_changed().expect("open"));
         assert_eq!(*jumps.borrow_and_update(), 2_000);
         assert!(SystemClock.jumps().is_none(), "the wall clock flows");
+    }
+
+    #[test]
+    fn the_stopwatch_never_runs_backwards() {
+        let first = monotonic_ns();
+        assert!(monotonic_ns() >= first);
     }
 }

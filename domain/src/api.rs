@@ -198,6 +198,9 @@ pub struct ExecutionEntry {
     pub event_id: Option<i64>,
     /// How it ended: `ok`, `error` (an action failed) or `loop` (the event chain was too deep).
     pub outcome: String,
+    /// What became of it (fired, did not match, frequency exceeded, …), for the debugger's filter.
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
     /// When it started.
     pub started_at: Millis,
     /// How long it took.
@@ -358,6 +361,16 @@ pub struct EntityRun {
     /// For `error`: the first failed action's error; for `loop`: why it stopped.
     #[serde(default)]
     pub error: Option<String>,
+    /// How long it took.
+    #[serde(default)]
+    pub duration_ms: i64,
+    /// Kommo operations it performed.
+    #[serde(default)]
+    pub operations: i64,
+    /// The evaluation trace and action results, as the rule's log keeps them
+    /// ([`ExecutionEntry::trace`]), so the debugger draws the run's timeline.
+    #[serde(default)]
+    pub trace: serde_json::Value,
 }
 
 /// A lead, contact or company found by `GET /api/v1/entities/{type}/search?q=`.

@@ -38,6 +38,24 @@ pub struct EntityRuleState {
     pub fired_once: bool,
 }
 
+/// A monotonic reading in nanoseconds from an arbitrary origin, injected so that `domain` reads no
+/// clock itself: the backend passes one and each condition's trace then says how long it took.
+#[derive(Clone, Copy)]
+pub struct Stopwatch(pub fn() -> u64);
+
+impl std::fmt::Debug for Stopwatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stopwatch")
+    }
+}
+
+impl PartialEq for Stopwatch {
+    /// Stopwatches measure; they do not change what an evaluation decides, so any two are equal.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// The clock and state an evaluation runs with.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalContext {
@@ -50,6 +68,8 @@ pub struct EvalContext {
     pub resume_block: Option<usize>,
     /// Template rendering limits.
     pub limits: RenderLimits,
+    /// Times each condition when set (its trace's `elapsed_ns`).
+    pub stopwatch: Option<Stopwatch>,
 }
 
 impl EvalContext {
@@ -60,6 +80,15 @@ impl EvalContext {
             state,
             resume_block: None,
             limits: RenderLimits::default(),
+            stopwatch: None,
+        }
+    }
+
+    /// The same context with each condition timed by `stopwatch`.
+    pub fn timed(self, stopwatch: fn() -> u64) -> EvalContext {
+        EvalContext {
+            stopwatch: Some(Stopwatch(stopwatch)),
+            ..self
         }
     }
 }
@@ -206,6 +235,9 @@ pub struct ConditionTrace {
     /// Why it did not hold, or why it is doubtful.
     #[serde(default)]
     pub reason: Option<Reason>,
+    /// How long reading and comparing took, in nanoseconds, when the evaluation was timed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ns: Option<u64>,
 }
 
 /// Why a condition did not hold beyond "the values differ".
@@ -455,7 +487,13 @@ impl CompiledRule {
                 trace.blocks.push(block_trace);
                 continue;
             }
-            let holds = self.check_conditions(index, &block.conditions, &scope, &mut block_trace);
+            let holds = self.check_conditions(
+                index,
+                &block.conditions,
+                &scope,
+                context.stopwatch,
+                &mut block_trace,
+            );
             if holds {
                 block_trace.status = BlockStatus::Completed;
                 fired = true;
@@ -506,6 +544,7 @@ impl CompiledRule {
         block_index: usize,
         conditions: &[Condition],
         scope: &Scope<'_>,
+        stopwatch: Option<Stopwatch>,
         block_trace: &mut BlockTrace,
     ) -> bool {
         if conditions.is_empty() {
@@ -523,7 +562,11 @@ impl CompiledRule {
                 .get(block_index)
                 .and_then(|b| b.get(index))
                 .and_then(Option::as_ref);
-            let checked = check_condition(index, condition, regex, scope);
+            let started = stopwatch.map(|s| (s.0)());
+            let mut checked = check_condition(index, condition, regex, scope);
+            if let (Some(started), Some(stopwatch)) = (started, stopwatch) {
+                checked.elapsed_ns = Some((stopwatch.0)().saturating_sub(started));
+            }
             group &= checked.result;
             block_trace.conditions.push(checked);
         }
@@ -803,6 +846,7 @@ fn check_condition(
         right_upper: upper.as_ref().map(Value::to_trace),
         result: verdict.result,
         reason: verdict.reason,
+        elapsed_ns: None,
     }
 }
 

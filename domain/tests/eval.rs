@@ -1506,3 +1506,59 @@ mod complements {
         }
     }
 }
+
+/// A stopwatch that moves 1,500 ns each time it is read.
+fn ticking() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NOW_NS: AtomicU64 = AtomicU64::new(0);
+    NOW_NS.fetch_add(1_500, Ordering::SeqCst)
+}
+
+#[test]
+fn a_timed_evaluation_says_how_long_each_condition_took() {
+    let r = rule(json!({
+        "schema_version": 2,
+        "name": "timed",
+        "trigger": {"kind": "entity_updated", "entity": "lead"},
+        "blocks": [{"name": "b", "conditions": [
+            {"left": {"path": "lead.name"}, "op": {"is": "equals"}, "right": {"literal": "x"}},
+            {"left": {"path": "lead.price"}, "op": {"is": "greater"}, "right": {"literal": 1}, "join": "or"}
+        ], "actions": []}]
+    }));
+    let event = lead_event(EventKind::EntityUpdated);
+    let context = EvalContext::new(now(), EntityRuleState::default());
+    let timed = evaluate(
+        &r,
+        &event,
+        &lead_snapshot("WHOLESALE form order"),
+        &Variables::default(),
+        &context.timed(ticking),
+    );
+    let elapsed: Vec<_> = timed.trace.blocks[0]
+        .conditions
+        .iter()
+        .map(|c| c.elapsed_ns)
+        .collect();
+    assert_eq!(elapsed, vec![Some(1_500), Some(1_500)]);
+    let untimed = evaluate(
+        &r,
+        &event,
+        &lead_snapshot("WHOLESALE form order"),
+        &Variables::default(),
+        &context,
+    );
+    assert!(untimed.trace.blocks[0]
+        .conditions
+        .iter()
+        .all(|c| c.elapsed_ns.is_none()));
+    let json = serde_json::to_value(&untimed.trace).unwrap();
+    assert!(
+        json["blocks"][0]["conditions"][0]
+            .get("elapsed_ns")
+            .is_none(),
+        "an untimed trace is written as before"
+    );
+    // A timed and an untimed evaluation decide the same.
+    assert_eq!(timed.outcome, untimed.outcome);
+    assert_eq!(timed.plan, untimed.plan);
+}

@@ -128,7 +128,7 @@ test('the WHOLESALE/RETAIL rule is built by clicking and typing, runs on new lea
   assert.equal((await stack.kommo('GET', `/api/v4/leads/${other.id}`)).responsible_user_id, 1003, 'the retail lead goes to Chen Support');
 
   // The debugger shows "If wholesale" completed with its condition's values.
-  await page.getByRole('button', { name: T.tab_debugger, exact: true }).click();
+  await page.getByRole('tab', { name: T.tab_debugger, exact: true }).click();
   await page.getByLabel(T.debugger_rule, exact).selectOption({ label: 'Wholesale or retail' });
   const runs = page.getByTestId('debugger-log').locator('summary');
   await eventually('both runs logged', async () => (await runs.count()) >= 2, 20);

@@ -90,7 +90,7 @@ test('a variable is created, edited to 30,000 characters (30,001 refused at the 
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('dialog', (d) => d.accept());
   await page.goto(stack.page('advanced_settings'));
-  await page.getByRole('button', { name: T.tab_variables, exact: true }).click();
+  await page.getByRole('tab', { name: T.tab_variables, exact: true }).click();
   await page.getByText(T.variables_empty).waitFor();
   await page.getByRole('button', { name: T.variables_new, exact: true }).click();
   const form = page.getByRole('form', { name: T.variables_edit });
@@ -114,7 +114,7 @@ test('a variable is created, edited to 30,000 characters (30,001 refused at the 
   await page.getByRole('button', { name: `${T.variables_delete} {missed_calls}` }).click();
   await page.getByText(T.variables_empty).waitFor();
 
-  await page.getByRole('button', { name: T.tab_statistics, exact: true }).click();
+  await page.getByRole('tab', { name: T.tab_statistics, exact: true }).click();
   await page.getByText(T.stats_queue).waitFor();
   await page.getByRole('img', { name: T.stats_chart }).waitFor();
   await page.screenshot({ path: path.join(SCREENSHOTS, 'statistics.png'), fullPage: true });

@@ -85,7 +85,7 @@ const manualRule = (name, actions) => stack.api('POST', '/api/v1/rules', {
 
 test('a receiver shows a nested JSON POST as flattened variables within a second, opens a new rule with it, and is renamed, rotated and deleted', async () => {
   const { page, errors, close } = await settings();
-  await page.getByRole('button', { name: T.tab_webhooks, ...exact }).click();
+  await page.getByRole('tab', { name: T.tab_webhooks, ...exact }).click();
   await page.getByText(T.webhooks_empty).waitFor();
 
   await page.getByRole('button', { name: T.webhooks_new, ...exact }).click();
@@ -154,7 +154,7 @@ test('a receiver shows a nested JSON POST as flattened variables within a second
   await page.screenshot({ path: path.join(SCREENSHOTS, 'webhooks_new_rule.png'), fullPage: true });
 
   // Rename, rotate (the old URL stops working), delete.
-  await page.getByRole('button', { name: T.tab_webhooks, ...exact }).click();
+  await page.getByRole('tab', { name: T.tab_webhooks, ...exact }).click();
   await page.getByRole('button', { name: `${T.webhooks_rename} «Site orders»` }).click();
   const rename = page.getByRole('form', { name: T.webhooks_rename_title });
   await rename.getByLabel(T.webhooks_name, exact).fill('Shop orders');
@@ -185,7 +185,7 @@ test('an auto link created in the Links tab, written into a note through its var
   ]);
 
   const { page, errors, close } = await settings();
-  await page.getByRole('button', { name: T.tab_links, ...exact }).click();
+  await page.getByRole('tab', { name: T.tab_links, ...exact }).click();
   await page.getByText(T.links_empty).waitFor();
   await page.getByRole('button', { name: T.links_new, ...exact }).click();
   const form = page.getByRole('form', { name: T.links_new });
@@ -252,10 +252,10 @@ test('an auto link created in the Links tab, written into a note through its var
 
 test('members are told the Webhooks and Links tabs are for administrators', async () => {
   const { page, errors, close } = await settings({ is_admin: 'false', user_id: '1002' });
-  await page.getByRole('button', { name: T.tab_webhooks, ...exact }).click();
+  await page.getByRole('tab', { name: T.tab_webhooks, ...exact }).click();
   await page.getByRole('note').filter({ hasText: T.webhooks_admins_only }).waitFor();
   assert.equal(await page.getByRole('button', { name: T.webhooks_new, ...exact }).count(), 0);
-  await page.getByRole('button', { name: T.tab_links, ...exact }).click();
+  await page.getByRole('tab', { name: T.tab_links, ...exact }).click();
   await page.getByRole('note').filter({ hasText: T.links_admins_only }).waitFor();
   assert.deepEqual(errors, []);
   await close();

@@ -70,6 +70,58 @@ mod tests {
         }
     }
 
+    /// Every text of every section (the `ui` texts and those Kommo reads itself: `widget`,
+    /// `settings`, `advanced`, `dp`, …) is in all four languages, none empty, and no language has a
+    /// key English lacks (a stale or misspelt key): a key missing anywhere fails here.
+    #[test]
+    fn all_four_languages_have_the_same_non_empty_keys_in_every_section() {
+        fn keys(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        keys(&format!("{prefix}{k}."), v, out);
+                    }
+                }
+                other => {
+                    let text = other.as_str().unwrap_or_default().trim().to_owned();
+                    out.insert(prefix.trim_end_matches('.').to_owned(), text);
+                }
+            }
+        }
+        let read = |file: &str| {
+            let mut out = BTreeMap::new();
+            keys(
+                "",
+                &serde_json::from_str(file).expect("valid json"),
+                &mut out,
+            );
+            out
+        };
+        let en = read(include_str!("../../i18n/en.json"));
+        assert!(en.contains_key("ui.title") && en.contains_key("widget.name"));
+        for (lang, file) in [
+            ("en", include_str!("../../i18n/en.json")),
+            ("es", include_str!("../../i18n/es.json")),
+            ("pt", include_str!("../../i18n/pt.json")),
+            ("ru", include_str!("../../i18n/ru.json")),
+        ] {
+            let texts = read(file);
+            let missing: Vec<_> = en.keys().filter(|k| !texts.contains_key(*k)).collect();
+            let extra: Vec<_> = texts.keys().filter(|k| !en.contains_key(*k)).collect();
+            let empty: Vec<_> = texts
+                .iter()
+                .filter(|(_, v)| v.is_empty())
+                .map(|(k, _)| k)
+                .collect();
+            assert!(missing.is_empty(), "{lang}.json lacks {missing:?}");
+            assert!(
+                extra.is_empty(),
+                "{lang}.json has keys English lacks: {extra:?}"
+            );
+            assert!(empty.is_empty(), "{lang}.json has empty texts: {empty:?}");
+        }
+    }
+
     /// Every literal key the app's code asks for (`t("…")`, `.get("…")`) is in English, so no screen
     /// shows a bare key; the test above then holds it in every language.
     #[test]

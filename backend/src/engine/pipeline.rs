@@ -724,7 +724,7 @@ impl Engine {
             None => EntityRuleState::default(),
         };
         self.links_for(cx, rule.rule(), event.entity).await?;
-        let mut context = EvalContext::new(self.now(), state);
+        let mut context = EvalContext::new(self.now(), state).timed(crate::clock::monotonic_ns);
         context.resume_block = resume_block;
         let (snapshot, snapshot_ms) = cx
             .snapshots
@@ -1393,7 +1393,7 @@ impl Engine {
             .ok_or_else(|| EngineError::Malformed("the snapshot went missing".into()))?;
         // A dry run shows what the rule would do now, as if it had not run for the entity before.
         let state = EntityRuleState::default();
-        let context = EvalContext::new(self.now(), state);
+        let context = EvalContext::new(self.now(), state).timed(crate::clock::monotonic_ns);
         let evaluation =
             CompiledRule::new(rule.clone()).evaluate(&event, snapshot, &cx.variables, &context);
         let requests = self.plan_requests(&cx, &event, snapshot, &evaluation).await;
@@ -1524,7 +1524,8 @@ impl Engine {
             let Some((snapshot, _)) = cx.snapshots.get(&event.entity) else {
                 continue;
             };
-            let context = EvalContext::new(self.now(), EntityRuleState::default());
+            let context = EvalContext::new(self.now(), EntityRuleState::default())
+                .timed(crate::clock::monotonic_ns);
             let evaluation = compiled.evaluate(&event, snapshot, &cx.variables, &context);
             let requests = self.plan_requests(&cx, &event, snapshot, &evaluation).await;
             out.push((

@@ -136,14 +136,21 @@ async fn runs(
         other => kommo_entity(other)?,
     };
     let id = path_id(&entity_id, "entity")?;
+    let runs = execution_log::entity_runs(
+        &state.db,
+        caller.account_id,
+        snapshot::table_name(entity_type),
+        id,
+        page,
+    )
+    .await?;
+    // Each run's trace as the rule's log shows it to this caller (a member sees no secrets).
     Ok(Json(
-        execution_log::entity_runs(
-            &state.db,
-            caller.account_id,
-            snapshot::table_name(entity_type),
-            id,
-            page,
-        )
-        .await?,
+        runs.into_iter()
+            .map(|run| EntityRun {
+                trace: super::rules::shown_to(&caller, run.trace.clone()),
+                ..run
+            })
+            .collect(),
     ))
 }

@@ -80,6 +80,8 @@ pub struct Execution {
     pub event_id: Option<i64>,
     /// How it ended.
     pub outcome: ExecutionOutcome,
+    /// What became of it.
+    pub verdict: Verdict,
     /// When it started, Unix milliseconds.
     pub started_at: Millis,
     /// How long it took.
@@ -97,6 +99,7 @@ impl From<Execution> for domain::api::ExecutionEntry {
             rule_id: entry.rule_id,
             event_id: entry.event_id,
             outcome: entry.outcome.as_str().to_string(),
+            verdict: Some(entry.verdict),
             started_at: entry.started_at,
             duration_ms: entry.duration_ms,
             operations: entry.operations,
@@ -237,7 +240,7 @@ pub async fn list_executions(
     page: super::Page,
 ) -> Result<Vec<Execution>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, rule_id, event_id, outcome, started_at, duration_ms, operations, trace FROM execution_log
+        "SELECT id, rule_id, event_id, outcome, started_at, duration_ms, operations, trace, verdict FROM execution_log
          WHERE account_id = $1 AND rule_id = $2 ORDER BY id DESC LIMIT $3 OFFSET $4",
     )
     .bind(account_id)
@@ -249,11 +252,13 @@ pub async fn list_executions(
     rows.iter()
         .map(|r| {
             let trace: String = r.try_get(7)?;
+            let outcome = ExecutionOutcome::parse(&r.try_get::<String, _>(3)?);
             Ok(Execution {
                 id: r.try_get(0)?,
                 rule_id: r.try_get(1)?,
                 event_id: r.try_get(2)?,
-                outcome: ExecutionOutcome::parse(&r.try_get::<String, _>(3)?),
+                outcome,
+                verdict: stored_verdict(r.try_get(8)?, outcome),
                 started_at: r.try_get(4)?,
                 duration_ms: r.try_get(5)?,
                 operations: r.try_get(6)?,
@@ -370,6 +375,18 @@ pub async fn rule_stats(
         .collect::<Result<_, sqlx::Error>>()?)
 }
 
+/// A run's stored verdict; a run logged before verdicts were kept reads as its outcome says.
+fn stored_verdict(stored: Option<String>, outcome: ExecutionOutcome) -> Verdict {
+    stored
+        .as_deref()
+        .and_then(Verdict::parse)
+        .unwrap_or(match outcome {
+            ExecutionOutcome::Ok => Verdict::Fired,
+            ExecutionOutcome::Error => Verdict::Error,
+            ExecutionOutcome::Loop => Verdict::Loop,
+        })
+}
+
 /// A page of the logged runs for events of one entity (`leads`, 123), newest first. The log keeps
 /// the last [`KEPT_PER_RULE`] runs of each rule, so older runs of a busy rule are gone.
 pub async fn entity_runs(
@@ -380,8 +397,8 @@ pub async fn entity_runs(
     page: super::Page,
 ) -> Result<Vec<EntityRun>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, rule_id, event_id, started_at, verdict, outcome, trace FROM execution_log
-         WHERE account_id = $1 AND entity_type = $2 AND entity_id = $3
+        "SELECT id, rule_id, event_id, started_at, verdict, outcome, trace, duration_ms, operations
+         FROM execution_log WHERE account_id = $1 AND entity_type = $2 AND entity_id = $3
          ORDER BY id DESC LIMIT $4 OFFSET $5",
     )
     .bind(account_id)
@@ -396,15 +413,7 @@ pub async fn entity_runs(
             let trace: String = r.try_get(6)?;
             let trace: Value = serde_json::from_str(&trace).unwrap_or(Value::Null);
             let outcome = ExecutionOutcome::parse(&r.try_get::<String, _>(5)?);
-            let verdict = r
-                .try_get::<Option<String>, _>(4)?
-                .as_deref()
-                .and_then(Verdict::parse)
-                .unwrap_or(match outcome {
-                    ExecutionOutcome::Ok => Verdict::Fired,
-                    ExecutionOutcome::Error => Verdict::Error,
-                    ExecutionOutcome::Loop => Verdict::Loop,
-                });
+            let verdict = stored_verdict(r.try_get(4)?, outcome);
             let error = trace["loop"].as_str().map(str::to_owned).or_else(|| {
                 trace["actions"].as_array().and_then(|actions| {
                     actions
@@ -422,6 +431,9 @@ pub async fn entity_runs(
                 failed_conditions: serde_json::from_value(trace["failed_conditions"].clone())
                     .unwrap_or_default(),
                 error,
+                duration_ms: r.try_get(7)?,
+                operations: r.try_get(8)?,
+                trace,
             })
         })
         .collect::<Result<_, sqlx::Error>>()

@@ -67,6 +67,10 @@ async fn the_log_keeps_the_last_hundred_executions_of_each_rule(backend: Backend
         .collect();
     assert_eq!(ns, (21..=KEPT_PER_RULE + 20).rev().collect::<Vec<_>>());
     assert_eq!(log[0]["outcome"], "ok");
+    assert_eq!(
+        log[0]["verdict"], "fired",
+        "each run says what became of it"
+    );
     assert_eq!(log[0]["trace"]["blocks"][0]["conditions"][0]["actual"], "5");
     assert_eq!(
         app.rule_log(MEMBER, quiet)
@@ -357,6 +361,19 @@ async fn the_runs_of_an_entity_are_every_rule_that_considered_it_newest_first(ba
     assert_eq!(runs[1]["failed_conditions"], failed);
     assert_eq!(runs[1]["event"], "entity_added");
     assert_eq!(runs[2]["failed_conditions"], json!([]));
+    // Each run carries its timeline as the rule's log keeps it, for the debugger.
+    assert_eq!(
+        runs[0]["trace"]["actions"][1]["error"],
+        "Kommo refused the note"
+    );
+    assert_eq!(runs[1]["trace"]["failed_conditions"], failed);
+    assert_eq!(
+        (
+            runs[2]["duration_ms"].as_i64(),
+            runs[2]["operations"].as_i64()
+        ),
+        (Some(3), Some(2))
+    );
     let second_page = app
         .get("/api/v1/entities/leads/123/runs?limit=1&offset=1", MEMBER)
         .await

@@ -124,7 +124,7 @@ async fn a_members_view_shows_no_inbound_key_and_no_webhook_headers(backend: Bac
             account_id: ACCOUNT,
             rule_id: id,
             event_id: None,
-            entity: None,
+            entity: Some(("leads".into(), 77)),
             outcome: execution_log::ExecutionOutcome::Ok,
             verdict: domain::api::Verdict::Fired,
             started_at: crate::helpers::START_MS,
@@ -143,6 +143,16 @@ async fn a_members_view_shows_no_inbound_key_and_no_webhook_headers(backend: Bac
     let member = app.get_rule(MEMBER, id).await.expect(StatusCode::OK);
     let history = app.rule_history(MEMBER, id).await.expect(StatusCode::OK);
     let log = app.rule_log(MEMBER, id).await.expect(StatusCode::OK);
+    // The lead's runs carry the same trace, shown to a member the same way.
+    let runs = app
+        .get("/api/v1/entities/leads/77/runs", MEMBER)
+        .await
+        .expect(StatusCode::OK);
+    let admin_runs = app
+        .get("/api/v1/entities/leads/77/runs", ADMIN)
+        .await
+        .expect(StatusCode::OK);
+    assert!(admin_runs.to_string().contains("hdr-s3cret"));
     let keys = app.get("/api/v1/inbound-keys", MEMBER).await;
     let links = app.get("/api/v1/links", MEMBER).await;
     let hooks = app.hook_urls(MEMBER).await;
@@ -151,7 +161,7 @@ async fn a_members_view_shows_no_inbound_key_and_no_webhook_headers(backend: Bac
     assert!(key.len() > 10, "{admin}");
     assert!(admin.to_string().contains("hdr-s3cret"));
     assert!(admin_log.to_string().contains("hdr-s3cret"));
-    for shown in [&member, &history, &log] {
+    for shown in [&member, &history, &log, &runs] {
         let text = shown.to_string();
         assert!(!text.contains("hdr-s3cret"), "{text}");
         assert!(!text.contains(key), "{text}");

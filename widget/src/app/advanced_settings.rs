@@ -59,16 +59,20 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         }
         Remote::Ready(me) => me.clone(),
     };
+    // Tabs in the ARIA tabs pattern (role=tab in a tablist, the chosen one aria-selected), so
+    // assistive technology and the screens test find every tab, those added later included.
     let tab_button = |which: Tab, key: &'static str| {
         let (tab, new_rule) = (tab.clone(), new_rule.clone());
-        let class = classes!("rb-tab", (*tab == which).then_some("rb-tab-active"));
+        let selected = *tab == which;
+        let class = classes!("rb-tab", selected.then_some("rb-tab-active"));
         // A new rule another tab opened is opened once: the tab buttons show the list again.
         let onclick = Callback::from(move |_| {
             new_rule.set(None);
             tab.set(which);
         });
         html! {
-            <button type="button" {class} data-testid={format!("tab-{key}")} {onclick}>
+            <button type="button" role="tab" aria-selected={selected.to_string()} aria-controls="rb-tabpanel"
+                {class} data-testid={format!("tab-{key}")} {onclick}>
                 { t.get(key) }
             </button>
         }
@@ -92,7 +96,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
                     <dd>{ me.user_id }{ if me.is_admin { format!(" ({})", t.get("admin")) } else { String::new() } }</dd>
                 </dl>
             </header>
-            <nav class="rb-tabs">
+            <nav class="rb-tabs" role="tablist" aria-label={t.get("tabs_label").to_string()}>
                 { tab_button(Tab::Rules, "tab_rules") }
                 { tab_button(Tab::Debugger, "tab_debugger") }
                 { tab_button(Tab::Variables, "tab_variables") }
@@ -100,7 +104,9 @@ pub fn advanced_settings(props: &PageProps) -> Html {
                 { tab_button(Tab::Webhooks, "tab_webhooks") }
                 { tab_button(Tab::Links, "tab_links") }
             </nav>
-            <ContextProvider<super::Nav> context={nav}>{ body }</ContextProvider<super::Nav>>
+            <div id="rb-tabpanel" role="tabpanel">
+                <ContextProvider<super::Nav> context={nav}>{ body }</ContextProvider<super::Nav>>
+            </div>
         </section>
     }
 }

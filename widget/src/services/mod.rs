@@ -294,3 +294,51 @@ pub async fn rotate_link(backend: &Backend, id: i64) -> Result<TriggerLink, UiEr
 pub async fn delete_link(backend: &Backend, id: i64) -> Result<(), UiError> {
     send(backend, "DELETE", &format!("/api/v1/links/{id}"), None).await
 }
+
+/// `GET /api/v1/entities/{type}/{id}/runs`: every rule's logged runs for the entity's events,
+/// newest first ("why didn't anything happen to lead 123").
+pub async fn entity_runs(
+    backend: &Backend,
+    entity_type: &str,
+    id: i64,
+) -> Result<Vec<domain::api::EntityRun>, UiError> {
+    request(
+        backend,
+        "GET",
+        &format!("/api/v1/entities/{entity_type}/{id}/runs?limit=100"),
+        None,
+    )
+    .await
+}
+
+/// `GET /api/v1/entities/{type}/search?q=`: leads, contacts or companies by name, phone or email.
+pub async fn search_entities(
+    backend: &Backend,
+    entity_type: &str,
+    text: &str,
+) -> Result<Vec<domain::api::EntityMatch>, UiError> {
+    let query: String = js_sys::encode_uri_component(text).into();
+    request(
+        backend,
+        "GET",
+        &format!("/api/v1/entities/{entity_type}/search?q={query}"),
+        None,
+    )
+    .await
+}
+
+/// `POST /api/v1/rules/{id}/replay`: the stored event evaluated against the rule as it is now, as
+/// a dry run (nothing written); one evaluation per item of the event.
+pub async fn replay(
+    backend: &Backend,
+    rule_id: i64,
+    event_id: i64,
+) -> Result<serde_json::Value, UiError> {
+    request(
+        backend,
+        "POST",
+        &format!("/api/v1/rules/{rule_id}/replay"),
+        json(&serde_json::json!({ "event_id": event_id })),
+    )
+    .await
+}
