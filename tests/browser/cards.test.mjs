@@ -44,8 +44,11 @@ before(async () => {
   const save = async (r) => (await stack.api('POST', '/api/v1/rules', r)).id;
   ids.contactNote = await save(rule('Note on contact', { kind: 'manual', entity: 'contact' },
     [note('contact', 'Pressed for {{contact.name}}')]));
-  ids.contactLater = await save(rule('Remind later', { kind: 'manual', entity: 'contact' },
-    [note('contact', 'A day later', { kind: 'after', amount: 1, unit: 'days' })]));
+  const later = (name) => rule(name, { kind: 'manual', entity: 'contact' },
+    [note('contact', `${name}: a day later`, { kind: 'after', amount: 1, unit: 'days' })]);
+  ids.contactLater = await save(later('Remind later'));
+  ids.contactFollowUp = await save(later('Follow up later'));
+  ids.contactMember = await save(later('Member timer'));
   ids.companyRule = await save(rule('Company check', { kind: 'manual', entity: 'company' },
     [note('company', 'Checked')]));
   ids.leadManual = await save(rule('Stage greeting', { kind: 'manual', entity: 'lead' },
@@ -95,7 +98,7 @@ test('in a contact card a manual contact rule runs and says "done", and its note
   // Only the contact's manual rules are buttons here.
   const buttons = card.getByTestId('manual-rule');
   await buttons.first().waitFor();
-  assert.deepEqual((await buttons.allTextContents()).sort(), ['Note on contact', 'Remind later']);
+  assert.deepEqual((await buttons.allTextContents()).sort(), ['Follow up later', 'Member timer', 'Note on contact', 'Remind later']);
   await card.getByTestId('jobs-empty').waitFor();
 
   const row = card.getByTestId('manual-rule-row').filter({ hasText: 'Note on contact' });
@@ -128,20 +131,22 @@ test('in a contact card a manual contact rule runs and says "done", and its note
   await page.close();
 });
 
-test('a contact\'s pending timers are listed; one is cancelled, then "cancel all" clears the rest', async () => {
+test('a contact\'s pending timers are listed; a press too soon is skipped with its reason; one timer is cancelled, then "cancel all" clears the rest', async () => {
   const { page, errors } = await newPage(stack.page('ccard', { entity_id: String(ids.contact) }));
   const card = panel(page);
-  const later = card.getByRole('button', { name: 'Remind later', ...exact });
-  const result = card.getByTestId('manual-rule-row').filter({ hasText: 'Remind later' }).getByTestId('press-result');
-  // Pressed twice: two timers, a day away.
-  for (let n = 0; n < 2; n++) {
-    await later.click();
-    await result.filter({ hasText: T.card_press_done }).waitFor({ timeout: 30000 });
-    if (n === 0) await card.getByTestId('job').first().waitFor();
-  }
-  await eventually('two timers', async () => (await stack.api('GET', `/api/v1/entities/contacts/${ids.contact}/jobs`)).length === 2);
-  // The card reads its timers again after each press.
+  const resultOf = (name) => card.getByTestId('manual-rule-row').filter({ hasText: name }).getByTestId('press-result');
+  await card.getByRole('button', { name: 'Remind later', ...exact }).click();
+  await resultOf('Remind later').filter({ hasText: T.card_press_done }).waitFor({ timeout: 30000 });
+  await card.getByTestId('job').first().waitFor();
+  // Pressed again at once: the rule's run frequency (one run per 5 seconds per entity) skips it.
+  await card.getByRole('button', { name: 'Remind later', ...exact }).click();
+  await resultOf('Remind later').filter({ hasText: `${T.card_press_skipped}: ${T.card_verdict_frequency_exceeded}` })
+    .waitFor({ timeout: 30000 });
+  await card.getByRole('button', { name: 'Follow up later', ...exact }).click();
+  await resultOf('Follow up later').filter({ hasText: T.card_press_done }).waitFor({ timeout: 30000 });
+  // The card reads its timers again after each press: two, a day away.
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=job]').length === 2);
+  assert.equal((await stack.api('GET', `/api/v1/entities/contacts/${ids.contact}/jobs`)).length, 2);
   const jobs = card.getByTestId('job');
   assert.match(await jobs.first().textContent(), /Remind later/);
   await page.screenshot({ path: path.join(SCREENSHOTS, 'card_contact_timers.png'), fullPage: true });
@@ -164,13 +169,13 @@ test('a contact\'s pending timers are listed; one is cancelled, then "cancel all
 });
 
 test('a member sees no "cancel all" but may cancel one timer', async () => {
-  await stack.api('POST', `/api/v1/rules/${ids.contactLater}/run`, { entity_type: 'contacts', entity_ids: [ids.contact] });
+  await stack.api('POST', `/api/v1/rules/${ids.contactMember}/run`, { entity_type: 'contacts', entity_ids: [ids.contact] });
   await eventually('a timer', async () => (await stack.api('GET', `/api/v1/entities/contacts/${ids.contact}/jobs`)).length === 1);
   const { page, errors } = await newPage(stack.page('ccard', { entity_id: String(ids.contact), user_id: '1002', is_admin: 'false' }));
   const card = panel(page);
   await card.getByTestId('job').waitFor();
   assert.equal(await card.getByRole('button', { name: T.jobs_cancel_all, ...exact }).count(), 0);
-  await card.getByTestId('job').getByRole('button', { name: `${T.card_cancel_timer} Remind later` }).click();
+  await card.getByTestId('job').getByRole('button', { name: `${T.card_cancel_timer} Member timer` }).click();
   await card.getByTestId('jobs-empty').waitFor();
   assert.deepEqual(errors, []);
   await page.close();
@@ -234,7 +239,7 @@ test('the Salesbot designer shows the rule picker, and its save returns the widg
   const pick = page.getByTestId('salesbot-rule');
   await pick.locator(`option[value="${ids.contactNote}"]`).waitFor({ state: 'attached' });
   const offered = (await pick.locator('option').allTextContents()).slice(1);
-  for (const name of ['Note on contact', 'Remind later', 'Stage greeting', 'Made in the stage']) {
+  for (const name of ['Note on contact', 'Remind later', 'Member timer', 'Stage greeting', 'Made in the stage']) {
     assert.ok(offered.includes(name), `${name} is offered: ${offered}`);
   }
   for (const name of ['Company check', 'Lead changed', 'Moved to Qualified']) {
