@@ -11,6 +11,13 @@ define(['jquery'], function ($) {
   var APP_WASM = 'app/rulebook-widget_bg.wasm';
   var APP_CSS = 'app/style.css';
   var DP_SETTING_KEYS = ['rule_id'];
+  // The Salesbot step's handler (manifest `salesbot_designer`) and the setting that holds the rule.
+  var SALESBOT_HANDLER = 'run_rule';
+  var SALESBOT_SETTING_KEYS = ['rule_id'];
+  // Which rule's runs the advanced-settings page opens on, set by a card's link just before it leaves.
+  var OPEN_RUNS_KEY = 'rulebook:open-runs-of';
+  // The card areas Kommo reports (APP.getWidgetsArea()) and our locations for them.
+  var CARD_AREAS = { leads_card: 'lcard', contacts_card: 'ccard', companies_card: 'comcard' };
 
   return function () {
     var self = this;
@@ -63,7 +70,8 @@ define(['jquery'], function ($) {
     }
 
     // The only way out of the wasm. Resolves to {status, body} for any HTTP answer, {status: 0} when
-    // there was none.
+    // there was none. `dpForm` is the form whose named inputs hold our settings (a DP action's, or
+    // our Salesbot step's).
     function makeBridge(dpForm) {
       return {
         request: function (method, path, body) {
@@ -97,16 +105,41 @@ define(['jquery'], function ($) {
           var input = dpForm.find('input[name="' + key + '"]');
           return input.length ? String(input.val()) : undefined;
         },
+        openRunsOf: function (ruleId) {
+          try {
+            window.sessionStorage.setItem(OPEN_RUNS_KEY, String(ruleId));
+          } catch (e) {
+            // storage disabled: the page opens on the rules list
+          }
+        },
       };
+    }
+
+    // The rule a card's link asked the advanced-settings page to open on, once.
+    function takeOpenRunsOf() {
+      try {
+        var value = window.sessionStorage.getItem(OPEN_RUNS_KEY);
+        window.sessionStorage.removeItem(OPEN_RUNS_KEY);
+        var id = Number(value);
+        return value && id > 0 ? id : null;
+      } catch (e) {
+        return null;
+      }
     }
 
     function context(location, selectedIds) {
       var app = window.APP || window.AMOCRM || {};
       var card = app.data && app.data.current_card;
+      var isCard = location === 'lcard' || location === 'ccard' || location === 'comcard';
       return {
         location: location,
         widget_code: self.params.widget_code,
         lead_id: location === 'lcard' && card && card.id ? Number(card.id) : null,
+        entity_id: isCard && card && card.id ? Number(card.id) : null,
+        // Kommo's advanced-settings page of the widget (where its debugger is), on the account's own
+        // host: the way out of a card to a rule's runs.
+        advanced_settings_url: '/settings/widgets/' + encodeURIComponent(self.params.widget_code) + '/',
+        open_runs_of: location === 'advanced_settings' ? takeOpenRunsOf() : null,
         selected_ids: selectedIds || [],
         lang: app.lang_id || 'en',
         messages: (typeof self.i18n === 'function' && self.i18n('ui')) || {},
@@ -182,13 +215,16 @@ define(['jquery'], function ($) {
     this.callbacks = {
       render: function () {
         var area = window.APP && typeof APP.getWidgetsArea === 'function' ? APP.getWidgetsArea() : '';
-        if (area === 'leads_card') {
+        var location = CARD_AREAS[area];
+        if (location) {
+          // The right panel of a lead, contact or company card.
+          var holderId = 'rulebook-' + location + '-' + self.params.widget_code;
           self.render_template({
             caption: { class_name: 'rulebook-caption' },
-            body: '<div class="rulebook-lcard" id="rulebook-lcard-' + self.params.widget_code + '"></div>',
+            body: '<div class="rulebook-card rulebook-' + location + '" id="' + holderId + '"></div>',
             render: '',
           });
-          mount(document.getElementById('rulebook-lcard-' + self.params.widget_code), 'lcard');
+          mount(document.getElementById(holderId), location);
         }
         return true;
       },
@@ -229,7 +265,45 @@ define(['jquery'], function ($) {
         mount(root, 'digital_pipeline', form);
         return true;
       },
+      // Our step in the Salesbot designer (§2.2): Kommo renders an input per setting of the handler
+      // into $body; we hide ours, mount the rule picker, which writes the chosen rule's id into it,
+      // and declare the one way out of the step.
+      salesbotDesignerSettings: function ($body) {
+        var body = $body && $body.jquery ? $body : $($body);
+        SALESBOT_SETTING_KEYS.forEach(function (key) {
+          body.find('input[name="' + key + '"]').closest('.form-group').addClass('hidden');
+        });
+        var root = document.createElement('div');
+        root.className = 'rulebook-salesbot';
+        if (body.length) body.get(0).insertBefore(root, body.get(0).firstChild);
+        mount(root, 'salesbot_designer', body);
+        return { exits: [{ code: 'next', title: String((self.i18n('salesbot') || {}).next || 'Next') }] };
+      },
+      // The bot's steps for our block, as a JSON string: ask our backend to run the chosen rule on
+      // the bot's entity (Kommo adds the entity and a bot token to the request), then go on.
+      onSalesbotDesignerSave: function (handlerCode, params) {
+        return JSON.stringify(salesbotSteps(handlerCode, params));
+      },
     };
+
+    // The steps of our Salesbot block: step 0 posts to `/hooks/salesbot` with the rule's id and goes
+    // to step 1, which leaves the block by its one exit (the `exits` handler and exit codes follow
+    // public widgets' use; Kommo's documentation shows `widget_request` and `goto` only).
+    function salesbotSteps(handlerCode, params) {
+      var ruleId = String((params && params.rule_id) || '').trim();
+      var leave = { question: [{ handler: 'exits', params: { value: 'next' } }] };
+      // No rule chosen (or not our handler): the block only passes the bot on.
+      if (handlerCode !== SALESBOT_HANDLER || !/^[0-9]+$/.test(ruleId)) return [leave];
+      return [
+        {
+          question: [
+            { handler: 'widget_request', params: { url: backendUrl() + '/hooks/salesbot', data: { rule_id: ruleId } } },
+            { handler: 'goto', params: { type: 'question', step: 1 } },
+          ],
+        },
+        leave,
+      ];
+    }
     return this;
   };
 });

@@ -5,6 +5,21 @@
   'use strict';
 
   var query = new URLSearchParams(window.location.search);
+  // Kommo's advanced-settings page of a widget lives at /settings/widgets/<code>/ (where a card's
+  // link to the debugger goes). Links carry no query string, so that page takes the identity the
+  // last page of this tab was opened with.
+  var widgetPage = /^\/settings\/widgets\/([^/]+)\/?$/.exec(window.location.pathname);
+  try {
+    if (widgetPage && !window.location.search) {
+      query = new URLSearchParams(window.sessionStorage.getItem('kommo-host:query') || '');
+      query.set('page', 'advanced_settings');
+      query.set('widget_code', decodeURIComponent(widgetPage[1]));
+    } else if (window.location.search) {
+      window.sessionStorage.setItem('kommo-host:query', window.location.search);
+    }
+  } catch (e) {
+    // no storage: the sandbox identity
+  }
   var host = (window.__host = { log: [], tokensMinted: 0, dpSaved: null, errors: [], ready: false });
 
   // Kommo's dark theme is a class on <body> with its colours as CSS variables; `?theme=dark` turns it on.
@@ -84,6 +99,9 @@
   function start($, WidgetModule, id, manifest, lang) {
     var area = query.get('page') || 'advanced_settings';
     var leadId = Number(query.get('lead_id') || 5001);
+    // The contact or company of a ccard/comcard page (`?entity_id=`).
+    var cards = { lcard: 'leads', ccard: 'contacts', comcard: 'companies' };
+    var cardId = area === 'lcard' ? leadId : Number(query.get('entity_id') || 0);
     var holder = document.getElementById('page_holder');
     document.getElementById('host-account').textContent = id.subdomain + '.kommo.com';
     $('#host-nav a[data-area="' + area + '"]').addClass('active');
@@ -93,10 +111,13 @@
       lcard: 'leads_card',
       llist: 'leads',
       digital_pipeline: 'digital_pipeline',
+      ccard: 'contacts_card',
+      comcard: 'companies_card',
+      salesbot_designer: 'salesbot_designer',
     };
     var APP = (window.APP = window.AMOCRM = {
       lang_id: id.lang,
-      data: { current_card: area === 'lcard' ? { id: leadId } : null, current_view: null },
+      data: { current_card: cards[area] ? { id: cardId } : null, current_view: null },
       constant: function (name) {
         var c = {
           user: { id: id.user_id, name: 'Sandbox User', is_admin: id.is_admin ? 'Y' : 'N' },
@@ -106,10 +127,10 @@
         return c[name];
       },
       getBaseEntity: function () {
-        return area === 'lcard' ? 'leads' : null;
+        return cards[area] || null;
       },
       isCard: function () {
-        return area === 'lcard';
+        return Boolean(cards[area]);
       },
       getWidgetsArea: function () {
         return areaNames[area];
@@ -192,7 +213,8 @@
       var path = name.split('.');
       var fn = path.reduce(function (o, k) { return o && o[k]; }, widget.callbacks);
       host.log.push(name);
-      return typeof fn === 'function' ? fn.call(widget) : undefined;
+      var args = Array.prototype.slice.call(arguments, 1);
+      return typeof fn === 'function' ? fn.apply(widget, args) : undefined;
     }
 
     function lifecycle() {
@@ -217,6 +239,46 @@
         '<div class="card-holder"><div id="card_fields" class="card-fields"><h2>Lead #' + leadId + '</h2>' +
         '<p>Sandbox lead</p></div><div id="widgets_block" class="card-widgets"></div></div>';
       lifecycle();
+    } else if (area === 'ccard' || area === 'comcard') {
+      // A contact or company card: its fields on the left, the widgets' right panel.
+      var what = area === 'ccard' ? 'Contact' : 'Company';
+      holder.innerHTML =
+        '<div class="card-holder"><div id="card_fields" class="card-fields"><h2>' + what + ' #' + cardId + '</h2>' +
+        '<p>Sandbox ' + what.toLowerCase() + '</p></div><div id="widgets_block" class="card-widgets"></div></div>';
+      lifecycle();
+    } else if (area === 'salesbot_designer') {
+      // The Salesbot designer with our block's settings modal open: Kommo renders an input per setting
+      // of the handler (manifest `salesbot_designer`), calls `salesbotDesignerSettings($body, …)`, and
+      // on Save calls `onSalesbotDesignerSave(handler_code, params)` for the bot's steps (a JSON string).
+      var handlers = manifest.salesbot_designer || {};
+      var handlerCode = query.get('handler') || Object.keys(handlers).filter(function (k) { return k !== 'logo'; })[0];
+      var handler = handlers[handlerCode] || { settings: {} };
+      var label = function (key) {
+        return key.split('.').reduce(function (o, k) { return o && o[k]; }, lang) || key;
+      };
+      var inputs = Object.keys(handler.settings || {}).map(function (key) {
+        var setting = handler.settings[key];
+        var value = query.get('sb_' + key) || setting.default_value || '';
+        return '<div class="form-group"><label>' + label(setting.name) + '</label><input type="text" name="' + key +
+          '" value="' + String(value).replace(/"/g, '&quot;') + '"></div>';
+      }).join('');
+      holder.innerHTML =
+        '<div class="salesbot-designer"><div class="sb-canvas"><div class="sb-step">Start</div><div class="sb-step">Send message</div>' +
+        '<div class="sb-step sb-step_widget">' + lang.widget.name + '</div></div>' +
+        '<div class="modal salesbot-designer__modal" role="dialog" aria-label="' + label(handler.name) + '"><div class="modal-body">' +
+        '<h2 class="sb-modal__title">' + label(handler.name) + '</h2>' +
+        '<div class="sb-widget-settings" data-handler="' + handlerCode + '">' + inputs + '</div>' +
+        '<button type="button" class="button-input button-input_blue js-salesbot-save">Save</button></div></div></div>';
+      host.salesbotSaved = null;
+      if (lifecycle()) {
+        host.salesbotExits = call('salesbotDesignerSettings', $('.sb-widget-settings'), function () {}, {});
+      }
+      $('.js-salesbot-save').on('click', function () {
+        var params = {};
+        $('.sb-widget-settings input[name]').each(function () { params[this.name] = this.value; });
+        var steps = call('onSalesbotDesignerSave', handlerCode, params);
+        host.salesbotSaved = { handler: handlerCode, params: params, steps: typeof steps === 'string' ? steps : null };
+      });
     } else if (area === 'llist') {
       var ids = (query.get('lead_ids') || '5001,5002,5003').split(',').map(Number);
       holder.innerHTML =

@@ -4,7 +4,10 @@
 //! (from npm), the `APP`/`AMOCRM` global, the widget object with `params`, `get_settings`, `i18n`,
 //! `render_template` and `$authorizedAjax` (which mints a disposable token, HS256 with the sandbox
 //! client secret, claims of §6.2), and the lifecycle: `render`, then `init`, then `bind_actions`, then
-//! the location's callback (`advancedSettings`, the lead card's right panel, `dpSettings`).
+//! the location's callback (`advancedSettings`, the right panel of a lead, contact or company card,
+//! `dpSettings`, and in the Salesbot designer `salesbotDesignerSettings` and, on Save,
+//! `onSalesbotDesignerSave`). `/settings/widgets/{code}/` is the widget's advanced-settings page, as
+//! Kommo's address for it.
 //!
 //! The widget is served from the unpacked `widget.zip` (`widget_dir`), never from the source tree, and
 //! `.wasm` files are served as `application/octet-stream`, as an arbitrary host might, so the widget's
@@ -81,12 +84,17 @@ const INDEX_HTML: &str = include_str!("../host/index.html");
 const HOST_JS: &str = include_str!("../host/kommo-host.js");
 const HOST_CSS: &str = include_str!("../host/kommo-host.css");
 
-/// The host page's routes: `/`, `/host/*`, `/vendor/*` and `/widget/*`.
+/// The host page's routes: `/`, `/settings/widgets/{code}/`, `/host/*`, `/vendor/*` and `/widget/*`.
 pub fn router(config: HostPageConfig) -> Router {
     let identity = config.identity.clone();
     let widget = ServeDir::new(&config.widget_dir);
     Router::new()
         .route("/", get(|| async { Html(INDEX_HTML) }))
+        // Kommo's advanced-settings page of a widget, where a card's link to the debugger leads.
+        .route(
+            "/settings/widgets/{code}/",
+            get(|| async { Html(INDEX_HTML) }),
+        )
         .route(
             "/host/kommo-host.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], HOST_JS) }),

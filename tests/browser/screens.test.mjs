@@ -20,6 +20,9 @@ const openListMenu = async (page) => {
 };
 const LOCATIONS = [
   { name: 'lcard', query: { lead_id: '5001' }, panel: '#widgets_block' },
+  { name: 'ccard', query: { entity_id: '1' }, panel: '#widgets_block' },
+  { name: 'comcard', query: { entity_id: '1' }, panel: '#widgets_block' },
+  { name: 'salesbot_designer' },
   { name: 'llist', open: openListMenu },
   { name: 'digital_pipeline' },
 ];

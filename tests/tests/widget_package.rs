@@ -66,8 +66,11 @@ fn the_manifest_sits_at_the_zip_root_with_every_location_and_block() {
         "settings",
         "advanced_settings",
         "lcard-1",
+        "ccard-1",
+        "comcard-1",
         "llist-0",
         "digital_pipeline",
+        "salesbot_designer",
     ] {
         assert!(locations.contains(required), "missing location {required}");
     }
@@ -78,6 +81,10 @@ fn the_manifest_sits_at_the_zip_root_with_every_location_and_block() {
         "{hook}"
     );
     assert!(m["dp"]["settings"]["rule_id"].is_object());
+    // The Salesbot step: one handler whose setting is the rule (script.js's SALESBOT_HANDLER).
+    let step = &m["salesbot_designer"]["run_rule"];
+    assert_eq!(step["name"], "salesbot.run_rule");
+    assert_eq!(step["settings"]["rule_id"]["type"], "text");
 }
 
 /// Every string value of the manifest that looks like an i18n key (`a.b`), with where it was found.

@@ -21,6 +21,9 @@ extern "C" {
 
     #[wasm_bindgen(method, js_name = getDpSetting)]
     fn get_dp_setting(this: &Bridge, key: &str) -> Option<String>;
+
+    #[wasm_bindgen(method, js_name = openRunsOf)]
+    fn open_runs_of(this: &Bridge, rule_id: f64);
 }
 
 /// A raw answer from the backend.
@@ -74,6 +77,12 @@ impl Backend {
     /// Writes a digital-pipeline action setting back into Kommo's form.
     pub fn set_dp_setting(&self, key: &str, value: &str) {
         self.0.set_dp_setting(key, value);
+    }
+
+    /// Remembers which rule's runs the advanced-settings page should open on, just before a link
+    /// leaves a card for it (script.js keeps it for the page's next mount; the URL stays Kommo's).
+    pub fn open_runs_of(&self, rule_id: i64) {
+        self.0.open_runs_of(rule_id as f64);
     }
 
     /// Reads a digital-pipeline action setting from Kommo's form.

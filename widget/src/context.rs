@@ -10,12 +10,18 @@ use serde::Deserialize;
 pub enum Location {
     /// The widget's own page under Settings: rule builder, debugger, variables.
     AdvancedSettings,
-    /// The right panel of a lead card: manual-launch buttons and pending timers.
+    /// The right panel of a lead card: manual-launch buttons, pending timers, last runs.
     Lcard,
+    /// The right panel of a contact card: the same for the contact.
+    Ccard,
+    /// The right panel of a company card: the same for the company.
+    Comcard,
     /// A dialog over the leads list: run a rule on the ticked leads.
     Llist,
     /// The action modal of a digital-pipeline stage: which rule the stage runs.
     DigitalPipeline,
+    /// Our step's settings in the Salesbot designer: which rule the bot runs.
+    SalesbotDesigner,
 }
 
 /// The mount context, as JSON from script.js.
@@ -28,6 +34,15 @@ pub struct WidgetContext {
     /// The lead open in the card, on `lcard`.
     #[serde(default)]
     pub lead_id: Option<i64>,
+    /// The entity open in the card, on `lcard`, `ccard` and `comcard`.
+    #[serde(default)]
+    pub entity_id: Option<i64>,
+    /// Where Kommo shows the widget's advanced-settings page (its debugger), for links out of a card.
+    #[serde(default)]
+    pub advanced_settings_url: Option<String>,
+    /// The rule whose runs the advanced-settings page opens on (a card's link chose it).
+    #[serde(default)]
+    pub open_runs_of: Option<i64>,
     /// The ticked rows, on `llist`.
     #[serde(default)]
     pub selected_ids: Vec<i64>,
@@ -53,6 +68,17 @@ impl WidgetContext {
     pub fn from_json(json: &str) -> Result<Self, ContextError> {
         Ok(serde_json::from_str(json)?)
     }
+
+    /// The entity open in a card (a lead card may say it as `lead_id` only).
+    pub fn card_entity(&self) -> Option<i64> {
+        self.entity_id
+            .or(if self.location == Location::Lcard {
+                self.lead_id
+            } else {
+                None
+            })
+            .filter(|id| *id > 0)
+    }
 }
 
 #[cfg(test)]
@@ -68,6 +94,36 @@ mod tests {
         assert_eq!(c.location, Location::Lcard);
         assert_eq!(c.lead_id, Some(42));
         assert_eq!(c.messages.get("title").map(String::as_str), Some("Reglas"));
+    }
+
+    #[test]
+    fn a_contact_or_company_card_names_its_entity() {
+        let c = WidgetContext::from_json(
+            r#"{"location":"ccard","widget_code":"rulebook","entity_id":77,"advanced_settings_url":"/settings/widgets/rulebook/"}"#,
+        )
+        .expect("context");
+        assert_eq!(c.location, Location::Ccard);
+        assert_eq!(c.card_entity(), Some(77));
+        assert_eq!(
+            c.advanced_settings_url.as_deref(),
+            Some("/settings/widgets/rulebook/")
+        );
+        let lead =
+            WidgetContext::from_json(r#"{"location":"lcard","widget_code":"x","lead_id":5}"#)
+                .expect("context");
+        assert_eq!(lead.card_entity(), Some(5));
+        let unsaved =
+            WidgetContext::from_json(r#"{"location":"comcard","widget_code":"x","lead_id":5}"#)
+                .expect("context");
+        assert_eq!(
+            unsaved.card_entity(),
+            None,
+            "a lead id means nothing in a company card"
+        );
+        let designer =
+            WidgetContext::from_json(r#"{"location":"salesbot_designer","widget_code":"x"}"#)
+                .expect("context");
+        assert_eq!(designer.location, Location::SalesbotDesigner);
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! `/api/v1/entities/{type}/{id}/jobs`: the pending and dead jobs of one entity, and cancelling them;
+//! `/api/v1/entities/{type}/{id}/jobs`: the pending and dead jobs of one entity, and cancelling them
+//! (all of them: administrators; one timer from the entity's card: any user, as pressing a rule's
+//! button is);
 //! `/api/v1/jobs/dead` and `/api/v1/jobs/{id}/retry`: the dead-letter jobs, and another go for one.
 
 use axum::{extract::State, Json};
@@ -7,7 +9,7 @@ use serde_json::{json, Value};
 use super::{
     body::{path_id, require_admin, ApiPath},
     page::Paged,
-    routes::{Route, Verb},
+    routes::{Access, Route, Verb},
     ApiError, ApiResult,
 };
 use crate::{
@@ -23,6 +25,12 @@ pub(super) fn routes() -> Vec<Route> {
             Verb::Delete,
             "/api/v1/entities/{entity_type}/{entity_id}/jobs",
             cancel,
+        ),
+        Route::new(
+            Verb::Delete,
+            "/api/v1/entities/{entity_type}/{entity_id}/jobs/{job_id}",
+            Access::MemberAction,
+            cancel_one,
         ),
         Route::read("/api/v1/jobs/dead", list_dead),
         Route::admin(Verb::Post, "/api/v1/jobs/{id}/retry", retry),
@@ -72,6 +80,29 @@ async fn cancel(
     let filter = entity_filter(entity_type, &entity_id)?;
     let cancelled = state.queue.cancel_jobs(caller.account_id, &filter).await?;
     Ok(Json(json!({ "cancelled": cancelled })))
+}
+
+async fn cancel_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((entity_type, entity_id, job_id)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let filter = entity_filter(entity_type, &entity_id)?;
+    let job_id = path_id(&job_id, "timer")?;
+    let Some((entity_type, entity_id)) = filter.entity else {
+        return Err(ApiError::not_found("No such entity."));
+    };
+    if state
+        .queue
+        .cancel_entity_job(caller.account_id, (&entity_type, entity_id), job_id)
+        .await?
+    {
+        Ok(Json(json!({ "cancelled": 1 })))
+    } else {
+        Err(ApiError::not_found(
+            "No waiting timer with this id on this entity; it may have run or been cancelled already.",
+        ))
+    }
 }
 
 async fn list_dead(

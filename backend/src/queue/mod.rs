@@ -425,6 +425,28 @@ impl Queue {
         Ok(query.execute(&self.db.pool).await?.rows_affected())
     }
 
+    /// Cancels one waiting job of the account acting on `entity` (a timer shown in that entity's
+    /// card); `false` if there is no such job, or it is running under a lease right now.
+    pub async fn cancel_entity_job(
+        &self,
+        account_id: i64,
+        entity: (&str, i64),
+        job_id: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE account_id = $1 AND id = $2 AND entity_type = $3 AND entity_id = $4
+               AND (locked_until IS NULL OR locked_until <= $5)",
+        )
+        .bind(account_id)
+        .bind(job_id)
+        .bind(entity.0.to_owned())
+        .bind(entity.1)
+        .bind(self.clock.now_ms())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Gives a dead job of the account a new set of attempts, due now; `false` if there is no such
     /// dead job.
     pub async fn retry_dead_job(&self, account_id: i64, job_id: i64) -> Result<bool, sqlx::Error> {

@@ -557,6 +557,24 @@ impl TestApp {
         .await
     }
 
+    pub async fn cancel_entity_job(
+        &self,
+        who: As,
+        entity_type: &str,
+        id: i64,
+        job_id: i64,
+    ) -> TestResponse {
+        self.send(
+            Method::DELETE,
+            &format!("/api/v1/entities/{entity_type}/{id}/jobs/{job_id}"),
+            Some(who),
+            None,
+            None,
+            &[],
+        )
+        .await
+    }
+
     // --- /api/v1/account
 
     pub async fn hook_urls(&self, who: As) -> TestResponse {

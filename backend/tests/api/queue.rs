@@ -39,6 +39,7 @@ crate::on_both_databases!(
     replace_pending_keeps_only_the_newest_job,
     delayed_jobs_are_cancelled_by_rule_block_or_action,
     an_entitys_jobs_are_listed_and_cancelled_through_the_api,
+    one_timer_of_an_entity_is_cancelled_by_any_user_of_its_account,
     two_processes_claiming_at_once_run_each_job_once,
     the_worker_loop_runs_jobs_as_they_are_enqueued_and_stops_on_shutdown,
     a_dead_job_is_listed_and_retried_through_the_api,
@@ -556,6 +557,49 @@ async fn an_entitys_jobs_are_listed_and_cancelled_through_the_api(backend: Backe
             .map(Vec::len),
         Some(1)
     );
+}
+
+async fn one_timer_of_an_entity_is_cancelled_by_any_user_of_its_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for (n, id) in [(1, 5), (2, 5), (3, 6)] {
+        let mut j = job(n, START_MS + n * 1_000);
+        j.entity = Some(("leads".into(), id));
+        ids.push(app.queue().enqueue(&j).await.expect("enqueue"));
+    }
+    // Another account's user, the wrong entity and an unknown id find nothing.
+    app.cancel_entity_job(OTHER_ADMIN, "leads", 5, ids[0])
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.cancel_entity_job(MEMBER, "leads", 6, ids[0])
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.cancel_entity_job(MEMBER, "leads", 5, ids[2] + 100)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.cancel_entity_job(MEMBER, "Leads!", 5, ids[0])
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+
+    let cancelled = app
+        .cancel_entity_job(MEMBER, "leads", 5, ids[0])
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(cancelled, json!({ "cancelled": 1 }));
+    app.cancel_entity_job(MEMBER, "leads", 5, ids[0])
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let left: Vec<_> = app
+        .entity_jobs(MEMBER, "leads", 5)
+        .await
+        .expect(StatusCode::OK)
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|j| j["id"].as_i64())
+        .collect();
+    assert_eq!(left, vec![Some(ids[1])]);
+    assert_eq!(jobs_left(&app).await, 2);
 }
 
 async fn two_processes_claiming_at_once_run_each_job_once(backend: Backend) {

@@ -183,6 +183,7 @@ fn fill(route: &Route, ids: &Theirs) -> String {
             "{id}" if resource == "links" => ids.link.to_string(),
             "{id}" if resource == "receivers" => ids.receiver.to_string(),
             "{request_id}" => ids.request.to_string(),
+            "{job_id}" => ids.dead_job.to_string(),
             "{name}" => ids.variable.clone(),
             "{version}" => "1".into(),
             "{entity_type}" => "leads".into(),

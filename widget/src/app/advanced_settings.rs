@@ -26,9 +26,11 @@ enum Tab {
 pub fn advanced_settings(props: &PageProps) -> Html {
     let t = &props.texts;
     let me = use_me(&props.backend);
-    let tab = use_state(|| Tab::Rules);
-    let runs_of = use_state(|| None::<i64>);
     let new_rule = use_state(|| None::<super::NewRule>);
+    // A card's link to a rule's runs opens the page on the debugger.
+    let opened = props.context.open_runs_of;
+    let tab = use_state(|| opened.map_or(Tab::Rules, |_| Tab::Debugger));
+    let runs_of = use_state(|| opened);
     let nav = super::Nav {
         show_runs: {
             let (tab, runs_of) = (tab.clone(), runs_of.clone());

@@ -74,11 +74,14 @@ pub fn debugger(props: &PageProps) -> Html {
                         Source::Rule(id) => services::rule_log(&backend, id)
                             .await
                             .map(|l| l.into_iter().map(Run::from).collect()),
-                        Source::Entity(e) => {
-                            services::entity_runs(&backend, runs::api_segment(e.entity_type), e.id)
-                                .await
-                                .map(|l| l.into_iter().map(Run::from).collect())
-                        }
+                        Source::Entity(e) => services::entity_runs(
+                            &backend,
+                            runs::api_segment(e.entity_type),
+                            e.id,
+                            100,
+                        )
+                        .await
+                        .map(|l| l.into_iter().map(Run::from).collect()),
                     };
                     runs.set(Some(loaded.into()));
                 });

@@ -5,9 +5,10 @@ pub mod builder;
 mod bulk_run;
 mod debugger;
 mod dp_settings;
-mod lead_card;
+mod entity_card;
 mod links;
 mod rules;
+mod salesbot;
 mod statistics;
 mod variables;
 mod webhooks;
@@ -77,9 +78,12 @@ pub fn root(props: &RootProps) -> Html {
     };
     let body = match page.context.location {
         Location::AdvancedSettings => html! { <advanced_settings::AdvancedSettings ..page /> },
-        Location::Lcard => html! { <lead_card::LeadCard ..page /> },
+        Location::Lcard | Location::Ccard | Location::Comcard => {
+            html! { <entity_card::EntityCard ..page /> }
+        }
         Location::Llist => html! { <bulk_run::BulkRun ..page /> },
         Location::DigitalPipeline => html! { <dp_settings::DpSettings ..page /> },
+        Location::SalesbotDesigner => html! { <salesbot::SalesbotStep ..page /> },
     };
     html! { <div class="rb-root">{ body }</div> }
 }
@@ -90,7 +94,8 @@ fn format_millis(ms: i64) -> String {
     String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
 }
 
-/// The manual rules that apply to an entity type (`lead`), for the card buttons and bulk runs.
+/// The manual rules that apply to an entity type (`lead`, `contact`, `company`), for the card
+/// buttons and bulk runs.
 fn manual_rules<'a>(
     rules: &'a [domain::api::RuleSummary],
     entity: &'a str,

@@ -7,8 +7,8 @@ use crate::{
     state::{decode, UiError},
 };
 use domain::api::{
-    Cancelled, ExecutionEntry, JobInfo, Me, Queued, RuleRecord, RuleSummary, RunRule, SaveRule,
-    Variable,
+    Cancelled, EntityRun, ExecutionEntry, JobInfo, Me, Queued, RuleRecord, RuleSummary, RunRule,
+    SaveRule, Variable,
 };
 
 /// Sends a request through the bridge and decodes the answer.
@@ -117,6 +117,38 @@ pub async fn cancel_entity_jobs(
         backend,
         "DELETE",
         &format!("/api/v1/entities/{entity_type}/{id}/jobs"),
+        None,
+    )
+    .await
+}
+
+/// `DELETE /api/v1/entities/{type}/{id}/jobs/{job}`: cancels one waiting timer of the entity.
+pub async fn cancel_entity_job(
+    backend: &Backend,
+    entity_type: &str,
+    id: i64,
+    job: i64,
+) -> Result<Cancelled, UiError> {
+    request(
+        backend,
+        "DELETE",
+        &format!("/api/v1/entities/{entity_type}/{id}/jobs/{job}"),
+        None,
+    )
+    .await
+}
+
+/// `GET /api/v1/entities/{type}/{id}/runs`: the entity's last `limit` rule runs, newest first.
+pub async fn entity_runs(
+    backend: &Backend,
+    entity_type: &str,
+    id: i64,
+    limit: usize,
+) -> Result<Vec<EntityRun>, UiError> {
+    request(
+        backend,
+        "GET",
+        &format!("/api/v1/entities/{entity_type}/{id}/runs?limit={limit}"),
         None,
     )
     .await
@@ -293,22 +325,6 @@ pub async fn rotate_link(backend: &Backend, id: i64) -> Result<TriggerLink, UiEr
 /// `DELETE /api/v1/links/{id}`.
 pub async fn delete_link(backend: &Backend, id: i64) -> Result<(), UiError> {
     send(backend, "DELETE", &format!("/api/v1/links/{id}"), None).await
-}
-
-/// `GET /api/v1/entities/{type}/{id}/runs`: every rule's logged runs for the entity's events,
-/// newest first ("why didn't anything happen to lead 123").
-pub async fn entity_runs(
-    backend: &Backend,
-    entity_type: &str,
-    id: i64,
-) -> Result<Vec<domain::api::EntityRun>, UiError> {
-    request(
-        backend,
-        "GET",
-        &format!("/api/v1/entities/{entity_type}/{id}/runs?limit=100"),
-        None,
-    )
-    .await
 }
 
 /// `GET /api/v1/entities/{type}/search?q=`: leads, contacts or companies by name, phone or email.
