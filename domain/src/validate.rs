@@ -35,12 +35,13 @@ pub const MAX_ACTIONS: usize = 50;
 pub const MAX_BLOCK_DELAY_SECONDS: u32 = 24 * 3600;
 /// Shortest timer, seconds.
 pub const MIN_TIMER_SECONDS: u64 = 1;
-/// Longest timer, seconds (the manual's 99 years).
-pub const MAX_TIMER_SECONDS: u64 = 99 * 366 * 24 * 3600;
-/// Most days a date-field timer is shifted by, either way (99 years).
-pub const MAX_TIMER_SHIFT_DAYS: i32 = 99 * 366;
+/// Longest timer, seconds (the manual's 99 years: 99 × 365 days and the at most 25 leap days
+/// that 99 calendar years hold).
+pub const MAX_TIMER_SECONDS: u64 = MAX_TIMER_SHIFT_DAYS as u64 * 24 * 3600;
+/// Most days a date-field timer is shifted by, either way (99 years, as above).
+pub const MAX_TIMER_SHIFT_DAYS: i32 = 99 * 365 + 25;
 /// Most hours a date-field trigger is offset by, either way (99 years).
-pub const MAX_TRIGGER_OFFSET_HOURS: i32 = 99 * 366 * 24;
+pub const MAX_TRIGGER_OFFSET_HOURS: i32 = MAX_TIMER_SHIFT_DAYS * 24;
 pub use crate::rule::MIN_RUN_INTERVAL_SECONDS;
 pub use crate::template::{MAX_CALC_DEPTH, MAX_TEMPLATE_BYTES};
 /// Longest rule name, characters.

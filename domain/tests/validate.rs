@@ -335,7 +335,10 @@ fn a_run_interval_under_five_seconds_is_refused_at_its_pointer() {
 
 #[test]
 fn timers_run_from_one_second_to_ninety_nine_years() {
-    use domain::validate::validate_limits;
+    use domain::validate::{validate_limits, MAX_TIMER_SHIFT_DAYS};
+    // 99 years: 99 × 365 days and the at most 25 leap days they hold.
+    assert_eq!(MAX_TIMER_SHIFT_DAYS, 99 * 365 + 25);
+    let longest = MAX_TIMER_SHIFT_DAYS;
     let timed = |timer: Value| {
         rule(
             json!([{"actions": [{"timer": timer, "do": {"type": "add_note", "entity": "lead", "text": "hi"}}]}]),
@@ -353,17 +356,17 @@ fn timers_run_from_one_second_to_ninety_nine_years() {
         ProblemCode::OutOfRange
     );
     assert_eq!(
-        refused(json!({"kind": "after", "amount": 99 * 366 + 1, "unit": "days"})),
+        refused(json!({"kind": "after", "amount": longest + 1, "unit": "days"})),
         ProblemCode::OutOfRange
     );
     for ok in [
         json!({"kind": "after", "amount": 1, "unit": "seconds"}),
-        json!({"kind": "after", "amount": 99 * 366, "unit": "days"}),
+        json!({"kind": "after", "amount": longest, "unit": "days"}),
     ] {
         assert_eq!(validate_limits(&timed(ok.clone())), vec![], "{ok}");
     }
     let shifted = validate_limits(&timed(
-        json!({"kind": "date_field", "field": "lead.created_at", "shift_days": -(99 * 366 + 1)}),
+        json!({"kind": "date_field", "field": "lead.created_at", "shift_days": -(longest + 1)}),
     ));
     assert_eq!(
         problem_at(&shifted, "/blocks/0/actions/0/timer/shift_days"),
