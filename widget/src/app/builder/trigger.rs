@@ -422,7 +422,7 @@ fn controls(ctx: &BuilderCtx, trigger: &Trigger) -> Html {
             parts.push(html! {
                 <WebhookControls trigger={trigger.clone()} hook_id={hook_id.clone()} receiver_id={*receiver_id} />
             });
-            parts.push(search_controls(&ctx, trigger, search.as_ref()));
+            parts.push(search_controls(ctx, trigger, search.as_ref()));
         }
         _ => {}
     }
@@ -928,43 +928,6 @@ pub fn webhook_controls(props: &WebhookControlsProps) -> Html {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lists_split_on_commas_and_drop_blanks() {
-        assert_eq!(
-            split_list(" whatsapp, telegram ,, "),
-            vec!["whatsapp".to_string(), "telegram".to_string()]
-        );
-        assert!(split_list("").is_empty());
-    }
-
-    #[test]
-    fn every_kind_is_in_a_group_and_unavailable_kinds_are_real_kinds() {
-        for (kind, _) in UNAVAILABLE {
-            assert!(TRIGGER_KINDS.contains(kind));
-        }
-        let groups: std::collections::HashSet<_> =
-            TRIGGER_KINDS.iter().map(|k| kind_group(k)).collect();
-        assert_eq!(groups.len(), 4);
-    }
-
-    #[test]
-    fn every_kind_has_a_name_and_a_hint_in_english() {
-        let texts = crate::i18n::Texts::default();
-        for kind in TRIGGER_KINDS {
-            for key in [format!("trg_kind_{kind}"), format!("trg_hint_{kind}")] {
-                assert_ne!(texts.get(&key), key, "en.json lacks ui.{key}");
-            }
-        }
-        for (_, reason) in UNAVAILABLE {
-            assert_ne!(texts.get(reason), *reason);
-        }
-    }
-}
-
 fn search_mut(t: &mut Trigger) -> Option<&mut Option<EntitySearch>> {
     match t {
         Trigger::InboundWebhook { search, .. } => Some(search),
@@ -1127,5 +1090,42 @@ fn search_controls(ctx: &BuilderCtx, trigger: &Trigger, search: Option<&EntitySe
             <Checkbox label={ctx.t("trg_search_create")} checked={search.create_if_not_found} on_change={on_create} />
             <small class="rb-hint">{ ctx.t("trg_search_hint") }</small>
         </fieldset>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_split_on_commas_and_drop_blanks() {
+        assert_eq!(
+            split_list(" whatsapp, telegram ,, "),
+            vec!["whatsapp".to_string(), "telegram".to_string()]
+        );
+        assert!(split_list("").is_empty());
+    }
+
+    #[test]
+    fn every_kind_is_in_a_group_and_unavailable_kinds_are_real_kinds() {
+        for (kind, _) in UNAVAILABLE {
+            assert!(TRIGGER_KINDS.contains(kind));
+        }
+        let groups: std::collections::HashSet<_> =
+            TRIGGER_KINDS.iter().map(|k| kind_group(k)).collect();
+        assert_eq!(groups.len(), 4);
+    }
+
+    #[test]
+    fn every_kind_has_a_name_and_a_hint_in_english() {
+        let texts = crate::i18n::Texts::default();
+        for kind in TRIGGER_KINDS {
+            for key in [format!("trg_kind_{kind}"), format!("trg_hint_{kind}")] {
+                assert_ne!(texts.get(&key), key, "en.json lacks ui.{key}");
+            }
+        }
+        for (_, reason) in UNAVAILABLE {
+            assert_ne!(texts.get(reason), *reason);
+        }
     }
 }
