@@ -439,6 +439,7 @@ mod tests {
                 webhook(&s),
                 crate::engine::outbound::OutboundConfig::default()
             );
+            assert_eq!(webhook(&s).timeout, std::time::Duration::from_secs(5));
             jail.set_env("RULEBOOK_WEBHOOK_TIMEOUT_S", "3");
             jail.set_env("RULEBOOK_WEBHOOK_MAX_RESPONSE_BYTES", "1000");
             let s = Settings::load(None).expect("overridden");

@@ -713,10 +713,12 @@ pub fn trigger_matches(trigger: &Trigger, event: &Event) -> bool {
             Trigger::InboundWebhook {
                 hook_id,
                 receiver_id,
+                ..
             },
             EventKind::InboundWebhook {
                 hook_id: h,
                 receiver_id: r,
+                ..
             },
         ) => match receiver_id {
             Some(receiver) => *r == Some(*receiver),

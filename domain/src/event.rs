@@ -166,6 +166,10 @@ pub enum EventKind {
         /// The calling rule.
         #[serde(default)]
         parent_rule_id: Option<i64>,
+        /// The calling run's entity: the called rule reads the lead, contact and company of the
+        /// caller's run when its own entity is one of them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent_entity: Option<EntityRef>,
     },
     /// A Salesbot ran the rule.
     Salesbot,
@@ -182,6 +186,10 @@ pub enum EventKind {
         /// The receiver the request came through; none for a rule's own inbound URL.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receiver_id: Option<i64>,
+        /// Whether the rule's search found its entity (`event.entity_found`); `None` when the
+        /// rule searches for none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        found: Option<bool>,
     },
 }
 

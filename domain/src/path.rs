@@ -204,6 +204,8 @@ pub enum EventField {
     OldPipelineId,
     /// The previous responsible user id.
     OldResponsibleUserId,
+    /// Whether an inbound webhook's search found its entity (true) or not (false).
+    EntityFound,
 }
 
 /// A typed path to one readable value.
@@ -317,6 +319,7 @@ const EVENT_FIELDS: &[(&str, EventField)] = &[
     ("old_status_id", EventField::OldStatusId),
     ("old_pipeline_id", EventField::OldPipelineId),
     ("old_responsible_user_id", EventField::OldResponsibleUserId),
+    ("entity_found", EventField::EntityFound),
 ];
 
 fn lookup<T: Copy>(table: &[(&str, T)], key: &str) -> Option<T> {

@@ -992,6 +992,21 @@ impl Walker<'_> {
                 status_id,
                 ..
             } => self.pipeline_and_stage(pipeline_id, status_id),
+            Trigger::InboundWebhook {
+                search: Some(search),
+                ..
+            } => {
+                let entity = Some(search.entity);
+                for criterion in &mut search.by {
+                    if let crate::rule::SearchField::Custom(id) = &mut criterion.field {
+                        self.field(entity, id);
+                    }
+                    criterion.value = self.template(&criterion.value);
+                }
+                if let Some(name) = &search.name {
+                    search.name = Some(self.template(name));
+                }
+            }
             _ => {}
         }
     }

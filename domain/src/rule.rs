@@ -13,7 +13,7 @@ use crate::snapshot::WeeklyHours;
 use crate::template::Template;
 
 /// The schema version [`Rule::from_json`] migrates to and [`Rule`] serialises with.
-pub const CURRENT_SCHEMA_VERSION: u32 = 2;
+pub const CURRENT_SCHEMA_VERSION: u32 = 3;
 
 /// The shortest allowed run interval per entity, in seconds (the manual's minimum).
 pub const MIN_RUN_INTERVAL_SECONDS: u32 = 5;
@@ -85,6 +85,9 @@ impl Rule {
     ///
     /// Version 1 (no `schema_version` key) kept the run interval and the once flag at the top
     /// level (`run_every_seconds`, `once`) and the else scenario as a bare `else_actions` list.
+    /// Up to version 2 an inbound webhook always looked for a contact by `phone`, then `email`,
+    /// and created one when neither found it: such a trigger gets that search written out
+    /// ([`EntitySearch::legacy_contact`]).
     pub fn from_json(text: &str) -> Result<Rule, RuleParseError> {
         let mut document: serde_json::Value =
             serde_json::from_str(text).map_err(|e| RuleParseError::Syntax {
@@ -109,6 +112,9 @@ impl Rule {
         if version <= 1 {
             migrate_v1_to_v2(object);
         }
+        if version <= 2 {
+            migrate_v2_to_v3(object);
+        }
         serde_json::from_value(document).map_err(|e| RuleParseError::Shape {
             message: e.to_string(),
         })
@@ -119,6 +125,21 @@ impl Rule {
         // A Rule holds only strings, numbers, maps and sequences: serialising cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+fn migrate_v2_to_v3(object: &mut serde_json::Map<String, serde_json::Value>) {
+    use serde_json::Value;
+    if let Some(Value::Object(trigger)) = object.get_mut("trigger") {
+        let inbound = trigger.get("kind").and_then(Value::as_str) == Some("inbound_webhook");
+        if inbound && !trigger.contains_key("search") {
+            let search = serde_json::to_value(EntitySearch::legacy_contact()).unwrap_or_default();
+            trigger.insert("search".to_owned(), search);
+        }
+    }
+    object.insert(
+        "schema_version".to_owned(),
+        Value::from(CURRENT_SCHEMA_VERSION),
+    );
 }
 
 fn migrate_v1_to_v2(object: &mut serde_json::Map<String, serde_json::Value>) {
@@ -386,7 +407,85 @@ pub enum Trigger {
         /// The receiver whose requests run the rule.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receiver_id: Option<i64>,
+        /// The entity the request is about, searched for before the blocks are checked; the
+        /// entity found is the run's entity, and `event.entity_found` tells the blocks whether
+        /// one was. Without a search the run has no entity.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        search: Option<EntitySearch>,
     },
+}
+
+/// The inbound webhook's search for its entity (the manual's site form: "search for a contact
+/// by phone, if there is no contact, create a new one, if there is, update and set a task").
+/// The criteria are tried in order and the first that finds an entity wins (the manual's OR
+/// principle); a criterion whose value renders empty is skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EntitySearch {
+    /// What is searched: a lead, a contact or a company.
+    pub entity: EntityType,
+    /// The criteria, tried in order.
+    #[serde(default)]
+    pub by: Vec<SearchCriterion>,
+    /// When nothing is found, create the entity from the criteria's values (phone, email, name
+    /// and custom fields; an id is not written) and run with it; `event.entity_found` stays
+    /// false. Rules written before the search was modelled have this set (see
+    /// [`Rule::from_json`]); a new rule creates in its not-found branch instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_if_not_found: bool,
+    /// The created entity's name; by default the name criterion's value, or else the first
+    /// non-empty value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Template>,
+}
+
+impl EntitySearch {
+    /// What every inbound rule did before the search was modelled: a contact by `{phone}`, then
+    /// by `{email}`, created (named `{name}`) when neither finds one.
+    pub fn legacy_contact() -> EntitySearch {
+        let criterion = |field, source: &str| SearchCriterion {
+            field,
+            value: Template::new(source),
+        };
+        EntitySearch {
+            entity: EntityType::Contact,
+            by: vec![
+                criterion(SearchField::Phone, "{phone}"),
+                criterion(SearchField::Email, "{email}"),
+            ],
+            create_if_not_found: true,
+            name: Some(Template::new("{name}")),
+        }
+    }
+}
+
+/// One criterion of an [`EntitySearch`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SearchCriterion {
+    /// The field compared.
+    pub field: SearchField,
+    /// The value looked for, usually a webhook variable (`{phone}`).
+    pub value: Template,
+}
+
+/// A field an [`EntitySearch`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SearchField {
+    /// The entity's id.
+    Id,
+    /// The name (case-insensitive).
+    Name,
+    /// Any phone number (digits compared).
+    Phone,
+    /// Any email address (case-insensitive).
+    Email,
+    /// A custom field (its text, case-insensitive).
+    Custom(i64),
 }
 
 fn incoming() -> MessageFilter {

@@ -18,8 +18,8 @@ use crate::path::{
     ClockField, EntityField, EntityRole, EntityType, EventField, Path, TaskAggregate, TaskField,
 };
 use crate::rule::{
-    Action, ActionKind, Condition, FieldAssignment, FieldTarget, Literal, Operand, Operator,
-    Recurrence, Rule, Timer, Trigger, UserChoice, CURRENT_SCHEMA_VERSION,
+    Action, ActionKind, Condition, EntitySearch, FieldAssignment, FieldTarget, Literal, Operand,
+    Operator, Recurrence, Rule, SearchField, Timer, Trigger, UserChoice, CURRENT_SCHEMA_VERSION,
 };
 use crate::snapshot::FieldType;
 use crate::template::{Calc, ExprValue, Node, Template};
@@ -46,6 +46,8 @@ pub use crate::rule::MIN_RUN_INTERVAL_SECONDS;
 pub use crate::template::{MAX_CALC_DEPTH, MAX_TEMPLATE_BYTES};
 /// Longest rule name, characters.
 pub const MAX_NAME_CHARS: usize = 255;
+/// The most criteria an inbound webhook's search tries.
+pub const MAX_SEARCH_CRITERIA: usize = 10;
 
 use crate::schema::SchemaPipeline;
 pub use crate::schema::{Schema, SchemaEnum, SchemaField, SchemaUser};
@@ -553,6 +555,10 @@ impl<'a> Validator<'a> {
                 "trigger",
                 "a manual rule applies to leads, contacts or companies".into(),
             ),
+            Trigger::InboundWebhook {
+                search: Some(search),
+                ..
+            } => self.search(search),
             Trigger::Recurring { schedule } => {
                 let ok = match *schedule {
                     Recurrence::Monthly { day, .. } => (1..=31).contains(&day),
@@ -571,6 +577,53 @@ impl<'a> Validator<'a> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// An inbound webhook's search: a lead, contact or company, by at least one and at most
+    /// [`MAX_SEARCH_CRITERIA`] criteria, each a valid template on a field the entity has.
+    fn search(&mut self, search: &EntitySearch) {
+        let place = "trigger search";
+        if search.entity == EntityType::Task {
+            self.push(
+                "trigger.search.entity".into(),
+                ProblemCode::OutOfRange,
+                place,
+                "the search finds a lead, a contact or a company".into(),
+            );
+        }
+        if search.by.is_empty() {
+            self.push(
+                "trigger.search.by".into(),
+                ProblemCode::Required,
+                place,
+                "name at least one field to search by".into(),
+            );
+        }
+        if search.by.len() > MAX_SEARCH_CRITERIA {
+            self.push(
+                "trigger.search.by".into(),
+                ProblemCode::TooMany,
+                place,
+                format!("at most {MAX_SEARCH_CRITERIA} fields are searched"),
+            );
+        }
+        for (i, criterion) in search.by.iter().enumerate() {
+            let at = format!("trigger.search.by[{i}]");
+            if let SearchField::Custom(id) = criterion.field {
+                if matches!(self.lookup(Some(search.entity), id), Lookup::Unknown) {
+                    self.push(
+                        format!("{at}.field"),
+                        ProblemCode::UnknownField,
+                        place,
+                        format!("the {} has no field {id}", search.entity.as_str()),
+                    );
+                }
+            }
+            self.template(&criterion.value, &format!("{at}.value"), place);
+        }
+        if let Some(name) = &search.name {
+            self.template(name, "trigger.search.name", place);
         }
     }
 
@@ -648,6 +701,7 @@ impl<'a> Validator<'a> {
                     | EventField::OldStatusId
                     | EventField::OldPipelineId
                     | EventField::OldResponsibleUserId => S::Number,
+                    EventField::EntityFound => S::Bool,
                     _ => S::Text,
                 }
             }
@@ -1141,15 +1195,17 @@ impl<'a> Validator<'a> {
                 place,
                 "choose the variable to change".into(),
             ),
+            // Removing with no tag named removes them all (the manual: "to delete all tags, leave
+            // the field «Tag Values» blank").
             ActionKind::ChangeTags { change, tags, .. }
-                if *change != crate::rule::TagChange::RemoveAll
+                if *change == crate::rule::TagChange::Add
                     && tags.as_ref().is_none_or(|t| t.source().trim().is_empty()) =>
             {
                 self.push(
                     format!("{at}.tags"),
                     ProblemCode::Required,
                     place,
-                    "name the tags to add or remove".into(),
+                    "name the tags to add".into(),
                 )
             }
             _ => {}
@@ -1241,6 +1297,13 @@ pub fn event_field_available(field: EventField, trigger: &Trigger) -> bool {
             matches!(trigger, Trigger::StatusChanged { .. })
         }
         EventField::OldResponsibleUserId => matches!(trigger, Trigger::ResponsibleChanged { .. }),
+        EventField::EntityFound => matches!(
+            trigger,
+            Trigger::InboundWebhook {
+                search: Some(_),
+                ..
+            }
+        ),
     }
 }
 

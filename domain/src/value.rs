@@ -617,6 +617,9 @@ impl<'a> Scope<'a> {
                 EventField::OldResponsibleUserId,
                 EventKind::ResponsibleChanged { old_user_id, .. },
             ) => old_user_id.map_or(Value::Missing, |n| Value::Number(n as f64)),
+            (EventField::EntityFound, EventKind::InboundWebhook { found, .. }) => {
+                found.map_or(Value::Missing, Value::Bool)
+            }
             _ => Value::Missing,
         }
     }

@@ -1206,6 +1206,7 @@ fn triggers_match_their_events() {
         EventKind::Manual { user_id: Some(1) },
         EventKind::RuleCall {
             parent_rule_id: Some(3),
+            parent_entity: None,
         },
         EventKind::Salesbot,
         EventKind::TriggerLink { link_id: 58 },
@@ -1236,6 +1237,7 @@ fn triggers_match_their_events() {
         kind: EventKind::InboundWebhook {
             hook_id: "QB4P".into(),
             receiver_id: None,
+            found: None,
         },
         vars: Default::default(),
     };
@@ -1253,6 +1255,7 @@ fn triggers_match_their_events() {
         kind: EventKind::InboundWebhook {
             hook_id: String::new(),
             receiver_id,
+            found: Some(true),
         },
         vars: Default::default(),
     };

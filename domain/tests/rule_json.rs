@@ -140,9 +140,9 @@ fn version_one_rules_are_migrated() {
         Some(1)
     );
     assert!(rule.enabled);
-    // Written back it is version 2 and reads the same.
+    // Written back it is the current version and reads the same.
     let json: serde_json::Value = serde_json::from_str(&rule.to_json()).unwrap();
-    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["schema_version"], CURRENT_SCHEMA_VERSION);
     assert!(json.get("run_every_seconds").is_none());
     assert_eq!(Rule::from_json(&rule.to_json()).unwrap(), rule);
     // An explicit version 1 is migrated the same way; a v1 rule without those keys gets defaults.
@@ -152,6 +152,57 @@ fn version_one_rules_are_migrated() {
     .unwrap();
     assert_eq!(minimal.frequency, Frequency::default());
     assert_eq!(minimal.else_scenario, None);
+}
+
+#[test]
+fn version_two_inbound_rules_keep_the_contact_search_they_always_had() {
+    let v2 = json!({
+        "schema_version": 2,
+        "name": "Site form",
+        "trigger": {"kind": "inbound_webhook", "hook_id": "site"}
+    });
+    let rule = Rule::from_json(&v2.to_string()).unwrap();
+    let Trigger::InboundWebhook {
+        search: Some(search),
+        ..
+    } = &rule.trigger
+    else {
+        panic!("{:?}", rule.trigger)
+    };
+    assert_eq!(search, &domain::rule::EntitySearch::legacy_contact());
+    let written: serde_json::Value = serde_json::from_str(&rule.to_json()).unwrap();
+    assert_eq!(
+        written["trigger"]["search"],
+        json!({"entity": "contact", "by": [{"field": "phone", "value": "{phone}"},
+               {"field": "email", "value": "{email}"}], "create_if_not_found": true, "name": "{name}"})
+    );
+    assert_eq!(Rule::from_json(&rule.to_json()).unwrap(), rule);
+    // A current rule without a search has none, and other triggers are left alone.
+    let v3 = json!({"schema_version": 3, "name": "x", "trigger": {"kind": "inbound_webhook"}});
+    assert!(matches!(
+        Rule::from_json(&v3.to_string()).unwrap().trigger,
+        Trigger::InboundWebhook { search: None, .. }
+    ));
+    let other =
+        json!({"schema_version": 2, "name": "x", "trigger": {"kind": "manual", "entity": "lead"}});
+    assert!(Rule::from_json(&other.to_string())
+        .unwrap()
+        .to_json()
+        .find("search")
+        .is_none());
+    // A search by a custom field reads too.
+    let custom = json!({"schema_version": 3, "name": "x", "trigger": {"kind": "inbound_webhook", "search": {
+        "entity": "company", "by": [{"field": {"custom": 77}, "value": "{inn}"}, {"field": "id", "value": "{id}"}]}}});
+    let rule = Rule::from_json(&custom.to_string()).unwrap();
+    let Trigger::InboundWebhook {
+        search: Some(search),
+        ..
+    } = &rule.trigger
+    else {
+        panic!()
+    };
+    assert_eq!(search.by[0].field, domain::rule::SearchField::Custom(77));
+    assert!(!search.create_if_not_found);
 }
 
 #[test]

@@ -176,6 +176,7 @@ fn variables_prefer_the_events_then_globals() {
     let mut event = lead_event(EventKind::InboundWebhook {
         hook_id: "h".into(),
         receiver_id: None,
+        found: None,
     });
     event.vars.insert("name".into(), "from webhook".into());
     event.vars.insert("contact_phone".into(), "+1 555".into());

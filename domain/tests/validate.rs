@@ -565,3 +565,80 @@ fn a_salesbot_the_account_lacks_is_refused_when_its_bots_are_known() {
         )]
     );
 }
+
+#[test]
+fn an_inbound_search_names_fields_the_entity_has_and_its_found_flag_is_a_boolean() {
+    let inbound = |search: Value, blocks: Value| {
+        Rule::from_json(
+            &json!({"schema_version": 3, "name": "r",
+                    "trigger": {"kind": "inbound_webhook", "search": search}, "blocks": blocks})
+            .to_string(),
+        )
+        .unwrap()
+    };
+    let found = json!([{"conditions": [cond("event.entity_found", json!({"is": "is_false"}), None)],
+                        "actions": [{"do": {"type": "create_contact", "attach_to": "lead", "name": "{name}"}}]}]);
+    let good = inbound(
+        json!({"entity": "contact", "by": [{"field": "phone", "value": "{phone}"},
+                                           {"field": {"custom": 201}, "value": "{birthday}"}]}),
+        found.clone(),
+    );
+    assert_eq!(validate(&good, &schema()), vec![]);
+
+    let bad = inbound(
+        json!({"entity": "task", "by": [{"field": {"custom": 999}, "value": "{{bad"}]}),
+        json!([]),
+    );
+    let problems = validate(&bad, &schema());
+    assert_eq!(
+        problem_at(&problems, "/trigger/search/entity"),
+        ProblemCode::OutOfRange
+    );
+    assert_eq!(
+        problem_at(&problems, "/trigger/search/by/0/value"),
+        ProblemCode::InvalidTemplate
+    );
+    let empty = inbound(json!({"entity": "lead", "by": []}), json!([]));
+    assert_eq!(
+        problem_at(&validate(&empty, &schema()), "/trigger/search/by"),
+        ProblemCode::Required
+    );
+    let unknown = inbound(
+        json!({"entity": "lead", "by": [{"field": {"custom": 201}, "value": "x"}]}),
+        json!([]),
+    );
+    assert_eq!(
+        problem_at(&validate(&unknown, &schema()), "/trigger/search/by/0/field"),
+        ProblemCode::UnknownField
+    );
+    // `event.entity_found` needs a search: without one, no search result is there to read.
+    let without = Rule::from_json(
+        &json!({"schema_version": 3, "name": "r", "trigger": {"kind": "inbound_webhook"}, "blocks": found})
+            .to_string(),
+    )
+    .unwrap();
+    assert_eq!(
+        problem_at(
+            &validate(&without, &schema()),
+            "/blocks/0/conditions/0/left"
+        ),
+        ProblemCode::NotAvailableForTrigger
+    );
+}
+
+#[test]
+fn removing_tags_with_none_named_is_valid_and_adding_none_is_not() {
+    let change = |change: &str| {
+        rule(
+            json!([{"actions": [{"do": {"type": "change_tags", "entity": "lead", "change": change, "tags": " "}}]}]),
+        )
+    };
+    assert_eq!(validate(&change("remove"), &schema()), vec![]);
+    assert_eq!(
+        problem_at(
+            &validate(&change("add"), &schema()),
+            "/blocks/0/actions/0/do/tags"
+        ),
+        ProblemCode::Required
+    );
+}

@@ -2,13 +2,14 @@
 //! libFuzzer (`cargo xtask fuzz webhook_parse`, nightly) and, on stable, as a test over the
 //! target's committed seeds (`kommo/fuzz/seeds/webhook_parse/`).
 
-use crate::incoming::{parse_account_webhook, parse_dp_request, parse_form};
+use crate::incoming::{parse_account_webhook, parse_dp_request, parse_form, webhook_account_id};
 
 /// `webhook_parse`: no input makes the parser of Kommo's incoming traffic (account webhooks,
 /// digital-pipeline requests as a form or JSON) panic.
 pub fn webhook_parse(data: &[u8]) {
     let _ = parse_form(data);
     let _ = parse_account_webhook(data);
+    let _ = webhook_account_id(data);
     let _ = parse_dp_request(None, data);
     let _ = parse_dp_request(Some("application/x-www-form-urlencoded"), data);
     let _ = parse_dp_request(Some("application/json"), data);

@@ -360,6 +360,10 @@ pub struct WebhookTask {
     pub responsible_user_id: Option<i64>,
     /// Deadline, unix seconds (`complete_before`).
     pub complete_before: Option<i64>,
+    /// Unix seconds (`created_at`, or amoCRM's `date_create`).
+    pub created_at: Option<i64>,
+    /// Unix seconds (`updated_at`, or amoCRM's `last_modified`).
+    pub updated_at: Option<i64>,
 }
 
 /// An incoming chat message (`message[add]`).
@@ -420,8 +424,8 @@ fn talk(item: &FormNode, path: &str) -> Result<WebhookTalk, IncomingError> {
     Ok(WebhookTalk {
         talk_id: int(item, "talk_id", path)?
             .ok_or_else(|| IncomingError::Missing(format!("{path}[talk_id]")))?,
-        created_at: int(item, "created_at", path)?,
-        updated_at: int(item, "updated_at", path)?,
+        created_at: time(item, CREATED, path)?,
+        updated_at: time(item, UPDATED, path)?,
         rate: int(item, "rate", path)?,
         contact_id: int(item, "contact_id", path)?,
         chat_id: text(item, "chat_id"),
@@ -477,11 +481,29 @@ pub enum WebhookEvent {
 /// A parsed account webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountWebhook {
-    /// The account.
-    pub account: AccountRef,
+    /// The account the body names (`account[id]`); older amoCRM accounts and Kommo's own task
+    /// samples send none, and then the account is the one whose webhook URL was called.
+    pub account_id: Option<i64>,
+    /// The account's subdomain (`account[subdomain]`), when the body names it.
+    pub subdomain: Option<String>,
     /// Its events, in body order.
     pub events: Vec<WebhookEvent>,
 }
+
+/// The account an account webhook's body names (`account[id]`), if any: what the webhook route
+/// compares with the account of its URL before accepting the body.
+pub fn webhook_account_id(body: &[u8]) -> Result<Option<i64>, IncomingError> {
+    webhook_account_id_of(&parse_form(body)?)
+}
+
+/// A unix time sent under its current name or under amoCRM's older one
+/// (`created_at`/`date_create`, `updated_at`/`last_modified`): both read alike.
+fn time(node: &FormNode, names: [&str; 2], path: &str) -> Result<Option<i64>, IncomingError> {
+    Ok(int(node, names[0], path)?.or(int(node, names[1], path)?))
+}
+
+const CREATED: [&str; 2] = ["created_at", "date_create"];
+const UPDATED: [&str; 2] = ["updated_at", "last_modified"];
 
 fn account_ref(
     root: &FormNode,
@@ -587,8 +609,8 @@ fn entity(node: &FormNode, path: &str) -> Result<WebhookEntity, IncomingError> {
         old_responsible_user_id: int(node, "old_responsible_user_id", path)?,
         created_user_id: int(node, "created_user_id", path)?,
         modified_user_id: int(node, "modified_user_id", path)?,
-        created_at: int(node, "created_at", path)?.or(int(node, "date_create", path)?),
-        updated_at: int(node, "updated_at", path)?.or(int(node, "last_modified", path)?),
+        created_at: time(node, CREATED, path)?,
+        updated_at: time(node, UPDATED, path)?,
         tags,
         custom_fields,
     })
@@ -597,10 +619,18 @@ fn entity(node: &FormNode, path: &str) -> Result<WebhookEntity, IncomingError> {
 /// Parses an account webhook body (`application/x-www-form-urlencoded`).
 pub fn parse_account_webhook(body: &[u8]) -> Result<AccountWebhook, IncomingError> {
     let root = parse_form(body)?;
-    let account = account_ref(&root, ("account", "id"), ("account", "subdomain"))?;
+    let account_id = webhook_account_id_of(&root)?;
+    let subdomain = root
+        .get("account")
+        .and_then(|a| a.text("subdomain"))
+        .map(str::to_owned);
     let mut events = Vec::new();
     let FormNode::Map(sections) = &root else {
-        return Ok(AccountWebhook { account, events });
+        return Ok(AccountWebhook {
+            account_id,
+            subdomain,
+            events,
+        });
     };
     for (section, actions) in sections {
         if section == "account" {
@@ -655,6 +685,8 @@ pub fn parse_account_webhook(body: &[u8]) -> Result<AccountWebhook, IncomingErro
                                 completed: item.text("status") == Some("1"),
                                 responsible_user_id: int(item, "responsible_user_id", &path)?,
                                 complete_before: int(item, "complete_before", &path)?,
+                                created_at: time(item, CREATED, &path)?,
+                                updated_at: time(item, UPDATED, &path)?,
                             },
                         ),
                         None => WebhookEvent::Other {
@@ -672,7 +704,7 @@ pub fn parse_account_webhook(body: &[u8]) -> Result<AccountWebhook, IncomingErro
                         talk_id: int(item, "talk_id", &path)?,
                         contact_id: int(item, "contact_id", &path)?,
                         text: text(item, "text"),
-                        created_at: int(item, "created_at", &path)?,
+                        created_at: time(item, CREATED, &path)?,
                         direction: text(item, "type"),
                         entity_type: item.text("entity_type").unwrap_or_default().to_owned(),
                         entity_id: int(item, "entity_id", &path)?.or(int(
@@ -695,7 +727,18 @@ pub fn parse_account_webhook(body: &[u8]) -> Result<AccountWebhook, IncomingErro
             }
         }
     }
-    Ok(AccountWebhook { account, events })
+    Ok(AccountWebhook {
+        account_id,
+        subdomain,
+        events,
+    })
+}
+
+fn webhook_account_id_of(root: &FormNode) -> Result<Option<i64>, IncomingError> {
+    root.get("account")
+        .map(|account| int(account, "id", "account"))
+        .transpose()
+        .map(Option::flatten)
 }
 
 /// The event of a digital-pipeline request.
@@ -857,11 +900,19 @@ mod tests {
     }
 
     #[test]
-    fn a_webhook_without_account_is_refused_with_the_missing_field() {
+    fn a_webhook_without_account_is_read_and_names_no_account() {
+        let hook = parse_account_webhook(b"leads[add][0][id]=1").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((hook.account_id, hook.subdomain), (None, None));
+        assert_eq!(hook.events.len(), 1);
+        assert_eq!(webhook_account_id(b"leads[add][0][id]=1"), Ok(None));
         assert_eq!(
-            parse_account_webhook(b"leads[add][0][id]=1"),
-            Err(IncomingError::Missing("account[id]".into()))
+            webhook_account_id(b"account[id]=7&leads[add][0][id]=1"),
+            Ok(Some(7))
         );
+        assert!(matches!(
+            webhook_account_id(b"account[id]=x&leads[add][0][id]=1"),
+            Err(IncomingError::NotANumber { .. })
+        ));
     }
 
     const TALK: &str = "account[id]=1&account[subdomain]=a&talk[add][0][talk_id]=311&talk[add][0][created_at]=1700000000&talk[add][0][updated_at]=1700000005&talk[add][0][rate]=0&talk[add][0][contact_id]=40012&talk[add][0][chat_id]=3f1c&talk[add][0][entity_id]=9001&talk[add][0][entity_type]=lead&talk[add][0][is_in_work]=1&talk[add][0][is_read]=0&talk[add][0][origin]=whatsapp";

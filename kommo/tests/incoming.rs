@@ -30,8 +30,8 @@ fn the_documented_lead_status_webhook_parses_into_a_typed_event() {
     let hook = parse_account_webhook(form_fixture("webhook_lead_status.txt").as_bytes())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        (hook.account.id, hook.account.subdomain.as_str()),
-        (7039099, "example")
+        (hook.account_id, hook.subdomain.as_deref()),
+        (Some(7039099), Some("example"))
     );
     let [WebhookEvent::Lead(EntityAction::Status, lead)] = hook.events.as_slice() else {
         panic!("{:?}", hook.events)
@@ -80,6 +80,51 @@ fn companies_tasks_and_messages_parse_from_the_documented_samples() {
             m.origin.as_str()
         ),
         (Some(40012), "incoming", "Maria", "whatsapp")
+    );
+}
+
+#[test]
+fn a_body_without_the_account_id_parses_and_old_and_new_time_names_read_alike() {
+    // Kommo's own task samples name the account only by subdomain, with the current names.
+    let task =
+        parse_account_webhook(form_fixture("webhook_task_add_without_account.txt").as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (task.account_id, task.subdomain.as_deref()),
+        (None, Some("example"))
+    );
+    let [WebhookEvent::Task(EntityAction::Add, t)] = task.events.as_slice() else {
+        panic!("{:?}", task.events)
+    };
+    assert_eq!(
+        (t.id, t.element_id, t.created_at, t.updated_at),
+        (8012, Some(25399013), Some(1413554349), Some(1413554350))
+    );
+    // The documented task sample with account[id] sends the older names: read the same way.
+    let named = parse_account_webhook(form_fixture("webhook_task_add.txt").as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let [WebhookEvent::Task(_, old)] = named.events.as_slice() else {
+        panic!("{:?}", named.events)
+    };
+    assert_eq!(named.account_id, Some(7039099));
+    assert_eq!(
+        (old.created_at, old.updated_at),
+        (Some(1413554349), Some(1413554349))
+    );
+    // An older amoCRM account's lead: no account id, only date_create/last_modified.
+    let lead = parse_account_webhook(form_fixture("webhook_lead_add_amocrm.txt").as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(lead.account_id, None);
+    let [WebhookEvent::Lead(EntityAction::Add, l)] = lead.events.as_slice() else {
+        panic!("{:?}", lead.events)
+    };
+    assert_eq!(
+        (l.created_at, l.updated_at),
+        (Some(1413554349), Some(1413554372))
+    );
+    assert_eq!(
+        kommo::incoming::webhook_account_id(form_fixture("webhook_lead_status.txt").as_bytes()),
+        Ok(Some(7039099))
     );
 }
 
@@ -194,8 +239,8 @@ fn events_of(emulator: &Emulator, event: &str) -> Vec<WebhookEvent> {
         .flat_map(|d| match parse_account_webhook(d.body.as_bytes()) {
             Ok(hook) => {
                 assert_eq!(
-                    (hook.account.id, hook.account.subdomain.as_str()),
-                    (555, SUB)
+                    (hook.account_id, hook.subdomain.as_deref()),
+                    (Some(555), Some(SUB))
                 );
                 hook.events
             }

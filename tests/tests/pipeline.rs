@@ -627,7 +627,7 @@ async fn a_webhook_response_feeds_the_follow_up_rule(database: Database) {
             ),
         )
         .await;
-    stack
+    let sender = stack
         .rule(
             "Send order",
             json!({
@@ -644,7 +644,13 @@ async fn a_webhook_response_feeds_the_follow_up_rule(database: Database) {
     let lead = stack.create("leads", json!({"name": "Webshop"}));
     stack.settle().await;
     let bodies = received.lock().expect("lock").clone();
-    assert_eq!(bodies, vec![format!("lead={lead}&name=Webshop")]);
+    // Beside the admin's body: the entity, the rule and the block (none: 0), always.
+    assert_eq!(
+        bodies,
+        vec![format!(
+            "lead={lead}&name=Webshop&entity_id={lead}&entity_type=lead&rule_id={sender}&block_id=0"
+        )]
+    );
     assert_eq!(field(&stack.lead(lead), 504), "Order 42 is created");
 }
 

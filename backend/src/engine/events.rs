@@ -494,9 +494,11 @@ pub fn sample_event(trigger: &domain::rule::Trigger, entity: Option<EntityRef>) 
         Trigger::InboundWebhook {
             hook_id,
             receiver_id,
+            search,
         } => EventKind::InboundWebhook {
             hook_id: hook_id.clone(),
             receiver_id: *receiver_id,
+            found: search.as_ref().map(|_| entity.is_some()),
         },
     };
     Event {

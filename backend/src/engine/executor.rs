@@ -229,6 +229,8 @@ pub struct ActionScope<'a> {
     pub event: &'a Event,
     /// The event's chain depth.
     pub depth: u32,
+    /// The stable id of the action's block (0: none, or the else scenario).
+    pub block_id: u32,
 }
 
 impl ActionScope<'_> {
@@ -731,10 +733,11 @@ impl Engine {
                     TagChange::Add => {
                         write.tags_to_add = names.into_iter().map(TagRef::name).collect()
                     }
-                    TagChange::Remove => {
+                    TagChange::Remove if !names.is_empty() => {
                         write.tags_to_delete = names.into_iter().map(TagRef::name).collect();
                     }
-                    TagChange::RemoveAll => {
+                    // Blank tag values remove every tag (the manual's "leave the field blank").
+                    TagChange::Remove | TagChange::RemoveAll => {
                         write.embedded = Some(EmbeddedWrite {
                             tags: Some(Vec::new()),
                             ..EmbeddedWrite::default()
@@ -1002,21 +1005,28 @@ impl Engine {
                 } else {
                     EntityKind::Companies
                 };
-                let (attach_kind, attach) = scope
-                    .entity(*attach_to)
-                    .ok_or(ActionError::NoEntity(role_name(*attach_to)))?;
+                // A run without an entity (an inbound webhook whose search found none) creates
+                // the entity on its own; a run with one attaches it as the action says.
+                let attach = match scope.event.entity {
+                    None => None,
+                    Some(_) => Some(
+                        scope
+                            .entity(*attach_to)
+                            .ok_or(ActionError::NoEntity(role_name(*attach_to)))?,
+                    ),
+                };
                 let mut write = EntityWrite {
                     name: Some(name.clone()),
                     responsible_user_id: responsible
                         .as_ref()
-                        .and_then(|c| scope.user(c, Some(attach)))
-                        .or(attach.responsible_user_id),
+                        .and_then(|c| scope.user(c, attach.map(|(_, a)| a)))
+                        .or(attach.and_then(|(_, a)| a.responsible_user_id)),
                     ..EntityWrite::default()
                 };
                 fields_write(scope.facts, creating, &mut write, fields)?;
                 let ids = scope.client.create_entities(creating, vec![write]).await?;
                 self.mark_created(scope, creating, &ids).await?;
-                if let Some(id) = ids.first() {
+                if let (Some(id), Some((attach_kind, attach))) = (ids.first(), attach) {
                     self.mark(scope, attach_kind, attach.id).await?;
                     let link = kommo::models::Link {
                         entity_id: attach.id,
@@ -1078,13 +1088,17 @@ impl Engine {
                 let (kind, target) = scope
                     .entity(*entity)
                     .ok_or(ActionError::NoEntity(role_name(*entity)))?;
-                let event = Event::about(
+                // The called rule gets the caller's variables (an inbound webhook's included)
+                // and reads the caller's entities (see `EventKind::RuleCall`).
+                let mut event = Event::about(
                     entity_type_of(kind),
                     target.id,
                     domain::event::EventKind::RuleCall {
                         parent_rule_id: Some(scope.rule_id),
+                        parent_entity: scope.event.entity,
                     },
                 );
+                event.vars = scope.event.vars.clone();
                 let detail = format!("rule {rule_id} queued");
                 let job = self.rule_call_job(scope.account_id, *rule_id, &event, scope.depth + 1);
                 self.queue_and_finish(scope, Some(&job), action_key, &detail)
@@ -1129,10 +1143,7 @@ impl Engine {
                         .iter()
                         .map(|h| (h.key.clone(), h.value.clone()))
                         .collect(),
-                    body: body
-                        .iter()
-                        .map(|b| (b.key.clone(), b.value.clone()))
-                        .collect(),
+                    body: with_run_ids(scope, body),
                     idempotency_key: Some(outbound::idempotency_key(scope.account_id, action_key)),
                 };
                 let response = outbound::send(&request, &self.config.webhook).await?;
@@ -1152,12 +1163,14 @@ impl Engine {
                             entity.id,
                             domain::event::EventKind::RuleCall {
                                 parent_rule_id: Some(scope.rule_id),
+                                parent_entity: None,
                             },
                         ),
                         None => Event {
                             entity: None,
                             kind: domain::event::EventKind::RuleCall {
                                 parent_rule_id: Some(scope.rule_id),
+                                parent_entity: None,
                             },
                             vars: Default::default(),
                         },
@@ -1382,6 +1395,34 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The names "send webhook" always sends beside the admin's body (the manual: "Request always
+/// contains: Kommo entity ID, entity type, Rule ID, triggered condition group ID").
+pub const WEBHOOK_RUN_KEYS: [&str; 4] = ["entity_id", "entity_type", "rule_id", "block_id"];
+
+/// The admin's body followed by the run's entity id and type (empty without an entity), rule id
+/// and block id; an admin's pair of one of those names gives way to the run's.
+fn with_run_ids(
+    scope: &ActionScope<'_>,
+    body: &[domain::rule::KeyValue<String>],
+) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = body
+        .iter()
+        .filter(|b| !WEBHOOK_RUN_KEYS.contains(&b.key.as_str()))
+        .map(|b| (b.key.clone(), b.value.clone()))
+        .collect();
+    let entity = scope.event.entity;
+    let values = [
+        entity.map_or_else(String::new, |e| e.id.to_string()),
+        entity.map_or_else(String::new, |e| e.entity_type.as_str().to_owned()),
+        scope.rule_id.to_string(),
+        scope.block_id.to_string(),
+    ];
+    for (key, value) in WEBHOOK_RUN_KEYS.iter().zip(values) {
+        pairs.push(((*key).to_owned(), value));
+    }
+    pairs
 }
 
 fn entity_type_of(kind: EntityKind) -> domain::path::EntityType {

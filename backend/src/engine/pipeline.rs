@@ -26,7 +26,7 @@ use domain::{
     },
     event::{EntityRef, Event, EventKind},
     path::EntityType,
-    rule::{Action, ActionKind, Source, Trigger, VariableChange},
+    rule::{Action, ActionKind, EntitySearch, SearchField, Source, Trigger, VariableChange},
     snapshot::Snapshot,
     template::{RenderLimits, Template},
     value::{Scope, Variables},
@@ -40,7 +40,7 @@ use serde_json::{json, Value};
 
 use super::{
     events::{self, IncomingItem},
-    executor::{elapsed_ms, ActionResult, ActionScope, WriteBatch},
+    executor::{self, elapsed_ms, ActionResult, ActionScope, WriteBatch},
     outbound, records,
     snapshot::{self, AccountFacts},
     talks, Engine, EngineError, RunMode,
@@ -255,6 +255,8 @@ struct JobContext {
     snapshots: HashMap<Option<EntityRef>, (Snapshot, i64)>,
     /// The account's trigger links, read when a rule first writes one.
     links: Option<LinkKeys>,
+    /// The inbound webhook searches done in this job, by what they searched for.
+    searches: HashMap<String, (Option<EntityRef>, bool)>,
     batch: WriteBatch,
     runs: Vec<RuleRun>,
 }
@@ -298,6 +300,7 @@ impl Engine {
             },
             snapshots: HashMap::new(),
             links: None,
+            searches: HashMap::new(),
             batch: WriteBatch::new(),
             runs: Vec::new(),
         })
@@ -365,11 +368,12 @@ impl Engine {
     /// Turns a stored event into domain events (with the rule each is restricted to, if any). In a
     /// dry run (a replay) nothing is remembered, taken or created: an entity's changes are not
     /// worked out against (or into) its memory, a closed task starts no rule, talks are read as
-    /// the live run left them, and an inbound hook's contact is only looked up.
+    /// the live run left them, and an inbound hook's entity is only searched for.
     async fn items_of(
         &self,
         cx: &mut JobContext,
         stored: &StoredEvent,
+        for_rule: Option<&domain::rule::Rule>,
     ) -> Result<Vec<(Event, Option<i64>)>, EngineError> {
         let mut out = Vec::new();
         match stored.source.as_str() {
@@ -452,61 +456,74 @@ impl Engine {
             }
             // A receiver's request runs every enabled rule whose trigger names the receiver; a
             // request to a rule's own URL runs that rule (with its trigger's receiver, if it
-            // names one, so the rule's old URL keeps working).
+            // names one, so the rule's old URL keeps working). Each rule searches for its own
+            // entity; a replay evaluates only the rule it replays.
             "inbound" if stored.receiver_id.is_some() => {
                 let receiver_id = stored.receiver_id;
-                let named = self
-                    .enabled_rules(cx.account_id)
-                    .await?
-                    .iter()
-                    .any(|(_, _, rule)| {
-                        matches!(&rule.rule().trigger,
-                            Trigger::InboundWebhook { receiver_id: r, .. } if *r == receiver_id)
-                    });
-                // No contact is looked up, or created, for a request no rule listens to.
-                if !named {
-                    return Ok(out);
-                }
+                let names = |trigger: &Trigger| {
+                    matches!(trigger,
+                        Trigger::InboundWebhook { receiver_id: r, .. } if *r == receiver_id)
+                };
+                let rules: Vec<(Option<i64>, domain::rule::Rule)> = match for_rule {
+                    Some(rule) => vec![(None, rule.clone())],
+                    None => self
+                        .enabled_rules(cx.account_id)
+                        .await?
+                        .into_iter()
+                        .filter(|(_, _, rule)| names(&rule.rule().trigger))
+                        .map(|(id, _, rule)| (Some(id), rule.rule().clone()))
+                        .collect(),
+                };
+                // No entity is looked up, or created, for a request no rule listens to.
                 let vars = outbound::request_vars(stored.query.as_deref(), &stored.body);
-                let entity = self.find_or_create_contact(cx, &vars).await?;
-                out.push((
-                    Event {
-                        entity,
-                        kind: EventKind::InboundWebhook {
-                            hook_id: String::new(),
-                            receiver_id,
+                for (rule_id, rule) in rules.iter().filter(|(_, r)| names(&r.trigger)) {
+                    let (entity, found) = self.search_for(cx, &rule.trigger, &vars).await?;
+                    out.push((
+                        Event {
+                            entity,
+                            kind: EventKind::InboundWebhook {
+                                hook_id: String::new(),
+                                receiver_id,
+                                found,
+                            },
+                            vars: vars.clone(),
                         },
-                        vars,
-                    },
-                    None,
-                ));
+                        *rule_id,
+                    ));
+                }
             }
             "inbound" => {
                 let rule_id = stored.rule_id.ok_or_else(|| {
                     EngineError::Malformed("an inbound hook event names no rule".into())
                 })?;
                 let vars = outbound::request_vars(stored.query.as_deref(), &stored.body);
-                let entity = self.find_or_create_contact(cx, &vars).await?;
-                let (hook_id, receiver_id) =
-                    match records::rule_body(&self.db, cx.account_id, rule_id).await? {
-                        Some((version, body, _)) => match self.compiled(rule_id, version, &body) {
-                            Ok(rule) => match &rule.rule().trigger {
-                                Trigger::InboundWebhook {
-                                    hook_id,
-                                    receiver_id,
-                                } => (hook_id.clone(), *receiver_id),
-                                _ => (String::new(), None),
-                            },
-                            Err(_) => (String::new(), None),
-                        },
-                        None => return Ok(out),
-                    };
+                let stored_rule = match records::rule_body(&self.db, cx.account_id, rule_id).await?
+                {
+                    Some((version, body, _)) => self
+                        .compiled(rule_id, version, &body)
+                        .ok()
+                        .map(|rule| rule.rule().clone()),
+                    None => return Ok(out),
+                };
+                let (hook_id, receiver_id) = match stored_rule.as_ref().map(|r| &r.trigger) {
+                    Some(Trigger::InboundWebhook {
+                        hook_id,
+                        receiver_id,
+                        ..
+                    }) => (hook_id.clone(), *receiver_id),
+                    _ => (String::new(), None),
+                };
+                let (entity, found) = match for_rule.or(stored_rule.as_ref()) {
+                    Some(rule) => self.search_for(cx, &rule.trigger, &vars).await?,
+                    None => (None, None),
+                };
                 out.push((
                     Event {
                         entity,
                         kind: EventKind::InboundWebhook {
                             hook_id,
                             receiver_id,
+                            found,
                         },
                         vars,
                     },
@@ -582,65 +599,237 @@ impl Engine {
             .unwrap_or(Value::Null))
     }
 
-    /// A site form's contact: found by phone or email among the hook's variables, or created (in a
-    /// dry run, only found).
-    async fn find_or_create_contact(
+    /// The entity an inbound request runs a rule with, and whether the rule's search found it
+    /// (`None`: the rule searches for none). An inbound webhook rule searches as its trigger
+    /// says; a manual rule called through its own inbound URL as every inbound rule did before
+    /// the search was modelled ([`EntitySearch::legacy_contact`]).
+    async fn search_for(
         &self,
-        cx: &JobContext,
+        cx: &mut JobContext,
+        trigger: &Trigger,
         vars: &BTreeMap<String, String>,
-    ) -> Result<Option<EntityRef>, EngineError> {
-        // The variable named exactly so, or else the first whose name contains it.
-        let pick = |needle: &str| {
-            let filled = || vars.iter().filter(|(_, v)| !v.trim().is_empty());
-            filled()
-                .find(|(k, _)| k.eq_ignore_ascii_case(needle))
-                .or_else(|| filled().find(|(k, _)| k.to_ascii_lowercase().contains(needle)))
-                .map(|(_, v)| v.trim().to_owned())
+    ) -> Result<(Option<EntityRef>, Option<bool>), EngineError> {
+        let legacy;
+        let search = match trigger {
+            Trigger::InboundWebhook {
+                search: Some(search),
+                ..
+            } => search,
+            Trigger::Manual { .. } => {
+                legacy = EntitySearch::legacy_contact();
+                &legacy
+            }
+            _ => return Ok((None, None)),
         };
-        let phone = pick("phone");
-        let email = pick("email");
-        for needle in [phone.as_deref(), email.as_deref()].into_iter().flatten() {
-            let found = cx
-                .client
-                .entities(EntityKind::Contacts, &ListQuery::new().search(needle))
-                .await?;
-            if let Some(contact) = found.iter().min_by_key(|c| c.id) {
-                return Ok(Some(EntityRef {
-                    entity_type: EntityType::Contact,
-                    id: contact.id,
-                }));
+        let (entity, found) = self.search_entity(cx, search, vars).await?;
+        Ok((entity, Some(found)))
+    }
+
+    /// Runs an inbound webhook's search: each criterion rendered with the request's variables,
+    /// tried in order until one finds an entity (the oldest, when several match); when none
+    /// does and the search says so, the entity is created from the values (in a dry run, only
+    /// searched). One search of the same values runs once per job.
+    async fn search_entity(
+        &self,
+        cx: &mut JobContext,
+        search: &EntitySearch,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<(Option<EntityRef>, bool), EngineError> {
+        let Some(kind) = snapshot::kind_of(search.entity) else {
+            return Ok((None, false));
+        };
+        let probe = Event {
+            entity: None,
+            kind: EventKind::InboundWebhook {
+                hook_id: String::new(),
+                receiver_id: None,
+                found: None,
+            },
+            vars: vars.clone(),
+        };
+        let account = snapshot::load_snapshot(&cx.client, &cx.facts, None).await?;
+        let scope = Scope {
+            snapshot: &account,
+            event: &probe,
+            variables: &cx.variables,
+            now: self.now(),
+        };
+        let render = |t: &Template| {
+            t.render(&scope, &RenderLimits::default())
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let values: Vec<(SearchField, String)> = search
+            .by
+            .iter()
+            .map(|c| (c.field, render(&c.value)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let name = search.name.as_ref().map(render).filter(|n| !n.is_empty());
+        let key =
+            serde_json::to_string(&(search.entity, &values, search.create_if_not_found, &name))
+                .unwrap_or_default();
+        if let Some(known) = cx.searches.get(&key) {
+            return Ok(*known);
+        }
+        let mut result = (None, false);
+        for (field, value) in &values {
+            if let Some(id) = self.find_by(cx, kind, *field, value).await? {
+                result = (
+                    Some(EntityRef {
+                        entity_type: search.entity,
+                        id,
+                    }),
+                    true,
+                );
+                break;
             }
         }
-        if (phone.is_none() && email.is_none()) || cx.mode == RunMode::Dry {
-            return Ok(None);
+        if result.0.is_none()
+            && search.create_if_not_found
+            && !values.is_empty()
+            && cx.mode != RunMode::Dry
+        {
+            let created = self.create_searched(cx, kind, &values, name).await?;
+            result = (
+                created.map(|id| EntityRef {
+                    entity_type: search.entity,
+                    id,
+                }),
+                false,
+            );
         }
-        let name = pick("name")
-            .or_else(|| phone.clone())
-            .or_else(|| email.clone())
+        cx.searches.insert(key, result);
+        Ok(result)
+    }
+
+    /// The oldest entity of `kind` whose `field` holds `value`: Kommo's `query` (which searches
+    /// every filled field) narrowed to that field; an id is read directly.
+    async fn find_by(
+        &self,
+        cx: &JobContext,
+        kind: EntityKind,
+        field: SearchField,
+        value: &str,
+    ) -> Result<Option<i64>, EngineError> {
+        if field == SearchField::Id {
+            let Some(id) = value.parse::<i64>().ok().filter(|id| *id > 0) else {
+                return Ok(None);
+            };
+            let found = cx
+                .client
+                .entities(kind, &ListQuery::new().ids(&[id]))
+                .await?;
+            return Ok(found.iter().map(|e| e.id).find(|found| *found == id));
+        }
+        let digits = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
+        let wanted_digits = digits(value);
+        let mut needles = vec![value.to_owned()];
+        if field == SearchField::Phone && !wanted_digits.is_empty() && wanted_digits != value {
+            needles.push(wanted_digits.clone());
+        }
+        let same = |text: &str| domain::eval::text_eq(text.trim(), value);
+        let same_phone = |text: &str| !wanted_digits.is_empty() && digits(text) == wanted_digits;
+        for needle in needles {
+            let found = cx
+                .client
+                .entities(kind, &ListQuery::new().search(&needle))
+                .await?;
+            let hit = found
+                .iter()
+                .filter(|e| match field {
+                    SearchField::Id => false,
+                    SearchField::Name => same(&e.name),
+                    SearchField::Phone | SearchField::Email => {
+                        let code = if field == SearchField::Phone {
+                            "PHONE"
+                        } else {
+                            "EMAIL"
+                        };
+                        e.custom_fields_values
+                            .iter()
+                            .filter(|f| f.field_code.as_deref() == Some(code))
+                            .flat_map(|f| f.values.iter())
+                            .filter_map(|v| v.value.as_str())
+                            .any(|text| {
+                                if field == SearchField::Phone {
+                                    same_phone(text)
+                                } else {
+                                    same(text)
+                                }
+                            })
+                    }
+                    SearchField::Custom(id) => e
+                        .custom_fields_values
+                        .iter()
+                        .filter(|f| f.field_id == id)
+                        .flat_map(|f| f.values.iter())
+                        .any(|v| match &v.value {
+                            Value::String(text) => same(text),
+                            Value::Number(n) => same(&n.to_string()),
+                            Value::Bool(b) => same(if *b { "1" } else { "0" }),
+                            _ => false,
+                        }),
+                })
+                .map(|e| e.id)
+                .min();
+            if hit.is_some() {
+                return Ok(hit);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Creates the entity a search did not find, with the values it searched by: its name (or
+    /// else the first value), phones and emails (contacts and companies) and custom fields.
+    async fn create_searched(
+        &self,
+        cx: &JobContext,
+        kind: EntityKind,
+        values: &[(SearchField, String)],
+        name: Option<String>,
+    ) -> Result<Option<i64>, EngineError> {
+        let name = name
+            .or_else(|| {
+                values
+                    .iter()
+                    .find(|(f, _)| *f == SearchField::Name)
+                    .map(|(_, v)| v.clone())
+            })
+            .or_else(|| values.first().map(|(_, v)| v.clone()))
             .unwrap_or_default();
         let mut write = EntityWrite {
             name: Some(name),
             ..EntityWrite::default()
         };
-        for (code, value) in [("PHONE", &phone), ("EMAIL", &email)] {
-            if let Some(value) = value {
-                write.custom_fields_values.push(FieldWrite {
-                    field: FieldRef::Code(code.to_owned()),
-                    values: Some(vec![FieldValue::Multitext {
+        for (field, value) in values {
+            let code = match field {
+                SearchField::Phone => "PHONE",
+                SearchField::Email => "EMAIL",
+                SearchField::Custom(id) => {
+                    let assignment = domain::rule::FieldAssignment {
+                        field: domain::rule::FieldTarget::Custom(*id),
                         value: value.clone(),
-                        enum_code: "WORK".to_owned(),
-                    }]),
-                });
+                    };
+                    executor::field_write(&cx.facts, kind, &mut write, &assignment)
+                        .map_err(|e| EngineError::Malformed(e.to_string()))?;
+                    continue;
+                }
+                SearchField::Id | SearchField::Name => continue,
+            };
+            if kind == EntityKind::Leads {
+                continue;
             }
+            write.custom_fields_values.push(FieldWrite {
+                field: FieldRef::Code(code.to_owned()),
+                values: Some(vec![FieldValue::Multitext {
+                    value: value.clone(),
+                    enum_code: "WORK".to_owned(),
+                }]),
+            });
         }
-        let ids = cx
-            .client
-            .create_entities(EntityKind::Contacts, vec![write])
-            .await?;
-        Ok(ids.first().map(|id| EntityRef {
-            entity_type: EntityType::Contact,
-            id: *id,
-        }))
+        let ids = cx.client.create_entities(kind, vec![write]).await?;
+        Ok(ids.first().copied())
     }
 
     /// A closed task we created with result options: the chosen result starts its rule.
@@ -855,6 +1044,7 @@ impl Engine {
                         snapshot,
                         event,
                         depth,
+                        block_id: planned.block_id,
                     };
                     match self
                         .perform(
@@ -1109,7 +1299,7 @@ impl Engine {
         })?;
         let rules = self.enabled_rules(account_id).await?;
         let mut cx = self.job_context(account_id, RunMode::Live(lease)).await?;
-        let items = self.items_of(&mut cx, &stored).await?;
+        let items = self.items_of(&mut cx, &stored, None).await?;
         let mut states = HashMap::new();
         for (seq, (event, only)) in items.iter().enumerate() {
             if matches!(
@@ -1356,6 +1546,7 @@ impl Engine {
             return Ok(());
         }
         let mut cx = self.job_context(account_id, RunMode::Live(lease)).await?;
+        self.parent_snapshot(&mut cx, &job.event).await?;
         if job.depth > self.config.chain_limit {
             cx.runs
                 .push(self.loop_run(job.rule_id, &job.event, job.depth, run_key));
@@ -1374,6 +1565,37 @@ impl Engine {
             .await?;
         }
         self.finish(cx, "rule_call", None).await
+    }
+
+    /// A called rule reads its caller's entities: when its entity is the lead, contact or
+    /// company of the caller's run, the caller's snapshot is its snapshot (so a contact's rule
+    /// called from a lead sees that lead, not the contact's newest one).
+    async fn parent_snapshot(&self, cx: &mut JobContext, event: &Event) -> Result<(), EngineError> {
+        let EventKind::RuleCall {
+            parent_entity: Some(parent),
+            ..
+        } = &event.kind
+        else {
+            return Ok(());
+        };
+        let Some(entity) = event.entity else {
+            return Ok(());
+        };
+        if *parent == entity {
+            return Ok(());
+        }
+        self.snapshot_for(cx, Some(*parent)).await?;
+        let Some((snapshot, ms)) = cx.snapshots.get(&Some(*parent)).cloned() else {
+            return Ok(());
+        };
+        let holds = [&snapshot.lead, &snapshot.contact, &snapshot.company]
+            .iter()
+            .zip([EntityType::Lead, EntityType::Contact, EntityType::Company])
+            .any(|(e, t)| t == entity.entity_type && e.as_ref().is_some_and(|e| e.id == entity.id));
+        if holds {
+            cx.snapshots.insert(Some(entity), (snapshot, ms));
+        }
+        Ok(())
     }
 
     /// Evaluates a rule for an entity without performing anything: the plan and the trace. The
@@ -1414,18 +1636,19 @@ impl Engine {
         let Some(recorder) = &cx.recorder else {
             return Vec::new();
         };
-        let scope = ActionScope {
-            account_id: cx.account_id,
-            lease: None,
-            rule_id: 0,
-            client: &cx.client,
-            facts: &cx.facts,
-            snapshot,
-            event,
-            depth: 0,
-        };
         let mut calls = Vec::with_capacity(evaluation.plan.len());
         for planned in &evaluation.plan {
+            let scope = ActionScope {
+                account_id: cx.account_id,
+                lease: None,
+                rule_id: 0,
+                client: &cx.client,
+                facts: &cx.facts,
+                snapshot,
+                event,
+                depth: 0,
+                block_id: planned.block_id,
+            };
             let planned_requests = self.plan_action(&scope, recorder, &planned.action).await;
             calls.push(PlannedCall {
                 block: planned.block,
@@ -1511,7 +1734,7 @@ impl Engine {
         // created on the way.
         let mut cx = self.job_context(account_id, RunMode::Dry).await?;
         let items: Vec<Event> = self
-            .items_of(&mut cx, &stored)
+            .items_of(&mut cx, &stored, Some(rule))
             .await?
             .into_iter()
             .map(|(e, _)| e)

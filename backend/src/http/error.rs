@@ -66,6 +66,10 @@ pub const CODES: &[(&str, &str)] = &[
     ),
     ("not_found", "nothing is there for this account"),
     ("not_manual", "the rule cannot be run by hand"),
+    (
+        "other_account",
+        "the Kommo webhook's body names another account than its URL",
+    ),
     ("rule_disabled", "the rule is disabled"),
     (
         "rule_unreadable",

@@ -114,6 +114,16 @@ async fn kommo_webhook(
     authenticate::account_hook(&state.db, account_id, &secret)
         .await
         .map_err(refused)?;
+    // The account is the URL's: a body without `account[id]` (older amoCRM accounts, Kommo's
+    // task samples) is about it, and a body naming another account is not this URL's to take.
+    if let Ok(Some(named)) = kommo::incoming::webhook_account_id(&body) {
+        if named != account_id {
+            return Err(ApiError::unprocessable(
+                "other_account",
+                "The webhook's body names another Kommo account than its URL; it was not accepted.",
+            ));
+        }
+    }
     let event = RawEvent {
         account_id,
         source: EventSource::KommoWebhook,

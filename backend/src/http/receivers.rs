@@ -170,6 +170,7 @@ async fn request(
         kind: EventKind::InboundWebhook {
             hook_id: String::new(),
             receiver_id: Some(id),
+            found: None,
         },
         vars: request.variables.clone(),
     };

@@ -799,7 +799,10 @@ mod tests {
             "name": "Old", "trigger": { "kind": "entity_added", "entity": "lead" }, "run_every_seconds": 60
         });
         let body = parse_rule_body(v1).expect("a version 1 rule is migrated");
-        assert_eq!(body.as_json()["schema_version"], 2);
+        assert_eq!(
+            body.as_json()["schema_version"],
+            domain::rule::CURRENT_SCHEMA_VERSION
+        );
         assert!(body.as_json().get("run_every_seconds").is_none());
         let unknown = serde_json::json!({ "schema_version": 2, "name": "x", "trigger": { "kind": "no_such" } });
         assert_eq!(

@@ -402,6 +402,7 @@ async fn a_receivers_request_is_an_event_a_dry_run_takes(backend: Backend) {
         domain::event::EventKind::InboundWebhook {
             hook_id: String::new(),
             receiver_id: Some(id),
+            found: None,
         }
     );
     // The event runs a rule on this receiver, not one on another.

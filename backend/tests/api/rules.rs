@@ -38,7 +38,10 @@ async fn an_admin_creates_a_rule_and_reads_it_back(backend: Backend) {
     let id = record.id;
     let read = app.get_rule(ADMIN, id).await.expect(StatusCode::OK);
     assert_eq!(read["rule"]["description"], "wholesale");
-    assert_eq!(read["rule"]["schema_version"], 2);
+    assert_eq!(
+        read["rule"]["schema_version"],
+        domain::rule::CURRENT_SCHEMA_VERSION
+    );
     assert_eq!(read["inbound_hook_key"], created["inbound_hook_key"]);
     let list = app.list_rules(ADMIN).await.expect(StatusCode::OK);
     assert_eq!(list.as_array().expect("list").len(), 1);

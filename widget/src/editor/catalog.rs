@@ -184,7 +184,7 @@ const TASK_FIELDS: [TaskField; 10] = [
     TaskField::Id,
 ];
 
-const EVENT_FIELDS: [EventField; 14] = [
+const EVENT_FIELDS: [EventField; 15] = [
     EventField::MessageText,
     EventField::Channel,
     EventField::Direction,
@@ -199,6 +199,7 @@ const EVENT_FIELDS: [EventField; 14] = [
     EventField::OldStatusId,
     EventField::OldPipelineId,
     EventField::OldResponsibleUserId,
+    EventField::EntityFound,
 ];
 
 const CLOCK_FIELDS: [ClockField; 6] = [
@@ -366,6 +367,7 @@ fn path_type(path: &Path, trigger: &Trigger, schema: &Schema) -> ValueType {
             ClockField::WorkingHours => V::Bool,
         },
         Path::Event(field) => match field {
+            EventField::EntityFound => V::Bool,
             EventField::CallDuration | EventField::FieldId => V::Number,
             EventField::OldStatusId => V::Stage,
             EventField::OldPipelineId => V::Pipeline,

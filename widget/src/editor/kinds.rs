@@ -135,6 +135,7 @@ pub fn trigger_of_kind(kind: &str, schema: &Schema) -> Option<Trigger> {
         "inbound_webhook" => Trigger::InboundWebhook {
             hook_id: String::new(),
             receiver_id: None,
+            search: None,
         },
         _ => return None,
     })

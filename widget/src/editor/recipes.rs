@@ -229,6 +229,7 @@ impl Recipe {
                 rule.trigger = Trigger::InboundWebhook {
                     hook_id: t("rcp_site_form_hook"),
                     receiver_id: None,
+                    search: Some(domain::rule::EntitySearch::legacy_contact()),
                 };
                 let (pipeline_id, status_id) = first_stage(schema);
                 rule.blocks = vec![Block {

@@ -34,8 +34,9 @@ use self::{
 /// inbound webhook.
 pub const MAX_RESPONSE_BYTES: usize = 30_000;
 
-/// The default deadline of a webhook, from resolving its host to the last byte read.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default deadline of a webhook, from resolving its host to the last byte read: the
+/// manual's "the response is analyzed for a maximum of 5 seconds".
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How webhooks are sent; from the settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

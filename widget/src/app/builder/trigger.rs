@@ -10,12 +10,15 @@ use std::rc::Rc;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use domain::event::NoteType;
 use domain::path::EntityType;
-use domain::rule::{MessageFilter, Recurrence, StageEntry, Trigger};
+use domain::rule::{
+    EntitySearch, MessageFilter, Recurrence, SearchCriterion, SearchField, StageEntry, Trigger,
+};
+use domain::template::Template;
 use serde::Deserialize;
 use yew::prelude::*;
 
 use super::{pickers, use_builder, BuilderCtx};
-use crate::components::controls::{Checkbox, Select, SelectOption, TextInput};
+use crate::components::controls::{Button, ButtonKind, Checkbox, Select, SelectOption, TextInput};
 use crate::editor::kinds::{trigger_of_kind, TRIGGER_KINDS};
 use crate::editor::EditorAction;
 use crate::services;
@@ -241,7 +244,13 @@ fn controls(ctx: &BuilderCtx, trigger: &Trigger) -> Html {
             pipeline_id,
             status_id,
             entry,
-        } => parts.push(stage_controls(ctx, trigger, *pipeline_id, *status_id, *entry)),
+        } => parts.push(stage_controls(
+            ctx,
+            trigger,
+            *pipeline_id,
+            *status_id,
+            *entry,
+        )),
         Trigger::NoteAdded { note_types, .. } => {
             let boxes = [
                 NoteType::Text,
@@ -302,9 +311,10 @@ fn controls(ctx: &BuilderCtx, trigger: &Trigger) -> Html {
                 trigger,
                 Rc::new(|t, v| {
                     if let Trigger::RelativeToDateField { offset_hours, .. } = t {
-                        let hours: i32 = v.trim().parse::<u32>().map_or(0, |h| {
-                            i32::try_from(h).unwrap_or(i32::MAX)
-                        });
+                        let hours: i32 = v
+                            .trim()
+                            .parse::<u32>()
+                            .map_or(0, |h| i32::try_from(h).unwrap_or(i32::MAX));
                         *offset_hours = if *offset_hours < 0 { -hours } else { hours };
                     }
                 }),
@@ -407,9 +417,13 @@ fn controls(ctx: &BuilderCtx, trigger: &Trigger) -> Html {
         Trigger::InboundWebhook {
             hook_id,
             receiver_id,
-        } => parts.push(html! {
-            <WebhookControls trigger={trigger.clone()} hook_id={hook_id.clone()} receiver_id={*receiver_id} />
-        }),
+            search,
+        } => {
+            parts.push(html! {
+                <WebhookControls trigger={trigger.clone()} hook_id={hook_id.clone()} receiver_id={*receiver_id} />
+            });
+            parts.push(search_controls(ctx, trigger, search.as_ref()));
+        }
         _ => {}
     }
     if let Trigger::ConversationClosed { delay_seconds, .. }
@@ -911,6 +925,171 @@ pub fn webhook_controls(props: &WebhookControlsProps) -> Html {
             <TextInput label={ctx.t("trg_hook_label")} hint={ctx.t("trg_hook_label_hint")} value={props.hook_id.clone()}
                 error={ctx.error_at("/trigger/hook_id")} on_change={on_label} />
         </>
+    }
+}
+
+fn search_mut(t: &mut Trigger) -> Option<&mut Option<EntitySearch>> {
+    match t {
+        Trigger::InboundWebhook { search, .. } => Some(search),
+        _ => None,
+    }
+}
+
+fn search_field_value(field: SearchField) -> String {
+    match field {
+        SearchField::Id => "id".into(),
+        SearchField::Name => "name".into(),
+        SearchField::Phone => "phone".into(),
+        SearchField::Email => "email".into(),
+        SearchField::Custom(id) => format!("cf:{id}"),
+    }
+}
+
+fn parse_search_field(value: &str) -> Option<SearchField> {
+    match value {
+        "id" => Some(SearchField::Id),
+        "name" => Some(SearchField::Name),
+        "phone" => Some(SearchField::Phone),
+        "email" => Some(SearchField::Email),
+        other => other
+            .strip_prefix("cf:")
+            .and_then(|id| id.parse().ok())
+            .map(SearchField::Custom),
+    }
+}
+
+/// The inbound webhook's search for its entity: what is searched (or nothing), the fields tried
+/// in order (the first that finds wins), and whether a missing entity is created.
+fn search_controls(ctx: &BuilderCtx, trigger: &Trigger, search: Option<&EntitySearch>) -> Html {
+    let entity_value = search.map_or_else(|| "none".to_owned(), |s| s.entity.as_str().to_owned());
+    let mut entities = vec![SelectOption::new("none", ctx.t("trg_search_none"))];
+    entities.extend(pickers::entity_types(&ctx.texts, false));
+    let on_entity = editing(
+        ctx,
+        trigger,
+        Rc::new(|t, v| {
+            if let Some(search) = search_mut(t) {
+                *search = pickers::parse_entity_type(v).map(|entity| EntitySearch {
+                    entity,
+                    by: search.take().map(|s| s.by).unwrap_or_else(|| {
+                        vec![SearchCriterion {
+                            field: SearchField::Phone,
+                            value: Template::new("{phone}"),
+                        }]
+                    }),
+                    create_if_not_found: false,
+                    name: None,
+                });
+            }
+        }),
+    );
+    let entity_select = html! {
+        <Select label={ctx.t("trg_search_entity")} options={entities} value={Some(entity_value)}
+            error={ctx.error_at("/trigger/search/entity")} on_change={on_entity} />
+    };
+    let Some(search) = search else {
+        return html! {
+            <fieldset class="rb-fieldset">
+                <legend>{ ctx.t("trg_search") }</legend>
+                { entity_select }
+                <small class="rb-hint">{ ctx.t("trg_search_hint") }</small>
+            </fieldset>
+        };
+    };
+    let mut field_options: Vec<SelectOption> = ["id", "name", "phone", "email"]
+        .iter()
+        .map(|f| SelectOption::new(*f, ctx.t(&format!("trg_search_field_{f}"))))
+        .collect();
+    field_options.extend(
+        pickers::fields(&ctx.schema, search.entity, |_| true)
+            .into_iter()
+            .map(|o| SelectOption::new(format!("cf:{}", o.value), o.label)),
+    );
+    let rows = search.by.iter().enumerate().map(|(i, criterion)| {
+        let n = (i + 1).to_string();
+        let on_field = editing(
+            ctx,
+            trigger,
+            Rc::new(move |t, v| {
+                if let (Some(Some(search)), Some(field)) = (search_mut(t), parse_search_field(v)) {
+                    if let Some(c) = search.by.get_mut(i) {
+                        c.field = field;
+                    }
+                }
+            }),
+        );
+        let on_value = editing(
+            ctx,
+            trigger,
+            Rc::new(move |t, v| {
+                if let Some(Some(search)) = search_mut(t) {
+                    if let Some(c) = search.by.get_mut(i) {
+                        c.value = Template::new(v);
+                    }
+                }
+            }),
+        );
+        let on_remove = {
+            let trigger = trigger.clone();
+            ctx.on(move |_: MouseEvent| {
+                let mut next = trigger.clone();
+                if let Some(Some(search)) = search_mut(&mut next) {
+                    if i < search.by.len() {
+                        search.by.remove(i);
+                    }
+                }
+                EditorAction::SetTrigger(next)
+            })
+        };
+        let at = format!("/trigger/search/by/{i}");
+        html! {
+            <div class="rb-row">
+                <Select label={format!("{} {n}", ctx.t("trg_search_field"))} options={field_options.clone()}
+                    value={Some(search_field_value(criterion.field))}
+                    error={ctx.error_at(&format!("{at}/field"))} on_change={on_field} />
+                <TextInput label={format!("{} {n}", ctx.t("trg_search_value"))} value={criterion.value.source().to_owned()}
+                    placeholder={AttrValue::from("{phone}")}
+                    error={ctx.error_at(&format!("{at}/value"))} on_change={on_value} />
+                <Button kind={ButtonKind::Icon} icon="✕" label={format!("{} {n}", ctx.t("trg_search_remove"))}
+                    onclick={on_remove} />
+            </div>
+        }
+    });
+    let on_add = {
+        let trigger = trigger.clone();
+        ctx.on(move |_: MouseEvent| {
+            let mut next = trigger.clone();
+            if let Some(Some(search)) = search_mut(&mut next) {
+                search.by.push(SearchCriterion {
+                    field: SearchField::Email,
+                    value: Template::new("{email}"),
+                });
+            }
+            EditorAction::SetTrigger(next)
+        })
+    };
+    let on_create = {
+        let trigger = trigger.clone();
+        ctx.on(move |on: bool| {
+            let mut next = trigger.clone();
+            if let Some(Some(search)) = search_mut(&mut next) {
+                search.create_if_not_found = on;
+            }
+            EditorAction::SetTrigger(next)
+        })
+    };
+    html! {
+        <fieldset class="rb-fieldset">
+            <legend>{ ctx.t("trg_search") }</legend>
+            { entity_select }
+            { for rows }
+            if let Some(error) = ctx.error_at("/trigger/search/by") {
+                <p class="rb-field-error" role="alert">{ error }</p>
+            }
+            <Button label={ctx.t("trg_search_add")} onclick={on_add} />
+            <Checkbox label={ctx.t("trg_search_create")} checked={search.create_if_not_found} on_change={on_create} />
+            <small class="rb-hint">{ ctx.t("trg_search_hint") }</small>
+        </fieldset>
     }
 }
 
