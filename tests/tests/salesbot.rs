@@ -3,6 +3,8 @@
 //! the continue endpoint that logs what the bot was continued with; a pipeline stage whose widget
 //! action names a rule), the backend runs the rule on the bot's lead or contact and continues the
 //! bot once with the outcome, or says in the rule's log why a misconfigured action did not run.
+//! Also the account's working hours (a Rulebook setting: Kommo's API does not expose them) as the
+//! condition "inside working hours / day off", with the clock moved inside and outside them.
 //! Every test runs on SQLite and on PostgreSQL.
 
 use rulebook::{
@@ -20,6 +22,7 @@ on_both_databases!(
     a_misconfigured_salesbot_step_continues_the_bot_with_an_error,
     a_salesbot_request_without_a_valid_token_runs_nothing,
     a_misconfigured_dp_action_fails_with_a_note_in_the_debugger,
+    the_working_hours_condition_reads_the_accounts_hours_at_the_injected_time,
 );
 
 const BOT: i64 = 900;
@@ -429,4 +432,72 @@ async fn a_misconfigured_dp_action_fails_with_a_note_in_the_debugger(database: D
     assert_eq!(from_dp.len(), 1, "{runs:?}");
     assert_eq!(from_dp[0].outcome, ExecutionOutcome::Ok);
     assert!(runs.len() > updated_runs_before);
+}
+
+async fn the_working_hours_condition_reads_the_accounts_hours_at_the_injected_time(
+    database: Database,
+) {
+    let stack = Stack::start(database, default_seed()).await;
+    stack
+        .rule(
+            "Office hours",
+            json!({"schema_version": 2, "name": "Office hours", "trigger": {"kind": "entity_added", "entity": "lead"},
+                   "blocks": [{"conditions": [{"left": {"path": "date.working_hours"}, "op": {"is": "is_true"}}],
+                               "actions": note("inside working hours")}],
+                   "else_scenario": {"actions": note("day off")}}),
+        )
+        .await;
+    let lead_now = |name: &str| stack.create("leads", json!({"name": name}));
+
+    // No hours saved: every moment is outside them.
+    let (status, settings) = stack.api("GET", "/api/v1/account/settings", None).await;
+    assert_eq!(
+        (status, settings),
+        (200, json!({"working_hours": {"intervals": []}}))
+    );
+    let before = lead_now("Before the hours were set");
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, before), vec!["day off"]);
+
+    // Monday to Friday, 09:00 to 18:00 in the account's timezone (Europe/Berlin).
+    let days = ["mon", "tue", "wed", "thu", "fri"];
+    let hours = json!({"working_hours": {"intervals": days.iter().map(|d| json!({"day": d, "from": "09:00:00", "to": "18:00:00"})).collect::<Vec<_>>()}});
+    let (status, saved) = stack
+        .api("PUT", "/api/v1/account/settings", Some(hours.clone()))
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    let (_, read) = stack.api("GET", "/api/v1/account/settings", None).await;
+    assert_eq!(
+        read["working_hours"]["intervals"].as_array().map(Vec::len),
+        Some(5)
+    );
+    let (status, problem) = stack
+        .api(
+            "PUT",
+            "/api/v1/account/settings",
+            Some(json!({"working_hours": {"intervals": [{"day": "mon", "from": "09:00:00", "to": "09:00:00"}]}})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (422, json!("invalid")),
+        "{problem}"
+    );
+
+    // 2026-11-23 is a Monday: 13:00 in Berlin is inside.
+    let monday = lead_now("Monday 13:00");
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, monday), vec!["inside working hours"]);
+    // 19:30 the same day is outside.
+    stack.advance(std::time::Duration::from_secs(6 * 3600 + 1800));
+    let evening = lead_now("Monday 19:30");
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, evening), vec!["day off"]);
+    // Saturday 13:00 is a day off.
+    stack.advance(std::time::Duration::from_secs(
+        4 * 86_400 + 17 * 3600 + 1800,
+    ));
+    let saturday = lead_now("Saturday 13:00");
+    stack.settle().await;
+    assert_eq!(note_texts(&stack, saturday), vec!["day off"]);
 }
