@@ -424,11 +424,7 @@ async fn a_misconfigured_dp_action_fails_with_a_note_in_the_debugger(database: D
     );
     stack.settle().await;
     let runs = stack.log(updated).await;
-    let from_dp: Vec<_> = runs
-        .iter()
-        .skip(0)
-        .filter(|e| e.trace["source"] == "dp")
-        .collect();
+    let from_dp: Vec<_> = runs.iter().filter(|e| e.trace["source"] == "dp").collect();
     assert_eq!(from_dp.len(), 1, "{runs:?}");
     assert_eq!(from_dp[0].outcome, ExecutionOutcome::Ok);
     assert!(runs.len() > updated_runs_before);
