@@ -16,7 +16,7 @@ use crate::{
     connect::{revocation_signed, Revocation},
     engine::{events, outbound},
     http::{parse_every_request, redact_secret_path},
-    ingest::{authenticate::split_token, dedupe, digital_pipeline},
+    ingest::{authenticate::split_token, dedupe, digital_pipeline, salesbot},
     store::trigger_links,
 };
 
@@ -88,6 +88,70 @@ pub fn token_verify(data: &[u8]) {
             claims["account_id"].as_i64(),
             Some(caller.account_id),
             "the tenant is not the account the token names"
+        );
+    }
+}
+
+fn bot_verifier() -> &'static salesbot::BotTokenVerifier {
+    static VERIFIER: OnceLock<salesbot::BotTokenVerifier> = OnceLock::new();
+    VERIFIER
+        .get_or_init(|| salesbot::BotTokenVerifier::for_integration(CLIENT_ID, CLIENT_SECRET, 5))
+}
+
+/// A JWT of `claims`, signed HS512 with the integration's secret, as Kommo signs bot tokens.
+fn signed_hs512(claims: &[u8]) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+    let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
+    let key = hmac::Key::new(hmac::HMAC_SHA512, CLIENT_SECRET.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(hmac::sign(&key, signing_input.as_bytes()));
+    format!("{signing_input}.{signature}")
+}
+
+/// `salesbot_request`: a Salesbot's `widget_request` as `/hooks/salesbot` reads it. The body under
+/// each content type: read only with a token and a bot step to continue (positive ids, a
+/// `salesbot` or `marketingbot` path). The token: input starting with `{` is also a claims set,
+/// signed HS512 with the integration's secret so that the claim checks are reached; anything else
+/// is verified as the token's text. Nothing panics, and a token is accepted only for this
+/// integration, naming the account the claims name.
+pub fn salesbot_request(data: &[u8]) {
+    for content_type in [
+        None,
+        Some("application/json"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        if let Ok(request) = salesbot::parse_request(content_type, data) {
+            assert!(!request.token.is_empty(), "a request without a token");
+            assert!(request.bot_id > 0 && request.continue_id > 0);
+            assert!(matches!(
+                request.bot_type.as_str(),
+                "salesbot" | "marketingbot"
+            ));
+            let _ = salesbot::rule_of(&request.data);
+            let _ = bot_verifier().verify(&request.token, NOW);
+        }
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some((bot_type, bot, step)) = salesbot::continue_target(text) {
+        assert!(bot > 0 && step > 0, "{text:?}");
+        assert!(matches!(bot_type.as_str(), "salesbot" | "marketingbot"));
+    }
+    let _ = salesbot::entity_table(text);
+    if !text.starts_with('{') {
+        let _ = bot_verifier().verify(text, NOW);
+        return;
+    }
+    if let Ok(claims) = bot_verifier().verify(&signed_hs512(data), NOW) {
+        let sent: serde_json::Value =
+            serde_json::from_slice(data).expect("accepted claims are JSON");
+        assert_eq!(
+            sent["client_uuid"], CLIENT_ID,
+            "another integration's token"
+        );
+        assert!(
+            claims.exp.saturating_add(5) >= NOW,
+            "an expired token is accepted"
         );
     }
 }
@@ -264,6 +328,25 @@ mod tests {
         ] {
             assert!(verify(refused).is_err(), "{refused} is accepted");
         }
+    }
+
+    #[test]
+    fn every_salesbot_seed_is_read_and_its_token_verified_for_this_integration_only() {
+        each_seed("salesbot_request", salesbot_request);
+        let verify =
+            |name| bot_verifier().verify(&signed_hs512(&seed("salesbot_request", name)), NOW);
+        let claims = verify("claims_valid.json").expect("the valid claims are accepted");
+        assert_eq!((claims.account_id, claims.entity_id), (31_000_001, 5));
+        for refused in ["claims_another_integration.json", "claims_expired.json"] {
+            assert!(verify(refused).is_err(), "{refused} is accepted");
+        }
+        let request = salesbot::parse_request(
+            Some("application/json"),
+            &seed("salesbot_request", "request.json"),
+        )
+        .expect("the request seed reads");
+        assert_eq!((request.bot_id, request.continue_id), (321, 4567));
+        assert_eq!(salesbot::rule_of(&request.data), Some(17));
     }
 
     #[test]

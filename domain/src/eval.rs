@@ -632,7 +632,7 @@ pub fn trigger_matches(trigger: &Trigger, event: &Event) -> bool {
         }
         (
             Trigger::EntityAdded { entity: t } | Trigger::EntityUpdated { entity: t },
-            EventKind::DigitalPipeline { .. },
+            EventKind::DigitalPipeline { .. } | EventKind::Salesbot,
         ) => *t == EntityType::Lead && is(EntityType::Lead),
         (
             Trigger::StatusChanged {

@@ -552,6 +552,8 @@ pub enum Source {
     InboundWebhook,
     /// A click on one rule's trigger link.
     TriggerLink,
+    /// A Salesbot's `widget_request` step, naming one rule, on the bot's lead or contact.
+    Salesbot,
 }
 
 impl Trigger {
@@ -578,14 +580,17 @@ impl Trigger {
                     | Trigger::IncomingMessage { .. }
                     | Trigger::OutgoingMessageSeen { .. }
             ),
-            Source::DigitalPipeline => matches!(
+            Source::DigitalPipeline => self.dp_capable(),
+            // The manual: "Only lead-related scripts and manual scripts will be available"; which
+            // entity a rule runs on is the bot's (`eval::trigger_matches`).
+            Source::Salesbot => matches!(
                 self,
                 Trigger::EntityAdded {
                     entity: EntityType::Lead
                 } | Trigger::EntityUpdated {
                     entity: EntityType::Lead
                 } | Trigger::Manual {
-                    entity: EntityType::Lead
+                    entity: EntityType::Lead | EntityType::Contact
                 }
             ),
             Source::InboundWebhook => {
@@ -596,6 +601,24 @@ impl Trigger {
             }
             Source::TriggerLink => matches!(self, Trigger::Manual { .. }),
         }
+    }
+}
+
+impl Trigger {
+    /// Whether a digital-pipeline action may run a rule with this trigger. The manual: "only the
+    /// following types of scripts are available: Create/change lead, Manual (custom) script"
+    /// (a manual rule on leads, as a stage holds leads).
+    pub fn dp_capable(&self) -> bool {
+        matches!(
+            self,
+            Trigger::EntityAdded {
+                entity: EntityType::Lead
+            } | Trigger::EntityUpdated {
+                entity: EntityType::Lead
+            } | Trigger::Manual {
+                entity: EntityType::Lead
+            }
+        )
     }
 }
 

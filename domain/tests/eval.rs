@@ -1351,16 +1351,22 @@ fn a_trigger_runs_only_for_the_sources_it_belongs_to() {
     let hook = t(json!({"kind": "inbound_webhook", "hook_id": "QB4P"}));
     let daily = t(json!({"kind": "recurring", "schedule": {"every": "daily", "at": "09:00:00"}}));
 
-    for (trigger, kommo, dp, inbound, link) in [
-        (&manual_lead, false, true, true, true),
-        (&manual_contact, false, false, true, true),
-        (&lead_added, true, true, false, false),
-        (&contact_added, true, false, false, false),
-        (&tag_added, true, false, false, false),
-        (&status, true, false, false, false),
-        (&hook, false, false, true, false),
-        (&daily, false, false, false, false),
+    let lead_updated = t(json!({"kind": "entity_updated", "entity": "lead"}));
+    let manual_company = t(json!({"kind": "manual", "entity": "company"}));
+    for (trigger, kommo, dp, inbound, link, salesbot) in [
+        (&manual_lead, false, true, true, true, true),
+        (&manual_contact, false, false, true, true, true),
+        (&manual_company, false, false, true, true, false),
+        (&lead_added, true, true, false, false, true),
+        (&lead_updated, true, true, false, false, true),
+        (&contact_added, true, false, false, false, false),
+        (&tag_added, true, false, false, false, false),
+        (&status, true, false, false, false, false),
+        (&hook, false, false, true, false, false),
+        (&daily, false, false, false, false, false),
     ] {
+        assert_eq!(trigger.dp_capable(), dp, "{trigger:?}");
+        assert_eq!(trigger.runs_from(Source::Salesbot), salesbot, "{trigger:?}");
         assert_eq!(
             trigger.runs_from(Source::KommoWebhook),
             kommo,

@@ -624,6 +624,134 @@ impl Emulator {
         self.world().log_dropped
     }
 
+    /// Runs bot `bot_id` on an entity (`leads`/`contacts`, or 2/1) up to its `widget_request`
+    /// step, as a trigger or a person starting the bot does: Kommo POSTs the step's request to its
+    /// `url` and the bot waits. The request (kommo-platform.md §6.3 and §7; S13
+    /// `parseBotDisposableToken`/`BotDisposableTokenModel`; S17) is JSON: `token`, a JWT signed
+    /// HS512 with the integration's client secret (claims `iss`, `subdomain`, `account_id`,
+    /// `client_uuid`, `entity_id`, `entity_type`, `bot_type`, `exp`), the step's `data`, and
+    /// `return_url`, the continue endpoint of this step. The token lives 30 minutes. Returns the
+    /// step's continue id.
+    pub fn run_bot(
+        &self,
+        subdomain: &str,
+        bot_id: i64,
+        entity_type: &str,
+        entity_id: i64,
+        client_id: Option<&str>,
+    ) -> Result<i64, ControlError> {
+        let now_ms = self.shared.clock.now_ms();
+        let now = now_ms.div_euclid(1000);
+        let mut world = self.world();
+        let account = Self::require(&mut world, subdomain)?;
+        let kind = match entity_type {
+            "2" | "lead" | "leads" => EntityKind::Leads,
+            "1" | "contact" | "contacts" => EntityKind::Contacts,
+            other => return Err(ControlError::UnknownEntity(other.to_owned(), entity_id)),
+        };
+        if !account
+            .records
+            .get(&kind)
+            .is_some_and(|r| r.contains_key(&entity_id))
+        {
+            return Err(ControlError::UnknownEntity(
+                kind.plural().to_owned(),
+                entity_id,
+            ));
+        }
+        let step = account
+            .bots
+            .iter()
+            .find(|b| b.id == bot_id)
+            .and_then(|b| b.widget_request.clone())
+            .ok_or_else(|| ControlError::UnknownEntity("bot with a widget step".into(), bot_id))?;
+        let integration = match client_id {
+            Some(id) => account.integrations.iter().find(|i| i.client_id == id),
+            None => account.integrations.first(),
+        }
+        .ok_or_else(|| ControlError::UnknownIntegration(client_id.unwrap_or("(none)").to_owned()))?
+        .clone();
+        let continue_id = account.allocate_id();
+        let claims = json!({
+            "iss": format!("https://{}.kommo.com", account.subdomain),
+            "subdomain": account.subdomain,
+            "account_id": account.id,
+            "client_uuid": integration.client_id,
+            "entity_id": entity_id,
+            "entity_type": kind.plural(),
+            "bot_type": "salesbot",
+            "exp": now + 30 * 60,
+        });
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(integration.client_secret.as_bytes()),
+        )
+        .map_err(|e| ControlError::Signing(e.to_string()))?;
+        let body = json!({
+            "token": token,
+            "data": step.data,
+            "return_url": format!(
+                "https://{}.kommo.com/api/v4/salesbot/{bot_id}/continue/{continue_id}",
+                account.subdomain
+            ),
+        });
+        account.bot_steps.push(crate::model::BotStep {
+            bot_type: "salesbot".into(),
+            bot_id,
+            continue_id,
+            entity_type: kind.plural().to_owned(),
+            entity_id,
+            url: step.url.clone(),
+            status: "waiting".into(),
+            continued_data: None,
+            execute_handlers: None,
+            continued_at: None,
+            refused_continues: 0,
+        });
+        let subdomain = account.subdomain.clone();
+        push_delivery(
+            &mut world,
+            &subdomain,
+            DeliveryKind::SalesbotWidgetRequest,
+            step.url,
+            body.to_string(),
+            "widget_request".into(),
+            now_ms,
+        );
+        Ok(continue_id)
+    }
+
+    /// Saves a bot with its widget step, as an admin saving it in the Salesbot designer does (a bot
+    /// of that id is replaced).
+    pub fn save_bot(
+        &self,
+        subdomain: &str,
+        bot_id: i64,
+        name: &str,
+        step: crate::model::WidgetRequestStep,
+    ) -> Result<(), ControlError> {
+        let mut world = self.world();
+        let account = Self::require(&mut world, subdomain)?;
+        account.bots.retain(|b| b.id != bot_id);
+        account.bots.push(crate::model::Bot {
+            id: bot_id,
+            name: name.to_owned(),
+            active: true,
+            widget_request: Some(step),
+        });
+        Ok(())
+    }
+
+    /// The executions of the account's bot widget steps, with what each was continued with.
+    pub fn bot_steps(&self, subdomain: &str) -> Vec<crate::model::BotStep> {
+        self.world()
+            .accounts
+            .get(subdomain)
+            .map(|a| a.bot_steps.clone())
+            .unwrap_or_default()
+    }
+
     /// Salesbot runs requested through the API.
     pub fn salesbot_runs(&self, subdomain: &str) -> Vec<Value> {
         self.world()
@@ -1052,7 +1180,8 @@ impl Emulator {
             .push(DeliveryAttempt { at_ms, status, ok });
         let attempt = delivery.attempts.len();
         delivery.next_attempt_at_ms = match (ok, delivery.kind) {
-            (true, _) | (false, DeliveryKind::DigitalPipeline) => None,
+            (true, _)
+            | (false, DeliveryKind::DigitalPipeline | DeliveryKind::SalesbotWidgetRequest) => None,
             (false, DeliveryKind::AccountWebhook) => WEBHOOK_RETRY_DELAYS_MS
                 .get(attempt - 1)
                 .map(|delay| at_ms + delay),
@@ -1314,12 +1443,16 @@ fn push_delivery(
     now_ms: UnixMillis,
 ) {
     let id = world.deliveries.len() as u64 + 1;
+    let content_type = match kind {
+        DeliveryKind::SalesbotWidgetRequest => "application/json",
+        _ => "application/x-www-form-urlencoded",
+    };
     world.deliveries.push(Delivery {
         id,
         subdomain: subdomain.to_owned(),
         kind,
         url,
-        content_type: "application/x-www-form-urlencoded".into(),
+        content_type: content_type.into(),
         body,
         event,
         attempts: Vec::new(),

@@ -72,6 +72,18 @@ pub fn router(emulator: Emulator) -> Router {
             "/_control/accounts/{subdomain}/salesbot_runs",
             get(control_salesbot_runs),
         )
+        .route(
+            "/_control/accounts/{subdomain}/bots",
+            post(control_save_bot),
+        )
+        .route(
+            "/_control/accounts/{subdomain}/bots/{bot_id}/run",
+            post(control_run_bot),
+        )
+        .route(
+            "/_control/accounts/{subdomain}/bot_steps",
+            get(control_bot_steps),
+        )
         .route("/_control/requests", get(control_requests))
         .route("/_control/deliveries", get(control_deliveries))
         .route("/_control/deliveries/run", post(control_deliver))
@@ -568,6 +580,80 @@ async fn control_salesbot_runs(
     Path(subdomain): Path<String>,
 ) -> Response {
     Json(json!({"runs": emulator.salesbot_runs(&subdomain)})).into_response()
+}
+
+/// What `POST /_control/accounts/{subdomain}/bots/{bot_id}/run` takes.
+#[derive(Debug, serde::Deserialize)]
+struct RunBotRequest {
+    entity_id: i64,
+    #[serde(default = "leads")]
+    entity_type: String,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+fn leads() -> String {
+    "leads".into()
+}
+
+async fn control_run_bot(
+    State(emulator): State<Emulator>,
+    Path((subdomain, bot_id)): Path<(String, i64)>,
+    body: Bytes,
+) -> Response {
+    let request: RunBotRequest = match json_request(&body, "invalid_bot_run") {
+        Ok(request) => request,
+        Err(r) => return r.into_response(),
+    };
+    match emulator.run_bot(
+        &subdomain,
+        bot_id,
+        &request.entity_type,
+        request.entity_id,
+        request.client_id.as_deref(),
+    ) {
+        Ok(continue_id) => (
+            StatusCode::CREATED,
+            Json(json!({"continue_id": continue_id})),
+        )
+            .into_response(),
+        Err(e) => control_error(e),
+    }
+}
+
+/// What `POST /_control/accounts/{subdomain}/bots` takes: a bot with its widget step.
+#[derive(Debug, serde::Deserialize)]
+struct SaveBotRequest {
+    id: i64,
+    name: String,
+    widget_request: crate::model::WidgetRequestStep,
+}
+
+async fn control_save_bot(
+    State(emulator): State<Emulator>,
+    Path(subdomain): Path<String>,
+    body: Bytes,
+) -> Response {
+    let request: SaveBotRequest = match json_request(&body, "invalid_bot") {
+        Ok(request) => request,
+        Err(r) => return r.into_response(),
+    };
+    match emulator.save_bot(
+        &subdomain,
+        request.id,
+        &request.name,
+        request.widget_request,
+    ) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(e),
+    }
+}
+
+async fn control_bot_steps(
+    State(emulator): State<Emulator>,
+    Path(subdomain): Path<String>,
+) -> Response {
+    Json(json!({"steps": emulator.bot_steps(&subdomain)})).into_response()
 }
 
 async fn control_requests(State(emulator): State<Emulator>) -> Response {

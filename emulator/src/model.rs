@@ -341,6 +341,47 @@ pub struct Bot {
     pub name: String,
     /// Switched on.
     pub active: bool,
+    /// Its widget step, if it has one.
+    pub widget_request: Option<WidgetRequestStep>,
+}
+
+/// A bot step `{handler: "widget_request", params: {url, data}}` (kommo-platform.md §7, S6: the
+/// step a widget's `onSalesbotDesignerSave` writes): running the bot POSTs to `url`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct WidgetRequestStep {
+    /// Where Kommo sends the step's request.
+    pub url: String,
+    /// The step's `data`, sent as configured.
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// One execution of a bot's widget step: sent, then waiting until the integration continues it
+/// (`POST /api/v4/salesbot/{bot_id}/continue/{continue_id}`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BotStep {
+    /// `salesbot` (the bots of `/api/v4/bots`).
+    pub bot_type: String,
+    /// The bot.
+    pub bot_id: i64,
+    /// The step's continue id.
+    pub continue_id: i64,
+    /// `leads` or `contacts`.
+    pub entity_type: String,
+    /// The entity the bot runs on.
+    pub entity_id: i64,
+    /// Where the request went.
+    pub url: String,
+    /// `waiting` or `continued`.
+    pub status: String,
+    /// The `data` of the continue.
+    pub continued_data: Option<serde_json::Value>,
+    /// The `execute_handlers` of the continue.
+    pub execute_handlers: Option<serde_json::Value>,
+    /// When it was continued, Unix seconds.
+    pub continued_at: Option<i64>,
+    /// Continue requests refused for this step (continued already).
+    pub refused_continues: u32,
 }
 
 /// A fault a test injected for the next matching requests.
@@ -435,6 +476,8 @@ pub struct Account {
     pub dp_actions: Vec<DpAction>,
     /// Salesbot runs requested through the API.
     pub salesbot_runs: Vec<Value>,
+    /// Executions of bots' widget steps, oldest first.
+    pub bot_steps: Vec<BotStep>,
     /// Installed integrations.
     pub integrations: Vec<Integration>,
     /// Next id for anything.

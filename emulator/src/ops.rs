@@ -279,6 +279,11 @@ pub fn dispatch(account: &mut Account, limits: ApiLimits, call: &ApiCall<'_>) ->
             let bot_id = parse_id(bot_id)?;
             salesbot_run(account, call, Some(bot_id))
         }
+        ["v4", bot_type @ ("salesbot" | "marketingbot"), bot_id, "continue", continue_id] => {
+            only_post(m)?;
+            let (bot_id, continue_id) = (parse_id(bot_id)?, parse_id(continue_id)?);
+            continue_bot(account, call, bot_type, bot_id, continue_id)
+        }
         ["v4", kind, rest @ ..] => {
             let kind = EntityKind::parse(kind).ok_or(ApiFailure::NotFound)?;
             entity_routes(account, limits, call, kind, rest)
@@ -2250,6 +2255,75 @@ fn webhooks(account: &mut Account, call: &ApiCall<'_>) -> ApiResult {
 }
 
 // ---------------------------------------------------------------- salesbot
+
+/// `POST /api/v4/salesbot/{bot_id}/continue/{continue_id}`: continues a bot waiting in its widget
+/// step (developers.kommo.com/reference/salesbot-widget-block-execution-confirmation, S17): body
+/// `{"data": {…}, "execute_handlers": [...]}`, both optional; `data` must be an object (later steps
+/// read it as `{{json.<key>}}`); at most 10 handlers; a `show` handler's `value` at most 80
+/// characters; at most 25 buttons. Kommo documents no answer body; this one answers 200 `{}`. A
+/// step that was continued already is refused (400): the step no longer waits.
+fn continue_bot(
+    account: &mut Account,
+    call: &ApiCall<'_>,
+    bot_type: &str,
+    bot_id: i64,
+    continue_id: i64,
+) -> ApiResult {
+    let body = call.body.clone().unwrap_or_else(|| json!({}));
+    let Value::Object(body) = body else {
+        return Err(ApiFailure::BadRequest(
+            "The body must be a JSON object".into(),
+        ));
+    };
+    let data = body.get("data").cloned().unwrap_or_else(|| json!({}));
+    if !data.is_object() {
+        return Err(ApiFailure::BadRequest("`data` must be an object".into()));
+    }
+    let handlers = body.get("execute_handlers").cloned();
+    if let Some(list) = &handlers {
+        let Some(items) = list.as_array() else {
+            return Err(ApiFailure::BadRequest(
+                "`execute_handlers` must be an array".into(),
+            ));
+        };
+        if items.len() > 10 {
+            return Err(ApiFailure::BadRequest(
+                "At most 10 handlers may be executed".into(),
+            ));
+        }
+        for item in items {
+            let params = &item["params"];
+            if item["handler"] == "show" {
+                let too_long = params["value"]
+                    .as_str()
+                    .is_some_and(|v| v.chars().count() > 80);
+                let buttons = params["buttons"].as_array().map_or(0, Vec::len);
+                if too_long || buttons > 25 {
+                    return Err(ApiFailure::BadRequest(
+                        "A show handler's value is at most 80 characters, with at most 25 buttons"
+                            .into(),
+                    ));
+                }
+            }
+        }
+    }
+    let step = account
+        .bot_steps
+        .iter_mut()
+        .find(|s| s.bot_type == bot_type && s.bot_id == bot_id && s.continue_id == continue_id)
+        .ok_or(ApiFailure::NotFound)?;
+    if step.status != "waiting" {
+        step.refused_continues += 1;
+        return Err(ApiFailure::BadRequest(
+            "This bot step was continued already".into(),
+        ));
+    }
+    step.status = "continued".into();
+    step.continued_data = Some(data);
+    step.execute_handlers = handlers;
+    step.continued_at = Some(call.now);
+    Ok(ApiOutcome::ok(json!({})))
+}
 
 fn salesbot_run(account: &mut Account, call: &ApiCall<'_>, path_bot: Option<i64>) -> ApiResult {
     let items: Vec<Value> = match &call.body {

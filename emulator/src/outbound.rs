@@ -26,6 +26,9 @@ pub enum DeliveryKind {
     AccountWebhook,
     /// A digital-pipeline widget request to `dp.webhook_url`; sent once (Kommo documents no retry).
     DigitalPipeline,
+    /// A Salesbot `widget_request` step's request (JSON); sent once, the bot then waits for its
+    /// continue.
+    SalesbotWidgetRequest,
 }
 
 /// One attempt to deliver.

@@ -125,6 +125,9 @@ pub struct BotSeed {
     /// Switched on (default true).
     #[serde(default)]
     pub active: Option<bool>,
+    /// A `widget_request` step.
+    #[serde(default)]
+    pub widget_request: Option<crate::model::WidgetRequestStep>,
 }
 
 /// A pipeline.
@@ -472,6 +475,7 @@ pub fn build_account(seed: &AccountSeed, account_id: i64) -> Result<Account, See
             id: b.id,
             name: b.name.clone(),
             active: b.active.unwrap_or(true),
+            widget_request: b.widget_request.clone(),
         })
         .collect();
     account.integrations = seed

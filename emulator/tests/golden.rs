@@ -595,3 +595,93 @@ fn the_documented_query_searches_the_filled_fields_of_contacts() {
     let (status, ids, _) = found("nobody");
     assert_eq!((status, ids), (204, vec![]));
 }
+
+#[test]
+fn a_bots_widget_step_sends_the_documented_request_and_takes_the_documented_continue() {
+    let emulator = seeded();
+    let lead = lead_ids(&emulator)[0];
+    emulator
+        .seed_json(json!({"subdomain": "botty", "id": 7039100,
+            "bots": [{"id": 321, "name": "Ask Rulebook",
+                      "widget_request": {"url": "https://api.example/hooks/salesbot", "data": {"rule_id": "17"}}}],
+            "integrations": [{"client_id": "0c82ba13", "client_secret": "s3cret", "redirect_uri": "https://api.example/oauth/callback"}],
+            "entities": {"leads": [{"name": "Bot lead"}]}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        emulator.run_bot(SUB, 321, "leads", lead, None).is_err(),
+        "the first account has no such bot"
+    );
+    let bot_lead = emulator.entities("botty", "leads")[0]["id"]
+        .as_i64()
+        .unwrap_or(0);
+    let continue_id = emulator
+        .run_bot("botty", 321, "leads", bot_lead, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let delivery = emulator
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event == "widget_request")
+        .unwrap_or_else(|| panic!("no widget request in {:?}", emulator.deliveries()));
+    assert_eq!(delivery.url, "https://api.example/hooks/salesbot");
+    assert_eq!(delivery.content_type, "application/json");
+    let body: Value = serde_json::from_str(&delivery.body).unwrap_or_default();
+    let keys = |v: &Value| {
+        v.as_object()
+            .map(|m| m.keys().cloned().collect::<BTreeSet<_>>())
+            .unwrap_or_default()
+    };
+    let sample = json_fixture("salesbot_widget_request.json");
+    assert_eq!(keys(&body), keys(&sample));
+    assert_eq!(
+        body["data"], sample["data"],
+        "the step's data as configured"
+    );
+    assert_eq!(
+        body["return_url"],
+        format!("https://botty.kommo.com/api/v4/salesbot/321/continue/{continue_id}")
+    );
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS512);
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<Value>(
+        body["token"].as_str().unwrap_or_default(),
+        &jsonwebtoken::DecodingKey::from_secret(b"s3cret"),
+        &validation,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .claims;
+    assert_eq!(keys(&claims), keys(&json_fixture("bot_token_claims.json")));
+    assert_eq!(
+        (claims["account_id"].clone(), claims["entity_id"].clone()),
+        (json!(7039100), json!(bot_lead))
+    );
+
+    let path = format!("v4/salesbot/321/continue/{continue_id}");
+    let continued = json_fixture("salesbot_continue_request.json");
+    let (status, _) = emulator
+        .call("botty", "POST", &path, Some(continued.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200);
+    let (again, _) = emulator
+        .call("botty", "POST", &path, Some(continued.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again, 400, "a step is continued once");
+    let (unknown, _) = emulator
+        .call(
+            "botty",
+            "POST",
+            "v4/salesbot/321/continue/1",
+            Some(continued.clone()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unknown, 404);
+    let long = json!({"execute_handlers": [{"handler": "show", "params": {"type": "text", "value": "x".repeat(81)}}]});
+    let (too_long, _) = emulator
+        .call("botty", "POST", &path, Some(long))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(too_long, 400);
+    let steps = emulator.bot_steps("botty");
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].status, "continued");
+    assert_eq!(steps[0].continued_data, Some(continued["data"].clone()));
+    assert_eq!(steps[0].refused_continues, 1);
+}

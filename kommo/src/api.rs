@@ -610,6 +610,35 @@ impl AccountClient {
         }
     }
 
+    /// Continues a bot waiting in a `widget_request` step
+    /// (`POST /api/v4/{bot_type}/{bot_id}/continue/{continue_id}`, `bot_type` `salesbot` or
+    /// `marketingbot`) with `{"data": …, "execute_handlers": …}`; later steps read `data` as
+    /// `{{json.<key>}}`. Not idempotent: a timeout is reported, not replayed.
+    pub async fn continue_salesbot(
+        &self,
+        bot_type: &str,
+        bot_id: i64,
+        continue_id: i64,
+        body: &Value,
+    ) -> Result<(), KommoError> {
+        let bot_type = if bot_type == "marketingbot" {
+            "marketingbot"
+        } else {
+            "salesbot"
+        };
+        let path = format!("/api/v4/{bot_type}/{bot_id}/continue/{continue_id}");
+        match self
+            .send(Method::POST, &path, &[], Some(body), Replay::Unsafe)
+            .await?
+        {
+            Outcome::Done(_) => Ok(()),
+            Outcome::Ambiguous(why) => Err(KommoError::RetriesExhausted {
+                attempts: 1,
+                last: why,
+            }),
+        }
+    }
+
     async fn create_exactly_once(
         &self,
         path: &str,

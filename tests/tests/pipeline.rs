@@ -1570,7 +1570,16 @@ async fn a_dp_request_for_one_rule_runs_only_that_rule(database: Database) {
     );
     assert_eq!(stack.log(a).await.len(), 1);
     assert!(stack.log(b).await.is_empty(), "the unrelated manual rule");
-    assert!(stack.log(tagged).await.is_empty(), "the tag rule");
+    let refused = stack.log(tagged).await;
+    assert_eq!(
+        refused.len(),
+        1,
+        "the tag rule's log says why it did not run"
+    );
+    assert_eq!(refused[0].outcome, ExecutionOutcome::Error);
+    assert!(refused[0].trace["actions"]
+        .as_array()
+        .is_some_and(Vec::is_empty));
     let mut answers = dp_answers(&stack);
     answers.sort_unstable();
     assert_eq!(

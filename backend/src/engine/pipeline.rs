@@ -92,6 +92,9 @@ struct RuleRun {
     evaluation: Option<Evaluation>,
     results: Vec<ActionResult>,
     loop_reason: Option<String>,
+    /// Why the rule a digital-pipeline action or a Salesbot step named could not run (deleted,
+    /// disabled, of a kind the source cannot run, or not for this entity).
+    refusal: Option<String>,
     run_key: String,
     state: Option<(EntityRef, EntityRuleState)>,
     snapshot_ms: i64,
@@ -103,7 +106,7 @@ impl RuleRun {
     fn outcome(&self) -> ExecutionOutcome {
         if self.loop_reason.is_some() {
             ExecutionOutcome::Loop
-        } else if self.results.iter().any(|r| r.status == "error") {
+        } else if self.refusal.is_some() || self.results.iter().any(|r| r.status == "error") {
             ExecutionOutcome::Error
         } else {
             ExecutionOutcome::Ok
@@ -143,12 +146,40 @@ impl RuleRun {
             "plan": self.evaluation.as_ref().map(|e| &e.plan),
             "actions": self.results,
             "loop": self.loop_reason,
+            "error": self.refusal,
             "failed_conditions": self.failed_conditions,
             "timings": {
                 "snapshot_ms": self.snapshot_ms,
                 "total_ms": elapsed_ms(self.started),
             },
         })
+    }
+}
+
+/// What a Salesbot continue interrupted by a restart records, and its debugger entry says.
+pub const SALESBOT_CONTINUE_NOT_REPEATED: &str =
+    "not repeated after a restart: the bot's continue was being sent when the backend stopped, \
+     and Kommo cannot tell whether it arrived; continuing it again could run the bot's next \
+     steps twice, so check the chat";
+
+/// The status a bot is continued with, and why it is not `done`.
+fn bot_outcome(run: &RuleRun) -> (&'static str, Option<String>) {
+    if let Some(reason) = run.refusal.as_ref().or(run.loop_reason.as_ref()) {
+        return ("error", Some(reason.clone()));
+    }
+    if let Some(failed) = run.results.iter().find(|r| r.status == "error") {
+        return (
+            "error",
+            Some(format!(
+                "{} failed: {}",
+                failed.kind,
+                failed.error.as_deref().unwrap_or("unknown error")
+            )),
+        );
+    }
+    match run.verdict() {
+        Verdict::Fired => ("done", None),
+        other => ("skipped", Some(other.as_str().to_owned())),
     }
 }
 
@@ -204,6 +235,7 @@ fn source_of(stored: &str) -> Option<Source> {
         "dp" => Some(Source::DigitalPipeline),
         "inbound" => Some(Source::InboundWebhook),
         "link" => Some(Source::TriggerLink),
+        "salesbot" => Some(Source::Salesbot),
         _ => None,
     }
 }
@@ -251,6 +283,8 @@ struct JobContext {
     /// In [`RunMode::Dry`], where the client records the writes it refused.
     recorder: Option<Arc<kommo::RequestRecorder>>,
     facts: Arc<AccountFacts>,
+    /// The account's working hours (a Rulebook setting: Kommo's API does not expose them).
+    working_hours: domain::snapshot::WeeklyHours,
     variables: Variables,
     snapshots: HashMap<Option<EntityRef>, (Snapshot, i64)>,
     /// The account's trigger links, read when a rule first writes one.
@@ -288,12 +322,16 @@ impl Engine {
             .into_iter()
             .map(|v| (v.name, v.value))
             .collect();
+        let working_hours = crate::store::account_settings::get(&self.db, account_id)
+            .await?
+            .working_hours;
         Ok(JobContext {
             account_id,
             mode,
             client,
             recorder,
             facts,
+            working_hours,
             variables: Variables {
                 globals,
                 trigger_links: BTreeMap::new(),
@@ -338,7 +376,8 @@ impl Engine {
             return Ok(());
         }
         let started = Instant::now();
-        let snapshot = snapshot::load_snapshot(&cx.client, &cx.facts, entity).await?;
+        let mut snapshot = snapshot::load_snapshot(&cx.client, &cx.facts, entity).await?;
+        snapshot.account.working_hours = cx.working_hours.clone();
         cx.snapshots.insert(entity, (snapshot, elapsed_ms(started)));
         Ok(())
     }
@@ -569,6 +608,42 @@ impl Engine {
                         vars: BTreeMap::new(),
                     },
                     Some(rule_id),
+                ));
+            }
+            // A Salesbot step: the rule its data names, on the bot's lead or contact, with the
+            // step's data as the event's variables. A step that names no rule still becomes an
+            // event (of rule 0), so that its bot is continued with the error.
+            "salesbot" => {
+                let call: ingest::salesbot::StoredCall = serde_json::from_slice(&stored.body)
+                    .map_err(|e| {
+                        EngineError::Malformed(format!(
+                            "a stored Salesbot step does not parse: {e}"
+                        ))
+                    })?;
+                let entity = stored.entity.as_ref().and_then(|(t, id)| {
+                    entity_type_of_table(t).map(|entity_type| EntityRef {
+                        entity_type,
+                        id: *id,
+                    })
+                });
+                let vars = call
+                    .data
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect();
+                out.push((
+                    Event {
+                        entity,
+                        kind: EventKind::Salesbot,
+                        vars,
+                    },
+                    Some(stored.rule_id.unwrap_or(0)),
                 ));
             }
             other => {
@@ -974,6 +1049,7 @@ impl Engine {
             evaluation: Some(evaluation),
             results,
             loop_reason: None,
+            refusal: None,
             run_key,
             snapshot_ms,
         });
@@ -1202,27 +1278,11 @@ impl Engine {
         source: &str,
         event_id: Option<i64>,
     ) -> Result<(), EngineError> {
+        let mut cx = cx;
+        self.flush_batch(&mut cx).await;
         let JobContext {
-            account_id,
-            client,
-            batch,
-            mut runs,
-            ..
+            account_id, runs, ..
         } = cx;
-        if !batch.is_empty() {
-            let started = Instant::now();
-            let owners = batch.flush(account_id, &client, &self.coalescer).await;
-            let took = elapsed_ms(started);
-            for ((run, index), error) in owners {
-                if let Some(result) = runs.get_mut(run).and_then(|r| r.results.get_mut(index)) {
-                    result.duration_ms += took;
-                    if let Some(error) = error {
-                        result.status = "error";
-                        result.error = Some(error);
-                    }
-                }
-            }
-        }
         for run in &runs {
             if let Some((entity, state)) = &run.state {
                 records::save_rule_state(
@@ -1256,6 +1316,195 @@ impl Engine {
         Ok(())
     }
 
+    /// Sends the batched updates of the job's runs, and marks the actions whose update failed.
+    async fn flush_batch(&self, cx: &mut JobContext) {
+        let batch = std::mem::replace(&mut cx.batch, WriteBatch::new());
+        if batch.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let owners = batch
+            .flush(cx.account_id, &cx.client, &self.coalescer)
+            .await;
+        let took = elapsed_ms(started);
+        for ((run, index), error) in owners {
+            if let Some(result) = cx.runs.get_mut(run).and_then(|r| r.results.get_mut(index)) {
+                result.duration_ms += took;
+                if let Some(error) = error {
+                    result.status = "error";
+                    result.error = Some(error);
+                }
+            }
+        }
+    }
+
+    /// Why the rule a digital-pipeline action or a Salesbot step named does not run for `event`.
+    async fn refusal(
+        &self,
+        account_id: i64,
+        rule_id: i64,
+        source: Source,
+        event: &Event,
+    ) -> Result<String, EngineError> {
+        let by = match source {
+            Source::Salesbot => "a Salesbot step",
+            _ => "a digital-pipeline action",
+        };
+        if rule_id == 0 {
+            return Ok(format!(
+                "{by} names no rule: choose the rule again in the step's settings"
+            ));
+        }
+        let Some((version, body, enabled)) =
+            records::rule_body(&self.db, account_id, rule_id).await?
+        else {
+            return Ok(format!(
+                "rule {rule_id} does not exist (it was deleted): choose another rule in {by}"
+            ));
+        };
+        if !enabled {
+            return Ok(format!(
+                "the rule is disabled: switch it on, or choose another rule in {by}"
+            ));
+        }
+        let rule = match self.compiled(rule_id, version, &body) {
+            Ok(rule) => rule,
+            Err(error) => return Ok(format!("the rule cannot be read: {error}")),
+        };
+        let trigger = &rule.rule().trigger;
+        let entity = |t: Option<EntityType>| t.map_or("nothing", snapshot::table_name);
+        Ok(if !trigger.runs_from(source) {
+            match source {
+                Source::Salesbot => format!(
+                    "a Salesbot runs only lead added or updated rules and manual rules on leads or \
+                     contacts; this rule's trigger is {}",
+                    trigger.name()
+                ),
+                _ => format!(
+                    "a digital-pipeline stage runs only lead added or updated rules and manual \
+                     rules on leads; this rule's trigger is {}",
+                    trigger.name()
+                ),
+            }
+        } else {
+            format!(
+                "the rule runs on {}, and {by} ran it on {}",
+                entity(trigger.entity_type()),
+                entity(event.entity.map(|e| e.entity_type))
+            )
+        })
+    }
+
+    fn refused_run(&self, rule_id: i64, event: &Event, run_key: String, reason: String) -> RuleRun {
+        RuleRun {
+            rule_id,
+            event: event.clone(),
+            depth: 0,
+            started_at: self.clock.now_ms(),
+            started: Instant::now(),
+            evaluation: None,
+            results: Vec::new(),
+            loop_reason: None,
+            refusal: Some(reason),
+            run_key,
+            state: None,
+            snapshot_ms: 0,
+            failed_conditions: Vec::new(),
+        }
+    }
+
+    /// Continues the bot of a Salesbot step with the outcome of its rule's run: `{"status":
+    /// "done"|"skipped"|"error", "rule_id", "reason"}` as `{{json.…}}` values. Sent once: the
+    /// continue is claimed under the event's key before it is sent (`action_runs`); a repeat of the
+    /// job finds it done, and one interrupted while sending does not send it again (Kommo cannot
+    /// say whether it landed, and a second continue would run the bot's next steps twice), but
+    /// shows it in the debugger as an error for a person to check.
+    async fn continue_bot(
+        &self,
+        cx: &mut JobContext,
+        stored: &StoredEvent,
+    ) -> Result<(), EngineError> {
+        let lease = cx.lease("continue a Salesbot")?;
+        let call: ingest::salesbot::StoredCall =
+            serde_json::from_slice(&stored.body).map_err(|e| {
+                EngineError::Malformed(format!("a stored Salesbot step does not parse: {e}"))
+            })?;
+        // The run of this event: none when it was recorded before (its continue was handled then).
+        let Some(run) = cx.runs.last_mut() else {
+            return Ok(());
+        };
+        let (status, reason) = bot_outcome(run);
+        let mut data = json!({"status": status, "rule_id": run.rule_id.to_string()});
+        if let Some(reason) = &reason {
+            data["reason"] = json!(reason);
+        }
+        let body = json!({"data": data});
+        let key = format!("e{}:salesbot_continue", stored.id);
+        let started = Instant::now();
+        let mut result = ActionResult {
+            block: None,
+            action_index: usize::MAX,
+            kind: "continue_salesbot",
+            status: "ok",
+            detail: None,
+            error: None,
+            duration_ms: 0,
+        };
+        let now = self.clock.now_ms();
+        match records::claim_action(&self.db, cx.account_id, &key, lease, now).await? {
+            records::ActionClaim::New => {
+                let sent = cx
+                    .client
+                    .continue_salesbot(&call.bot_type, call.bot_id, call.continue_id, &body)
+                    .await;
+                let detail = match &sent {
+                    Ok(()) => format!("continued the bot with status {status}"),
+                    Err(e) => format!("Kommo refused the continue: {e}"),
+                };
+                // Recorded done either way: a continue is not sent twice.
+                records::finish_action(&self.db, cx.account_id, &key, lease, Some(&detail)).await?;
+                match sent {
+                    Ok(()) => result.detail = Some(detail),
+                    Err(_) => {
+                        result.status = "error";
+                        result.error = Some(detail);
+                    }
+                }
+            }
+            records::ActionClaim::Done(detail) => {
+                result.detail = Some(format!(
+                    "already handled before a restart ({})",
+                    detail.unwrap_or_default()
+                ));
+            }
+            records::ActionClaim::Abandoned => {
+                records::finish_action(
+                    &self.db,
+                    cx.account_id,
+                    &key,
+                    lease,
+                    Some(SALESBOT_CONTINUE_NOT_REPEATED),
+                )
+                .await?;
+                tracing::warn!(
+                    account.id = cx.account_id,
+                    event.id = stored.id,
+                    "a Salesbot continue interrupted by a restart was not repeated"
+                );
+                result.status = "error";
+                result.error = Some(SALESBOT_CONTINUE_NOT_REPEATED.to_owned());
+            }
+            records::ActionClaim::InFlight | records::ActionClaim::LeaseLost => {
+                return Err(EngineError::Superseded(format!(
+                    "{key}: another claim is continuing the bot"
+                )));
+            }
+        }
+        result.duration_ms = elapsed_ms(started);
+        run.results.push(result);
+        Ok(())
+    }
+
     fn loop_run(&self, rule_id: i64, event: &Event, depth: u32, run_key: String) -> RuleRun {
         RuleRun {
             rule_id,
@@ -1270,6 +1519,7 @@ impl Engine {
                  deeper than the limit of {}",
                 self.config.chain_limit
             )),
+            refusal: None,
             run_key,
             state: None,
             snapshot_ms: 0,
@@ -1319,6 +1569,24 @@ impl Engine {
                 })
                 .collect();
             if matching.is_empty() {
+                // A digital-pipeline action or a Salesbot step names one rule: when it cannot run,
+                // its log entry says why (the debugger shows it; a bot is continued with it).
+                if let (Some(rule_id), Source::DigitalPipeline | Source::Salesbot) = (only, source)
+                {
+                    let run_key = format!("e{event_id}:{seq}:r{rule_id}");
+                    if !records::run_done(&self.db, account_id, &run_key).await? {
+                        let reason = self.refusal(account_id, *rule_id, source, event).await?;
+                        tracing::info!(
+                            account.id = account_id,
+                            rule.id = rule_id,
+                            event.id = event_id,
+                            %reason,
+                            "the rule named by the request did not run"
+                        );
+                        let run = self.refused_run(*rule_id, event, run_key, reason);
+                        cx.runs.push(run);
+                    }
+                }
                 continue;
             }
             let depth = match event.entity {
@@ -1358,6 +1626,10 @@ impl Engine {
             }
         }
         self.sync_schedules(account_id).await?;
+        if source == Source::Salesbot {
+            self.flush_batch(&mut cx).await;
+            self.continue_bot(&mut cx, &stored).await?;
+        }
         self.finish(cx, &stored.source, Some(event_id)).await?;
         let mut conn = self.db.pool.acquire().await?;
         ingest::mark_processed(&mut conn, account_id, event_id, self.clock.now_ms()).await?;
@@ -1511,6 +1783,7 @@ impl Engine {
                     evaluation: None,
                     results,
                     loop_reason: None,
+                    refusal: None,
                     run_key,
                     state: None,
                     snapshot_ms,

@@ -1,8 +1,11 @@
 //! `/api/v1/account/…`: the account's webhook URLs (with their secret; administrators only), their
 //! rotation (which moves Kommo's webhook subscription to the new URL) and the account's statistics;
-//! `/api/v1/rules/stats`: each rule's runs, fires, errors and last run.
+//! `/api/v1/rules/stats`: each rule's runs, fires, errors and last run; `/api/v1/account/settings`:
+//! settings Kommo's API does not expose (working hours), read by members, changed by administrators.
 
 use axum::{extract::State, Json};
+
+use super::{body::ApiJson, ApiError};
 use domain::api::RuleStats;
 use serde::Serialize;
 
@@ -16,6 +19,7 @@ use crate::{
     auth::Caller,
     startup::AppState,
     store::{
+        account_settings::{self, AccountSettings},
         accounts,
         execution_log::{self, AccountStats},
     },
@@ -27,6 +31,8 @@ pub(super) fn routes() -> Vec<Route> {
         Route::admin(Verb::Post, "/api/v1/account/hooks/rotate", rotate),
         Route::read("/api/v1/account/stats", stats),
         Route::read("/api/v1/rules/stats", rule_stats),
+        Route::read("/api/v1/account/settings", settings),
+        Route::admin(Verb::Put, "/api/v1/account/settings", save_settings),
     ]
 }
 
@@ -83,6 +89,32 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<
     Ok(Json(
         execution_log::account_stats(&state.db, caller.account_id, state.clock.now_ms()).await?,
     ))
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<AccountSettings>> {
+    Ok(Json(
+        account_settings::get(&state.db, caller.account_id).await?,
+    ))
+}
+
+/// Settings as a request body: refused with 422 and a sentence when they cannot be kept.
+pub(super) fn checked_settings(input: AccountSettings) -> ApiResult<AccountSettings> {
+    account_settings::check(&input).map_err(|why| ApiError::unprocessable("invalid", why))?;
+    Ok(input)
+}
+
+async fn save_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<AccountSettings>,
+) -> ApiResult<Json<AccountSettings>> {
+    require_admin(&caller)?;
+    let input = checked_settings(input)?;
+    account_settings::put(&state.db, caller.account_id, &input, state.clock.now_ms()).await?;
+    Ok(Json(input))
 }
 
 async fn rule_stats(

@@ -281,6 +281,12 @@ pub(crate) fn parse_every_request(data: &[u8]) -> Vec<(&'static str, ApiResult<(
             }),
         ),
         (
+            "PUT /api/v1/account/settings",
+            json_body::<crate::store::account_settings::AccountSettings>(data)
+                .and_then(super::account::checked_settings)
+                .map(drop),
+        ),
+        (
             "/api/v1/entities/{entity_type}/search",
             entities::kommo_entity(&text).map(drop),
         ),

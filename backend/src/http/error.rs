@@ -27,6 +27,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("bad_path", "a path parameter is not of its type"),
     ("bad_query", "the query string cannot be read"),
     (
+        "bot_token_invalid",
+        "the Salesbot's token does not verify (signature, algorithm, expiry or integration)",
+    ),
+    (
         "bad_shape",
         "(in `errors`) the value is not a rule Rulebook can read",
     ),
@@ -71,6 +75,10 @@ pub const CODES: &[(&str, &str)] = &[
         "the Kommo webhook's body names another account than its URL",
     ),
     ("rule_disabled", "the rule is disabled"),
+    (
+        "salesbot_request_invalid",
+        "the Salesbot's request carries no token or no bot step to continue",
+    ),
     (
         "rule_unreadable",
         "the stored rule cannot be read by this version",

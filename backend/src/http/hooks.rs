@@ -18,7 +18,8 @@ use super::{
 };
 use crate::{
     ingest::{
-        self, authenticate, dedupe, digital_pipeline, Accepted, EventSource, RawEvent, ReceiverCall,
+        self, authenticate, dedupe, digital_pipeline, salesbot, Accepted, EventSource, RawEvent,
+        ReceiverCall,
     },
     startup::AppState,
     store::{accounts, receivers, trigger_links},
@@ -57,6 +58,8 @@ pub(super) fn routes() -> Vec<Route> {
             digital_pipeline,
         )
         .body_limit(kommo::incoming::MAX_BODY_BYTES),
+        Route::hook(Verb::Post, "/hooks/salesbot", salesbot_step)
+            .body_limit(kommo::incoming::MAX_BODY_BYTES),
         Route::hook(Verb::Any, "/hooks/in/{account_id}/{hook_key}", inbound_hook),
         Route::hook(Verb::Get, "/t/{token}", trigger_link),
         Route::hook(Verb::Post, "/t/{token}", trigger_link),
@@ -195,6 +198,58 @@ async fn accept_digital_pipeline(
         receiver: None,
     };
     Ok(Json(ingest::accept(&state.queue, &event).await?))
+}
+
+/// A Salesbot's `widget_request` step (the widget saves it with `url: "<backend>/hooks/salesbot"`
+/// and `data: {rule_id}`): the bot token (HS512, the integration's secret) names the account and
+/// the entity; the request is stored and its rule queued, and the bot is continued once the rule
+/// has run (`engine::pipeline`). A token that does not verify gets 401 (nothing can be continued
+/// for it), a body without a step to continue 400; a rule that is unknown, disabled or cannot run
+/// on the entity is accepted and answered through the bot, which continues with status `error`.
+async fn salesbot_step(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<Accepted>> {
+    let content_type = content_type(&headers);
+    let request = salesbot::parse_request(content_type, &body).map_err(salesbot_refused)?;
+    let claims = salesbot::BotTokenVerifier::new(&state.settings)
+        .verify(&request.token, state.clock.now_ms().div_euclid(1000))
+        .map_err(salesbot_refused)?;
+    let account_id = claims.account_id;
+    if !accounts::is_known(&state.db, account_id).await? {
+        return Err(ApiError::conflict(
+            "not_connected",
+            "This account has not connected Rulebook to Kommo yet; connect it first.",
+        ));
+    }
+    let call = salesbot::StoredCall::new(&request, &claims);
+    let stored = call.to_body();
+    let event = RawEvent {
+        account_id,
+        source: EventSource::Salesbot,
+        dedupe_key: call.dedupe_key(),
+        rule_id: salesbot::rule_of(&request.data),
+        link_id: None,
+        entity: salesbot::entity_table(&claims.entity_type).map(|t| (t, claims.entity_id)),
+        content_type: Some("application/json"),
+        query: None,
+        body: &stored,
+        receiver: None,
+    };
+    Ok(Json(ingest::accept(&state.queue, &event).await?))
+}
+
+fn salesbot_refused(err: salesbot::SalesbotError) -> ApiError {
+    match err {
+        salesbot::SalesbotError::BadToken(why) => {
+            tracing::info!(reason = why, "Salesbot token rejected");
+            ApiError::unauthorized("bot_token_invalid", why)
+        }
+        salesbot::SalesbotError::Malformed(why) => {
+            ApiError::bad_request("salesbot_request_invalid", why)
+        }
+    }
 }
 
 /// An inbound webhook: a receiver's URL (`r{id}-{secret}`: every enabled rule whose trigger names

@@ -7,10 +7,12 @@
 //! - [`authenticate`]: the secrets in hook URLs and trigger links, compared in constant time.
 //! - [`digital_pipeline`]: the account and DP key of a digital-pipeline request, and the DP keys
 //!   themselves.
+//! - [`salesbot`]: a Salesbot's `widget_request`: its bot token, its data and the step to continue.
 
 pub mod authenticate;
 pub mod dedupe;
 pub mod digital_pipeline;
+pub mod salesbot;
 
 use serde::Serialize;
 use serde_json::json;
@@ -33,6 +35,8 @@ pub enum EventSource {
     InboundHook,
     /// A click on a trigger link (`/t/…`).
     TriggerLink,
+    /// A Salesbot's `widget_request` step (`/hooks/salesbot`).
+    Salesbot,
 }
 
 impl EventSource {
@@ -43,6 +47,7 @@ impl EventSource {
             Self::DigitalPipeline => "dp",
             Self::InboundHook => "inbound",
             Self::TriggerLink => "link",
+            Self::Salesbot => "salesbot",
         }
     }
 }
@@ -167,7 +172,7 @@ pub struct StoredEvent {
     pub id: i64,
     /// The tenant.
     pub account_id: i64,
-    /// `kommo`, `dp`, `inbound` or `link`.
+    /// `kommo`, `dp`, `inbound`, `link` or `salesbot`.
     pub source: String,
     /// The rule a digital-pipeline action (by its DP key), inbound hook or trigger link addresses.
     pub rule_id: Option<i64>,

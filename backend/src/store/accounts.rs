@@ -26,6 +26,15 @@ pub async fn ensure_account(
     Ok(())
 }
 
+/// Whether the account is known (connected once, by OAuth or a long-lived token).
+pub async fn is_known(db: &Db, account_id: i64) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1")
+        .bind(account_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.is_some())
+}
+
 /// The secret of the account's webhook URLs, if the account exists and has one.
 pub async fn webhook_secret(db: &Db, account_id: i64) -> Result<Option<String>, StoreError> {
     let row = sqlx::query("SELECT webhook_secret FROM accounts WHERE account_id = $1")

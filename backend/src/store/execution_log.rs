@@ -414,13 +414,18 @@ pub async fn entity_runs(
             let trace: Value = serde_json::from_str(&trace).unwrap_or(Value::Null);
             let outcome = ExecutionOutcome::parse(&r.try_get::<String, _>(5)?);
             let verdict = stored_verdict(r.try_get(4)?, outcome);
-            let error = trace["loop"].as_str().map(str::to_owned).or_else(|| {
-                trace["actions"].as_array().and_then(|actions| {
-                    actions
-                        .iter()
-                        .find_map(|a| a["error"].as_str().map(str::to_owned))
-                })
-            });
+            // A loop's reason, why a named rule could not run, or the first failed action.
+            let error = trace["loop"]
+                .as_str()
+                .or_else(|| trace["error"].as_str())
+                .map(str::to_owned)
+                .or_else(|| {
+                    trace["actions"].as_array().and_then(|actions| {
+                        actions
+                            .iter()
+                            .find_map(|a| a["error"].as_str().map(str::to_owned))
+                    })
+                });
             Ok(EntityRun {
                 id: r.try_get(0)?,
                 rule_id: r.try_get(1)?,

@@ -4,6 +4,7 @@
 //! Every function is scoped to an account id that the caller got from a verified token or a
 //! verified webhook secret; none of them trusts an id from a request body.
 
+pub mod account_settings;
 pub mod accounts;
 pub mod execution_log;
 pub mod rate_limit;
