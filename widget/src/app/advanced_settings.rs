@@ -34,8 +34,10 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         },
         runs_of: *runs_of,
     };
+    // The tabs load alongside the account (no round trip waits for another); only a failure to
+    // learn the account replaces the page.
     let me = match &*me {
-        Remote::Loading => return html! { <p class="rb-loading">{ t.get("loading") }</p> },
+        Remote::Loading => None,
         Remote::Failed(error) => {
             return html! {
                 <section class="rb-page rb-advanced-settings" data-location="advanced_settings">
@@ -44,7 +46,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
                 </section>
             }
         }
-        Remote::Ready(me) => me.clone(),
+        Remote::Ready(me) => Some(me.clone()),
     };
     let tab_button = |which: Tab, key: &'static str| {
         let tab = tab.clone();
@@ -65,12 +67,16 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         <section class="rb-page rb-advanced-settings" data-location="advanced_settings">
             <header class="rb-header">
                 <h1>{ t.get("title") }</h1>
-                <dl class="rb-account">
-                    <dt>{ t.get("account") }</dt>
-                    <dd class="rb-account-subdomain" data-testid="account-subdomain">{ me.subdomain.clone() }</dd>
-                    <dt>{ t.get("user") }</dt>
-                    <dd>{ me.user_id }{ if me.is_admin { format!(" ({})", t.get("admin")) } else { String::new() } }</dd>
-                </dl>
+                if let Some(me) = me {
+                    <dl class="rb-account">
+                        <dt>{ t.get("account") }</dt>
+                        <dd class="rb-account-subdomain" data-testid="account-subdomain">{ me.subdomain.clone() }</dd>
+                        <dt>{ t.get("user") }</dt>
+                        <dd>{ me.user_id }{ if me.is_admin { format!(" ({})", t.get("admin")) } else { String::new() } }</dd>
+                    </dl>
+                } else {
+                    <p class="rb-loading rb-account">{ t.get("loading") }</p>
+                }
             </header>
             <nav class="rb-tabs">
                 { tab_button(Tab::Rules, "tab_rules") }
