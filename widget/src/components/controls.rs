@@ -640,3 +640,21 @@ pub fn search_picker(props: &SearchPickerProps) -> Html {
         </div>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{option_matches, SelectOption};
+
+    #[test]
+    fn a_search_matches_the_label_or_the_group_case_blind() {
+        let budget = SelectOption::new("lead.price", "Lead: Budget · number").in_group("Lead");
+        assert!(option_matches(&budget, ""));
+        assert!(option_matches(&budget, "budget"));
+        assert!(option_matches(&budget, "lead"));
+        assert!(!option_matches(&budget, "phone"));
+        let phone = SelectOption::new("contact.cf(8101)", "Contact: Phone").in_group("Contact: Custom fields");
+        assert!(option_matches(&phone, "custom"));
+        let typed = SelectOption::new("x", "Сделка: Бюджет");
+        assert!(option_matches(&typed, "бюджет"));
+    }
+}
