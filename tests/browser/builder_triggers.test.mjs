@@ -267,18 +267,18 @@ test('conditions take fitting operators and values, and a deleted field is flagg
   const row1 = block.getByRole('group', { name: `${T.cond_condition} 1` });
   const row2 = block.getByRole('group', { name: `${T.cond_condition} 2` });
   // The operand picker searches as it is typed into and lists what matches, grouped.
-  await row1.getByLabel(`${T.cond_operand} 1`).fill('order');
+  await row1.getByRole('combobox', { name: `${T.cond_operand} 1` }).fill('order');
   const found = await row1.getByRole('listbox').getByRole('option').allTextContents();
   assert.ok(found.length > 0 && found.every((o) => /order/i.test(o)), `entries matching "order": ${found}`);
   await row1.getByRole('option', { name: `${T.opd_lead}: Order type · ${T.opd_type_enum}`, exact: true }).click();
-  assert.equal(await row1.getByLabel(`${T.cond_operand} 1`).inputValue(), `${T.opd_lead}: Order type · ${T.opd_type_enum}`);
+  assert.equal(await row1.getByRole('combobox', { name: `${T.cond_operand} 1` }).inputValue(), `${T.opd_lead}: Order type · ${T.opd_type_enum}`);
   // A list field offers its own values and only the operators that fit text.
   const ops1 = await row1.getByLabel(`${T.cond_operator} 1`).locator('option').allTextContents();
   assert.ok(ops1.includes(T.op_equals) && !ops1.includes(T.op_greater), `operators of a list field: ${ops1}`);
   assert.deepEqual(await row1.getByLabel(`${T.cond_value} 1`).locator('option').allTextContents(), [T.cond_choose, 'WHOLESALE', 'RETAIL']);
   await row1.getByLabel(`${T.cond_value} 1`).selectOption('WHOLESALE');
   // By keyboard: Down opens the whole list, typing narrows it, Enter picks.
-  const operand2 = row2.getByLabel(`${T.cond_operand} 2`);
+  const operand2 = row2.getByRole('combobox', { name: `${T.cond_operand} 2` });
   await operand2.focus();
   await operand2.press('ArrowDown');
   await row2.getByRole('listbox').waitFor();
@@ -321,7 +321,7 @@ test('conditions take fitting operators and values, and a deleted field is flagg
   await page.getByRole('link', { name: rule.name, exact: true }).click();
   const form2 = page.getByRole('form', { name: T.builder_title });
   const flagged = form2.getByRole('group', { name: `${T.cond_condition} 2` });
-  const operand = flagged.getByLabel(`${T.cond_operand} 2`);
+  const operand = flagged.getByRole('combobox', { name: `${T.cond_operand} 2` });
   await operand.waitFor();
   assert.equal(await operand.getAttribute('aria-invalid'), 'true', 'the deleted field is flagged at its row');
   assert.match(await flagged.textContent(), /8004/);
