@@ -580,7 +580,9 @@ pub fn search_picker(props: &SearchPickerProps) -> Html {
         });
     }
     let list = open.as_ref().map(|_| {
-        let mut groups: Vec<(Option<&String>, Vec<(usize, &SelectOption)>)> = Vec::new();
+        // Adjacent choices of one group, each with its place in the shown list.
+        type Group<'a> = (Option<&'a String>, Vec<(usize, &'a SelectOption)>);
+        let mut groups: Vec<Group<'_>> = Vec::new();
         for (i, o) in shown.iter().enumerate() {
             match groups.last_mut() {
                 Some((g, items)) if *g == o.group.as_ref() => items.push((i, o)),
@@ -652,7 +654,8 @@ mod tests {
         assert!(option_matches(&budget, "budget"));
         assert!(option_matches(&budget, "lead"));
         assert!(!option_matches(&budget, "phone"));
-        let phone = SelectOption::new("contact.cf(8101)", "Contact: Phone").in_group("Contact: Custom fields");
+        let phone = SelectOption::new("contact.cf(8101)", "Contact: Phone")
+            .in_group("Contact: Custom fields");
         assert!(option_matches(&phone, "custom"));
         let typed = SelectOption::new("x", "Сделка: Бюджет");
         assert!(option_matches(&typed, "бюджет"));

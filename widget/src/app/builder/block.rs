@@ -88,10 +88,11 @@ pub fn block_card(props: &BlockCardProps) -> Html {
         Callback::from(move |_| dragged.set(false))
     };
     // Only a collapsed block reads as its sentence; an open one does not compute it.
-    let sentence = props
-        .collapsed
-        .then(|| sentence::block(b, &ctx.schema, &ctx.texts))
-        .unwrap_or_default();
+    let sentence = if props.collapsed {
+        sentence::block(b, &ctx.schema, &ctx.texts)
+    } else {
+        String::new()
+    };
     html! {
         <ContextProvider<BuilderCtx> context={ctx.clone()}>
         <li class={classes!("rb-block", (*dragged).then_some("rb-dragged"), (!problems.is_empty()).then_some("rb-has-problems"))}

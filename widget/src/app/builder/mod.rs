@@ -183,7 +183,9 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
     );
     // What the blocks read: the rule's trigger only (a rule with no blocks), and no problems (each
     // block gets its own as a prop). It stays equal while the trigger, schema, rules and language
-    // do, so an edit re-renders only the block it changes: the others' props compare equal.
+    // do, so an edit re-renders only the block it changes: the others' props compare equal. A rule
+    // with a "cancel delayed actions" of its own blocks is the exception: that form lists the rule's
+    // blocks and actions, so its blocks read the whole rule (and re-render with every change).
     let trigger_only = use_memo(editor.rule.trigger.clone(), |trigger| {
         Rc::new(Rule {
             trigger: trigger.clone(),
@@ -193,9 +195,26 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
         })
     });
     let no_problems = use_memo((), |_| Rc::new(Vec::<FieldError>::new()));
+    let names_own_blocks = |actions: &[domain::rule::Action]| {
+        actions.iter().any(|a| {
+            matches!(
+                a.kind,
+                domain::rule::ActionKind::CancelDelayed { rule_id: None, .. }
+            )
+        })
+    };
+    let whole_rule_in_blocks = editor
+        .rule
+        .blocks
+        .iter()
+        .any(|b| names_own_blocks(&b.actions));
     let block_ctx = BuilderCtx {
         dispatch: editor.dispatcher(),
-        rule: (*trigger_only).clone(),
+        rule: if whole_rule_in_blocks {
+            Rc::new(editor.rule.clone())
+        } else {
+            (*trigger_only).clone()
+        },
         schema: props.schema.clone(),
         rules: props.rules.clone(),
         operands: operands.0.clone(),
