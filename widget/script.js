@@ -29,22 +29,19 @@ define(['jquery'], function ($) {
       return String(self.params.path).replace(/\/+$/, '') + '/' + relative + '?v=' + encodeURIComponent(self.get_version());
     }
 
-    // Loads the wasm-bindgen glue, then the wasm as bytes: instantiating from bytes works whatever
-    // MIME type the host serves `.wasm` with.
+    // Loads the wasm-bindgen glue and the wasm as bytes, both at once: instantiating from bytes
+    // works whatever MIME type the host serves `.wasm` with.
     function loadApp() {
       if (!appModule) {
-        appModule = import(assetUrl(APP_JS)).then(function (glue) {
-          return fetch(assetUrl(APP_WASM))
-            .then(function (r) {
-              if (!r.ok) throw new Error('the app could not be downloaded (HTTP ' + r.status + ')');
-              return r.arrayBuffer();
-            })
-            .then(function (bytes) {
-              return glue.default({ module_or_path: bytes });
-            })
-            .then(function () {
-              return glue;
-            });
+        var bytes = fetch(assetUrl(APP_WASM)).then(function (r) {
+          if (!r.ok) throw new Error('the app could not be downloaded (HTTP ' + r.status + ')');
+          return r.arrayBuffer();
+        });
+        appModule = Promise.all([import(assetUrl(APP_JS)), bytes]).then(function (loaded) {
+          var glue = loaded[0];
+          return Promise.resolve(glue.default({ module_or_path: loaded[1] })).then(function () {
+            return glue;
+          });
         });
         appModule.catch(function () {
           appModule = null; // let a later attempt retry

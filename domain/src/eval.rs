@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventKind};
@@ -353,14 +352,64 @@ pub struct CompiledRule {
     regexes: Vec<Vec<Option<Result<Regex, String>>>>,
 }
 
+/// How deep a `matches_regex` pattern may nest.
+pub const REGEX_NEST_LIMIT: u32 = 64;
+
+/// A compiled `matches_regex` pattern: the `regex` crate's, with the crate's `regex` feature (on by
+/// default; the backend's build).
+#[cfg(feature = "regex")]
+pub type Regex = regex::Regex;
+
+/// Without the `regex` feature (the widget's build, which never evaluates a rule: dry runs are the
+/// backend's) patterns are only checked ([`check_regex`]); none is ever compiled, so none matches.
+#[cfg(not(feature = "regex"))]
+#[derive(Debug, Clone)]
+pub struct Regex(());
+
+#[cfg(not(feature = "regex"))]
+impl Regex {
+    fn is_match(&self, _text: &str) -> bool {
+        false
+    }
+}
+
 /// Compiles a pattern with the size caps.
+#[cfg(feature = "regex")]
 pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(pattern)
+    regex::RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .nest_limit(64)
+        .nest_limit(REGEX_NEST_LIMIT)
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// Without the `regex` feature no pattern is compiled: a well-formed one is refused with a
+/// sentence saying so (see [`Regex`]).
+#[cfg(not(feature = "regex"))]
+pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+    check_regex(pattern)?;
+    Err("regular expressions are only evaluated by the server".into())
+}
+
+/// Whether a pattern is a valid `matches_regex` pattern. With the `regex` feature it is compiled
+/// with the size caps; without it (the widget) only its syntax and nesting are checked, by
+/// `regex-syntax`'s parser, without the Unicode tables: an unknown Unicode class name or a pattern
+/// over the size cap is then first reported by the backend when the rule is saved.
+pub fn check_regex(pattern: &str) -> Result<(), String> {
+    #[cfg(feature = "regex")]
+    {
+        compile_regex(pattern).map(|_| ())
+    }
+    #[cfg(not(feature = "regex"))]
+    {
+        regex_syntax::ast::parse::ParserBuilder::new()
+            .nest_limit(REGEX_NEST_LIMIT)
+            .build()
+            .parse(pattern)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl CompiledRule {

@@ -19,6 +19,7 @@
 //!   users they name in the account that imports them.
 //! - [`timer`]: action timers and scheduled triggers resolved to UTC instants, DST-correct.
 //! - [`validate`]: every problem of a rule against the account's schema, with paths.
+//! - [`unavailable`]: the trigger and action kinds Kommo's public API cannot serve, with the reason.
 //! - `fuzzing` (hidden): the bodies of the fuzz targets of `domain/fuzz`, also run as tests over
 //!   their committed seeds.
 
@@ -34,5 +35,6 @@ pub mod schema;
 pub mod snapshot;
 pub mod template;
 pub mod timer;
+pub mod unavailable;
 pub mod validate;
 pub mod value;

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::api::FieldError;
-use crate::eval::{compile_regex, text_eq};
+use crate::eval::{check_regex, text_eq};
 use crate::path::{
     ClockField, EntityField, EntityRole, EntityType, EventField, Path, TaskAggregate, TaskField,
 };
@@ -881,7 +881,7 @@ impl<'a> Validator<'a> {
                     )
                 })
             }
-            Operator::MatchesRegex => match text.map(compile_regex) {
+            Operator::MatchesRegex => match text.map(check_regex) {
                 Some(Ok(_)) => None,
                 Some(Err(message)) => Some((
                     ProblemCode::InvalidRegex,

@@ -54,7 +54,9 @@ async function eventually(what, check, rounds = 60) {
 async function addCondition(block, n, operandLabel, operator, value) {
   await block.getByRole('button', { name: T.cond_add, exact: true }).click();
   const row = block.getByRole('group', { name: `${T.cond_condition} ${n}` });
-  await row.getByLabel(`${T.cond_operand} ${n}`).selectOption({ label: operandLabel });
+  // The operand picker is a searchable list: typed into, then the entry picked.
+  await row.getByRole('combobox', { name: `${T.cond_operand} ${n}` }).fill(operandLabel.split(' · ')[0]);
+  await row.getByRole('option', { name: operandLabel, exact: true }).click();
   await row.getByLabel(`${T.cond_operator} ${n}`).selectOption({ label: operator });
   await row.getByLabel(`${T.cond_value} ${n}`).fill(value);
 }

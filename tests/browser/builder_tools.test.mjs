@@ -54,6 +54,38 @@ async function writes() {
   return requests.filter((r) => r.subdomain === SUBDOMAIN && r.method !== 'GET');
 }
 
+// Waits for something the backend does in the background (a webhook processed): runs the emulator's
+// webhook deliveries, then asks our API, a bounded number of times.
+async function eventually(what, check, rounds = 60) {
+  for (let i = 0; i < rounds; i++) {
+    const value = await check();
+    if (value) return value;
+    await stack.control('POST', '/deliveries/run');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+// A birthday 45 days after today in Berlin (born 1990; 29 February skipped): its Unix timestamp at
+// noon UTC (the same calendar day in Berlin) and the instant of its next occurrence at 10:00 Berlin.
+function nextBirthdayIn45Days() {
+  const berlinDay = (ms) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Berlin' }).format(new Date(ms));
+  let ms = Date.now() + 45 * 86_400_000;
+  if (berlinDay(ms).endsWith('-02-29')) ms += 86_400_000;
+  const [y, m, d] = berlinDay(ms).split('-').map(Number);
+  const offsetMinutes = (at) => {
+    const name = new Intl.DateTimeFormat('en-US', { timeZone: 'Europe/Berlin', timeZoneName: 'shortOffset' })
+      .formatToParts(new Date(at)).find((p) => p.type === 'timeZoneName').value; // "GMT+1", "GMT+2"
+    const [, sign, h, min] = /GMT([+-])(\d+)(?::(\d+))?/.exec(name);
+    return (sign === '-' ? -1 : 1) * (Number(h) * 60 + Number(min || 0));
+  };
+  const wall = Date.UTC(y, m - 1, d, 10, 0, 0);
+  return {
+    birthday: Date.UTC(1990, m - 1, d, 12, 0, 0) / 1000,
+    at: wall - offsetMinutes(wall) * 60_000,
+  };
+}
+
 function panel(page, name) {
   return page.getByRole('complementary', { name });
 }
@@ -148,6 +180,23 @@ test('the birthday greeting is built from its recipe, edited and saved; its vers
   assert.deepEqual(record.rule.blocks[0].actions[0].timer, { kind: 'yearly_from_field', field: 'contact.cf(8103)', at: '10:00:00' });
   assert.equal(record.rule.blocks[0].actions[0].replace_pending, true);
   assert.deepEqual(record.rule.trigger, { kind: 'field_updated', entity: 'contact', field_id: 8103 });
+
+  // The saved rule at work: a contact's birthday is set in Kommo; the rule plans the greeting, a
+  // pending job of that contact due on the next birthday at 10:00 in the account's timezone
+  // (Europe/Berlin). The birthday is 45 days after the day this test reads, so "next" is that day.
+  const due = nextBirthdayIn45Days();
+  const [contact] = (await stack.kommo('POST', '/api/v4/contacts', [{ name: 'Birthday client' }]))._embedded.contacts;
+  await stack.kommo('PATCH', `/api/v4/contacts/${contact.id}`, {
+    custom_fields_values: [{ field_id: 8103, values: [{ value: due.birthday }] }],
+  });
+  const jobs = await eventually('the greeting planned', async () => {
+    const pending = await stack.api('GET', `/api/v1/entities/contacts/${contact.id}/jobs`);
+    return pending.length ? pending : null;
+  });
+  assert.equal(jobs.length, 1, JSON.stringify(jobs));
+  assert.equal(jobs[0].state, 'pending');
+  assert.equal(jobs[0].rule_id, summary.id);
+  assert.equal(new Date(jobs[0].run_at).toISOString(), new Date(due.at).toISOString(), 'due on the next birthday at 10:00 Berlin time');
 
   await page.getByRole('button', { name: 'Versions' }).click();
   const versions = panel(page, 'Versions');

@@ -2,6 +2,7 @@
 //! English, compiled in from the same file, fills any key a translation lacks.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// The English texts, read once from `i18n/en.json`.
@@ -16,16 +17,19 @@ fn english() -> &'static BTreeMap<String, String> {
     })
 }
 
-/// Texts for one language.
+/// Texts for one language. Every screen part holds a copy, so the map is shared: a clone is a
+/// reference count, and comparing two copies of one map is a pointer comparison.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Texts {
-    messages: BTreeMap<String, String>,
+    messages: Rc<BTreeMap<String, String>>,
 }
 
 impl Texts {
     /// Texts from the `ui` section script.js passed.
     pub fn new(messages: BTreeMap<String, String>) -> Self {
-        Self { messages }
+        Self {
+            messages: Rc::new(messages),
+        }
     }
 
     /// The text for `key`: the translation, else English, else the key itself (so a missing text is

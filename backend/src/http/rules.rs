@@ -16,7 +16,7 @@ use axum::{
 };
 use domain::{
     api::{ExecutionEntry, FieldError, RuleRecord, RuleSummary, SaveRule},
-    rule::{Action, ActionKind, Rule, Trigger},
+    rule::Rule,
     validate::{validate, validate_with, ProblemCode},
 };
 use serde::Deserialize;
@@ -173,45 +173,22 @@ async fn validation_schema(
 }
 
 /// The stable code of a rule part Kommo's public API cannot serve.
-const UNAVAILABLE_IN_KOMMO: &str = "unavailable_in_kommo";
+const UNAVAILABLE_IN_KOMMO: &str = domain::unavailable::CODE;
 
-/// The parts of a rule whose trigger or actions cannot work through Kommo's public API, so that
-/// such a rule is never saved or enabled to silently never fire or fail later. Each field error's
-/// path is a JSON pointer into the definition (`/trigger`, `/blocks/0/actions/1`), as
-/// `domain::validate`'s are. Rules stored before this check still load and list; they only cannot
-/// be enabled, or saved as they are.
+/// The parts of a rule whose trigger or actions cannot work through Kommo's public API
+/// (`domain::unavailable`, the list the builder reads too), so that such a rule is never saved or
+/// enabled to silently never fire or fail later. Each field error's path is a JSON pointer into the
+/// definition (`/trigger`, `/blocks/0/actions/1`), as `domain::validate`'s are. Rules stored before
+/// this check still load and list; they only cannot be enabled, or saved as they are.
 fn unavailable_in_kommo(rule: &Rule) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    if let Trigger::OutgoingMessageSeen { .. } = rule.trigger {
-        errors.push(FieldError {
-            path: "/trigger".into(),
+    domain::unavailable::in_rule(rule)
+        .into_iter()
+        .map(|(path, what)| FieldError {
+            path,
             code: UNAVAILABLE_IN_KOMMO.into(),
-            message: "The trigger \"outgoing message seen\" cannot work: Kommo tells integrations \
-                      nothing when a client reads a message (only the chat channel that delivered \
-                      it learns the read status)."
-                .into(),
-        });
-    }
-    let mut check = |actions: &[Action], at: String| {
-        for (a, action) in actions.iter().enumerate() {
-            if let ActionKind::ChatSubscription { .. } = action.kind {
-                errors.push(FieldError {
-                    path: format!("{at}/actions/{a}"),
-                    code: UNAVAILABLE_IN_KOMMO.into(),
-                    message: "The action \"chat subscription\" cannot work: Kommo's public API \
-                              offers no way to subscribe users to a lead's chat."
-                        .into(),
-                });
-            }
-        }
-    };
-    for (b, block) in rule.blocks.iter().enumerate() {
-        check(&block.actions, format!("/blocks/{b}"));
-    }
-    if let Some(scenario) = &rule.else_scenario {
-        check(&scenario.actions, "/else_scenario".into());
-    }
-    errors
+            message: what.reason().into(),
+        })
+        .collect()
 }
 
 /// Answers 422 `unavailable_in_kommo` when a rule has parts Kommo cannot serve.

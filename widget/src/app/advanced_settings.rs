@@ -49,8 +49,10 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         },
         new_rule: (*new_rule).clone(),
     };
+    // The tabs load alongside the account (no round trip waits for another); only a failure to
+    // learn the account replaces the page.
     let me = match &*me {
-        Remote::Loading => return html! { <p class="rb-loading">{ t.get("loading") }</p> },
+        Remote::Loading => None,
         Remote::Failed(error) => {
             return html! {
                 <section class="rb-page rb-advanced-settings" data-location="advanced_settings">
@@ -59,7 +61,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
                 </section>
             }
         }
-        Remote::Ready(me) => me.clone(),
+        Remote::Ready(me) => Some(me.clone()),
     };
     // Tabs in the ARIA tabs pattern (role=tab in a tablist, the chosen one aria-selected), so
     // assistive technology and the screens test find every tab, those added later included.
@@ -91,12 +93,16 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         <section class="rb-page rb-advanced-settings" data-location="advanced_settings">
             <header class="rb-header">
                 <h1>{ t.get("title") }</h1>
-                <dl class="rb-account">
-                    <dt>{ t.get("account") }</dt>
-                    <dd class="rb-account-subdomain" data-testid="account-subdomain">{ me.subdomain.clone() }</dd>
-                    <dt>{ t.get("user") }</dt>
-                    <dd>{ me.user_id }{ if me.is_admin { format!(" ({})", t.get("admin")) } else { String::new() } }</dd>
-                </dl>
+                if let Some(me) = me {
+                    <dl class="rb-account">
+                        <dt>{ t.get("account") }</dt>
+                        <dd class="rb-account-subdomain" data-testid="account-subdomain">{ me.subdomain.clone() }</dd>
+                        <dt>{ t.get("user") }</dt>
+                        <dd>{ me.user_id }{ if me.is_admin { format!(" ({})", t.get("admin")) } else { String::new() } }</dd>
+                    </dl>
+                } else {
+                    <p class="rb-loading rb-account">{ t.get("loading") }</p>
+                }
             </header>
             <nav class="rb-tabs" role="tablist" aria-label={t.get("tabs_label").to_string()}>
                 { tab_button(Tab::Rules, "tab_rules") }

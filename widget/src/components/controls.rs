@@ -431,3 +431,233 @@ impl Sortable {
         *self.dragged == Some(index)
     }
 }
+
+/// Props of [`SearchPicker`].
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct SearchPickerProps {
+    /// The label (the accessible name of the combobox).
+    pub label: AttrValue,
+    /// Every choice, grouped by adjacency as in [`Select`]; shared, so many pickers cost one list.
+    pub options: std::rc::Rc<Vec<SelectOption>>,
+    /// The chosen value.
+    pub value: Option<String>,
+    /// What the closed picker shows when the value is not among the options (a deleted field).
+    #[prop_or_default]
+    pub fallback_label: Option<String>,
+    /// Called with the chosen value.
+    pub on_change: Callback<String>,
+    /// The search field's placeholder.
+    #[prop_or_default]
+    pub placeholder: Option<AttrValue>,
+    /// A problem to show under the control.
+    #[prop_or_default]
+    pub error: Option<String>,
+    /// Keep the label for screen readers only.
+    #[prop_or_default]
+    pub hide_label: bool,
+    /// Extra classes of the wrapper.
+    #[prop_or_default]
+    pub class: Classes,
+}
+
+/// Whether a choice matches the search text (already lower-cased): its label or its group.
+pub fn option_matches(o: &SelectOption, needle: &str) -> bool {
+    needle.is_empty()
+        || o.label.to_lowercase().contains(needle)
+        || o.group
+            .as_deref()
+            .is_some_and(|g| g.to_lowercase().contains(needle))
+}
+
+/// A searchable, grouped picker for long lists (ARIA 1.2 combobox with a listbox popup, in the
+/// markup of the template fields' suggestions). Closed, it renders only the chosen label in a
+/// text field; typing, a click or Down opens the list of the matching choices (by label or group),
+/// Up/Down move, Enter picks, Escape closes. A condition row holds one per side, so a 30-block rule
+/// renders no option at all until a picker is opened.
+#[function_component(SearchPicker)]
+pub fn search_picker(props: &SearchPickerProps) -> Html {
+    let id = use_control_id("picker");
+    let list_id = format!("{id}-list");
+    let err_id = format!("{id}-error");
+    // `Some(search text)` while the list is open.
+    let open = use_state(|| None::<String>);
+    let active = use_state(|| 0usize);
+    let selected = props.value.clone().unwrap_or_default();
+    let chosen_label = props
+        .options
+        .iter()
+        .find(|o| o.value == selected)
+        .map(|o| o.label.clone())
+        .or_else(|| props.fallback_label.clone())
+        .unwrap_or_default();
+    // The choices shown: only computed while open.
+    let shown: Vec<&SelectOption> = match &*open {
+        Some(text) => {
+            let needle = text.trim().to_lowercase();
+            props
+                .options
+                .iter()
+                .filter(|o| !o.disabled && option_matches(o, &needle))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let active_at = (*active).min(shown.len().saturating_sub(1));
+    let active_value = shown.get(active_at).map(|o| o.value.clone());
+    let choose = {
+        let (open, cb) = (open.clone(), props.on_change.clone());
+        Callback::from(move |value: String| {
+            open.set(None);
+            cb.emit(value);
+        })
+    };
+    let oninput = {
+        let (open, active) = (open.clone(), active.clone());
+        Callback::from(move |e: InputEvent| {
+            let el: web_sys::HtmlInputElement = e.target_unchecked_into();
+            active.set(0);
+            open.set(Some(el.value()));
+        })
+    };
+    let onclick = {
+        let (open, active) = (open.clone(), active.clone());
+        Callback::from(move |_: MouseEvent| {
+            if open.is_none() {
+                active.set(0);
+                open.set(Some(String::new()));
+            }
+        })
+    };
+    let onfocus = Callback::from(|e: FocusEvent| {
+        let el: web_sys::HtmlInputElement = e.target_unchecked_into();
+        el.select();
+    });
+    let onblur = {
+        let open = open.clone();
+        // A click on a choice comes first (its mousedown keeps the focus), so closing is safe.
+        Callback::from(move |_: FocusEvent| open.set(None))
+    };
+    let onkeydown = {
+        let (open, active, choose) = (open.clone(), active.clone(), choose.clone());
+        let (len, active_value) = (shown.len(), active_value.clone());
+        Callback::from(move |e: KeyboardEvent| match e.key().as_str() {
+            "ArrowDown" | "ArrowUp" if open.is_none() => {
+                e.prevent_default();
+                active.set(0);
+                open.set(Some(String::new()));
+            }
+            "ArrowDown" => {
+                e.prevent_default();
+                active.set((active_at + 1) % len.max(1));
+            }
+            "ArrowUp" => {
+                e.prevent_default();
+                active.set((active_at + len.max(1) - 1) % len.max(1));
+            }
+            "Enter" if open.is_some() => {
+                e.prevent_default();
+                if let Some(v) = &active_value {
+                    choose.emit(v.clone());
+                }
+            }
+            "Escape" if open.is_some() => {
+                e.prevent_default();
+                e.stop_propagation();
+                open.set(None);
+            }
+            _ => {}
+        })
+    };
+    // Keep the active choice in view as Up/Down move it.
+    {
+        let active_id = format!("{list_id}-{active_at}");
+        use_effect_with((active_at, open.is_some()), move |(_, is_open)| {
+            if *is_open {
+                if let Some(el) = gloo::utils::document().get_element_by_id(&active_id) {
+                    el.scroll_into_view_with_bool(false);
+                }
+            }
+        });
+    }
+    let list = open.as_ref().map(|_| {
+        // Adjacent choices of one group, each with its place in the shown list.
+        type Group<'a> = (Option<&'a String>, Vec<(usize, &'a SelectOption)>);
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for (i, o) in shown.iter().enumerate() {
+            match groups.last_mut() {
+                Some((g, items)) if *g == o.group.as_ref() => items.push((i, o)),
+                _ => groups.push((o.group.as_ref(), vec![(i, o)])),
+            }
+        }
+        let option = |(i, o): (usize, &SelectOption)| {
+            let is_active = i == active_at;
+            let onmousedown = {
+                let (choose, value) = (choose.clone(), o.value.clone());
+                Callback::from(move |e: MouseEvent| {
+                    e.prevent_default();
+                    choose.emit(value.clone());
+                })
+            };
+            html! {
+                <div id={format!("{list_id}-{i}")} role="option" aria-selected={(o.value == selected).to_string()}
+                    class={classes!("rb-suggestion", is_active.then_some("rb-suggestion-active"))} {onmousedown}>
+                    <span class="rb-picker-label">{ o.label.clone() }</span>
+                </div>
+            }
+        };
+        let body = groups.into_iter().map(|(group, items)| match group {
+            Some(g) => html! {
+                <div role="group" aria-label={g.clone()}>
+                    <div class="rb-picker-group" aria-hidden="true">{ g.clone() }</div>
+                    { for items.into_iter().map(option) }
+                </div>
+            },
+            None => html! { <>{ for items.into_iter().map(option) }</> },
+        });
+        html! {
+            <div id={list_id.clone()} role="listbox" class="rb-suggestions rb-picker-list" aria-label={props.label.clone()}>
+                { for body }
+                if shown.is_empty() { <div class="rb-picker-empty" role="presentation">{ "—" }</div> }
+            </div>
+        }
+    });
+    let expanded = open.is_some();
+    let text = open.as_ref().cloned().unwrap_or(chosen_label);
+    let invalid = props.error.is_some().then_some("true");
+    html! {
+        <div class={classes!("rb-control", "rb-search-picker", props.class.clone())}>
+            <label for={id.clone()} class={classes!("rb-control-label", props.hide_label.then_some("rb-sr-only"))}>{ props.label.clone() }</label>
+            <div class="rb-combobox">
+                <input id={id.clone()} type="text" role="combobox" autocomplete="off"
+                    class={classes!("text-input", "rb-picker-input", props.error.is_some().then_some("rb-invalid"))}
+                    value={text} placeholder={props.placeholder.clone()}
+                    aria-autocomplete="list" aria-expanded={expanded.to_string()}
+                    aria-controls={expanded.then(|| list_id.clone())}
+                    aria-activedescendant={(expanded && active_value.is_some()).then(|| format!("{list_id}-{active_at}"))}
+                    aria-invalid={invalid} aria-describedby={props.error.is_some().then_some(err_id.clone())}
+                    {oninput} {onclick} {onfocus} {onblur} {onkeydown} />
+                { list.unwrap_or_default() }
+            </div>
+            if let Some(e) = &props.error { <em class="rb-field-error" id={err_id}>{ e.clone() }</em> }
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{option_matches, SelectOption};
+
+    #[test]
+    fn a_search_matches_the_label_or_the_group_case_blind() {
+        let budget = SelectOption::new("lead.price", "Lead: Budget · number").in_group("Lead");
+        assert!(option_matches(&budget, ""));
+        assert!(option_matches(&budget, "budget"));
+        assert!(option_matches(&budget, "lead"));
+        assert!(!option_matches(&budget, "phone"));
+        let phone = SelectOption::new("contact.cf(8101)", "Contact: Phone")
+            .in_group("Contact: Custom fields");
+        assert!(option_matches(&phone, "custom"));
+        let typed = SelectOption::new("x", "Сделка: Бюджет");
+        assert!(option_matches(&typed, "бюджет"));
+    }
+}

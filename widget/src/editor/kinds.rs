@@ -35,6 +35,16 @@ pub fn new_rule() -> Rule {
     }
 }
 
+/// The i18n key of why a kind Kommo cannot serve (`domain::unavailable`, the list the backend
+/// refuses to save with) is offered disabled; exhaustive, so a new one needs its text here.
+pub fn unavailable_text(what: domain::unavailable::Unavailable) -> &'static str {
+    use domain::unavailable::Unavailable as U;
+    match what {
+        U::OutgoingMessageSeen => "trg_unavailable_seen",
+        U::ChatSubscription => "act_unavailable_chat_subscription",
+    }
+}
+
 /// The name of every trigger kind, in the order the picker offers them.
 pub const TRIGGER_KINDS: &[&str] = &[
     "entity_added",

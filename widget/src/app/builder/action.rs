@@ -47,12 +47,11 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 /// Why an action kind cannot work through Kommo's public API (the text's key), for the kinds the
-/// backend refuses to save with `unavailable_in_kommo`; they are offered disabled, with the reason.
+/// backend refuses to save with `unavailable_in_kommo` (`domain::unavailable`); they are offered
+/// disabled, with the reason.
 pub fn unavailable_reason(kind: &str) -> Option<&'static str> {
-    match kind {
-        "chat_subscription" => Some("act_unavailable_chat_subscription"),
-        _ => None,
-    }
+    domain::unavailable::Unavailable::of_action_kind(kind)
+        .map(crate::editor::kinds::unavailable_text)
 }
 
 /// The label of an action kind in the user's language ("Create task").

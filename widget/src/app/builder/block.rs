@@ -1,10 +1,13 @@
 //! One condition block: its name, delay, conditions on the left and actions on the right; moved by
 //! drag and drop or by Move up/down, duplicated, removed, and collapsed into its sentence.
 
+use std::rc::Rc;
+
+use domain::api::FieldError;
 use domain::rule::Block;
 use yew::prelude::*;
 
-use super::{action::ActionListForm, condition::ConditionList, use_builder};
+use super::{action::ActionListForm, condition::ConditionList, use_builder, BuilderCtx};
 use crate::components::controls::{Button, ButtonKind, MoveButtons, TextInput};
 use crate::editor::{sentence, ActionList, EditorAction};
 
@@ -19,12 +22,19 @@ pub struct BlockCardProps {
     pub block: Block,
     /// Shown as its sentence only.
     pub collapsed: bool,
+    /// The rule's problems at or under this block.
+    pub problems: Rc<Vec<FieldError>>,
 }
 
-/// One block of the rule.
+/// One block of the rule. It re-renders only when its own props change (its block, place,
+/// state or problems): the context it reads holds the trigger, not the rule, and it hands its parts
+/// a context with its own problems.
 #[function_component(BlockCard)]
 pub fn block_card(props: &BlockCardProps) -> Html {
-    let ctx = use_builder();
+    let ctx = BuilderCtx {
+        problems: props.problems.clone(),
+        ..use_builder()
+    };
     let i = props.index;
     let b = &props.block;
     let dragged = use_state(|| false);
@@ -35,7 +45,7 @@ pub fn block_card(props: &BlockCardProps) -> Html {
         b.name.clone()
     };
     let pointer = format!("/blocks/{i}");
-    let problems = ctx.errors_under(&pointer);
+    let problems = &props.problems;
     let drag = {
         let dragged = dragged.clone();
         Callback::from(move |e: DragEvent| {
@@ -77,8 +87,14 @@ pub fn block_card(props: &BlockCardProps) -> Html {
         let dragged = dragged.clone();
         Callback::from(move |_| dragged.set(false))
     };
-    let sentence = sentence::block(b, &ctx.schema, &ctx.texts);
+    // Only a collapsed block reads as its sentence; an open one does not compute it.
+    let sentence = if props.collapsed {
+        sentence::block(b, &ctx.schema, &ctx.texts)
+    } else {
+        String::new()
+    };
     html! {
+        <ContextProvider<BuilderCtx> context={ctx.clone()}>
         <li class={classes!("rb-block", (*dragged).then_some("rb-dragged"), (!problems.is_empty()).then_some("rb-has-problems"))}
             aria-label={title.clone()} data-block-id={b.id.to_string()}
             ondragover={over} ondrop={drop}>
@@ -126,5 +142,6 @@ pub fn block_card(props: &BlockCardProps) -> Html {
                 </div>
             }
         </li>
+        </ContextProvider<BuilderCtx>>
     }
 }

@@ -14,7 +14,8 @@ use yew::prelude::*;
 
 use super::{pickers, trigger::split_list, use_builder, BuilderCtx};
 use crate::components::controls::{
-    use_sortable, Button, ButtonKind, Checkbox, MoveButtons, Select, SelectOption, TextInput,
+    use_sortable, Button, ButtonKind, Checkbox, MoveButtons, SearchPicker, Select, SelectOption,
+    TextInput,
 };
 use crate::editor::catalog::{self, OperandEntry, ValueType};
 use crate::editor::EditorAction;
@@ -119,6 +120,22 @@ fn with_op(ctx: &BuilderCtx, c: &Condition, vt: &ValueType, op: Operator) -> Con
     }
 }
 
+/// The operand picker's choices for a catalog: each entry's value (its path, or the kind of
+/// variable), its label with its type ("Lead: Budget · number"), under its group. Built once per
+/// trigger and shared by every condition row.
+pub fn operand_options(catalog: &[OperandEntry], texts: &crate::i18n::Texts) -> Vec<SelectOption> {
+    catalog
+        .iter()
+        .map(|e| {
+            SelectOption::new(
+                operand_key(&e.operand),
+                format!("{} · {}", e.label, texts.get(e.value_type.key())),
+            )
+            .in_group(e.group.clone())
+        })
+        .collect()
+}
+
 /// A new condition: the first operand of the catalog (the entity's name) equals empty text.
 pub fn new_condition(ctx: &BuilderCtx, catalog: &[OperandEntry]) -> Option<Condition> {
     let entry = catalog.first()?;
@@ -148,11 +165,7 @@ pub fn condition_list(props: &ConditionListProps) -> Html {
     let b = props.block;
     let on_move = ctx.on(move |(from, to)| EditorAction::MoveCondition { block: b, from, to });
     let sortable = use_sortable(on_move.clone());
-    let catalog = Rc::new(catalog::operands(
-        &ctx.rule.trigger,
-        &ctx.schema,
-        &ctx.texts,
-    ));
+    let catalog = ctx.operands.clone();
     let count = props.conditions.len();
     let mode = if props.conditions.iter().skip(1).all(|c| c.join == Join::And) {
         "all"
@@ -272,7 +285,6 @@ pub struct ConditionRowProps {
 #[function_component(ConditionRow)]
 pub fn condition_row(props: &ConditionRowProps) -> Html {
     let ctx = use_builder();
-    let filter = use_state(String::new);
     let (b, i) = (props.block, props.index);
     let n = i + 1;
     let c = &props.condition;
@@ -289,36 +301,15 @@ pub fn condition_row(props: &ConditionRowProps) -> Html {
         })
     };
 
-    // What is compared: the catalog, filtered by the search text, grouped.
-    let needle = filter.trim().to_lowercase();
+    // What is compared: the catalog, grouped and searchable; a closed picker renders only its
+    // chosen entry, so a long rule renders no list until one is opened.
     let current_key = operand_key(&c.left);
-    let mut options: Vec<SelectOption> = props
+    // A field deleted from the account (or an operand this trigger lacks) stays shown, flagged.
+    let fallback = (!props
         .catalog
         .iter()
-        .filter(|e| {
-            needle.is_empty()
-                || e.label.to_lowercase().contains(&needle)
-                || e.group.to_lowercase().contains(&needle)
-                || operand_key(&e.operand) == current_key
-        })
-        .map(|e| {
-            SelectOption::new(
-                operand_key(&e.operand),
-                format!("{} · {}", e.label, ctx.t(e.value_type.key())),
-            )
-            .in_group(e.group.clone())
-        })
-        .collect();
-    if !options.iter().any(|o| o.value == current_key) {
-        // A field deleted from the account (or an operand this trigger lacks) stays shown, flagged.
-        options.insert(
-            0,
-            SelectOption::new(
-                current_key.clone(),
-                catalog::operand_label(&c.left, &ctx.schema, &ctx.texts),
-            ),
-        );
-    }
+        .any(|e| operand_key(&e.operand) == current_key))
+    .then(|| catalog::operand_label(&c.left, &ctx.schema, &ctx.texts));
     let on_left = {
         let (ctx2, c, catalog, set) = (ctx.clone(), c.clone(), props.catalog.clone(), set.clone());
         Callback::from(move |key: String| {
@@ -522,11 +513,10 @@ pub fn condition_row(props: &ConditionRowProps) -> Html {
                 title={ctx.t("builder_drag")} aria-hidden="true">{ "⋮⋮" }</span>
             <div class="rb-condition-fields">
                 <div class="rb-operand-picker">
-                    <TextInput class="rb-operand-search" label={format!("{} {n}", ctx.t("cond_search"))} hide_label=true
-                        placeholder={ctx.t("cond_search_hint")} value={(*filter).clone()}
-                        on_change={{ let f = filter.clone(); Callback::from(move |v: String| f.set(v)) }} />
-                    <Select class="rb-operand" label={format!("{} {n}", ctx.t("cond_operand"))} hide_label=true {options}
-                        value={Some(current_key)} error={left_error.filter(|_| !matches!(c.left, Operand::Global(_) | Operand::Webhook(_)))}
+                    <SearchPicker class="rb-operand" label={format!("{} {n}", ctx.t("cond_operand"))} hide_label=true
+                        options={ctx.operand_options.clone()} value={Some(current_key)} fallback_label={fallback}
+                        placeholder={ctx.t("cond_search_hint")}
+                        error={left_error.filter(|_| !matches!(c.left, Operand::Global(_) | Operand::Webhook(_)))}
                         on_change={on_left} />
                 </div>
                 { variable }
@@ -583,23 +573,8 @@ pub fn right_side(props: &RightSideProps) -> Html {
     // Another operand.
     if let Some(o @ (Operand::Path(_) | Operand::Global(_) | Operand::Webhook(_))) = &props.value {
         let key = operand_key(o);
-        let mut options: Vec<SelectOption> = props
-            .catalog
-            .iter()
-            .map(|e| {
-                SelectOption::new(operand_key(&e.operand), e.label.clone())
-                    .in_group(e.group.clone())
-            })
-            .collect();
-        if !options.iter().any(|x| x.value == key) {
-            options.insert(
-                0,
-                SelectOption::new(
-                    key.clone(),
-                    catalog::operand_label(o, &ctx.schema, &ctx.texts),
-                ),
-            );
-        }
+        let fallback = (!props.catalog.iter().any(|e| operand_key(&e.operand) == key))
+            .then(|| catalog::operand_label(o, &ctx.schema, &ctx.texts));
         let on_change = {
             let (cb, catalog, current) =
                 (props.on_change.clone(), props.catalog.clone(), o.clone());
@@ -628,7 +603,8 @@ pub fn right_side(props: &RightSideProps) -> Html {
         };
         return html! {
             <>
-                <Select label={label.clone()} hide_label=true {options} value={Some(key)} error={error} {on_change} />
+                <SearchPicker label={label.clone()} hide_label=true options={ctx.operand_options.clone()} value={Some(key)}
+                    fallback_label={fallback} placeholder={ctx.t("cond_search_hint")} error={error} {on_change} />
                 { name }
             </>
         };

@@ -37,8 +37,9 @@ use domain::schema::Schema;
 use yew::prelude::*;
 
 use crate::bridge::Backend;
-use crate::components::controls::{Button, ButtonKind, Checkbox, TextInput};
+use crate::components::controls::{Button, ButtonKind, Checkbox, SelectOption, TextInput};
 use crate::components::ErrorNotice;
+use crate::editor::catalog::{self, OperandEntry};
 use crate::editor::{ActionList, Editor, EditorAction};
 use crate::i18n::Texts;
 use crate::services;
@@ -55,6 +56,11 @@ pub struct BuilderCtx {
     pub schema: Rc<Schema>,
     /// The account's rules (for "execute rule", follow-ups, "cancel delayed").
     pub rules: Rc<Vec<RuleSummary>>,
+    /// What a condition can compare with this trigger (`editor::catalog::operands`), computed once
+    /// per trigger, schema and language for every condition row.
+    pub operands: Rc<Vec<OperandEntry>>,
+    /// The operand pickers' choices for [`Self::operands`], shared by every picker.
+    pub operand_options: Rc<Vec<SelectOption>>,
     /// Every problem of the rule, by JSON pointer.
     pub problems: Rc<Vec<FieldError>>,
     /// Interface texts.
@@ -162,11 +168,71 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
     let saving = use_state(|| false);
     let server_error = use_state(|| None::<UiError>);
     let problems = Rc::new(editor.problems(Some(&props.schema)));
+    // The operand catalog changes only with the trigger, the schema or the language.
+    let operands = use_memo(
+        (
+            editor.rule.trigger.clone(),
+            Rc::as_ptr(&props.schema) as usize,
+            props.texts.clone(),
+        ),
+        {
+            let schema = props.schema.clone();
+            move |(trigger, _, texts)| {
+                let entries = catalog::operands(trigger, &schema, texts);
+                let options = condition::operand_options(&entries, texts);
+                (Rc::new(entries), Rc::new(options))
+            }
+        },
+    );
+    // What the blocks read: the rule's trigger only (a rule with no blocks), and no problems (each
+    // block gets its own as a prop). It stays equal while the trigger, schema, rules and language
+    // do, so an edit re-renders only the block it changes: the others' props compare equal. A rule
+    // with a "cancel delayed actions" of its own blocks is the exception: that form lists the rule's
+    // blocks and actions, so its blocks read the whole rule (and re-render with every change).
+    let trigger_only = use_memo(editor.rule.trigger.clone(), |trigger| {
+        Rc::new(Rule {
+            trigger: trigger.clone(),
+            blocks: Vec::new(),
+            else_scenario: None,
+            ..crate::editor::kinds::new_rule()
+        })
+    });
+    let no_problems = use_memo((), |_| Rc::new(Vec::<FieldError>::new()));
+    let names_own_blocks = |actions: &[domain::rule::Action]| {
+        actions.iter().any(|a| {
+            matches!(
+                a.kind,
+                domain::rule::ActionKind::CancelDelayed { rule_id: None, .. }
+            )
+        })
+    };
+    let whole_rule_in_blocks = editor
+        .rule
+        .blocks
+        .iter()
+        .any(|b| names_own_blocks(&b.actions));
+    let block_ctx = BuilderCtx {
+        dispatch: editor.dispatcher(),
+        rule: if whole_rule_in_blocks {
+            Rc::new(editor.rule.clone())
+        } else {
+            (*trigger_only).clone()
+        },
+        schema: props.schema.clone(),
+        rules: props.rules.clone(),
+        operands: operands.0.clone(),
+        operand_options: operands.1.clone(),
+        problems: (*no_problems).clone(),
+        texts: props.texts.clone(),
+        backend: props.backend.clone(),
+    };
     let ctx = BuilderCtx {
         dispatch: editor.dispatcher(),
         rule: Rc::new(editor.rule.clone()),
         schema: props.schema.clone(),
         rules: props.rules.clone(),
+        operands: operands.0.clone(),
+        operand_options: operands.1.clone(),
         problems: problems.clone(),
         texts: props.texts.clone(),
         backend: props.backend.clone(),
@@ -255,7 +321,8 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
     let rule = &editor.rule;
     let block_count = rule.blocks.len();
     let blocks = rule.blocks.iter().enumerate().map(|(i, b)| {
-        html! { <block::BlockCard key={b.id} index={i} count={block_count} block={b.clone()} collapsed={editor.is_collapsed(i)} /> }
+        let problems = Rc::new(ctx.errors_under(&format!("/blocks/{i}")));
+        html! { <block::BlockCard key={b.id} index={i} count={block_count} block={b.clone()} collapsed={editor.is_collapsed(i)} {problems} /> }
     });
     let save_blocked = if *saving {
         Some(t("builder_saving"))
@@ -333,7 +400,9 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
                     <section class="rb-section rb-blocks" aria-labelledby="rb-blocks-heading">
                         <h3 id="rb-blocks-heading">{ t("builder_blocks") }</h3>
                         <p class="rb-hint">{ t("builder_blocks_order") }</p>
-                        <ol class="rb-block-list">{ for blocks }</ol>
+                        <ContextProvider<BuilderCtx> context={block_ctx}>
+                            <ol class="rb-block-list">{ for blocks }</ol>
+                        </ContextProvider<BuilderCtx>>
                         <Button label={t("builder_add_block")} onclick={ctx.on(|_| EditorAction::AddBlock)} />
                     </section>
                     <section class="rb-section rb-else" aria-labelledby="rb-else-heading">

@@ -24,9 +24,13 @@ use crate::editor::EditorAction;
 use crate::services;
 use crate::state::UiError;
 
-/// The trigger kinds Kommo cannot serve, with the i18n key of the reason: Kommo tells integrations
-/// nothing when a client reads a message (backend `http::rules::unavailable_in_kommo`).
-pub const UNAVAILABLE: &[(&str, &str)] = &[("outgoing_message_seen", "trg_unavailable_seen")];
+/// The i18n key of why a trigger kind cannot work through Kommo's public API, for the kinds the
+/// backend refuses to save (`domain::unavailable`): Kommo tells integrations nothing when a client
+/// reads a message.
+pub fn unavailable_reason(kind: &str) -> Option<&'static str> {
+    domain::unavailable::Unavailable::of_trigger_kind(kind)
+        .map(crate::editor::kinds::unavailable_text)
+}
 
 /// The i18n key of the group a trigger kind is listed under.
 fn kind_group(kind: &str) -> &'static str {
@@ -59,7 +63,7 @@ fn kind_options(ctx: &BuilderCtx) -> Vec<SelectOption> {
                 .filter(move |k| kind_group(k) == *g)
                 .map(|k| {
                     let label = ctx.t(&format!("trg_kind_{k}"));
-                    match UNAVAILABLE.iter().find(|(u, _)| u == k) {
+                    match unavailable_reason(k) {
                         Some(_) => {
                             SelectOption::new(*k, format!("{label} ({})", ctx.t("trg_unavailable")))
                                 .disabled(true)
@@ -191,10 +195,7 @@ pub fn trigger_form(props: &TriggerFormProps) -> Html {
             )
         })
     };
-    let unavailable = UNAVAILABLE
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, reason)| ctx.t(reason));
+    let unavailable = unavailable_reason(kind).map(|reason| ctx.t(reason));
     let kind_error = ctx
         .error_at("/trigger")
         .or_else(|| ctx.error_at("/trigger/kind"));
@@ -1108,8 +1109,13 @@ mod tests {
 
     #[test]
     fn every_kind_is_in_a_group_and_unavailable_kinds_are_real_kinds() {
-        for (kind, _) in UNAVAILABLE {
-            assert!(TRIGGER_KINDS.contains(kind));
+        for u in domain::unavailable::Unavailable::ALL {
+            if u.is_trigger() {
+                assert!(TRIGGER_KINDS.contains(&u.kind()));
+                assert!(unavailable_reason(u.kind()).is_some());
+            } else {
+                assert!(crate::editor::kinds::ACTION_KINDS.contains(&u.kind()));
+            }
         }
         let groups: std::collections::HashSet<_> =
             TRIGGER_KINDS.iter().map(|k| kind_group(k)).collect();
@@ -1124,8 +1130,9 @@ mod tests {
                 assert_ne!(texts.get(&key), key, "en.json lacks ui.{key}");
             }
         }
-        for (_, reason) in UNAVAILABLE {
-            assert_ne!(texts.get(reason), *reason);
+        for u in domain::unavailable::Unavailable::ALL {
+            let reason = crate::editor::kinds::unavailable_text(u);
+            assert_ne!(texts.get(reason), reason, "en.json lacks ui.{reason}");
         }
     }
 }
