@@ -170,6 +170,7 @@ pub fn new_rule_for(receiver: &Receiver, texts: &Texts) -> domain::rule::Rule {
     rule.trigger = Trigger::InboundWebhook {
         hook_id: receiver.name.clone(),
         receiver_id: Some(receiver.id),
+        search: None,
     };
     rule
 }
@@ -737,7 +738,8 @@ mod tests {
             rule.trigger,
             Trigger::InboundWebhook {
                 hook_id: "Site".into(),
-                receiver_id: Some(7)
+                receiver_id: Some(7),
+                search: None,
             }
         );
         assert!(rule.name.contains("«Site»"));
