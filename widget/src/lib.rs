@@ -11,6 +11,7 @@
 //! - [`hooks`]: hooks that load backend data into screen state.
 //! - [`services`]: one generic request function and one short function per backend endpoint.
 //! - [`state`]: DOM-free app state, reducers covered by plain `cargo test`.
+//! - [`progress`]: a launch's progress and how often the list dialog asks for it (DOM-free).
 //! - [`app`]: one page per Kommo location; [`components`]: shared pieces.
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod context;
 pub mod editor;
 pub mod hooks;
 pub mod i18n;
+pub mod progress;
 pub mod services;
 pub mod state;
 

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod execution_log;
+pub mod launches;
 pub mod rate_limit;
 pub mod receivers;
 pub mod rules;

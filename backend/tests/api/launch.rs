@@ -54,6 +54,17 @@ async fn the_largest_bulk_run_is_queued_whole(backend: Backend) {
     .expect(StatusCode::ACCEPTED);
 
     assert_eq!(answer["queued"], 10_000);
+    let launch_id = answer["launch_id"].as_i64().expect("launch id");
+    let launch = app
+        .get(&format!("/api/v1/launches/{launch_id}"), MEMBER)
+        .await
+        .expect(StatusCode::OK);
+    let launch: domain::api::Launch = serde_json::from_value(launch).expect("the widget reads it");
+    assert_eq!(
+        (launch.total, launch.pending, launch.done, launch.rule_id),
+        (10_000, 10_000, 0, id)
+    );
+    assert!(launch.entities.is_empty() && !launch.finished());
     let queued: i64 = sqlx::query_scalar(
         "SELECT COUNT(DISTINCT entity_id) FROM jobs WHERE rule_id = $1 AND kind = 'run_rule'",
     )
@@ -133,7 +144,13 @@ async fn a_member_runs_one_entity_but_not_a_bulk(backend: Backend) {
 
 async fn rules_that_cannot_run_get_a_problem(backend: Backend) {
     let app = spawn_app(backend).await;
-    let automatic = created(&app, "On create", rule_json("automatic")).await;
+    // A stage's rule cannot be launched by hand (the Triggers manual's exceptions).
+    let automatic = created(
+        &app,
+        "On stage",
+        json!({"schema_version": 2, "name": "s", "trigger": {"kind": "status_changed", "pipeline_id": 1, "status_id": 2, "entry": "moved"}}),
+    )
+    .await;
     let contacts = created(&app, "Contacts only", manual_rule("contact")).await;
     let disabled = created(&app, "Off", manual_rule("lead")).await;
     app.send_json(
