@@ -280,12 +280,13 @@ async fn a_launch_counts_its_runs_and_says_why_each_was_skipped_or_failed(databa
     assert_eq!(
         why,
         [
+            (gone, RunStatus::Failed, None),
             (plain[0], RunStatus::Skipped, Some(SkipReason::DidNotMatch)),
             (plain[1], RunStatus::Skipped, Some(SkipReason::DidNotMatch)),
-            (gone, RunStatus::Failed, None),
-        ]
+        ],
+        "by entity id"
     );
-    let error = finished.entities[2].error.clone().unwrap_or_default();
+    let error = finished.entities[0].error.clone().unwrap_or_default();
     assert!(error.contains("not found"), "{error}");
     for (i, id) in vips.iter().enumerate() {
         assert_eq!(
@@ -306,7 +307,7 @@ async fn a_launch_counts_its_runs_and_says_why_each_was_skipped_or_failed(databa
         .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["entities"].as_array().map(Vec::len), Some(1));
-    assert_eq!(page["entities"][0]["entity_id"], gone);
+    assert_eq!(page["entities"][0]["entity_id"], plain[1]);
     assert_eq!(page["failed"], 1);
 
     // Pressed again at once on a VIP lead: the rule ran on it too recently (the 5 s minimum).
