@@ -30,6 +30,9 @@ pub struct NewLaunch {
     pub created_at: Millis,
 }
 
+/// How long a launch is kept after it was made: 30 days.
+pub const RETENTION_MS: Millis = 30 * 24 * 3600 * 1000;
+
 /// The job key of the `run_rule` jobs of launch `launch_id`.
 pub fn job_key(launch_id: i64) -> String {
     format!("launch:{launch_id}")
@@ -278,4 +281,24 @@ pub async fn cancel(
     }
     tx.commit().await?;
     Ok(cancelled)
+}
+
+/// Deletes the launches made longer than [`RETENTION_MS`] before `now`, with their rows, and
+/// returns how many. A run of one still held in the queue (its rule switched off) records nothing.
+pub async fn prune(db: &Db, now: Millis) -> Result<u64, sqlx::Error> {
+    let before = now.saturating_sub(RETENTION_MS);
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "DELETE FROM launch_runs WHERE launch_id IN (SELECT id FROM launches WHERE created_at < $1)",
+    )
+    .bind(before)
+    .execute(&mut *tx)
+    .await?;
+    let pruned = sqlx::query("DELETE FROM launches WHERE created_at < $1")
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(pruned)
 }

@@ -15,6 +15,7 @@ crate::on_both_databases!(
     rules_that_cannot_run_get_a_problem,
     bad_entity_lists_get_a_problem,
     the_rule_list_names_each_trigger_and_its_entity,
+    launches_are_kept_thirty_days,
 );
 
 fn manual_rule(entity: &str) -> Value {
@@ -242,4 +243,40 @@ async fn the_rule_list_names_each_trigger_and_its_entity(backend: Backend) {
     )
     .expect("old payload");
     assert_eq!((old.trigger.as_str(), old.entity), ("", None));
+}
+
+async fn launches_are_kept_thirty_days(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = created(&app, "Card button", manual_rule("lead")).await;
+    let launch_id = run(
+        &app,
+        ADMIN,
+        id,
+        json!({"entity_type": "leads", "entity_ids": [1, 2]}),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED)["launch_id"]
+        .as_i64()
+        .expect("launch id");
+    let path = format!("/api/v1/launches/{launch_id}");
+    let start = crate::helpers::START_MS;
+    let day = 24 * 3600 * 1000;
+
+    let kept = rulebook::store::launches::prune(app.db(), start + 30 * day)
+        .await
+        .expect("prune");
+    assert_eq!(kept, 0);
+    app.get(&path, MEMBER).await.expect(StatusCode::OK);
+    let pruned = rulebook::store::launches::prune(app.db(), start + 30 * day + 1)
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 1);
+    app.get(&path, MEMBER)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM launch_runs")
+        .fetch_one(&app.db().pool)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0);
 }
