@@ -124,10 +124,11 @@ define(['jquery'], function ($) {
       }
     }
 
-    function context(location, selectedIds) {
+    function context(location, selection) {
       var app = window.APP || window.AMOCRM || {};
       var card = app.data && app.data.current_card;
       var isCard = location === 'lcard' || location === 'ccard' || location === 'comcard';
+      var picked = selection || {};
       return {
         location: location,
         widget_code: self.params.widget_code,
@@ -137,13 +138,14 @@ define(['jquery'], function ($) {
         // host: the way out of a card to a rule's runs.
         advanced_settings_url: '/settings/widgets/' + encodeURIComponent(self.params.widget_code) + '/',
         open_runs_of: location === 'advanced_settings' ? takeOpenRunsOf() : null,
-        selected_ids: selectedIds || [],
+        selected_ids: picked.ids || [],
+        selected_company_ids: picked.companyIds || [],
         lang: app.lang_id || 'en',
         messages: (typeof self.i18n === 'function' && self.i18n('ui')) || {},
       };
     }
 
-    function mount(element, location, dpForm, selectedIds) {
+    function mount(element, location, dpForm, selection) {
       if (!element) return;
       loadStyles();
       var holder = document.createElement('div');
@@ -151,7 +153,7 @@ define(['jquery'], function ($) {
       element.appendChild(holder);
       loadApp()
         .then(function (glue) {
-          mounted.push(glue.mount(holder, JSON.stringify(context(location, selectedIds)), makeBridge(dpForm)));
+          mounted.push(glue.mount(holder, JSON.stringify(context(location, selection)), makeBridge(dpForm)));
         })
         .catch(function (err) {
           holder.setAttribute('role', 'alert');
@@ -182,31 +184,54 @@ define(['jquery'], function ($) {
       return form;
     }
 
-    // A dialog of our own over a list page, for running a rule on the ticked rows.
-    function openListDialog(entityIds) {
+    // A dialog of our own over a list page (`llist`, `clist`), for running a rule on the ticked rows;
+    // Kommo's colours (dark theme included) come from its CSS variables. Escape or × closes it.
+    function openListDialog(location, selection) {
       $('.rulebook-dialog').remove();
-      var overlay = $('<div class="rulebook-dialog" role="dialog"></div>').css({
-        position: 'fixed', inset: 0, background: 'rgba(20, 30, 40, .35)', zIndex: 10000,
-        display: 'flex', alignItems: 'flex-start', justifyContent: 'center', paddingTop: '80px',
-      });
+      var texts = (typeof self.i18n === 'function' && self.i18n('ui')) || {};
+      var overlay = $('<div class="rulebook-dialog" role="dialog" aria-modal="true"></div>')
+        .attr('aria-label', (texts.bulk_dialog || 'Rulebook'))
+        .css({
+          position: 'fixed', inset: 0, background: 'rgba(20, 30, 40, .35)', zIndex: 10000,
+          display: 'flex', alignItems: 'flex-start', justifyContent: 'center', paddingTop: '80px',
+        });
       var box = $('<div class="rulebook-dialog__box"></div>').css({
-        background: '#fff', minWidth: '420px', maxWidth: '640px', padding: '20px', borderRadius: '4px',
+        background: 'var(--background-color-primary, #fff)', color: 'var(--text-color-primary, #262626)',
+        minWidth: '420px', maxWidth: '640px', maxHeight: 'calc(100vh - 120px)', overflow: 'auto',
+        padding: '20px', borderRadius: '4px', boxShadow: '0 4px 16px rgba(0, 0, 0, .2)',
       });
-      var close = $('<button type="button" class="rulebook-dialog__close" aria-label="Close">×</button>').css({
-        float: 'right', border: 0, background: 'none', fontSize: '20px', cursor: 'pointer',
-      });
-      close.on('click', function () {
+      var close = $('<button type="button" class="rulebook-dialog__close">×</button>')
+        .attr('aria-label', texts.bulk_close || 'Close')
+        .css({ float: 'right', border: 0, background: 'none', color: 'inherit', fontSize: '20px', cursor: 'pointer' });
+      function shut() {
+        $(document).off('keydown.rulebook-dialog');
         destroyAll();
         overlay.remove();
+      }
+      close.on('click', shut);
+      $(document).off('keydown.rulebook-dialog').on('keydown.rulebook-dialog', function (e) {
+        if (e.key === 'Escape') shut();
       });
       overlay.append(box.append(close));
       $('body').append(overlay);
-      mount(box.get(0), 'llist', null, entityIds);
+      close.trigger('focus');
+      mount(box.get(0), location, null, selection);
     }
 
-    function selectedIds() {
+    // The ticked rows as Kommo reports them (`self.list_selected()`); on the contacts list, companies
+    // are ticked beside contacts and carry their own type.
+    function selection() {
       var picked = (typeof self.list_selected === 'function' && self.list_selected()) || {};
-      return (picked.selected || []).map(function (row) { return Number(row.id); }).filter(function (id) { return id > 0; });
+      var ids = [];
+      var companyIds = [];
+      (picked.selected || []).forEach(function (row) {
+        var id = Number(row && row.id);
+        if (!(id > 0)) return;
+        var type = String((row && row.type) || '').toLowerCase();
+        if (type === 'company' || type === 'companies' || type === '3') companyIds.push(id);
+        else ids.push(id);
+      });
+      return { ids: ids, companyIds: companyIds };
     }
 
     this.callbacks = {
@@ -247,7 +272,14 @@ define(['jquery'], function ($) {
       },
       leads: {
         selected: function () {
-          openListDialog(selectedIds());
+          var picked = selection();
+          openListDialog('llist', { ids: picked.ids.concat(picked.companyIds) });
+          return true;
+        },
+      },
+      contacts: {
+        selected: function () {
+          openListDialog('clist', selection());
           return true;
         },
       },

@@ -1,15 +1,22 @@
-//! Launching manual rules by hand: the card button (one entity) and bulk runs from a list (up to
-//! 10,000 entities). Each entity gets one `run_rule` job, the engine's own mechanism for manual
-//! runs, so launched runs share the workers, the durable queue and the account's Kommo rate limit
-//! with everything else; a run is recorded once per job, so a retried job never acts twice.
+//! Launching rules by hand: the card button (one entity) and bulk runs from a list (up to 10,000
+//! entities). Each launch is recorded with its entities (`store::launches`) and each entity gets
+//! one `run_rule` job, the engine's own mechanism for manual runs, so launched runs share the
+//! workers, the durable queue and the account's Kommo rate limit with everything else; a run is
+//! recorded once per job, so a retried job never acts twice. The engine records each run's verdict
+//! against its launch, which `GET /api/v1/launches/{id}` counts; a cancel removes the runs not yet
+//! started.
+//!
+//! Which rules: those `domain::rule::Trigger::launchable_by_hand` allows for the entity type
+//! (manual rules, and "added" and "updated" rules, as the Triggers manual has it).
 //!
 //! Who may launch: any user of the account may run a rule on one entity (Kommo's Triggers lets
 //! everyone press the card button); a run on several entities at once is a bulk change of the
-//! account's data and needs an administrator.
+//! account's data and needs an administrator, and so does cancelling a launch.
 
 use domain::{
     event::{Event, EventKind},
     path::EntityType,
+    rule::Trigger,
 };
 use serde_json::json;
 
@@ -17,7 +24,10 @@ use crate::{
     auth::Caller,
     queue::{kinds, NewJob},
     startup::AppState,
-    store::{rules, StoreError},
+    store::{
+        launches::{self, NewLaunch},
+        rules, StoreError,
+    },
 };
 
 /// The most entities one launch may name.
@@ -36,7 +46,10 @@ pub enum LaunchError {
     #[error("only an account administrator can run a rule on several entities at once")]
     BulkNeedsAdmin,
     /// The rule does not start by hand, or not for this entity type.
-    #[error("the rule is not a manual rule for {0}")]
+    #[error(
+        "the rule cannot be launched by hand on {0}: only manual rules and rules of the \"added\" \
+         and \"updated\" kinds of that entity type can"
+    )]
     NotManual(&'static str),
     /// The rule is switched off.
     #[error("the rule is disabled")]
@@ -79,28 +92,51 @@ pub(crate) fn entity_ids(ids: &[i64]) -> Result<Vec<i64>, LaunchError> {
     Ok(ids.iter().copied().filter(|id| seen.insert(*id)).collect())
 }
 
-/// Queues one manual run of `rule_id` per entity, all in one transaction, and returns how many.
+/// What a launch queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launched {
+    /// The launch's id.
+    pub launch_id: i64,
+    /// How many runs were queued (one per distinct entity).
+    pub queued: u64,
+}
+
+/// Records a launch of `rule_id` and queues one run per entity, all in one transaction.
 pub async fn launch_manual_runs(
     state: &AppState,
     caller: &Caller,
     rule_id: i64,
     request: &domain::api::RunRule,
-) -> Result<u64, LaunchError> {
+) -> Result<Launched, LaunchError> {
     let target = entity_type(&request.entity_type)?;
     let ids = entity_ids(&request.entity_ids)?;
     if ids.len() > 1 && !caller.is_admin {
         return Err(LaunchError::BulkNeedsAdmin);
     }
     let rule = rules::get(&state.db, caller.account_id, rule_id).await?;
-    let (trigger, entity) = rules::trigger_of(&rule.rule);
-    if trigger != "manual" || entity.as_deref() != Some(target.as_str()) {
-        return Err(LaunchError::NotManual(target.as_str()));
+    let by_hand = serde_json::from_value::<Trigger>(rule.rule["trigger"].clone())
+        .ok()
+        .and_then(|t| t.launchable_by_hand());
+    if by_hand != Some(target) {
+        return Err(LaunchError::NotManual(plural(target)));
     }
     if !rule.enabled {
         return Err(LaunchError::Disabled);
     }
     let now = state.clock.now_ms();
     let mut tx = state.db.pool.begin().await?;
+    let launch_id = launches::create(
+        &mut tx,
+        &NewLaunch {
+            account_id: caller.account_id,
+            rule_id,
+            entity_type: request.entity_type.clone(),
+            user_id: caller.user_id,
+            total: i64::try_from(ids.len()).unwrap_or(i64::MAX),
+            created_at: now,
+        },
+    )
+    .await?;
     for id in &ids {
         let event = Event::about(
             target,
@@ -112,22 +148,38 @@ pub async fn launch_manual_runs(
         let mut job = NewJob::new(
             caller.account_id,
             kinds::RUN_RULE,
-            json!({ "rule_id": rule_id, "event": event, "depth": 0 }),
+            json!({ "rule_id": rule_id, "event": event, "depth": 0, "launch_id": launch_id }),
             now,
         );
         job.rule_id = Some(rule_id);
         job.entity = Some((request.entity_type.clone(), *id));
+        job.job_key = Some(launches::job_key(launch_id));
         state.queue.enqueue_in(&mut tx, &job).await?;
     }
+    launches::add_runs(&mut tx, caller.account_id, launch_id).await?;
     tx.commit().await?;
     state.queue.wake_workers();
     tracing::info!(
         account.id = caller.account_id,
         rule.id = rule_id,
+        launch.id = launch_id,
         runs = ids.len(),
         "manual runs queued"
     );
-    Ok(ids.len() as u64)
+    Ok(Launched {
+        launch_id,
+        queued: ids.len() as u64,
+    })
+}
+
+/// The entity type as a list names it, for messages.
+fn plural(entity: EntityType) -> &'static str {
+    match entity {
+        EntityType::Lead => "leads",
+        EntityType::Contact => "contacts",
+        EntityType::Company => "companies",
+        EntityType::Task => "tasks",
+    }
 }
 
 #[cfg(test)]

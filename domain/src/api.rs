@@ -89,12 +89,170 @@ pub struct RunRule {
     pub entity_ids: Vec<i64>,
 }
 
-/// The answer to [`RunRule`]: how many runs were queued.
+/// The answer to [`RunRule`]: how many runs were queued, and the launch they belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Queued {
     /// The number of runs queued.
     pub queued: u64,
+    /// The launch: `GET /api/v1/launches/{launch_id}` tells how its runs went.
+    #[serde(default)]
+    pub launch_id: i64,
+}
+
+/// `GET /api/v1/launches/{id}`: how the runs of one launch (a card's button, a list's bulk run)
+/// went. `done + skipped + failed + pending == total`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Launch {
+    /// The launch's id in this account.
+    pub id: i64,
+    /// The rule launched.
+    pub rule_id: i64,
+    /// The entity type in Kommo's URLs: `leads`, `contacts` or `companies`.
+    pub entity_type: String,
+    /// Who launched it (a Kommo user id).
+    pub user_id: i64,
+    /// When it was launched.
+    pub created_at: Millis,
+    /// The entities it runs on, one run each.
+    pub total: u64,
+    /// Runs that did what the rule says (verdict `fired`).
+    pub done: u64,
+    /// Runs that did nothing, each for a [`SkipReason`].
+    pub skipped: u64,
+    /// Runs in which an action failed, or that could not run at all.
+    pub failed: u64,
+    /// Runs not finished yet: waiting in the queue or running.
+    pub pending: u64,
+    /// Whether someone cancelled it; its runs not started by then were skipped as `cancelled`.
+    pub cancelled: bool,
+    /// The skipped and failed runs, by entity id, a page of them (`?limit=`, `?offset=`); done
+    /// and pending runs are only counted.
+    pub entities: Vec<LaunchEntity>,
+}
+
+impl Launch {
+    /// Whether every run has finished.
+    pub fn finished(&self) -> bool {
+        self.pending == 0
+    }
+}
+
+/// One skipped or failed run of a launch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LaunchEntity {
+    /// The entity the run was for.
+    pub entity_id: i64,
+    /// `skipped` or `failed`.
+    pub status: RunStatus,
+    /// Why it was skipped; `None` for a failed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SkipReason>,
+    /// What failed: the first action's error, or why the run could not start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Where one run of a launch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Waiting in the queue or running.
+    Pending,
+    /// The rule did what it says.
+    Done,
+    /// The rule did nothing, for a [`SkipReason`].
+    Skipped,
+    /// An action failed, or the run could not start.
+    Failed,
+}
+
+impl RunStatus {
+    /// The snake_case name, as stored and as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Reads a stored name back.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Pending, Self::Done, Self::Skipped, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// Why a run of a launch did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// No block's conditions held and the rule has no else scenario.
+    DidNotMatch,
+    /// The rule ran for this entity too recently (its frequency setting).
+    FrequencyExceeded,
+    /// The rule runs once per entity and already had.
+    OnceAlreadyFired,
+    /// Now was outside the rule's active hours.
+    OutsideActiveHours,
+    /// Stopped: too deep in a chain of Rulebook's own changes.
+    Loop,
+    /// The launch was cancelled before the run started.
+    Cancelled,
+    /// The rule was deleted before the run started.
+    RuleDeleted,
+}
+
+impl SkipReason {
+    /// The snake_case name, as stored and as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DidNotMatch => "did_not_match",
+            Self::FrequencyExceeded => "frequency_exceeded",
+            Self::OnceAlreadyFired => "once_already_fired",
+            Self::OutsideActiveHours => "outside_active_hours",
+            Self::Loop => "loop",
+            Self::Cancelled => "cancelled",
+            Self::RuleDeleted => "rule_deleted",
+        }
+    }
+
+    /// Reads a stored name back; `None` for a name this version does not know.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::DidNotMatch,
+            Self::FrequencyExceeded,
+            Self::OnceAlreadyFired,
+            Self::OutsideActiveHours,
+            Self::Loop,
+            Self::Cancelled,
+            Self::RuleDeleted,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
+}
+
+impl Verdict {
+    /// What a rule run with this verdict counts as in its launch.
+    pub fn launch_status(self) -> (RunStatus, Option<SkipReason>) {
+        match self {
+            Self::Fired => (RunStatus::Done, None),
+            Self::Error => (RunStatus::Failed, None),
+            Self::DidNotMatch => (RunStatus::Skipped, Some(SkipReason::DidNotMatch)),
+            Self::FrequencyExceeded => (RunStatus::Skipped, Some(SkipReason::FrequencyExceeded)),
+            Self::OnceAlreadyFired => (RunStatus::Skipped, Some(SkipReason::OnceAlreadyFired)),
+            Self::OutsideActiveHours => (RunStatus::Skipped, Some(SkipReason::OutsideActiveHours)),
+            Self::Loop => (RunStatus::Skipped, Some(SkipReason::Loop)),
+        }
+    }
 }
 
 /// What stands for a secret that is not shown: a webhook header's value, an inbound key.

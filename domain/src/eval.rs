@@ -683,6 +683,11 @@ pub fn trigger_matches(trigger: &Trigger, event: &Event) -> bool {
             Trigger::EntityAdded { entity: t } | Trigger::EntityUpdated { entity: t },
             EventKind::DigitalPipeline { .. } | EventKind::Salesbot,
         ) => *t == EntityType::Lead && is(EntityType::Lead),
+        // A person's launch (a card's button, a list's bulk run) runs these by hand too.
+        (
+            Trigger::EntityAdded { .. } | Trigger::EntityUpdated { .. },
+            EventKind::Manual { .. },
+        ) => entity.is_some() && trigger.launchable_by_hand() == entity,
         (
             Trigger::StatusChanged {
                 pipeline_id,

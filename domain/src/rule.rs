@@ -602,6 +602,39 @@ impl Trigger {
             Source::TriggerLink => matches!(self, Trigger::Manual { .. }),
         }
     }
+
+    /// The entity type a person may run a rule with this trigger on by hand (a card's button, a
+    /// list's bulk run), or `None` when it cannot be launched by hand. As the Triggers manual
+    /// lists it: manual rules, and rules of the "added" and "updated" kinds, each on a lead,
+    /// contact or company. Status change, responsible change, task, note and message rules cannot
+    /// (their conditions read the event that started them); neither can the triggers the manual
+    /// does not have (tags, fields, dates, schedules, conversations, inbound webhooks), for the
+    /// same reason.
+    pub fn launchable_by_hand(&self) -> Option<EntityType> {
+        let on_record = |entity: EntityType| match entity {
+            EntityType::Lead | EntityType::Contact | EntityType::Company => Some(entity),
+            EntityType::Task => None,
+        };
+        match self {
+            Trigger::Manual { entity }
+            | Trigger::EntityAdded { entity }
+            | Trigger::EntityUpdated { entity } => on_record(*entity),
+            Trigger::ResponsibleChanged { .. }
+            | Trigger::StatusChanged { .. }
+            | Trigger::NoteAdded { .. }
+            | Trigger::TagAdded { .. }
+            | Trigger::TagRemoved { .. }
+            | Trigger::FieldUpdated { .. }
+            | Trigger::RelativeToDateField { .. }
+            | Trigger::AtDateTime { .. }
+            | Trigger::Recurring { .. }
+            | Trigger::ConversationStarted { .. }
+            | Trigger::ConversationClosed { .. }
+            | Trigger::IncomingMessage { .. }
+            | Trigger::OutgoingMessageSeen { .. }
+            | Trigger::InboundWebhook { .. } => None,
+        }
+    }
 }
 
 impl Trigger {

@@ -1224,6 +1224,32 @@ fn triggers_match_their_events() {
         &manual,
         &contact_event(EventKind::EntityUpdated)
     ));
+    // A person's launch runs an "added" or "updated" rule of the entity's type, and no other
+    // rule the manual keeps from being launched by hand.
+    let pressed = || EventKind::Manual { user_id: Some(1) };
+    for kind in ["entity_added", "entity_updated"] {
+        let on_contacts = t(json!({"kind": kind, "entity": "contact"}));
+        assert!(trigger_matches(&on_contacts, &contact_event(pressed())));
+        assert!(!trigger_matches(&on_contacts, &lead_event(pressed())));
+        assert!(!trigger_matches(
+            &on_contacts,
+            &contact_event(EventKind::RuleCall {
+                parent_rule_id: None,
+                parent_entity: None,
+            })
+        ));
+    }
+    for refused in [
+        json!({"kind": "status_changed"}),
+        json!({"kind": "responsible_changed", "entity": "lead"}),
+        json!({"kind": "note_added", "entity": "lead"}),
+        json!({"kind": "incoming_message"}),
+    ] {
+        assert!(
+            !trigger_matches(&t(refused.clone()), &lead_event(pressed())),
+            "{refused}"
+        );
+    }
     let dp = lead_event(EventKind::DigitalPipeline {
         pipeline_id: 7,
         status_id: 142,
@@ -1570,4 +1596,36 @@ fn a_timed_evaluation_says_how_long_each_condition_took() {
     // A timed and an untimed evaluation decide the same.
     assert_eq!(timed.outcome, untimed.outcome);
     assert_eq!(timed.plan, untimed.plan);
+}
+
+#[test]
+fn only_the_manuals_kinds_can_be_launched_by_hand() {
+    use domain::{path::EntityType, rule::Trigger};
+    let t = |v: Json| -> Trigger { serde_json::from_value(v).unwrap() };
+    let by_hand = |v: Json| t(v).launchable_by_hand();
+    assert_eq!(
+        by_hand(json!({"kind": "manual", "entity": "company"})),
+        Some(EntityType::Company)
+    );
+    assert_eq!(
+        by_hand(json!({"kind": "entity_added", "entity": "lead"})),
+        Some(EntityType::Lead)
+    );
+    assert_eq!(
+        by_hand(json!({"kind": "entity_updated", "entity": "contact"})),
+        Some(EntityType::Contact)
+    );
+    // The manual's exceptions: status change, responsible change, task, note, incoming message.
+    for refused in [
+        json!({"kind": "status_changed"}),
+        json!({"kind": "responsible_changed", "entity": "contact"}),
+        json!({"kind": "entity_added", "entity": "task"}),
+        json!({"kind": "entity_updated", "entity": "task"}),
+        json!({"kind": "note_added", "entity": "company"}),
+        json!({"kind": "incoming_message"}),
+        json!({"kind": "tag_added", "entity": "lead"}),
+        json!({"kind": "inbound_webhook", "hook_id": "x"}),
+    ] {
+        assert_eq!(by_hand(refused.clone()), None, "{refused}");
+    }
 }

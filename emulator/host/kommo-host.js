@@ -110,6 +110,7 @@
       advanced_settings: 'advanced-settings:' + id.widget_code,
       lcard: 'leads_card',
       llist: 'leads',
+      clist: 'contacts',
       digital_pipeline: 'digital_pipeline',
       ccard: 'contacts_card',
       comcard: 'companies_card',
@@ -169,10 +170,11 @@
       system: function () {
         return { area: areaNames[area], amouser_id: id.user_id, subdomain: id.subdomain, domain: 'kommo.com' };
       },
-      // The rows ticked in a list, as Kommo reports them to a widget's `*.selected` callback.
+      // The rows ticked in a list, as Kommo reports them to a widget's `*.selected` callback (on the
+      // contacts list, a company's row says `company`).
       list_selected: function () {
         var selected = $('.list-row__checkbox:checked').map(function () {
-          return { id: Number(this.value), type: 'lead' };
+          return { id: Number(this.value), type: this.getAttribute('data-type') || 'lead' };
         }).get();
         return { selected: selected, summary: { items: selected.length } };
       },
@@ -220,6 +222,13 @@
     function lifecycle() {
       // Each callback must return true, or Kommo does not run the next one.
       return call('render') === true && call('init') === true && call('bind_actions') === true;
+    }
+
+    // A list's header checkbox ticks every row, as Kommo's does.
+    function bindSelectAll() {
+      $('.list-row__checkbox-all').on('change', function () {
+        $('.list-row__checkbox').prop('checked', this.checked);
+      });
     }
 
     // Leaving the page: Kommo announces the page change, then calls destroy.
@@ -284,10 +293,11 @@
       holder.innerHTML =
         '<div class="list-page"><div class="list-actions"><button type="button" class="button-input" id="list-more">' +
         'More…</button><ul id="list-more-menu" class="list-menu" hidden><li><a href="#" data-widget="' + id.widget_code +
-        '">' + lang.widget.name + '</a></li></ul></div><table class="list-table"><tbody>' +
+        '">' + lang.widget.name + '</a></li></ul></div><table class="list-table"><thead><tr><th>' +
+        '<input type="checkbox" class="list-row__checkbox-all" aria-label="Select all"></th><th>Name</th></tr></thead><tbody>' +
         ids.map(function (leadId) {
           return '<tr class="list-row"><td><input type="checkbox" class="list-row__checkbox" value="' + leadId +
-            '"></td><td>Lead #' + leadId + '</td></tr>';
+            '" aria-label="Lead #' + leadId + '"></td><td>Lead #' + leadId + '</td></tr>';
         }).join('') + '</tbody></table></div>';
       $('#list-more').on('click', function () { $('#list-more-menu').prop('hidden', false); });
       // Choosing the widget in the menu of a list with ticked rows calls `leads.selected`.
@@ -296,6 +306,33 @@
         $('#list-more-menu').prop('hidden', true);
         call('leads.selected');
       });
+      bindSelectAll();
+      lifecycle();
+    } else if (area === 'clist') {
+      // Kommo's contacts list shows contacts and companies together; `contact_ids` and `company_ids`
+      // name the rows.
+      var listed = function (name, fallback, type, label) {
+        return (query.get(name) || fallback).split(',').filter(Boolean).map(function (rowId) {
+          return '<tr class="list-row"><td><input type="checkbox" class="list-row__checkbox" data-type="' + type +
+            '" value="' + Number(rowId) + '" aria-label="' + label + ' #' + Number(rowId) + '"></td><td>' + label +
+            ' #' + Number(rowId) + '</td></tr>';
+        }).join('');
+      };
+      holder.innerHTML =
+        '<div class="list-page"><div class="list-actions"><button type="button" class="button-input" id="list-more">' +
+        'More…</button><ul id="list-more-menu" class="list-menu" hidden><li><a href="#" data-widget="' + id.widget_code +
+        '">' + lang.widget.name + '</a></li></ul></div><table class="list-table"><thead><tr><th>' +
+        '<input type="checkbox" class="list-row__checkbox-all" aria-label="Select all"></th><th>Name</th></tr></thead><tbody>' +
+        listed('contact_ids', '6001,6002', 'contact', 'Contact') + listed('company_ids', '', 'company', 'Company') +
+        '</tbody></table></div>';
+      $('#list-more').on('click', function () { $('#list-more-menu').prop('hidden', false); });
+      // Choosing the widget in the menu of the contacts list calls `contacts.selected`.
+      $('#list-more-menu a').on('click', function (e) {
+        e.preventDefault();
+        $('#list-more-menu').prop('hidden', true);
+        call('contacts.selected');
+      });
+      bindSelectAll();
       lifecycle();
     } else if (area === 'digital_pipeline') {
       var dp = (manifest.dp && manifest.dp.settings) || {};

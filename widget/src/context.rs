@@ -18,6 +18,8 @@ pub enum Location {
     Comcard,
     /// A dialog over the leads list: run a rule on the ticked leads.
     Llist,
+    /// A dialog over the contacts list (contacts and companies): run a rule on the ticked rows.
+    Clist,
     /// The action modal of a digital-pipeline stage: which rule the stage runs.
     DigitalPipeline,
     /// Our step's settings in the Salesbot designer: which rule the bot runs.
@@ -43,9 +45,12 @@ pub struct WidgetContext {
     /// The rule whose runs the advanced-settings page opens on (a card's link chose it).
     #[serde(default)]
     pub open_runs_of: Option<i64>,
-    /// The ticked rows, on `llist`.
+    /// The ticked rows: leads on `llist`, contacts on `clist`.
     #[serde(default)]
     pub selected_ids: Vec<i64>,
+    /// The ticked companies, on `clist` (Kommo lists contacts and companies together there).
+    #[serde(default)]
+    pub selected_company_ids: Vec<i64>,
     /// Kommo's interface language (`APP.lang_id`), e.g. `en`.
     #[serde(default = "default_lang")]
     pub lang: String,
@@ -124,6 +129,22 @@ mod tests {
             WidgetContext::from_json(r#"{"location":"salesbot_designer","widget_code":"x"}"#)
                 .expect("context");
         assert_eq!(designer.location, Location::SalesbotDesigner);
+    }
+
+    #[test]
+    fn a_contacts_list_context_names_contacts_and_companies() {
+        let c = WidgetContext::from_json(
+            r#"{"location":"clist","widget_code":"rulebook","selected_ids":[1,2],"selected_company_ids":[9]}"#,
+        )
+        .expect("context");
+        assert_eq!(c.location, Location::Clist);
+        assert_eq!(
+            (c.selected_ids, c.selected_company_ids),
+            (vec![1, 2], vec![9])
+        );
+        let leads =
+            WidgetContext::from_json(r#"{"location":"llist","widget_code":"x"}"#).expect("context");
+        assert!(leads.selected_company_ids.is_empty());
     }
 
     #[test]

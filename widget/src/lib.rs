@@ -12,6 +12,7 @@
 //! - [`services`]: one generic request function and one short function per backend endpoint.
 //! - [`state`]: DOM-free app state, reducers covered by plain `cargo test`.
 //! - [`runs`]: the debugger's runs, outcomes, Kommo links and replay differences (DOM-free).
+//! - [`progress`]: a launch's progress and how often the list dialog asks for it (DOM-free).
 //! - [`app`]: one page per Kommo location; [`components`]: shared pieces.
 
 pub mod app;
@@ -21,6 +22,7 @@ pub mod context;
 pub mod editor;
 pub mod hooks;
 pub mod i18n;
+pub mod progress;
 pub mod runs;
 pub mod services;
 pub mod state;

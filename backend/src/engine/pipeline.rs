@@ -20,7 +20,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use domain::{
-    api::{EntityMatch, FailedCondition, Verdict},
+    api::{EntityMatch, FailedCondition, RunStatus, SkipReason, Verdict},
     eval::{
         trigger_matches, CompiledRule, EntityRuleState, EvalContext, Evaluation, PlannedAction,
     },
@@ -50,6 +50,7 @@ use crate::{
     queue::{kinds, worker::JobError, Lease, NewJob},
     store::{
         execution_log::{self, ExecutionOutcome, NewExecution},
+        launches,
         trigger_links::LinkKeys,
         variables,
     },
@@ -80,6 +81,10 @@ pub struct RuleCallJob {
     /// The chain depth.
     #[serde(default)]
     pub depth: u32,
+    /// The launch the run belongs to (a card's button, a list's bulk run): its verdict is recorded
+    /// against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_id: Option<i64>,
 }
 
 /// One rule's run for one event, on its way to the log.
@@ -134,6 +139,24 @@ impl RuleRun {
             .filter(|r| r.status == "ok" && is_kommo_operation(r.kind))
             .count();
         i64::try_from(count).unwrap_or(i64::MAX)
+    }
+
+    /// How the run counts in its launch: its verdict, with the first error of a failed one.
+    fn launch_record(&self) -> launches::RunRecord {
+        let (status, reason) = self.verdict().launch_status();
+        let error = match status {
+            RunStatus::Failed => self
+                .results
+                .iter()
+                .find_map(|r| r.error.clone())
+                .or_else(|| Some("an action failed".to_owned())),
+            _ => None,
+        };
+        launches::RunRecord {
+            status,
+            reason,
+            error,
+        }
     }
 
     fn trace(&self, source: &str) -> Value {
@@ -293,6 +316,9 @@ struct JobContext {
     searches: HashMap<String, (Option<EntityRef>, bool)>,
     batch: WriteBatch,
     runs: Vec<RuleRun>,
+    /// The launch whose run this job is, if any: [`Engine::finish`] records each run's verdict
+    /// against it.
+    launch: Option<i64>,
 }
 
 impl JobContext {
@@ -341,6 +367,7 @@ impl Engine {
             searches: HashMap::new(),
             batch: WriteBatch::new(),
             runs: Vec::new(),
+            launch: None,
         })
     }
 
@@ -1281,7 +1308,10 @@ impl Engine {
         let mut cx = cx;
         self.flush_batch(&mut cx).await;
         let JobContext {
-            account_id, runs, ..
+            account_id,
+            runs,
+            launch,
+            ..
         } = cx;
         for run in &runs {
             if let Some((entity, state)) = &run.state {
@@ -1308,6 +1338,18 @@ impl Engine {
                 trace: run.trace(source),
             };
             execution_log::record_execution(&self.db, &entry).await?;
+            if let (Some(launch_id), Some(entity)) = (launch, run.event.entity) {
+                // Before the run is marked done: a repeat of the job records it again.
+                launches::record(
+                    &self.db,
+                    account_id,
+                    launch_id,
+                    entity.id,
+                    &run.launch_record(),
+                    self.clock.now_ms(),
+                )
+                .await?;
+            }
             records::mark_run_done(&self.db, account_id, &run.run_key, self.clock.now_ms()).await?;
             if let Some(reason) = &run.loop_reason {
                 tracing::warn!(rule.id = run.rule_id, account.id = account_id, %reason, "rule stopped");
@@ -1809,6 +1851,22 @@ impl Engine {
         let Some((version, body, _)) =
             records::rule_body(&self.db, account_id, job.rule_id).await?
         else {
+            if let (Some(launch_id), Some(entity)) = (job.launch_id, job.event.entity) {
+                let deleted = launches::RunRecord {
+                    status: RunStatus::Skipped,
+                    reason: Some(SkipReason::RuleDeleted),
+                    error: None,
+                };
+                launches::record(
+                    &self.db,
+                    account_id,
+                    launch_id,
+                    entity.id,
+                    &deleted,
+                    self.clock.now_ms(),
+                )
+                .await?;
+            }
             return Ok(());
         };
         let rule = self
@@ -1820,6 +1878,7 @@ impl Engine {
         }
         let mut cx = self.job_context(account_id, RunMode::Live(lease)).await?;
         self.parent_snapshot(&mut cx, &job.event).await?;
+        cx.launch = job.launch_id;
         if job.depth > self.config.chain_limit {
             cx.runs
                 .push(self.loop_run(job.rule_id, &job.event, job.depth, run_key));
@@ -1868,6 +1927,38 @@ impl Engine {
         if holds {
             cx.snapshots.insert(Some(entity), (snapshot, ms));
         }
+        Ok(())
+    }
+
+    /// Records a `run_rule` job that failed for good (`error`) as a failed run of its launch, if it
+    /// belongs to one: the run could not start (the entity is gone, the account disconnected), so
+    /// the engine recorded no verdict. A job of no launch records nothing.
+    pub async fn record_launch_failure(
+        &self,
+        account_id: i64,
+        payload: &Value,
+        error: &str,
+    ) -> Result<(), EngineError> {
+        let Ok(job) = serde_json::from_value::<RuleCallJob>(payload.clone()) else {
+            return Ok(());
+        };
+        let (Some(launch_id), Some(entity)) = (job.launch_id, job.event.entity) else {
+            return Ok(());
+        };
+        let failed = launches::RunRecord {
+            status: RunStatus::Failed,
+            reason: None,
+            error: Some(error.to_owned()),
+        };
+        launches::record(
+            &self.db,
+            account_id,
+            launch_id,
+            entity.id,
+            &failed,
+            self.clock.now_ms(),
+        )
+        .await?;
         Ok(())
     }
 

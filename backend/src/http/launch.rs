@@ -1,11 +1,14 @@
-//! `POST /api/v1/rules/{id}/run`: a manual rule run now on entities (the card button, bulk runs
-//! from a list). Answers 202 with how many runs were queued; see [`crate::launch`] for who may.
+//! `POST /api/v1/rules/{id}/run`: a rule run by hand now on entities (the card button, bulk runs
+//! from a list); answers 202 with how many runs were queued and the launch's id. `GET
+//! /api/v1/launches/{id}`: how the launch's runs went; `POST /api/v1/launches/{id}/cancel`
+//! (administrators): its runs not yet started are cancelled. See [`crate::launch`] for who may.
 
 use axum::{extract::State, http::StatusCode, Json};
-use domain::api::{Queued, RunRule};
+use domain::api::{Launch, Queued, RunRule};
 
 use super::{
     body::{path_id, ApiJson, ApiPath},
+    page::{Paged, DEFAULT_LIMIT},
     routes::{Access, Route, Verb},
     ApiError, ApiResult,
 };
@@ -13,15 +16,20 @@ use crate::{
     auth::Caller,
     launch::{self, LaunchError},
     startup::AppState,
+    store::{launches, Page},
 };
 
 pub(super) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        Verb::Post,
-        "/api/v1/rules/{id}/run",
-        Access::MemberAction,
-        run,
-    )]
+    vec![
+        Route::new(
+            Verb::Post,
+            "/api/v1/rules/{id}/run",
+            Access::MemberAction,
+            run,
+        ),
+        Route::read("/api/v1/launches/{id}", show),
+        Route::admin(Verb::Post, "/api/v1/launches/{id}/cancel", cancel),
+    ]
 }
 
 async fn run(
@@ -31,10 +39,53 @@ async fn run(
     ApiJson(request): ApiJson<RunRule>,
 ) -> ApiResult<(StatusCode, Json<Queued>)> {
     let id = path_id(&id, "rule")?;
-    let queued = launch::launch_manual_runs(&state, &caller, id, &request)
+    let launched = launch::launch_manual_runs(&state, &caller, id, &request)
         .await
         .map_err(launch_error)?;
-    Ok((StatusCode::ACCEPTED, Json(Queued { queued })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Queued {
+            queued: launched.queued,
+            launch_id: launched.launch_id,
+        }),
+    ))
+}
+
+/// The launch with its counts; its skipped and failed runs are paged (`?limit=`, `?offset=`).
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    Paged(page): Paged,
+) -> ApiResult<Json<Launch>> {
+    let id = path_id(&id, "launch")?;
+    Ok(Json(
+        launches::get(&state.db, caller.account_id, id, page).await?,
+    ))
+}
+
+/// Cancels the runs not yet started and answers the launch as it then stands (its first page).
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Launch>> {
+    let id = path_id(&id, "launch")?;
+    let now = state.clock.now_ms();
+    let cancelled = launches::cancel(&state.db, caller.account_id, id, now).await?;
+    tracing::info!(
+        account.id = caller.account_id,
+        launch.id = id,
+        cancelled,
+        "launch cancelled"
+    );
+    let first = Page {
+        limit: DEFAULT_LIMIT,
+        offset: 0,
+    };
+    Ok(Json(
+        launches::get(&state.db, caller.account_id, id, first).await?,
+    ))
 }
 
 pub(super) fn launch_error(err: LaunchError) -> ApiError {

@@ -55,10 +55,24 @@ pub fn registry(state: &AppState) -> Registry {
         .register(RUN_RULE, move |job: ClaimedJob| {
             let engine = calls.clone();
             async move {
-                engine
+                let result = engine
                     .run_rule_call(job.account_id, job.lease(), &job.payload)
                     .await
-                    .map_err(job_error)
+                    .map_err(job_error);
+                // A run of a launch that will not be tried again counts as failed in its launch.
+                if let Err(error) = &result {
+                    let last = matches!(error, JobError::Permanent(_))
+                        || job.attempt >= job.max_attempts;
+                    if last {
+                        if let Err(e) = engine
+                            .record_launch_failure(job.account_id, &job.payload, &error.to_string())
+                            .await
+                        {
+                            tracing::error!(error = %e, job.id = job.id, "a launch's failed run was not recorded");
+                        }
+                    }
+                }
+                result
             }
         })
         .register(FIRE_SCHEDULE, move |job: ClaimedJob| {

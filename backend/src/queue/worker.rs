@@ -611,7 +611,8 @@ impl Worker {
 
     /// Runs jobs until `shutdown` completes: drains what is due, then sleeps until the next due time,
     /// a local enqueue, or at most `idle_poll`. Once a minute it drops expired held jobs, prunes dead
-    /// jobs and used token ids past their retention, and purges processed events past theirs.
+    /// jobs, used token ids and launches past their retention, and purges processed events past
+    /// theirs.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut last_maintenance: Millis = Millis::MIN;
@@ -638,6 +639,11 @@ impl Worker {
                     crate::store::seen_tokens::prune(self.queue.db(), now.div_euclid(1000)).await
                 {
                     tracing::error!(%error, "could not prune expired token ids");
+                }
+                match crate::store::launches::prune(self.queue.db(), now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pruned = n, "pruned launches past their retention"),
+                    Err(error) => tracing::error!(%error, "could not prune launches"),
                 }
                 match crate::ingest::purge_processed_events(self.queue.db(), now).await {
                     Ok(0) => {}

@@ -7,6 +7,7 @@
 pub mod account_settings;
 pub mod accounts;
 pub mod execution_log;
+pub mod launches;
 pub mod rate_limit;
 pub mod receivers;
 pub mod rules;

@@ -15,6 +15,7 @@ crate::on_both_databases!(
     rules_that_cannot_run_get_a_problem,
     bad_entity_lists_get_a_problem,
     the_rule_list_names_each_trigger_and_its_entity,
+    launches_are_kept_thirty_days,
 );
 
 fn manual_rule(entity: &str) -> Value {
@@ -54,6 +55,17 @@ async fn the_largest_bulk_run_is_queued_whole(backend: Backend) {
     .expect(StatusCode::ACCEPTED);
 
     assert_eq!(answer["queued"], 10_000);
+    let launch_id = answer["launch_id"].as_i64().expect("launch id");
+    let launch = app
+        .get(&format!("/api/v1/launches/{launch_id}"), MEMBER)
+        .await
+        .expect(StatusCode::OK);
+    let launch: domain::api::Launch = serde_json::from_value(launch).expect("the widget reads it");
+    assert_eq!(
+        (launch.total, launch.pending, launch.done, launch.rule_id),
+        (10_000, 10_000, 0, id)
+    );
+    assert!(launch.entities.is_empty() && !launch.finished());
     let queued: i64 = sqlx::query_scalar(
         "SELECT COUNT(DISTINCT entity_id) FROM jobs WHERE rule_id = $1 AND kind = 'run_rule'",
     )
@@ -133,7 +145,13 @@ async fn a_member_runs_one_entity_but_not_a_bulk(backend: Backend) {
 
 async fn rules_that_cannot_run_get_a_problem(backend: Backend) {
     let app = spawn_app(backend).await;
-    let automatic = created(&app, "On create", rule_json("automatic")).await;
+    // A stage's rule cannot be launched by hand (the Triggers manual's exceptions).
+    let automatic = created(
+        &app,
+        "On stage",
+        json!({"schema_version": 2, "name": "s", "trigger": {"kind": "status_changed", "pipeline_id": 1, "status_id": 2, "entry": "moved"}}),
+    )
+    .await;
     let contacts = created(&app, "Contacts only", manual_rule("contact")).await;
     let disabled = created(&app, "Off", manual_rule("lead")).await;
     app.send_json(
@@ -225,4 +243,40 @@ async fn the_rule_list_names_each_trigger_and_its_entity(backend: Backend) {
     )
     .expect("old payload");
     assert_eq!((old.trigger.as_str(), old.entity), ("", None));
+}
+
+async fn launches_are_kept_thirty_days(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = created(&app, "Card button", manual_rule("lead")).await;
+    let launch_id = run(
+        &app,
+        ADMIN,
+        id,
+        json!({"entity_type": "leads", "entity_ids": [1, 2]}),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED)["launch_id"]
+        .as_i64()
+        .expect("launch id");
+    let path = format!("/api/v1/launches/{launch_id}");
+    let start = crate::helpers::START_MS;
+    let day = 24 * 3600 * 1000;
+
+    let kept = rulebook::store::launches::prune(app.db(), start + 30 * day)
+        .await
+        .expect("prune");
+    assert_eq!(kept, 0);
+    app.get(&path, MEMBER).await.expect(StatusCode::OK);
+    let pruned = rulebook::store::launches::prune(app.db(), start + 30 * day + 1)
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 1);
+    app.get(&path, MEMBER)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM launch_runs")
+        .fetch_one(&app.db().pool)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0);
 }

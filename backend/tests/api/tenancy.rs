@@ -34,6 +34,7 @@ struct Theirs {
     link: i64,
     receiver: i64,
     request: i64,
+    launch: i64,
 }
 
 async fn given_another_accounts_data(app: &TestApp) -> Theirs {
@@ -140,6 +141,18 @@ async fn given_another_accounts_data(app: &TestApp) -> Theirs {
     )
     .await
     .expect("record");
+    // A launch of their rule on their lead.
+    let launch = app
+        .send_json(
+            axum::http::Method::POST,
+            &format!("/api/v1/rules/{rule}/run"),
+            OTHER_ADMIN,
+            &json!({ "entity_type": "leads", "entity_ids": [THEIR_LEAD] }),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED)["launch_id"]
+        .as_i64()
+        .expect("launch id");
     Theirs {
         rule,
         variable,
@@ -147,6 +160,7 @@ async fn given_another_accounts_data(app: &TestApp) -> Theirs {
         link,
         receiver,
         request,
+        launch,
     }
 }
 
@@ -167,6 +181,7 @@ async fn their_state(app: &TestApp, theirs: &Theirs) -> Value {
             .expect(StatusCode::OK),
         "runs": app.get(&format!("/api/v1/entities/leads/{THEIR_LEAD}/runs"), OTHER_ADMIN).await.expect(StatusCode::OK),
         "rule_stats": app.get("/api/v1/rules/stats", OTHER_ADMIN).await.expect(StatusCode::OK),
+        "launch": app.get(&format!("/api/v1/launches/{}", theirs.launch), OTHER_ADMIN).await.expect(StatusCode::OK),
     })
 }
 
@@ -182,6 +197,7 @@ fn fill(route: &Route, ids: &Theirs) -> String {
             "{id}" if resource == "jobs" => ids.dead_job.to_string(),
             "{id}" if resource == "links" => ids.link.to_string(),
             "{id}" if resource == "receivers" => ids.receiver.to_string(),
+            "{id}" if resource == "launches" => ids.launch.to_string(),
             "{request_id}" => ids.request.to_string(),
             "{job_id}" => ids.dead_job.to_string(),
             "{name}" => ids.variable.clone(),
@@ -309,6 +325,7 @@ async fn every_change_is_refused_to_a_member(backend: Backend) {
         link: 1,
         receiver: 1,
         request: 1,
+        launch: 1,
     };
     app.put_variable(ADMIN, &ours.variable, "kept")
         .await
@@ -352,6 +369,7 @@ async fn every_user_route_wants_a_token(backend: Backend) {
         link: 1,
         receiver: 1,
         request: 1,
+        launch: 1,
     };
     for route in user_routes() {
         let path = fill(&route, &ours);

@@ -81,7 +81,7 @@ pub fn root(props: &RootProps) -> Html {
         Location::Lcard | Location::Ccard | Location::Comcard => {
             html! { <entity_card::EntityCard ..page /> }
         }
-        Location::Llist => html! { <bulk_run::BulkRun ..page /> },
+        Location::Llist | Location::Clist => html! { <bulk_run::BulkRun ..page /> },
         Location::DigitalPipeline => html! { <dp_settings::DpSettings ..page /> },
         Location::SalesbotDesigner => html! { <salesbot::SalesbotStep ..page /> },
     };
@@ -94,13 +94,18 @@ fn format_millis(ms: i64) -> String {
     String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
 }
 
-/// The manual rules that apply to an entity type (`lead`, `contact`, `company`), for the card
-/// buttons and bulk runs.
+/// The enabled rules a person may launch by hand on an entity type (`lead`, `contact`,
+/// `company`), for the card buttons
+/// and bulk runs: `domain::rule::Trigger::launchable_by_hand`, as the backend checks a launch.
 fn manual_rules<'a>(
     rules: &'a [domain::api::RuleSummary],
     entity: &'a str,
 ) -> impl Iterator<Item = &'a domain::api::RuleSummary> {
-    rules
-        .iter()
-        .filter(move |r| r.enabled && r.trigger == "manual" && r.entity.as_deref() == Some(entity))
+    rules.iter().filter(move |r| {
+        r.enabled
+            && r.trigger_definition
+                .as_ref()
+                .and_then(domain::rule::Trigger::launchable_by_hand)
+                .is_some_and(|t| t.as_str() == entity)
+    })
 }

@@ -7,8 +7,8 @@ use crate::{
     state::{decode, UiError},
 };
 use domain::api::{
-    Cancelled, EntityRun, ExecutionEntry, JobInfo, Me, Queued, RuleRecord, RuleSummary, RunRule,
-    SaveRule, Variable,
+    Cancelled, EntityRun, ExecutionEntry, JobInfo, Launch, Me, Queued, RuleRecord, RuleSummary,
+    RunRule, SaveRule, Variable,
 };
 
 /// Sends a request through the bridge and decodes the answer.
@@ -161,6 +161,22 @@ pub async fn run_rule(backend: &Backend, id: i64, body: &RunRule) -> Result<Queu
         "POST",
         &format!("/api/v1/rules/{id}/run"),
         json(body),
+    )
+    .await
+}
+
+/// `GET /api/v1/launches/{id}`: how a launch's runs went (its first skipped and failed runs).
+pub async fn launch(backend: &Backend, id: i64) -> Result<Launch, UiError> {
+    request(backend, "GET", &format!("/api/v1/launches/{id}"), None).await
+}
+
+/// `POST /api/v1/launches/{id}/cancel`: the runs not yet started are cancelled.
+pub async fn cancel_launch(backend: &Backend, id: i64) -> Result<Launch, UiError> {
+    request(
+        backend,
+        "POST",
+        &format!("/api/v1/launches/{id}/cancel"),
+        Some("{}".into()),
     )
     .await
 }
