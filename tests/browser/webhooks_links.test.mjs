@@ -45,18 +45,8 @@ async function settings(overrides = {}) {
   return { page, errors, close: () => context.close() };
 }
 
-// One read of the emulated Kommo after our backend's work is done. Kommo allows 7 requests a second
-// per account, shared with the backend's own, so a 429 is waited out as Kommo asks, a few times.
-async function kommoRead(apiPath) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await stack.kommo('GET', apiPath);
-    } catch (e) {
-      if (!/: 429 /.test(String(e.message)) || attempt >= 5) throw e;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-}
+// One read of the emulated Kommo after our backend's work is done (stack.kommo waits out a 429).
+const kommoRead = (apiPath) => stack.kommo('GET', apiPath);
 
 const clipboard = (page) => page.evaluate(() => navigator.clipboard.readText());
 
