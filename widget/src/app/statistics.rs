@@ -83,6 +83,7 @@ pub fn statistics(props: &PageProps) -> Html {
             html! { <ErrorNotice error={e.clone()} texts={props.texts.clone()} /> }
         }
         Remote::Ready(s) => {
+            let idle = s.operations_by_day.iter().all(|d| d.operations == 0);
             let chart = bars(&s.operations_by_day, 600.0);
             html! {
                 <>
@@ -103,6 +104,7 @@ pub fn statistics(props: &PageProps) -> Html {
                         }) }
                     </svg>
                     <figcaption class="rb-hint">{ t.get("stats_chart") }</figcaption>
+                    if idle { <p class="rb-empty">{ t.get("stats_chart_empty") }</p> }
                 </figure>
                 </>
             }
