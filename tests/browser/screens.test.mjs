@@ -24,6 +24,7 @@ const LOCATIONS = [
   { name: 'comcard', query: { entity_id: '1' }, panel: '#widgets_block' },
   { name: 'salesbot_designer' },
   { name: 'llist', open: openListMenu },
+  { name: 'clist', open: openListMenu },
   { name: 'digital_pipeline' },
 ];
 
