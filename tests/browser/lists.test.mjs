@@ -57,7 +57,7 @@ async function openDialog(location, query, { lang = 'en', theme = 'light' } = {}
   await page.goto(stack.page(location, { ...query, lang, theme }));
   await page.getByRole('checkbox', { name: 'Select all' }).check();
   await page.getByRole('button', { name: 'More…' }).click();
-  await page.getByRole('link', { name: texts(lang).widget.name }).click();
+  await page.getByRole('link', { name: texts(lang).widget.name, exact: true }).click();
   const dialog = page.getByRole('dialog');
   await dialog.getByRole('heading').first().waitFor();
   return { page, errors, dialog };

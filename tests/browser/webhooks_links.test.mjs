@@ -264,10 +264,10 @@ test('both tabs in every language, light and dark, at 1280x800', async () => {
     const L = texts(lang);
     for (const theme of ['light', 'dark']) {
       const { page, errors, close } = await settings({ lang, ...(theme === 'dark' ? { theme: 'dark' } : {}) });
-      await page.getByRole('button', { name: L.tab_webhooks, ...exact }).click();
+      await page.getByRole('tab', { name: L.tab_webhooks, ...exact }).click();
       await page.getByRole('button', { name: `${L.webhooks_copy_var} {contact_phone}` }).waitFor();
       await page.screenshot({ path: path.join(SCREENSHOTS, `webhooks_${lang}_${theme}.png`) });
-      await page.getByRole('button', { name: L.tab_links, ...exact }).click();
+      await page.getByRole('tab', { name: L.tab_links, ...exact }).click();
       await page.getByRole('row', { name: /Price list/ }).waitFor();
       await page.getByText(L.links_pattern_hint).waitFor();
       await page.screenshot({ path: path.join(SCREENSHOTS, `links_${lang}_${theme}.png`) });

@@ -174,14 +174,12 @@ test('a manual rule runs from the lead card and in bulk from the leads list', as
   await settings.page.close();
 
   const card = await open(stack.page('lcard', { lead_id: '5002' }));
-  const button = card.page.getByTestId('manual-rule').filter({ hasText: 'Mark as checked' });
-  await button.click();
+  // Other rules launchable on leads have buttons too: this rule's row holds its button and result.
+  const row = card.page.getByTestId('manual-rule-row').filter({ hasText: 'Mark as checked' });
+  await row.getByTestId('manual-rule').click();
   // The press settles in place (lead 5002 is not in the emulator's account, so its run may fail;
   // cards.test.mjs proves "done" on a real contact).
-  await card.page.waitForFunction(() => {
-    const r = document.querySelector('[data-testid=press-result]');
-    return r && r.textContent && !r.classList.contains('rb-press-running');
-  }, null, { timeout: 45000 });
+  await row.locator('[data-testid=press-result]:not(.rb-press-running):not(:empty)').waitFor({ timeout: 45000 });
   const run = card.apiCalls.find((c) => /\/api\/v1\/rules\/\d+\/run$/.test(c.url));
   assert.equal(run.status, 202);
   await card.page.screenshot({ path: path.join(SCREENSHOTS, 'lead_card_manual.png'), fullPage: true });
