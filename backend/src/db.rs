@@ -38,6 +38,12 @@ impl Dialect {
     }
 }
 
+/// Connections in a SQLite pool (one writes at a time; WAL lets the others read meanwhile).
+pub const SQLITE_POOL_SIZE: u32 = 4;
+
+/// Connections in a PostgreSQL pool.
+pub const POSTGRES_POOL_SIZE: u32 = 10;
+
 /// A connection pool and the dialect it speaks.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -47,7 +53,8 @@ pub struct Db {
     pub dialect: Dialect,
 }
 
-/// Connects to `url`. SQLite files are created if missing and put in WAL mode.
+/// Connects to `url`. SQLite files are created if missing and put in WAL mode; every connection
+/// commits durably (SQLite `synchronous = FULL`, PostgreSQL `synchronous_commit = on`).
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
     install_default_drivers();
     let dialect = Dialect::of_url(url)?;
@@ -58,13 +65,26 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
         conn.execute("PRAGMA journal_mode = WAL").await?;
     }
     let pool = AnyPoolOptions::new()
-        .max_connections(if dialect == Dialect::Sqlite { 4 } else { 10 })
+        .max_connections(match dialect {
+            Dialect::Sqlite => SQLITE_POOL_SIZE,
+            Dialect::Postgres => POSTGRES_POOL_SIZE,
+        })
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
-                if dialect == Dialect::Sqlite {
-                    conn.execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL")
+                match dialect {
+                    // FULL: a commit is synced before it returns, so an acknowledged webhook
+                    // survives power loss (NORMAL in WAL mode may lose the last commits).
+                    Dialect::Sqlite => {
+                        conn.execute(
+                            "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
+                        )
                         .await?;
+                    }
+                    // PostgreSQL's default, stated so a server-wide `off` cannot weaken it.
+                    Dialect::Postgres => {
+                        conn.execute("SET synchronous_commit = on").await?;
+                    }
                 }
                 Ok(())
             })
@@ -87,4 +107,37 @@ pub async fn migrate(db: &Db) -> anyhow::Result<()> {
 /// Checks that the database answers.
 pub async fn ping(db: &Db) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(&db.pool).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pooled SQLite connection syncs each commit: `PRAGMA synchronous` reads 2 (FULL).
+    #[tokio::test]
+    async fn every_pooled_sqlite_connection_commits_durably() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("durable.db").display());
+        let db = connect(&url).await.expect("connect");
+        let mut held = Vec::new();
+        for _ in 0..SQLITE_POOL_SIZE {
+            let mut conn = db.pool.acquire().await.expect("acquire");
+            let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("pragma");
+            assert_eq!(level, 2, "PRAGMA synchronous on a pooled connection");
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("pragma");
+            assert_eq!(mode, "wal");
+            held.push(conn);
+        }
+        assert_eq!(
+            db.pool.size(),
+            SQLITE_POOL_SIZE,
+            "the test held every connection of the pool"
+        );
+    }
 }

@@ -23,6 +23,7 @@ use crate::{
         self,
         throttle::{AddressThrottle, InboundThrottle},
     },
+    ingest::commit::Ingest,
     queue::{kinds, worker::Worker, Queue, QueueSettings},
     store::token_cipher::TokenCipher,
 };
@@ -40,6 +41,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// The durable job queue.
     pub queue: Queue,
+    /// Stores incoming events, group-committed, and enqueues their processing.
+    pub ingest: Ingest,
     /// Seals and opens OAuth tokens at rest.
     pub cipher: Arc<TokenCipher>,
     /// The rule engine: evaluation and actions through the Kommo client.
@@ -80,6 +83,7 @@ impl AppState {
             verifier: Arc::new(TokenVerifier::new(&settings)),
             settings: Arc::new(settings),
             clock,
+            ingest: Ingest::new(queue.clone()),
             queue,
             cipher,
             engine: Arc::new(engine),

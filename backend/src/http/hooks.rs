@@ -2,7 +2,7 @@
 //! trigger links. Each handler authenticates by the URL's secret (a digital-pipeline request also
 //! by the rule's DP key in the action's settings; a manual trigger link also by the MAC of the
 //! entity it names), stores the raw request and queues its processing in one transaction
-//! ([`ingest::accept`]), and only then answers 200.
+//! ([`ingest::commit::Ingest::accept`]), and only then answers 200.
 
 use axum::{
     extract::{RawQuery, State},
@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     ingest::{
-        self, authenticate, dedupe, digital_pipeline, salesbot, Accepted, EventSource, RawEvent,
+        authenticate, dedupe, digital_pipeline, salesbot, Accepted, EventSource, RawEvent,
         ReceiverCall,
     },
     startup::AppState,
@@ -139,7 +139,7 @@ async fn kommo_webhook(
         body: &body,
         receiver: None,
     };
-    Ok(Json(ingest::accept(&state.queue, &event).await?))
+    Ok(Json(state.ingest.accept(&event).await?))
 }
 
 /// The account's own DP URL: the path proves the account, and the action's settings must still
@@ -197,7 +197,7 @@ async fn accept_digital_pipeline(
         body,
         receiver: None,
     };
-    Ok(Json(ingest::accept(&state.queue, &event).await?))
+    Ok(Json(state.ingest.accept(&event).await?))
 }
 
 /// A Salesbot's `widget_request` step (the widget saves it with `url: "<backend>/hooks/salesbot"`
@@ -237,7 +237,7 @@ async fn salesbot_step(
         body: &stored,
         receiver: None,
     };
-    Ok(Json(ingest::accept(&state.queue, &event).await?))
+    Ok(Json(state.ingest.accept(&event).await?))
 }
 
 fn salesbot_refused(err: salesbot::SalesbotError) -> ApiError {
@@ -301,7 +301,7 @@ async fn inbound_hook(
         body: &body,
         receiver,
     };
-    Ok(Json(ingest::accept(&state.queue, &event).await?))
+    Ok(Json(state.ingest.accept(&event).await?))
 }
 
 /// A receiver URL that names no receiver of the account, or not with this key (rotated or
@@ -388,7 +388,7 @@ async fn record_click(
         body: &body,
         receiver: None,
     };
-    let accepted = ingest::accept(&state.queue, &event).await?;
+    let accepted = state.ingest.accept(&event).await?;
     Ok(match link.target_url.as_deref().and_then(location) {
         Some(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
         None => Json(accepted).into_response(),

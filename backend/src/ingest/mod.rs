@@ -1,15 +1,18 @@
 //! Ingest: turns an authenticated incoming request into a stored event and its queued work, in one
-//! transaction, before the request is answered. Nothing here parses a payload beyond what its
-//! dedupe key needs; parsing and rule matching happen later, in the `process_event` job.
+//! durable transaction (shared with the requests that arrive at the same moment: [`commit`]), before
+//! the request is answered. Nothing here parses a payload beyond what its dedupe key needs; parsing
+//! and rule matching happen later, in the `process_event` job.
 //!
 //! # Layout
 //! - [`dedupe`]: the dedupe key of each source.
+//! - [`commit`]: group commit — the events that arrive together stored in one durable transaction.
 //! - [`authenticate`]: the secrets in hook URLs and trigger links, compared in constant time.
 //! - [`digital_pipeline`]: the account and DP key of a digital-pipeline request, and the DP keys
 //!   themselves.
 //! - [`salesbot`]: a Salesbot's `widget_request`: its bot token, its data and the step to continue.
 
 pub mod authenticate;
+pub mod commit;
 pub mod dedupe;
 pub mod digital_pipeline;
 pub mod salesbot;
@@ -88,7 +91,7 @@ pub struct ReceiverCall<'a> {
     pub body_cap: usize,
 }
 
-/// What [`accept`] did.
+/// What [`commit::Ingest::accept`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Accepted {
@@ -101,13 +104,49 @@ pub enum Accepted {
     Duplicate,
 }
 
-/// Stores `event` under its dedupe key and enqueues its processing, in one transaction, then wakes
-/// a worker. A repeated delivery changes nothing.
-/// A receiver's request is logged (and its log pruned) and a trigger link's click counted in the
-/// same transaction.
-pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sqlx::Error> {
-    let now = queue.clock().now_ms();
-    let mut tx = queue.db().pool.begin().await?;
+/// An event as the committer holds it: [`RawEvent`] with its borrowed parts copied.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedEvent {
+    account_id: i64,
+    source: EventSource,
+    dedupe_key: String,
+    rule_id: Option<i64>,
+    link_id: Option<i64>,
+    entity: Option<(String, i64)>,
+    content_type: Option<String>,
+    query: Option<String>,
+    body: Vec<u8>,
+    receiver: Option<(i64, String, usize)>,
+}
+
+impl From<&RawEvent<'_>> for OwnedEvent {
+    fn from(event: &RawEvent<'_>) -> Self {
+        Self {
+            account_id: event.account_id,
+            source: event.source,
+            dedupe_key: event.dedupe_key.clone(),
+            rule_id: event.rule_id,
+            link_id: event.link_id,
+            entity: event.entity.map(|(kind, id)| (kind.to_owned(), id)),
+            content_type: event.content_type.map(str::to_owned),
+            query: event.query.map(str::to_owned),
+            body: event.body.to_vec(),
+            receiver: event
+                .receiver
+                .map(|call| (call.receiver_id, call.method.to_owned(), call.body_cap)),
+        }
+    }
+}
+
+/// Stores `event` under its dedupe key and enqueues its processing, in the committer's
+/// transaction `conn`. A repeated delivery changes nothing. A receiver's request is logged (and its
+/// log pruned) and a trigger link's click counted in the same transaction.
+async fn store_one(
+    queue: &Queue,
+    conn: &mut sqlx::AnyConnection,
+    event: &OwnedEvent,
+    now: i64,
+) -> Result<Accepted, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO events (account_id, source, dedupe_key, rule_id, link_id, content_type, body, received_at,
                              entity_type, entity_id, receiver_id, query)
@@ -119,29 +158,28 @@ pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sql
     .bind(&event.dedupe_key)
     .bind(event.rule_id)
     .bind(event.link_id)
-    .bind(event.content_type)
-    .bind(event.body.to_vec())
+    .bind(event.content_type.as_deref())
+    .bind(&event.body)
     .bind(now)
-    .bind(event.entity.map(|(t, _)| t))
-    .bind(event.entity.map(|(_, id)| id))
-    .bind(event.receiver.map(|r| r.receiver_id))
-    .bind(event.query)
-    .fetch_optional(&mut *tx)
+    .bind(event.entity.as_ref().map(|(t, _)| t.as_str()))
+    .bind(event.entity.as_ref().map(|(_, id)| *id))
+    .bind(event.receiver.as_ref().map(|(id, _, _)| *id))
+    .bind(event.query.as_deref())
+    .fetch_optional(&mut *conn)
     .await?;
     let event_id = inserted.map(|row| row.try_get::<i64, _>(0)).transpose()?;
-    if let Some(call) = event.receiver {
+    if let Some((receiver_id, method, body_cap)) = &event.receiver {
         let request = receivers::IncomingRequest {
-            receiver_id: call.receiver_id,
-            method: call.method,
-            content_type: event.content_type,
-            query: event.query,
-            body: event.body,
-            body_cap: call.body_cap,
+            receiver_id: *receiver_id,
+            method,
+            content_type: event.content_type.as_deref(),
+            query: event.query.as_deref(),
+            body: &event.body,
+            body_cap: *body_cap,
         };
-        receivers::record_request(&mut tx, event.account_id, &request, event_id, now).await?;
+        receivers::record_request(conn, event.account_id, &request, event_id, now).await?;
     }
     let Some(event_id) = event_id else {
-        tx.commit().await?;
         return Ok(Accepted::Duplicate);
     };
     if let (EventSource::TriggerLink, Some(link_id)) = (event.source, event.link_id) {
@@ -150,7 +188,7 @@ pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sql
         )
         .bind(event.account_id)
         .bind(link_id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
     let job = NewJob::new(
@@ -159,9 +197,7 @@ pub async fn accept(queue: &Queue, event: &RawEvent<'_>) -> Result<Accepted, sql
         json!({ "event_id": event_id }),
         now,
     );
-    queue.enqueue_in(&mut tx, &job).await?;
-    tx.commit().await?;
-    queue.wake_workers();
+    queue.enqueue_in(conn, &job).await?;
     Ok(Accepted::Stored { event_id })
 }
 
