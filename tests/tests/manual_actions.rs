@@ -1348,7 +1348,11 @@ fn rows() -> Vec<Row> {
                 {"do": {"type": "change_global_variable", "name": "erased", "change": "set", "value": ""}}])
             },
             check: |_, _, seen| {
-                assert_eq!(seen.variables.get("erased").map(String::as_str), Some(""), "no value left");
+                assert_eq!(
+                    seen.variables.get("erased").map(String::as_str),
+                    Some(""),
+                    "no value left"
+                );
             },
             ..ROW
         },
@@ -1816,8 +1820,8 @@ async fn every_action_of_the_manual_with_every_option_lands_in_kommo(database: D
                 .map(|v| (v.name, v.value))
                 .collect(),
             jobs: waiting_jobs(&stack).await,
-            requests: received.lock().expect("lock").clone(),
             log: stack.log(rule).await,
+            requests: received.lock().expect("lock").clone(),
         };
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             assert!(!seen.log.is_empty(), "the rule ran");
