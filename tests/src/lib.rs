@@ -12,6 +12,8 @@
 //!   queues driven by the test.
 //! - `tests/pipeline.rs`: from a change in the emulator, through its webhook and a rule, to the
 //!   action visible in the emulator, for every event and action type.
+//! - `tests/manual_actions.rs`: every action of the Triggers manual with every option, one table
+//!   row each, launched by hand and checked in the emulator.
 //! - `tests/writes.rs`: dry runs and replays leave the emulator's write log unchanged; concurrent
 //!   performers of one action send it once.
 //! - `tests/crash.rs`: 5,000 webhooks, 500 digital-pipeline requests and 500 inbound webhooks while

@@ -976,7 +976,22 @@ impl Engine {
                         id: company.id,
                         is_main: None,
                     });
-                    let _ = attach_company_contacts;
+                    // The manual: "when creating a new lead in a company you can also attach
+                    // existing contacts of the company to it" (read with `with=contacts`).
+                    if *attach_company_contacts {
+                        let record = scope
+                            .client
+                            .entity(EntityKind::Companies, company.id, &["contacts"])
+                            .await?;
+                        for contact in record.embedded.contacts {
+                            if embedded.contacts.iter().all(|c| c.id != contact.id) {
+                                embedded.contacts.push(EmbeddedRef {
+                                    id: contact.id,
+                                    is_main: Some(embedded.contacts.is_empty()),
+                                });
+                            }
+                        }
+                    }
                 }
                 if !embedded.contacts.is_empty() || !embedded.companies.is_empty() {
                     write.embedded = Some(embedded);
