@@ -12,6 +12,8 @@
 //!   queues driven by the test.
 //! - `tests/pipeline.rs`: from a change in the emulator, through its webhook and a rule, to the
 //!   action visible in the emulator, for every event and action type.
+//! - `tests/manual_conditions.rs`: every condition operand family of the Triggers manual, with
+//!   every operator of its type, on real emulator entities and events.
 //! - `tests/writes.rs`: dry runs and replays leave the emulator's write log unchanged; concurrent
 //!   performers of one action send it once.
 //! - `tests/crash.rs`: 5,000 webhooks, 500 digital-pipeline requests and 500 inbound webhooks while
