@@ -113,7 +113,9 @@ impl Setup {
             Setup::CallNote => {
                 json!({"kind": "note_added", "entity": "lead", "note_types": ["call"]})
             }
-            Setup::SmsNote => json!({"kind": "note_added", "entity": "lead", "note_types": ["sms"]}),
+            Setup::SmsNote => {
+                json!({"kind": "note_added", "entity": "lead", "note_types": ["sms"]})
+            }
             Setup::TextNote => {
                 json!({"kind": "note_added", "entity": "lead", "note_types": ["text"]})
             }
@@ -355,9 +357,11 @@ async fn fixture(stack: &Stack) -> Fixture {
         let body = stack.kommo_call(
             "POST",
             "/api/v4/tasks",
-            Some(json!([{"text": text, "task_type_id": type_id, "complete_till": due,
+            Some(
+                json!([{"text": text, "task_type_id": type_id, "complete_till": due,
                          "entity_id": lead, "entity_type": "leads", "duration": 1800,
-                         "responsible_user_id": responsible}])),
+                         "responsible_user_id": responsible}]),
+            ),
         );
         body["_embedded"]["tasks"][0]["id"]
             .as_i64()
@@ -405,7 +409,10 @@ fn date(y: i32, m: u32, d: u32) -> Known {
 }
 
 fn list(items: &[&str], other: &str) -> Known {
-    Known::List(items.iter().map(|s| (*s).to_owned()).collect(), other.into())
+    Known::List(
+        items.iter().map(|s| (*s).to_owned()).collect(),
+        other.into(),
+    )
 }
 
 /// Every operand family of the manual that Rulebook has, with what it reads in the fixture.
@@ -419,96 +426,484 @@ fn families(fx: &Fixture) -> Vec<Family> {
     };
     vec![
         // Fields of the event's entity ("Tags, budget, responsible user, pipeline, status, etc.").
-        f("lead id", path("lead.id"), S::Lead, Known::Number(fx.lead as f64)),
-        f("lead name", path("lead.name"), S::Lead, text("WHOLESALE form order", "RETAIL form order")),
-        f("lead budget", path("lead.price"), S::Lead, Known::Number(1500.0)),
-        f("lead stage", path("lead.status_id"), S::Lead, Known::Number(12.0)),
-        f("lead pipeline", path("lead.pipeline_id"), S::Lead, Known::Number(10.0)),
-        f("responsible user", path("lead.responsible_user_id"), S::Lead, Known::Number(101.0)),
-        f("responsible user's name", path("lead.responsible.name"), S::Lead, text("Anna", "Boris")),
-        f("tags", path("lead.tags"), S::Lead, list(&["hot", "vip"], "cold")),
-        f("created", path("lead.created_at"), S::Lead, date(2026, 11, 23)),
-        f("last changed", path("lead.updated_at"), S::Lead, date(2026, 11, 24)),
-        f("closed", path("lead.closed_at"), S::WonLead, date(2026, 11, 23)),
+        f(
+            "lead id",
+            path("lead.id"),
+            S::Lead,
+            Known::Number(fx.lead as f64),
+        ),
+        f(
+            "lead name",
+            path("lead.name"),
+            S::Lead,
+            text("WHOLESALE form order", "RETAIL form order"),
+        ),
+        f(
+            "lead budget",
+            path("lead.price"),
+            S::Lead,
+            Known::Number(1500.0),
+        ),
+        f(
+            "lead stage",
+            path("lead.status_id"),
+            S::Lead,
+            Known::Number(12.0),
+        ),
+        f(
+            "lead pipeline",
+            path("lead.pipeline_id"),
+            S::Lead,
+            Known::Number(10.0),
+        ),
+        f(
+            "responsible user",
+            path("lead.responsible_user_id"),
+            S::Lead,
+            Known::Number(101.0),
+        ),
+        f(
+            "responsible user's name",
+            path("lead.responsible.name"),
+            S::Lead,
+            text("Anna", "Boris"),
+        ),
+        f(
+            "tags",
+            path("lead.tags"),
+            S::Lead,
+            list(&["hot", "vip"], "cold"),
+        ),
+        f(
+            "created",
+            path("lead.created_at"),
+            S::Lead,
+            date(2026, 11, 23),
+        ),
+        f(
+            "last changed",
+            path("lead.updated_at"),
+            S::Lead,
+            date(2026, 11, 24),
+        ),
+        f(
+            "closed",
+            path("lead.closed_at"),
+            S::WonLead,
+            date(2026, 11, 23),
+        ),
         // Custom fields of each type.
-        f("text field", path("lead.cf(504)"), S::Lead, text("Call after lunch today", "Send the invoice")),
-        f("textarea field", path("lead.cf(507)"), S::Lead, text("Leave it at the back door", "Ring twice")),
-        f("url field", path("lead.cf(508)"), S::Lead, text("https://shop.example.com/orders/7", "https://example.org")),
-        f("numeric field", path("lead.cf(502)"), S::Lead, Known::Number(42.0)),
-        f("checkbox field", path("lead.cf(503)"), S::Lead, Known::Bool(true)),
-        f("select field", path("lead.cf(501)"), S::Lead, text("WHOLESALE", "RETAIL")),
-        f("multiselect field", path("lead.cf(509)"), S::Lead, list(&["Email", "Phone"], "SMS")),
-        f("date field", path("lead.cf(510)"), S::Lead, date(2026, 11, 20)),
-        f("date and time field", path("lead.cf(506)"), S::Lead, date(2026, 11, 28)),
+        f(
+            "text field",
+            path("lead.cf(504)"),
+            S::Lead,
+            text("Call after lunch today", "Send the invoice"),
+        ),
+        f(
+            "textarea field",
+            path("lead.cf(507)"),
+            S::Lead,
+            text("Leave it at the back door", "Ring twice"),
+        ),
+        f(
+            "url field",
+            path("lead.cf(508)"),
+            S::Lead,
+            text("https://shop.example.com/orders/7", "https://example.org"),
+        ),
+        f(
+            "numeric field",
+            path("lead.cf(502)"),
+            S::Lead,
+            Known::Number(42.0),
+        ),
+        f(
+            "checkbox field",
+            path("lead.cf(503)"),
+            S::Lead,
+            Known::Bool(true),
+        ),
+        f(
+            "select field",
+            path("lead.cf(501)"),
+            S::Lead,
+            text("WHOLESALE", "RETAIL"),
+        ),
+        f(
+            "multiselect field",
+            path("lead.cf(509)"),
+            S::Lead,
+            list(&["Email", "Phone"], "SMS"),
+        ),
+        f(
+            "date field",
+            path("lead.cf(510)"),
+            S::Lead,
+            date(2026, 11, 20),
+        ),
+        f(
+            "date and time field",
+            path("lead.cf(506)"),
+            S::Lead,
+            date(2026, 11, 28),
+        ),
         f("empty field", path("lead.cf(512)"), S::Lead, Known::Missing),
         // UTM fields.
-        f("utm_source", path("lead.utm_source"), S::Lead, text("google", "facebook")),
-        f("utm_medium", path("lead.utm_medium"), S::Lead, text("cpc", "email")),
-        f("utm_campaign", path("lead.utm_campaign"), S::Lead, text("black_friday", "spring_sale")),
-        f("utm_term", path("lead.utm_term"), S::Lead, text("wholesale shoes", "boots")),
-        f("utm_content", path("lead.utm_content"), S::Lead, text("banner_a", "banner_b")),
+        f(
+            "utm_source",
+            path("lead.utm_source"),
+            S::Lead,
+            text("google", "facebook"),
+        ),
+        f(
+            "utm_medium",
+            path("lead.utm_medium"),
+            S::Lead,
+            text("cpc", "email"),
+        ),
+        f(
+            "utm_campaign",
+            path("lead.utm_campaign"),
+            S::Lead,
+            text("black_friday", "spring_sale"),
+        ),
+        f(
+            "utm_term",
+            path("lead.utm_term"),
+            S::Lead,
+            text("wholesale shoes", "boots"),
+        ),
+        f(
+            "utm_content",
+            path("lead.utm_content"),
+            S::Lead,
+            text("banner_a", "banner_b"),
+        ),
         // Related entities ("the lead field compares with the related company field").
-        f("main contact's name", path("contact.name"), S::Lead, text("Anna Schmidt", "Boris Klein")),
-        f("main contact's phone (multitext)", path("contact.cf(601)"), S::Lead, list(&["+4930555111"], "+4930999000")),
-        f("main contact's birthday", path("contact.cf(603)"), S::Lead, date(1990, 5, 5)),
-        f("company's name", path("company.name"), S::Lead, text("Acme GmbH", "Globex")),
-        f("company's field", path("company.cf(701)"), S::Lead, text("Berlin", "Munich")),
-        f("the event's entity (client)", path("client.name"), S::Contact, text("Anna Schmidt", "Boris Klein")),
+        f(
+            "main contact's name",
+            path("contact.name"),
+            S::Lead,
+            text("Anna Schmidt", "Boris Klein"),
+        ),
+        f(
+            "main contact's phone (multitext)",
+            path("contact.cf(601)"),
+            S::Lead,
+            list(&["+4930555111"], "+4930999000"),
+        ),
+        f(
+            "main contact's birthday",
+            path("contact.cf(603)"),
+            S::Lead,
+            date(1990, 5, 5),
+        ),
+        f(
+            "company's name",
+            path("company.name"),
+            S::Lead,
+            text("Acme GmbH", "Globex"),
+        ),
+        f(
+            "company's field",
+            path("company.cf(701)"),
+            S::Lead,
+            text("Berlin", "Munich"),
+        ),
+        f(
+            "the event's entity (client)",
+            path("client.name"),
+            S::Contact,
+            text("Anna Schmidt", "Boris Klein"),
+        ),
         // Tasks: date of the nearest task, number of tasks (open, overdue, total).
-        f("nearest task", path("lead.tasks.nearest"), S::Lead, date(2026, 11, 24)),
-        f("open tasks", path("lead.tasks.open"), S::Lead, Known::Number(2.0)),
-        f("overdue tasks", path("lead.tasks.overdue"), S::Lead, Known::Number(1.0)),
-        f("all tasks", path("lead.tasks.total"), S::Lead, Known::Number(3.0)),
+        f(
+            "nearest task",
+            path("lead.tasks.nearest"),
+            S::Lead,
+            date(2026, 11, 24),
+        ),
+        f(
+            "open tasks",
+            path("lead.tasks.open"),
+            S::Lead,
+            Known::Number(2.0),
+        ),
+        f(
+            "overdue tasks",
+            path("lead.tasks.overdue"),
+            S::Lead,
+            Known::Number(1.0),
+        ),
+        f(
+            "all tasks",
+            path("lead.tasks.total"),
+            S::Lead,
+            Known::Number(3.0),
+        ),
         // Number of attached leads, contacts, companies.
-        f("lead's contacts", path("lead.contacts.count"), S::Lead, Known::Number(2.0)),
-        f("lead's companies", path("lead.companies.count"), S::Lead, Known::Number(1.0)),
-        f("contact's leads", path("contact.leads.count"), S::Contact, Known::Number(1.0)),
-        f("company's leads", path("company.leads.count"), S::Company, Known::Number(1.0)),
+        f(
+            "lead's contacts",
+            path("lead.contacts.count"),
+            S::Lead,
+            Known::Number(2.0),
+        ),
+        f(
+            "lead's companies",
+            path("lead.companies.count"),
+            S::Lead,
+            Known::Number(1.0),
+        ),
+        f(
+            "contact's leads",
+            path("contact.leads.count"),
+            S::Contact,
+            Known::Number(1.0),
+        ),
+        f(
+            "company's leads",
+            path("company.leads.count"),
+            S::Company,
+            Known::Number(1.0),
+        ),
         // The task of a task event: its entity's type, type, completion, finish, duration.
-        f("task id", path("task.id"), S::OpenTask, Known::Number(fx.open_task as f64)),
-        f("task text", path("task.text"), S::OpenTask, text("Call back", "Send the offer")),
-        f("task type", path("task.type_id"), S::OpenTask, Known::Number(1.0)),
-        f("task completed (open task)", path("task.is_completed"), S::OpenTask, Known::Bool(false)),
-        f("task completed (done task)", path("task.is_completed"), S::DoneTask, Known::Bool(true)),
-        f("task finish", path("task.complete_till"), S::OpenTask, date(2026, 11, 29)),
-        f("task duration", path("task.duration"), S::OpenTask, Known::Number(1800.0)),
-        f("task result", path("task.result"), S::DoneTask, text("Interested", "Not interested")),
-        f("task responsible", path("task.responsible_user_id"), S::OpenTask, Known::Number(102.0)),
-        f("task's entity type", path("task.entity_type"), S::OpenTask, text("lead", "contact")),
+        f(
+            "task id",
+            path("task.id"),
+            S::OpenTask,
+            Known::Number(fx.open_task as f64),
+        ),
+        f(
+            "task text",
+            path("task.text"),
+            S::OpenTask,
+            text("Call back", "Send the offer"),
+        ),
+        f(
+            "task type",
+            path("task.type_id"),
+            S::OpenTask,
+            Known::Number(1.0),
+        ),
+        f(
+            "task completed (open task)",
+            path("task.is_completed"),
+            S::OpenTask,
+            Known::Bool(false),
+        ),
+        f(
+            "task completed (done task)",
+            path("task.is_completed"),
+            S::DoneTask,
+            Known::Bool(true),
+        ),
+        f(
+            "task finish",
+            path("task.complete_till"),
+            S::OpenTask,
+            date(2026, 11, 29),
+        ),
+        f(
+            "task duration",
+            path("task.duration"),
+            S::OpenTask,
+            Known::Number(1800.0),
+        ),
+        f(
+            "task result",
+            path("task.result"),
+            S::DoneTask,
+            text("Interested", "Not interested"),
+        ),
+        f(
+            "task responsible",
+            path("task.responsible_user_id"),
+            S::OpenTask,
+            Known::Number(102.0),
+        ),
+        f(
+            "task's entity type",
+            path("task.entity_type"),
+            S::OpenTask,
+            text("lead", "contact"),
+        ),
         // The clock, in the account's timezone (Thursday 2026-11-26, 13:00 in Berlin).
-        f("current date and time", path("date.now"), S::Lead, date(2026, 11, 26)),
+        f(
+            "current date and time",
+            path("date.now"),
+            S::Lead,
+            date(2026, 11, 26),
+        ),
         f("today", path("date.today"), S::Lead, date(2026, 11, 26)),
-        f("time of day", path("date.time"), S::Lead, text("13:00", "09:00")),
-        f("day of the week", path("date.weekday"), S::Lead, Known::Number(4.0)),
-        f("unix time", path("date.timestamp"), S::Lead, Known::Number(at(3, 0) as f64)),
-        f("working hours", path("date.working_hours"), S::Lead, Known::Bool(true)),
+        f(
+            "time of day",
+            path("date.time"),
+            S::Lead,
+            text("13:00", "09:00"),
+        ),
+        f(
+            "day of the week",
+            path("date.weekday"),
+            S::Lead,
+            Known::Number(4.0),
+        ),
+        f(
+            "unix time",
+            path("date.timestamp"),
+            S::Lead,
+            Known::Number(at(3, 0) as f64),
+        ),
+        f(
+            "working hours",
+            path("date.working_hours"),
+            S::Lead,
+            Known::Bool(true),
+        ),
         // Global variables: text, numbers, dates as UNIX time and 1/0 switches, as the manual says.
-        f("global variable (text)", json!({"global": "promo"}), S::Lead, text("Black Friday", "Cyber Monday")),
-        f("global variable (number)", json!({"global": "order_count"}), S::Lead, Known::Number(12.0)),
-        f("global variable (date as UNIX time)", json!({"global": "last_order"}), S::Lead,
-          Known::Date { day: NaiveDate::from_ymd_opt(2026, 11, 23).expect("date"), textual: true }),
-        f("global variable (1/0 switch)", json!({"global": "vip_mode"}), S::Lead, Known::Bool(true)),
+        f(
+            "global variable (text)",
+            json!({"global": "promo"}),
+            S::Lead,
+            text("Black Friday", "Cyber Monday"),
+        ),
+        f(
+            "global variable (number)",
+            json!({"global": "order_count"}),
+            S::Lead,
+            Known::Number(12.0),
+        ),
+        f(
+            "global variable (date as UNIX time)",
+            json!({"global": "last_order"}),
+            S::Lead,
+            Known::Date {
+                day: NaiveDate::from_ymd_opt(2026, 11, 23).expect("date"),
+                textual: true,
+            },
+        ),
+        f(
+            "global variable (1/0 switch)",
+            json!({"global": "vip_mode"}),
+            S::Lead,
+            Known::Bool(true),
+        ),
         // Event data.
-        f("note type", path("event.note_type"), S::CallNote, text("call", "sms")),
-        f("call direction", path("event.direction"), S::CallNote, text("incoming", "outgoing")),
-        f("call duration", path("event.call_duration"), S::CallNote, Known::Number(95.0)),
-        f("call status", path("event.call_status"), S::CallNote, text("held", "busy")),
-        f("SMS direction", path("event.direction"), S::SmsNote, text("outgoing", "incoming")),
-        f("SMS text", path("event.note_text"), S::SmsNote, text("Your order has shipped", "Payment received")),
-        f("note text", path("event.note_text"), S::TextNote, text("Client asked for a discount", "Call me")),
-        f("message text", path("event.message_text"), S::Message, text("How much does it cost?", "Thank you")),
-        f("message channel", path("event.channel"), S::Message, text("whatsapp", "telegram")),
-        f("tag added", path("event.tag"), S::TagAdded, text("urgent", "cold")),
-        f("field changed", path("event.field_id"), S::FieldUpdated, Known::Number(504.0)),
-        f("previous stage", path("event.old_status_id"), S::StatusChanged, Known::Number(12.0)),
-        f("previous pipeline", path("event.old_pipeline_id"), S::StatusChanged, Known::Number(10.0)),
-        f("previous responsible", path("event.old_responsible_user_id"), S::ResponsibleChanged, Known::Number(101.0)),
+        f(
+            "note type",
+            path("event.note_type"),
+            S::CallNote,
+            text("call", "sms"),
+        ),
+        f(
+            "call direction",
+            path("event.direction"),
+            S::CallNote,
+            text("incoming", "outgoing"),
+        ),
+        f(
+            "call duration",
+            path("event.call_duration"),
+            S::CallNote,
+            Known::Number(95.0),
+        ),
+        f(
+            "call status",
+            path("event.call_status"),
+            S::CallNote,
+            text("held", "busy"),
+        ),
+        f(
+            "SMS direction",
+            path("event.direction"),
+            S::SmsNote,
+            text("outgoing", "incoming"),
+        ),
+        f(
+            "SMS text",
+            path("event.note_text"),
+            S::SmsNote,
+            text("Your order has shipped", "Payment received"),
+        ),
+        f(
+            "note text",
+            path("event.note_text"),
+            S::TextNote,
+            text("Client asked for a discount", "Call me"),
+        ),
+        f(
+            "message text",
+            path("event.message_text"),
+            S::Message,
+            text("How much does it cost?", "Thank you"),
+        ),
+        f(
+            "message channel",
+            path("event.channel"),
+            S::Message,
+            text("whatsapp", "telegram"),
+        ),
+        f(
+            "message direction",
+            path("event.direction"),
+            S::Message,
+            text("incoming", "outgoing"),
+        ),
+        f(
+            "tag added",
+            path("event.tag"),
+            S::TagAdded,
+            text("urgent", "cold"),
+        ),
+        f(
+            "field changed",
+            path("event.field_id"),
+            S::FieldUpdated,
+            Known::Number(504.0),
+        ),
+        f(
+            "previous stage",
+            path("event.old_status_id"),
+            S::StatusChanged,
+            Known::Number(12.0),
+        ),
+        f(
+            "previous pipeline",
+            path("event.old_pipeline_id"),
+            S::StatusChanged,
+            Known::Number(10.0),
+        ),
+        f(
+            "previous responsible",
+            path("event.old_responsible_user_id"),
+            S::ResponsibleChanged,
+            Known::Number(101.0),
+        ),
         // The manual's site form: webhook variables and whether the search found the entity.
-        f("webhook variable (text)", json!({"webhook": "form_name"}), S::SiteForm, text("Contact us", "Newsletter")),
-        f("webhook variable (number)", json!({"webhook": "amount"}), S::SiteForm, Known::Number(250.0)),
-        f("entity found by the webhook's search", path("event.entity_found"), S::SiteForm, Known::Bool(true)),
+        f(
+            "webhook variable (text)",
+            json!({"webhook": "form_name"}),
+            S::SiteForm,
+            text("Contact us", "Newsletter"),
+        ),
+        f(
+            "webhook variable (number)",
+            json!({"webhook": "amount"}),
+            S::SiteForm,
+            Known::Number(250.0),
+        ),
+        f(
+            "entity found by the webhook's search",
+            path("event.entity_found"),
+            S::SiteForm,
+            Known::Bool(true),
+        ),
         // A task's result starting a rule.
-        f("task result chosen", path("event.task_result"), S::TaskResult, text("Interested", "Not interested")),
+        f(
+            "task result chosen",
+            path("event.task_result"),
+            S::TaskResult,
+            text("Interested", "Not interested"),
+        ),
     ]
 }
 
@@ -541,8 +936,7 @@ fn suffix(s: &str) -> String {
 }
 
 fn weekday_name(day: NaiveDate) -> &'static str {
-    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        [day.weekday().num_days_from_monday() as usize]
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][day.weekday().num_days_from_monday() as usize]
 }
 
 /// The rows of one family: each operator of its type, with a right operand that holds and one
@@ -620,7 +1014,8 @@ fn rows_of(family: &Family) -> Vec<Row> {
             row(op("greater_or_equal"), lit(n + 1.0), None, false);
             row(op("between"), lit(n - 1.0), lit(n + 1.0), true);
             row(op("between"), lit(n + 1.0), lit(n + 2.0), false);
-            let listed = |items: &[f64]| json!(items.iter().map(|x| number_text(*x)).collect::<Vec<_>>());
+            let listed =
+                |items: &[f64]| json!(items.iter().map(|x| number_text(*x)).collect::<Vec<_>>());
             row(op("is_one_of"), lit(listed(&[n + 5.0, n])), None, true);
             row(op("is_one_of"), lit(listed(&[n + 5.0])), None, false);
             row(op("is_empty"), None, None, false);
@@ -654,9 +1049,7 @@ fn rows_of(family: &Family) -> Vec<Row> {
             row(op("after"), lit(iso(day)), None, false);
             row(op("on"), lit(iso(day)), None, true);
             row(op("on"), lit(iso(next)), None, false);
-            let within = |name: &str, amount: i64| {
-                json!({"is": name, "amount": u32::try_from(amount).expect("amount"), "unit": "days"})
-            };
+            let within = |name: &str, amount: i64| json!({"is": name, "amount": u32::try_from(amount).expect("amount"), "unit": "days"});
             let ago = (today() - day).num_days();
             if ago >= 0 {
                 row(within("within_last", ago + 1), None, None, true);
@@ -676,8 +1069,18 @@ fn rows_of(family: &Family) -> Vec<Row> {
                     row(within("within_last", 30 - ago), None, None, false);
                 }
             }
-            row(op("day_of_week"), lit(json!([weekday_name(day)])), None, true);
-            row(op("day_of_week"), lit(json!([weekday_name(next)])), None, false);
+            row(
+                op("day_of_week"),
+                lit(json!([weekday_name(day)])),
+                None,
+                true,
+            );
+            row(
+                op("day_of_week"),
+                lit(json!([weekday_name(next)])),
+                None,
+                false,
+            );
             row(op("is_empty"), None, None, false);
             row(op("is_not_empty"), None, None, true);
         }
@@ -774,8 +1177,7 @@ fn check_coverage(families: &[Family], rows: &[Row]) {
         let textual = matches!(family.known, Known::Date { textual: true, .. });
         for operator in all_operators() {
             let applies = operator_applies(&operator, family.known.static_type());
-            let skipped =
-                textual && matches!(operator, Operator::Equals | Operator::NotEquals);
+            let skipped = textual && matches!(operator, Operator::Equals | Operator::NotEquals);
             if applies && !skipped {
                 assert!(
                     covered.contains(operator.name()),
