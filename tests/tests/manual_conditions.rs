@@ -1120,6 +1120,122 @@ fn rows_of(family: &Family) -> Vec<Row> {
     rows
 }
 
+/// The manual: "You can compare everything with anything, including values from related
+/// entities … In the comparison settings, both lower and upper fields have the same data, the
+/// result does not change when you rearrange them." Fields against fields and values against
+/// fields, each way round.
+fn rearranged_rows() -> Vec<Row> {
+    const FAMILY: &str = "fields and values compared either way round";
+    let cases = [
+        (
+            json!({"literal": "wholesale form order"}),
+            "equals",
+            path("lead.name"),
+            true,
+        ),
+        (path("lead.name"), "equals", path("contact.name"), false),
+        (
+            json!({"literal": "2026-11-23"}),
+            "equals",
+            path("lead.created_at"),
+            true,
+        ),
+        (
+            path("lead.created_at"),
+            "equals",
+            json!({"literal": "2026-11-23"}),
+            true,
+        ),
+        (
+            json!({"literal": "2026-11-24"}),
+            "equals",
+            path("lead.created_at"),
+            false,
+        ),
+        (
+            json!({"literal": "2026-11-24"}),
+            "not_equals",
+            path("lead.created_at"),
+            true,
+        ),
+        (
+            json!({"literal": "20.11.2026"}),
+            "equals",
+            path("lead.cf(510)"),
+            true,
+        ),
+        (
+            json!({"literal": "vip, hot"}),
+            "equals",
+            path("lead.tags"),
+            true,
+        ),
+        (
+            path("lead.tags"),
+            "equals",
+            json!({"literal": "vip, hot"}),
+            true,
+        ),
+        (
+            json!({"literal": ["vip", "hot"]}),
+            "equals",
+            path("lead.tags"),
+            true,
+        ),
+        (json!({"literal": 1500}), "equals", path("lead.price"), true),
+        (
+            json!({"literal": true}),
+            "equals",
+            path("lead.cf(503)"),
+            true,
+        ),
+        (path("lead.cf(502)"), "less", path("lead.price"), true),
+        (path("lead.price"), "less", path("lead.cf(502)"), false),
+        (
+            json!({"global": "order_count"}),
+            "less",
+            path("lead.cf(502)"),
+            true,
+        ),
+        (
+            path("lead.created_at"),
+            "before",
+            path("lead.cf(506)"),
+            true,
+        ),
+        (
+            path("lead.cf(506)"),
+            "before",
+            path("lead.created_at"),
+            false,
+        ),
+        (
+            path("company.cf(701)"),
+            "equals",
+            path("lead.cf(504)"),
+            false,
+        ),
+        (
+            path("lead.responsible.name"),
+            "equals",
+            json!({"literal": "ANNA"}),
+            true,
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(left, name, right, expected)| Row {
+            family: FAMILY,
+            setup: Setup::Lead,
+            left,
+            op: op(name),
+            right: Some(right),
+            upper: None,
+            expected,
+        })
+        .collect()
+}
+
 /// Every operator, one of each variant, for the coverage check.
 fn all_operators() -> Vec<Operator> {
     use domain::rule::TimeUnit;
@@ -1305,8 +1421,9 @@ async fn every_condition_operand_family_of_the_manual_evaluates_on_a_real_entity
     }
 
     let families = families(&fx);
-    let rows: Vec<Row> = families.iter().flat_map(rows_of).collect();
+    let mut rows: Vec<Row> = families.iter().flat_map(rows_of).collect();
     check_coverage(&families, &rows);
+    rows.extend(rearranged_rows());
 
     let mut by_setup: BTreeMap<Setup, Vec<Row>> = BTreeMap::new();
     for row in &rows {
