@@ -1152,6 +1152,14 @@ fn items<'v>(value: &'v Value<'_>) -> Vec<&'v str> {
 }
 
 fn equals(left: &Value<'_>, right: &Value<'_>, scope: &Scope<'_>) -> Verdict {
+    // The manual: "both lower and upper fields have the same data, the result does not change
+    // when you rearrange them". Text (a literal, a variable) against a date or a list compares
+    // as that date or list, whichever side it is on.
+    if matches!(left, Value::Text(_))
+        && matches!(right, Value::Instant(_) | Value::Date(_) | Value::List(_))
+    {
+        return equals(right, left, scope);
+    }
     match left {
         Value::Missing => Verdict {
             result: right.is_empty(),

@@ -195,6 +195,39 @@ fn date_operators() {
     );
 }
 
+/// The manual: "both lower and upper fields have the same data, the result does not change when
+/// you rearrange them".
+#[test]
+fn equals_gives_the_same_answer_with_its_operands_rearranged() {
+    let either_way = |field: Json, text: &str| {
+        let forward = check(
+            json!({"left": field.clone(), "op": {"is": "equals"}, "right": {"literal": text}}),
+        )
+        .0;
+        let back =
+            check(json!({"left": {"literal": text}, "op": {"is": "equals"}, "right": field})).0;
+        assert_eq!(forward, back, "{field} equals {text}");
+        let not_forward = check(
+            json!({"left": field.clone(), "op": {"is": "not_equals"}, "right": {"literal": text}}),
+        )
+        .0;
+        let not_back =
+            check(json!({"left": {"literal": text}, "op": {"is": "not_equals"}, "right": field})).0;
+        assert_eq!(not_forward, not_back, "{field} not_equals {text}");
+        assert_eq!(back, !not_back, "{field} equals and not_equals {text}");
+        back
+    };
+    // lead.cf(106) is the date 2024-06-20; lead.created_at is 2024-06-01 09:00 UTC.
+    assert!(either_way(path("lead.cf(106)"), "20.06.2024"));
+    assert!(!either_way(path("lead.cf(106)"), "2024-06-21"));
+    assert!(either_way(path("lead.created_at"), "2024-06-01"));
+    assert!(either_way(path("lead.tags"), "wholesale, vip"));
+    assert!(!either_way(path("lead.tags"), "vip"));
+    assert!(either_way(path("lead.cf(102)"), "42.5"));
+    assert!(either_way(path("lead.cf(103)"), "1"));
+    assert!(either_way(path("lead.name"), "WHOLESALE FORM ORDER"));
+}
+
 #[test]
 fn list_and_tag_operators() {
     let tags = path("lead.tags");

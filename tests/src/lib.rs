@@ -14,6 +14,8 @@
 //!   action visible in the emulator, for every event and action type.
 //! - `tests/manual_actions.rs`: every action of the Triggers manual with every option, one table
 //!   row each, launched by hand and checked in the emulator.
+//! - `tests/manual_conditions.rs`: every condition operand family of the Triggers manual, with
+//!   every operator of its type, on real emulator entities and events.
 //! - `tests/writes.rs`: dry runs and replays leave the emulator's write log unchanged; concurrent
 //!   performers of one action send it once.
 //! - `tests/crash.rs`: 5,000 webhooks, 500 digital-pipeline requests and 500 inbound webhooks while
