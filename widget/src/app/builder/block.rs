@@ -115,11 +115,15 @@ pub fn block_card(props: &BlockCardProps) -> Html {
                         onclick={ctx.on(move |_| EditorAction::RemoveBlock(i))} />
                     <Button kind={ButtonKind::Icon} icon={if props.collapsed { "▸" } else { "▾" }}
                         label={format!("{} «{title}»", ctx.t(if props.collapsed { "builder_expand" } else { "builder_collapse" }))}
+                        expanded={Some(!props.collapsed)}
                         onclick={ctx.on(move |_| EditorAction::ToggleCollapsed(i))} />
                 </div>
             </header>
             if props.collapsed {
-                <p class="rb-block-sentence">{ sentence }</p>
+                // The sentence is itself the way in: a click, Enter or Space opens the block.
+                <button type="button" class="rb-block-sentence" aria-expanded="false"
+                    title={format!("{} «{title}»", ctx.t("builder_expand"))}
+                    onclick={ctx.on(move |_| EditorAction::ToggleCollapsed(i))}>{ sentence }</button>
                 if !problems.is_empty() { <em class="rb-field-error">{ problems[0].message.clone() }</em> }
             } else {
                 <div class="rb-block-body">
