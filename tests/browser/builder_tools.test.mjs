@@ -357,6 +357,8 @@ test('a 30-block rule opens as sentences; a block opens by click or Enter, and o
   await sentence(2).click();
   await sentence(3).focus();
   await page.keyboard.press('Enter');
+  // The focus lands on the opened block's Collapse button, so the keyboard goes on from there.
+  await page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Collapse «Block 3»');
   for (const n of [2, 3]) {
     assert.equal(await block(n).getByRole('button', { name: `Collapse «Block ${n}»` }).getAttribute('aria-expanded'), 'true');
     const operator = block(n).getByLabel('Comparison of condition 1');
