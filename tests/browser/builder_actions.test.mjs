@@ -344,7 +344,11 @@ const KINDS = {
 
 test('every action kind the builder offers has a form that stores what was chosen', async () => {
   const { page, errors } = await blankRule('Kinds');
-  const options = await page.locator('.rb-blocks').getByLabel('Action to add').locator('option').evaluateAll(
+  // The menu lists its kinds once it is opened (focused), as a person opens it to read them.
+  const menu = page.locator('.rb-blocks').getByLabel('Action to add');
+  await menu.focus();
+  await menu.locator('option').nth(1).waitFor({ state: 'attached' });
+  const options = await menu.locator('option').evaluateAll(
     (list) => list.map((o) => ({ kind: o.value, label: o.textContent, disabled: o.disabled })),
   );
   await page.close();

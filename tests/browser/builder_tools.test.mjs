@@ -316,3 +316,64 @@ test('template fields autocomplete after {{ and {, preview on the picked lead, a
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('a 30-block rule opens as sentences; a block opens by click or Enter, and one with a problem opens by itself', async () => {
+  const blocks = [];
+  for (let i = 1; i <= 30; i += 1) {
+    blocks.push({
+      id: i,
+      name: `Block ${i}`,
+      conditions: [{ left: { path: i === 7 ? 'lead.cf(8004)' : 'lead.name' }, op: { is: 'contains' }, right: { literal: `order ${i}` } }],
+      actions: [{ id: i, do: { type: 'change_tags', entity: 'lead', change: 'add', tags: `tier-${i}` } }],
+    });
+  }
+  const rule = { schema_version: 2, name: 'Thirty blocks', trigger: { kind: 'entity_updated', entity: 'lead' }, blocks };
+  await stack.api('POST', '/api/v1/rules', { name: rule.name, rule });
+  // Block 7's field is then deleted from the account: that block has a problem to show.
+  await stack.kommo('DELETE', '/api/v4/leads/custom_fields/8004');
+  await stack.api('POST', '/api/v1/account/schema/refresh');
+
+  const { page, errors } = await open();
+  await page.getByRole('link', { name: rule.name, exact: true }).click();
+  const form = page.getByRole('form', { name: 'Rule builder' });
+  const list = form.locator('.rb-block-list > li');
+  await list.nth(29).waitFor();
+  // Every block reads as its sentence, a button that says it is collapsed; block 7 is open.
+  const block = (n) => form.getByRole('listitem', { name: `Block ${n}`, exact: true });
+  const sentence = (n) => block(n).locator('button.rb-block-sentence');
+  assert.equal(await form.locator('button.rb-block-sentence[aria-expanded="false"]').count(), 29);
+  const first = await sentence(1).textContent();
+  assert.match(first, /order 1.*→.*tier-1/, `block 1 in words: ${first}`);
+  assert.equal(await block(7).getByRole('button', { name: 'Collapse «Block 7»' }).getAttribute('aria-expanded'), 'true');
+  assert.equal(
+    await block(7).getByRole('combobox', { name: 'Field of condition 1' }).getAttribute('aria-invalid'),
+    'true',
+    'the deleted field is flagged at its row',
+  );
+  assert.equal(await block(1).getByRole('button', { name: 'Expand «Block 1»' }).getAttribute('aria-expanded'), 'false');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'builder_30_blocks_collapsed.png'), fullPage: true });
+
+  // A click on the sentence opens block 2; Enter on block 3's sentence opens it from the keyboard.
+  await sentence(2).click();
+  await sentence(3).focus();
+  await page.keyboard.press('Enter');
+  // The focus lands on the opened block's Collapse button, so the keyboard goes on from there.
+  await page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Collapse «Block 3»');
+  for (const n of [2, 3]) {
+    assert.equal(await block(n).getByRole('button', { name: `Collapse «Block ${n}»` }).getAttribute('aria-expanded'), 'true');
+    const operator = block(n).getByLabel('Comparison of condition 1');
+    assert.equal(await operator.inputValue(), 'contains');
+  }
+  // Opened, its lists are whole: the operator offers every fitting choice.
+  const operator = block(2).getByLabel('Comparison of condition 1');
+  await operator.focus();
+  await operator.locator('option').nth(1).waitFor({ state: 'attached' });
+  assert.ok((await operator.locator('option').count()) > 5, 'the operator lists its choices');
+  assert.equal(await operator.inputValue(), 'contains', 'filling the list keeps the choice');
+  // The icon button closes it again.
+  await block(2).getByRole('button', { name: 'Collapse «Block 2»' }).click();
+  await sentence(2).waitFor();
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'builder_30_blocks_expanded.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});

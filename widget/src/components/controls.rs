@@ -83,6 +83,11 @@ pub struct SelectProps {
     /// Extra classes of the wrapper.
     #[prop_or_default]
     pub class: Classes,
+    /// A long list on a row that repeats (operators, timers, action kinds): it first renders its
+    /// chosen option only, and the whole list once the page is idle, or at once when the control is
+    /// focused or pointed at, before it can open.
+    #[prop_or_default]
+    pub lazy: bool,
 }
 
 /// A select in Kommo's `control--select` markup over a native `<select>` (keyboard and screen
@@ -91,6 +96,21 @@ pub struct SelectProps {
 pub fn select(props: &SelectProps) -> Html {
     let id = use_control_id("select");
     let err_id = format!("{id}-error");
+    let filled = use_state_eq(|| !props.lazy);
+    let select_ref = use_node_ref();
+    // A lazy list fills in after the frame that shows it, so a screen of many rows paints first.
+    use_effect_with(props.lazy, {
+        let filled = filled.clone();
+        move |lazy| {
+            let timer =
+                (*lazy).then(|| gloo::timers::callback::Timeout::new(0, move || filled.set(true)));
+            move || drop(timer)
+        }
+    });
+    let fill = (!*filled).then(|| {
+        let filled = filled.clone();
+        Callback::from(move |_: Event| filled.set(true))
+    });
     let onchange = {
         let cb = props.on_change.clone();
         Callback::from(move |e: Event| {
@@ -104,6 +124,28 @@ pub fn select(props: &SelectProps) -> Html {
         .iter()
         .find(|o| o.value == selected)
         .and_then(|o| o.color.clone());
+    // Until filled, the chosen option stands for the list (the first when none is chosen).
+    let shown: Vec<&SelectOption> = if *filled {
+        props.options.iter().collect()
+    } else {
+        let chosen = props.options.iter().find(|o| o.value == selected);
+        let first = (props.placeholder.is_none())
+            .then(|| props.options.first())
+            .flatten();
+        chosen.or(first).into_iter().collect()
+    };
+    // Filling keeps the chosen option chosen whatever nodes the list reuses.
+    let listed = props.options.iter().any(|o| o.value == selected);
+    use_effect_with((*filled && listed, selected.clone()), {
+        let select_ref = select_ref.clone();
+        move |(check, selected)| {
+            if let Some(el) = select_ref.cast::<web_sys::HtmlSelectElement>() {
+                if *check && el.value() != *selected {
+                    el.set_value(selected);
+                }
+            }
+        }
+    });
     let option = |o: &SelectOption| {
         let style = o.color.as_ref().map(|c| format!("background-color: {c}"));
         html! {
@@ -114,7 +156,7 @@ pub fn select(props: &SelectProps) -> Html {
     };
     // Adjacent options of one group go into one optgroup.
     let mut groups: Vec<(Option<String>, Vec<&SelectOption>)> = Vec::new();
-    for o in &props.options {
+    for o in shown {
         match groups.last_mut() {
             Some((g, list)) if *g == o.group => list.push(o),
             _ => groups.push((o.group.clone(), vec![o])),
@@ -129,7 +171,9 @@ pub fn select(props: &SelectProps) -> Html {
             <label for={id.clone()} class={classes!("rb-control-label", props.hide_label.then_some("rb-sr-only"))}>{ props.label.clone() }</label>
             <div class={classes!("control--select", "rb-select", props.error.is_some().then_some("rb-invalid"))}>
                 if let Some(c) = swatch { <span class="rb-swatch" style={format!("background-color: {c}")} aria-hidden="true"></span> }
-                <select id={id.clone()} class="control--select--button" {onchange}
+                <select id={id.clone()} class="control--select--button" {onchange} ref={select_ref}
+                    onfocus={fill.clone().map(|f| f.reform(|e: FocusEvent| e.into()))}
+                    onpointerenter={fill.map(|f| f.reform(|e: PointerEvent| e.into()))}
                     aria-invalid={props.error.is_some().then_some("true")}
                     aria-describedby={props.error.is_some().then_some(err_id.clone())}>
                     if let Some(p) = &props.placeholder {
@@ -283,6 +327,9 @@ pub struct ButtonProps {
     /// The glyph of an icon button.
     #[prop_or_default]
     pub icon: Option<AttrValue>,
+    /// `aria-expanded` of a button that opens and closes a region.
+    #[prop_or_default]
+    pub expanded: Option<bool>,
 }
 
 /// Kommo's `button.button-input` markup.
@@ -307,7 +354,7 @@ pub fn button(props: &ButtonProps) -> Html {
         .or_else(|| aria_label.clone());
     html! {
         <button type="button" {class} disabled={props.disabled} onclick={props.onclick.clone()}
-            aria-label={aria_label} {title}>
+            aria-label={aria_label} {title} aria-expanded={props.expanded.map(|e| e.to_string())}>
             <span class="button-input-inner">
                 <span class="button-input-inner__text">
                     { if props.kind == ButtonKind::Icon { icon(props.icon.as_deref().unwrap_or_default(), &props.label) } else { html! { props.label.clone() } } }

@@ -176,6 +176,10 @@ pub enum EditorAction {
     SetElse(bool),
 }
 
+/// The most blocks a loaded rule shows open: a longer rule opens with every block collapsed to its
+/// sentence (cheap to draw, quick to scan), and the admin opens the one to edit.
+pub const OPEN_BLOCKS: usize = 3;
+
 /// The rule being built, and what the screen needs to know about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Editor {
@@ -187,7 +191,8 @@ pub struct Editor {
     pub rule: Rule,
     /// The rule as last loaded or saved: the edit is dirty while they differ.
     pub pristine: Rule,
-    /// The block ids shown collapsed.
+    /// The block ids shown collapsed. Loading a rule of more than [`OPEN_BLOCKS`] blocks collapses
+    /// them all; added and duplicated blocks start open, and so does a block with a problem.
     pub collapsed: Vec<u32>,
     /// The server's problems of the last save, by JSON pointer; cleared by any edit.
     pub server_problems: Vec<FieldError>,
@@ -247,6 +252,24 @@ impl Editor {
         out
     }
 
+    /// Opens every collapsed block that one of `problems` points into, so each problem shows at its
+    /// control.
+    pub fn open_blocks_with(&mut self, problems: &[FieldError]) {
+        let blocks = &self.rule.blocks;
+        let with_problem = |id: &u32| {
+            let Some(n) = blocks.iter().position(|b| b.id == *id) else {
+                return false;
+            };
+            let pointer = format!("/blocks/{n}");
+            problems.iter().any(|p| {
+                p.path
+                    .strip_prefix(&pointer)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        };
+        self.collapsed.retain(|id| !with_problem(id));
+    }
+
     /// Whether block `n` is shown collapsed.
     pub fn is_collapsed(&self, block: usize) -> bool {
         self.rule
@@ -300,6 +323,9 @@ impl Editor {
                 };
                 self.ensure_ids();
                 self.pristine = self.rule.clone();
+                if self.rule.blocks.len() > OPEN_BLOCKS {
+                    self.collapsed = self.rule.blocks.iter().map(|b| b.id).collect();
+                }
             }
             EditorAction::Saved { id, version, rule } => {
                 self.id = Some(id);
@@ -308,7 +334,10 @@ impl Editor {
                 self.rule = rule;
                 self.server_problems.clear();
             }
-            EditorAction::ServerProblems(problems) => self.server_problems = problems,
+            EditorAction::ServerProblems(problems) => {
+                self.open_blocks_with(&problems);
+                self.server_problems = problems;
+            }
             EditorAction::Replace(rule) => {
                 self.rule = rule;
                 self.ensure_ids();
@@ -686,5 +715,65 @@ mod tests {
         assert_eq!(e.rule.blocks[0].id, 1);
         let ids: Vec<u32> = e.rule.blocks[0].actions.iter().map(|a| a.id).collect();
         assert_eq!(ids, vec![1, 2]);
+    }
+
+    fn rule_of(blocks: usize) -> Rule {
+        let mut rule = kinds::new_rule();
+        let first = rule.blocks[0].clone();
+        rule.blocks = (1..=blocks as u32)
+            .map(|id| Block {
+                id,
+                name: format!("B{id}"),
+                ..first.clone()
+            })
+            .collect();
+        rule
+    }
+
+    fn load(rule: Rule) -> Editor {
+        let mut e = Editor::default();
+        e.apply(EditorAction::Load {
+            id: Some(1),
+            version: Some(1),
+            rule,
+        });
+        e
+    }
+
+    #[test]
+    fn a_short_rule_opens_expanded_and_a_long_one_collapsed() {
+        let short = load(rule_of(OPEN_BLOCKS));
+        assert!((0..OPEN_BLOCKS).all(|n| !short.is_collapsed(n)));
+        let long = load(rule_of(30));
+        assert!((0..30).all(|n| long.is_collapsed(n)));
+    }
+
+    #[test]
+    fn added_and_duplicated_blocks_start_open_and_a_toggle_opens_one() {
+        let mut e = load(rule_of(5));
+        e.apply(EditorAction::ToggleCollapsed(2));
+        assert!(!e.is_collapsed(2));
+        assert!(e.is_collapsed(1) && e.is_collapsed(3));
+        e.apply(EditorAction::DuplicateBlock(0));
+        assert!(e.is_collapsed(0) && !e.is_collapsed(1));
+        e.apply(EditorAction::AddBlock);
+        assert!(!e.is_collapsed(6));
+    }
+
+    #[test]
+    fn a_block_with_a_problem_opens() {
+        let mut e = load(rule_of(12));
+        let problem = |path: &str| FieldError {
+            path: path.into(),
+            code: "invalid".into(),
+            message: "wrong".into(),
+        };
+        e.open_blocks_with(&[problem("/blocks/1/conditions/0"), problem("/blocks/30")]);
+        assert!(!e.is_collapsed(1));
+        // "/blocks/1" names block 1, not blocks 10 and 11.
+        assert!(e.is_collapsed(0) && e.is_collapsed(10) && e.is_collapsed(11));
+        e.apply(EditorAction::ServerProblems(vec![problem("/blocks/4")]));
+        assert!(!e.is_collapsed(4));
+        assert!(e.is_collapsed(3) && e.is_collapsed(2));
     }
 }

@@ -86,14 +86,20 @@ pub fn action_list_form(props: &ActionListFormProps) -> Html {
             </li>
         }
     });
-    let kinds: Vec<SelectOption> = ACTION_KINDS
-        .iter()
-        .map(|k| match unavailable_reason(k) {
-            None => SelectOption::new(*k, kind_label(&ctx, k)),
-            Some(why) => SelectOption::new(*k, format!("{} ({})", kind_label(&ctx, k), ctx.t(why)))
-                .disabled(true),
-        })
-        .collect();
+    // The menu's choices change only with the language.
+    let kinds = use_memo(ctx.texts.clone(), |texts| {
+        ACTION_KINDS
+            .iter()
+            .map(|k| {
+                let label = texts.get(&format!("act_kind_{k}")).to_string();
+                match unavailable_reason(k) {
+                    None => SelectOption::new(*k, label),
+                    Some(why) => SelectOption::new(*k, format!("{label} ({})", texts.get(why)))
+                        .disabled(true),
+                }
+            })
+            .collect::<Vec<SelectOption>>()
+    });
     let add = {
         let (chosen, schema, dispatch) = (chosen.clone(), ctx.schema.clone(), ctx.dispatch.clone());
         Callback::from(move |_| {
@@ -113,7 +119,7 @@ pub fn action_list_form(props: &ActionListFormProps) -> Html {
             <ol class="rb-action-list">{ for items }</ol>
             if let Some(e) = ctx.error_at(&pointer) { <em class="rb-field-error">{ e }</em> }
             <div class="rb-add-action rb-row">
-                <Select label={ctx.t("act_add_kind")} options={kinds} value={Some((*chosen).clone())} on_change={on_kind} />
+                <Select label={ctx.t("act_add_kind")} options={(*kinds).clone()} lazy=true value={Some((*chosen).clone())} on_change={on_kind} />
                 <Button label={ctx.t("act_add")} onclick={add} />
             </div>
         </div>

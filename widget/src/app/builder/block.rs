@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use domain::api::FieldError;
 use domain::rule::Block;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use super::{action::ActionListForm, condition::ConditionList, use_builder, BuilderCtx};
@@ -87,6 +88,30 @@ pub fn block_card(props: &BlockCardProps) -> Html {
         let dragged = dragged.clone();
         Callback::from(move |_| dragged.set(false))
     };
+    // Opening a block from its sentence (which then goes away) puts the focus on the block's
+    // Collapse button, so the keyboard goes on from the same place.
+    let open_from_sentence = {
+        let dispatch = ctx.dispatch.clone();
+        Callback::from(move |e: MouseEvent| {
+            let block = e
+                .target_dyn_into::<web_sys::Element>()
+                .and_then(|t| t.closest("li.rb-block").ok().flatten());
+            dispatch.dispatch(EditorAction::ToggleCollapsed(i));
+            if let Some(block) = block {
+                gloo::timers::callback::Timeout::new(0, move || {
+                    let toggle = block
+                        .query_selector(".rb-block-tools button[aria-expanded]")
+                        .ok()
+                        .flatten()
+                        .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok());
+                    if let Some(toggle) = toggle {
+                        let _ = toggle.focus();
+                    }
+                })
+                .forget();
+            }
+        })
+    };
     // Only a collapsed block reads as its sentence; an open one does not compute it.
     let sentence = if props.collapsed {
         sentence::block(b, &ctx.schema, &ctx.texts)
@@ -115,11 +140,15 @@ pub fn block_card(props: &BlockCardProps) -> Html {
                         onclick={ctx.on(move |_| EditorAction::RemoveBlock(i))} />
                     <Button kind={ButtonKind::Icon} icon={if props.collapsed { "▸" } else { "▾" }}
                         label={format!("{} «{title}»", ctx.t(if props.collapsed { "builder_expand" } else { "builder_collapse" }))}
+                        expanded={Some(!props.collapsed)}
                         onclick={ctx.on(move |_| EditorAction::ToggleCollapsed(i))} />
                 </div>
             </header>
             if props.collapsed {
-                <p class="rb-block-sentence">{ sentence }</p>
+                // The sentence is itself the way in: a click, Enter or Space opens the block.
+                <button type="button" class="rb-block-sentence" aria-expanded="false"
+                    title={format!("{} «{title}»", ctx.t("builder_expand"))}
+                    onclick={open_from_sentence}>{ sentence }</button>
                 if !problems.is_empty() { <em class="rb-field-error">{ problems[0].message.clone() }</em> }
             } else {
                 <div class="rb-block-body">

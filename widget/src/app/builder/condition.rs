@@ -520,7 +520,7 @@ pub fn condition_row(props: &ConditionRowProps) -> Html {
                         on_change={on_left} />
                 </div>
                 { variable }
-                <Select class="rb-operator" label={format!("{} {n}", ctx.t("cond_operator"))} hide_label=true options={op_options}
+                <Select class="rb-operator" label={format!("{} {n}", ctx.t("cond_operator"))} hide_label=true options={op_options} lazy=true
                     value={Some(c.op.name().to_owned())} error={ctx.error_at(&format!("{pointer}/op"))} on_change={on_op} />
                 { within }
                 { right }

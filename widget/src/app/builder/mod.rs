@@ -142,7 +142,11 @@ enum Panel {
 #[function_component(RuleBuilder)]
 pub fn rule_builder(props: &RuleBuilderProps) -> Html {
     let editor = {
-        let (record, start) = (props.record.clone(), props.start.clone());
+        let (record, start, schema) = (
+            props.record.clone(),
+            props.start.clone(),
+            props.schema.clone(),
+        );
         use_reducer(move || {
             let mut e = Editor::new_rule();
             match (record, start) {
@@ -161,6 +165,10 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
                 (None, Some(rule)) => e.apply(EditorAction::Replace(rule)),
                 (None, None) => {}
             }
+            // A long rule opens collapsed, except the blocks whose problems must show at their
+            // controls.
+            let problems = e.problems(Some(&schema));
+            e.open_blocks_with(&problems);
             e
         })
     };

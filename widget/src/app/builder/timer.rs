@@ -219,7 +219,7 @@ pub fn timer_form(props: &TimerFormProps) -> Html {
                 <TextInput class="rb-timer-amount" input_type="number" min="1" label={ctx.t("tmr_amount")}
                     value={amount.to_string()} error={err("amount")} hint={ctx.t("tmr_range_hint")}
                     on_change={edit(|t, v| if let Timer::After { amount, .. } = t { *amount = v.trim().parse().unwrap_or(0) })} />
-                <Select label={ctx.t("tmr_unit")} options={unit_options(&ctx.texts)} value={Some(unit_value(*unit).to_string())}
+                <Select label={ctx.t("tmr_unit")} options={unit_options(&ctx.texts)} lazy=true value={Some(unit_value(*unit).to_string())}
                     on_change={edit(|t, v| if let (Timer::After { unit, .. }, Some(u)) = (t, parse_unit(v)) { *unit = u })} />
             </>
         },
@@ -268,7 +268,7 @@ pub fn timer_form(props: &TimerFormProps) -> Html {
     html! {
         <fieldset class={classes!("rb-timer", format!("rb-timer-{}", mode(&timer)))}>
             <legend class="rb-sr-only">{ ctx.t("tmr_legend") }</legend>
-            <Select label={ctx.t("tmr_mode")} options={modes} value={Some(mode(&timer).to_string())} on_change={on_mode}
+            <Select label={ctx.t("tmr_mode")} options={modes} lazy=true value={Some(mode(&timer).to_string())} on_change={on_mode}
                 error={ctx.error_at(&at)} />
             { body }
         </fieldset>
