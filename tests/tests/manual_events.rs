@@ -835,13 +835,11 @@ async fn check(stack: &Stack, row: Row, expect: &Expect) -> Result<(), String> {
                 return Err(format!("the rule ran for notes of types {others:?}"));
             }
         }
-        Row::RuleToRule => {
-            if log[0].trace["event"]["kind"]["kind"] != "rule_call" {
-                return Err(format!(
-                    "the called rule's event: {}",
-                    log[0].trace["event"]
-                ));
-            }
+        Row::RuleToRule if log[0].trace["event"]["kind"]["kind"] != "rule_call" => {
+            return Err(format!(
+                "the called rule's event: {}",
+                log[0].trace["event"]
+            ));
         }
         _ => {}
     }
