@@ -18,6 +18,8 @@
 //!   every operator of its type, on real emulator entities and events.
 //! - `tests/writes.rs`: dry runs and replays leave the emulator's write log unchanged; concurrent
 //!   performers of one action send it once.
+//! - `tests/manual_events.rs`: every event kind of the Triggers manual, one table row each, starts
+//!   its rule on one shared stack per database.
 //! - `tests/crash.rs`: 5,000 webhooks, 500 digital-pipeline requests and 500 inbound webhooks while
 //!   backend processes (`src/bin/rulebook-backend.rs`) are killed with SIGKILL during each kind of
 //!   work; every action lands exactly once.

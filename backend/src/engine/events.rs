@@ -176,6 +176,9 @@ pub fn note_type(code: &str) -> (NoteType, Option<Direction>) {
         "mail_out" | "mail_message" | "mail_message_out" => {
             (NoteType::Email, Some(Direction::Outgoing))
         }
+        // The notes API's name for mail (either way): its `params.income` tells the direction,
+        // read with the note's details.
+        "amomail_message" => (NoteType::Email, None),
         "service_message" | "extended_service_message" | "25" | "message_cashier" => {
             (NoteType::System, None)
         }
@@ -198,6 +201,18 @@ pub fn with_note_params(mut event: Event, params: &serde_json::Value) -> Event {
             if let Some(text) = params.get("text").and_then(|t| t.as_str()) {
                 note.text = text.to_owned();
             }
+        }
+        if note.note_type == NoteType::Email && note.direction.is_none() {
+            note.direction = params
+                .get("income")
+                .and_then(serde_json::Value::as_bool)
+                .map(|income| {
+                    if income {
+                        Direction::Incoming
+                    } else {
+                        Direction::Outgoing
+                    }
+                });
         }
         note.email_subject = params
             .get("subject")
@@ -642,5 +657,43 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_mail_note_reads_its_direction_and_subject_from_the_notes_params() {
+        let (note_type, direction) = note_type("amomail_message");
+        assert_eq!((note_type, direction), (NoteType::Email, None));
+        let note = |direction| {
+            Event::about(
+                EntityType::Contact,
+                4,
+                EventKind::NoteAdded {
+                    note: Note {
+                        note_type: NoteType::Email,
+                        text: String::new(),
+                        direction,
+                        call_duration_seconds: None,
+                        call_status: None,
+                        email_subject: None,
+                    },
+                },
+            )
+        };
+        for (income, expected) in [(true, Direction::Incoming), (false, Direction::Outgoing)] {
+            let params = serde_json::json!({"income": income, "subject": "Invoice"});
+            let EventKind::NoteAdded { note } = with_note_params(note(None), &params).kind else {
+                panic!("a note");
+            };
+            assert_eq!(note.direction, Some(expected));
+            assert_eq!(note.email_subject.as_deref(), Some("Invoice"));
+        }
+        // A type that names its direction keeps it.
+        let params = serde_json::json!({"income": true});
+        let EventKind::NoteAdded { note } =
+            with_note_params(note(Some(Direction::Outgoing)), &params).kind
+        else {
+            panic!("a note");
+        };
+        assert_eq!(note.direction, Some(Direction::Outgoing));
     }
 }
