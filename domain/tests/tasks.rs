@@ -53,22 +53,40 @@ fn holds(condition: Value) -> bool {
 
 #[test]
 fn the_tasks_start_finish_duration_type_and_completion_are_readable() {
-    let cond = |path: &str, op: Value, right: Value| {
-        json!({"left": {"path": path}, "op": op, "right": {"literal": right}})
-    };
+    let cond = |path: &str, op: Value, right: Value| json!({"left": {"path": path}, "op": op, "right": {"literal": right}});
     let is = |name: &str| json!({"is": name});
     // Start: 11:00 less an hour.
-    assert!(holds(cond("task.starts_at", is("equals"), json!("15.06.2024 12:00"))));
-    assert!(holds(cond("task.starts_at", is("before"), json!("15.06.2024 12:30"))));
-    assert!(!holds(cond("task.starts_at", is("after"), json!("15.06.2024 12:30"))));
+    assert!(holds(cond(
+        "task.starts_at",
+        is("equals"),
+        json!("15.06.2024 12:00")
+    )));
+    assert!(holds(cond(
+        "task.starts_at",
+        is("before"),
+        json!("15.06.2024 12:30")
+    )));
+    assert!(!holds(cond(
+        "task.starts_at",
+        is("after"),
+        json!("15.06.2024 12:30")
+    )));
     // Finish (the due date), in Berlin's summer time.
-    assert!(holds(cond("task.complete_till", is("equals"), json!("15.06.2024 13:00"))));
+    assert!(holds(cond(
+        "task.complete_till",
+        is("equals"),
+        json!("15.06.2024 13:00")
+    )));
     assert!(holds(cond("task.duration", is("equals"), json!(3600))));
     assert!(!holds(cond("task.duration", is("greater"), json!(3600))));
     assert!(holds(cond("task.type_id", is("equals"), json!(2))));
     assert!(!holds(cond("task.type_id", is("equals"), json!(1))));
-    assert!(holds(json!({"left": {"path": "task.is_completed"}, "op": {"is": "is_false"}})));
-    assert!(!holds(json!({"left": {"path": "task.is_completed"}, "op": {"is": "is_true"}})));
+    assert!(holds(
+        json!({"left": {"path": "task.is_completed"}, "op": {"is": "is_false"}})
+    ));
+    assert!(!holds(
+        json!({"left": {"path": "task.is_completed"}, "op": {"is": "is_true"}})
+    ));
 }
 
 #[test]
@@ -98,8 +116,13 @@ fn a_rule_reads_the_tasks_of_the_entities_its_conditions_and_templates_name() {
     let open = |path: &str| json!({"left": {"path": path}, "op": {"is": "greater"}, "right": {"literal": 0}});
     let note = |text: &str| json!([{"do": {"type": "add_note", "entity": "lead", "text": text}}]);
 
-    let r = rule(json!([open("contact.tasks.open")]), note("{{company.tasks.overdue}}"));
-    assert!(r.paths().contains(&Path::parse("contact.tasks.open").unwrap()));
+    let r = rule(
+        json!([open("contact.tasks.open")]),
+        note("{{company.tasks.overdue}}"),
+    );
+    assert!(r
+        .paths()
+        .contains(&Path::parse("contact.tasks.open").unwrap()));
     assert_eq!(
         TaskReads::for_paths(&r.paths(), Some(EntityType::Lead)),
         TaskReads {

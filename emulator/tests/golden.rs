@@ -193,7 +193,9 @@ fn task_responsible_webhook_names_the_user_before() {
     let (_, created) = emulator
         .call(SUB, "POST", "v4/tasks", Some(task))
         .unwrap_or_else(|e| panic!("{e}"));
-    let task_id = created.as_ref().and_then(|b| b["_embedded"]["tasks"][0]["id"].as_i64());
+    let task_id = created
+        .as_ref()
+        .and_then(|b| b["_embedded"]["tasks"][0]["id"].as_i64());
     let patch = json!([{"id": task_id, "responsible_user_id": 3}]);
     emulator
         .call(SUB, "PATCH", "v4/tasks", Some(patch))

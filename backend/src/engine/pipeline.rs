@@ -1771,8 +1771,12 @@ impl Engine {
                 .await?;
             }
             Some(index) => {
-                self.snapshot_for(&mut cx, job.event.entity, task_reads(rule.rule(), &job.event))
-                    .await?;
+                self.snapshot_for(
+                    &mut cx,
+                    job.event.entity,
+                    task_reads(rule.rule(), &job.event),
+                )
+                .await?;
                 let (snapshot, snapshot_ms) = cx
                     .snapshots
                     .get(&job.event.entity)
@@ -1954,8 +1958,7 @@ impl Engine {
             .any(|(e, t)| t == entity.entity_type && e.as_ref().is_some_and(|e| e.id == entity.id));
         if holds {
             cx.snapshots.insert(Some(entity), (snapshot, ms));
-            cx.task_reads
-                .insert(Some(entity), held.unwrap_or_default());
+            cx.task_reads.insert(Some(entity), held.unwrap_or_default());
         }
         Ok(())
     }

@@ -734,7 +734,11 @@ mod tests {
                     .unwrap_or_else(|| panic!("{p} is offered for {trigger:?}"));
                 assert!(!entry.label.contains("opd_"), "{}", entry.label);
             }
-            for p in ["contact.tasks.open", "company.tasks.overdue", "lead.tasks.nearest"] {
+            for p in [
+                "contact.tasks.open",
+                "company.tasks.overdue",
+                "lead.tasks.nearest",
+            ] {
                 assert!(list.iter().any(|e| e.operand == path(p)), "{p}");
             }
             let type_of = |p: &str| {
