@@ -142,9 +142,12 @@ pub enum TaskField {
     TypeId,
     /// Whether the task is completed.
     IsCompleted,
-    /// The due date.
+    /// The due date: when the task is to be finished.
     CompleteTill,
-    /// When the task was created (its start).
+    /// When the task starts: its due date less its duration (Kommo's `complete_till` is the end
+    /// of a task that has a duration).
+    StartsAt,
+    /// When the task was created.
     CreatedAt,
     /// The task duration in seconds.
     Duration,
@@ -288,6 +291,7 @@ const TASK_FIELDS: &[(&str, TaskField)] = &[
     ("type_id", TaskField::TypeId),
     ("is_completed", TaskField::IsCompleted),
     ("complete_till", TaskField::CompleteTill),
+    ("starts_at", TaskField::StartsAt),
     ("created_at", TaskField::CreatedAt),
     ("duration", TaskField::Duration),
     ("result", TaskField::Result),

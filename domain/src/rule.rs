@@ -125,6 +125,54 @@ impl Rule {
         // A Rule holds only strings, numbers, maps and sequences: serialising cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// Every path the rule reads: its conditions' operands and the `{{…}}` of its actions'
+    /// templates (what a snapshot must hold for it; a template that does not parse reads nothing).
+    pub fn paths(&self) -> Vec<Path> {
+        use crate::template::{Calc, ExprValue, Node};
+        fn calc_paths(calc: &Calc, out: &mut Vec<Path>) {
+            match calc {
+                Calc::Path(p) => out.push(*p),
+                Calc::Negate(c) => calc_paths(c, out),
+                Calc::Binary(a, _, b) => {
+                    calc_paths(a, out);
+                    calc_paths(b, out);
+                }
+                Calc::Number(_) | Calc::Variable(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        for condition in self.blocks.iter().flat_map(|b| b.conditions.iter()) {
+            let operands = [
+                Some(&condition.left),
+                condition.right.as_ref(),
+                condition.right_upper.as_ref(),
+            ];
+            out.extend(operands.into_iter().flatten().filter_map(|o| match o {
+                Operand::Path(p) => Some(*p),
+                _ => None,
+            }));
+        }
+        let actions = self
+            .blocks
+            .iter()
+            .flat_map(|b| b.actions.iter())
+            .chain(self.else_scenario.iter().flat_map(|e| e.actions.iter()));
+        for action in actions {
+            for (_, template) in action.kind.templates() {
+                for node in template.nodes().unwrap_or_default() {
+                    match node {
+                        Node::Expr(expr) => match &expr.value {
+                            ExprValue::Path(p) => out.push(*p),
+                            ExprValue::Calc(c) => calc_paths(c, &mut out),
+                        },
+                        Node::Text(_) | Node::Variable(_) | Node::TriggerLink(_) | Node::Reset => {}
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 fn migrate_v2_to_v3(object: &mut serde_json::Map<String, serde_json::Value>) {

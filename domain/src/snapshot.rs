@@ -142,6 +142,88 @@ impl WeeklyHours {
     }
 }
 
+/// The entities of a snapshot whose tasks are read: reading tasks costs a Kommo request per
+/// entity, so a snapshot holds the tasks of the entities a rule's task aggregates name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TaskReads {
+    /// The lead's tasks.
+    pub lead: bool,
+    /// The contact's tasks.
+    pub contact: bool,
+    /// The company's tasks.
+    pub company: bool,
+}
+
+impl TaskReads {
+    /// Every entity's tasks.
+    pub const ALL: TaskReads = TaskReads {
+        lead: true,
+        contact: true,
+        company: true,
+    };
+
+    /// The tasks of one entity type (none for a task).
+    pub fn of(entity_type: EntityType) -> TaskReads {
+        TaskReads {
+            lead: entity_type == EntityType::Lead,
+            contact: entity_type == EntityType::Contact,
+            company: entity_type == EntityType::Company,
+        }
+    }
+
+    /// The tasks `paths` read (task aggregates, and counts of tasks) for an event about an entity
+    /// of type `subject`: `client` reads the subject's contact or company, else the first of
+    /// the lead, contact and company the snapshot has, so all three.
+    pub fn for_paths(paths: &[crate::path::Path], subject: Option<EntityType>) -> TaskReads {
+        use crate::path::{EntityField, Path};
+        let mut reads = TaskReads::default();
+        for path in paths {
+            let Path::Entity(role, field) = path else {
+                continue;
+            };
+            if !matches!(
+                field,
+                EntityField::Tasks(_) | EntityField::LinkedCount(EntityType::Task)
+            ) {
+                continue;
+            }
+            reads = reads.union(match role {
+                EntityRole::Lead => TaskReads::of(EntityType::Lead),
+                EntityRole::Contact => TaskReads::of(EntityType::Contact),
+                EntityRole::Company => TaskReads::of(EntityType::Company),
+                EntityRole::Client => match subject {
+                    Some(t @ (EntityType::Contact | EntityType::Company)) => TaskReads::of(t),
+                    _ => TaskReads::ALL,
+                },
+            });
+        }
+        reads
+    }
+
+    /// Both sets.
+    pub fn union(self, other: TaskReads) -> TaskReads {
+        TaskReads {
+            lead: self.lead || other.lead,
+            contact: self.contact || other.contact,
+            company: self.company || other.company,
+        }
+    }
+
+    /// What `self` names and `other` does not.
+    pub fn without(self, other: TaskReads) -> TaskReads {
+        TaskReads {
+            lead: self.lead && !other.lead,
+            contact: self.contact && !other.contact,
+            company: self.company && !other.company,
+        }
+    }
+
+    /// Whether no entity is named.
+    pub fn is_empty(self) -> bool {
+        self == TaskReads::default()
+    }
+}
+
 /// A lead, contact or company as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -411,4 +493,14 @@ pub struct TaskSnapshot {
     /// The type of entity the task is attached to.
     #[serde(default)]
     pub entity_type: Option<EntityType>,
+}
+
+impl TaskSnapshot {
+    /// When the task starts: its due instant less its duration (the due instant itself when it
+    /// has none).
+    pub fn starts_at(&self) -> Option<DateTime<Utc>> {
+        let till = self.complete_till?;
+        let duration = self.duration_seconds.unwrap_or(0).max(0);
+        till.checked_sub_signed(chrono::TimeDelta::try_seconds(duration)?)
+    }
 }

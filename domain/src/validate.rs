@@ -675,7 +675,7 @@ impl<'a> Validator<'a> {
                 | TaskField::ResponsibleUserId => S::Number,
                 TaskField::Text | TaskField::Result | TaskField::EntityType => S::Text,
                 TaskField::IsCompleted => S::Bool,
-                TaskField::CompleteTill | TaskField::CreatedAt => S::Date,
+                TaskField::CompleteTill | TaskField::StartsAt | TaskField::CreatedAt => S::Date,
             },
             Path::Clock(field) => match field {
                 ClockField::Now | ClockField::Today => S::Date,

@@ -632,6 +632,7 @@ fn read_task(task: &crate::snapshot::TaskSnapshot, field: TaskField) -> Value<'_
         TaskField::TypeId => Value::Number(task.task_type_id as f64),
         TaskField::IsCompleted => Value::Bool(task.is_completed),
         TaskField::CompleteTill => task.complete_till.map_or(Value::Missing, Value::Instant),
+        TaskField::StartsAt => task.starts_at().map_or(Value::Missing, Value::Instant),
         TaskField::CreatedAt => task.created_at.map_or(Value::Missing, Value::Instant),
         TaskField::Duration => task
             .duration_seconds

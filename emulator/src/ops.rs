@@ -64,6 +64,8 @@ pub enum Change {
         id: i64,
         /// True for creation.
         added: bool,
+        /// Responsible user before, when an update changed it.
+        old_responsible: Option<i64>,
     },
     /// A note was added.
     Note {
@@ -1884,6 +1886,7 @@ fn write_tasks(
             ..Task::default()
         });
         let was_completed = task.is_completed;
+        let old_responsible = task.responsible_user_id;
         if let Some(v) = text {
             task.text = v;
         }
@@ -1909,6 +1912,7 @@ fn write_tasks(
             task.result_text = result_text;
         }
         task.updated_at = call.now;
+        let task_responsible = task.responsible_user_id;
         let entity = task.entity;
         let completed_now = task.is_completed && !was_completed;
         let event_id = account.allocate_id();
@@ -1928,7 +1932,12 @@ fn write_tasks(
             }));
         }
         out.push(json!({"id": id, "request_id": rid, "_links": {"self": {"href": format!("{}/api/v4/tasks/{id}", call.base)}}}));
-        changes.push(Change::Task { id, added });
+        let responsible_changed = !added && task_responsible != old_responsible;
+        changes.push(Change::Task {
+            id,
+            added,
+            old_responsible: responsible_changed.then_some(old_responsible),
+        });
     }
     let body = if path_id.is_some() {
         out.pop().unwrap_or(Value::Null)

@@ -251,12 +251,30 @@ pub fn webhook_bodies(account: &Account, changes: &[Change]) -> Vec<WebhookBody>
                         });
                 }
             }
-            Change::Task { id, added } => {
+            Change::Task {
+                id,
+                added,
+                old_responsible,
+            } => {
                 let code = if added { "add_task" } else { "update_task" };
                 grouped.entry(code.into()).or_default().push(ItemRef::Task {
                     id,
                     action: if added { "add" } else { "update" },
+                    old_responsible: None,
                 });
+                // `responsible_task` (kommo-platform.md §4 event codes, S10, S11), under
+                // `task[responsible]` with the user before as `old_responsible_user_id`, as
+                // `leads[responsible]` carries it (§4 lead fields, S11, S19).
+                if let Some(old) = old_responsible {
+                    grouped
+                        .entry("responsible_task".into())
+                        .or_default()
+                        .push(ItemRef::Task {
+                            id,
+                            action: "responsible",
+                            old_responsible: Some(old),
+                        });
+                }
             }
             Change::Talk { id, added } => {
                 let code = if added { "add_talk" } else { "update_talk" };
@@ -303,7 +321,11 @@ pub fn webhook_bodies(account: &Account, changes: &[Change]) -> Vec<WebhookBody>
                         pairs.push(format!("{prefix}[old_responsible_user_id]"), old);
                     }
                 }
-                ItemRef::Task { id, action } => {
+                ItemRef::Task {
+                    id,
+                    action,
+                    old_responsible,
+                } => {
                     let Some(task) = account.tasks.get(&id) else {
                         continue;
                     };
@@ -323,6 +345,9 @@ pub fn webhook_bodies(account: &Account, changes: &[Change]) -> Vec<WebhookBody>
                         format!("{p}[responsible_user_id]"),
                         task.responsible_user_id,
                     );
+                    if let Some(old) = old_responsible {
+                        pairs.push(format!("{p}[old_responsible_user_id]"), old);
+                    }
                     pairs.push(
                         format!("{p}[complete_till]"),
                         format_datetime(task.complete_till),
@@ -400,6 +425,7 @@ enum ItemRef {
     Task {
         id: i64,
         action: &'static str,
+        old_responsible: Option<i64>,
     },
     Note {
         id: i64,

@@ -184,6 +184,34 @@ fn task_webhook_uses_the_singular_section() {
 }
 
 #[test]
+fn task_responsible_webhook_names_the_user_before() {
+    let emulator = seeded();
+    subscribe(&emulator, &["responsible_task"]);
+    let id = lead_ids(&emulator)[0];
+    let task = json!([{"text": "Call the client", "complete_till": 1413676740, "entity_id": id,
+                       "entity_type": "leads", "responsible_user_id": 2}]);
+    let (_, created) = emulator
+        .call(SUB, "POST", "v4/tasks", Some(task))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let task_id = created
+        .as_ref()
+        .and_then(|b| b["_embedded"]["tasks"][0]["id"].as_i64());
+    let patch = json!([{"id": task_id, "responsible_user_id": 3}]);
+    emulator
+        .call(SUB, "PATCH", "v4/tasks", Some(patch))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let body = delivery_body(&emulator, "responsible_task");
+    assert_eq!(
+        body_form_keys(&body),
+        fixture_form_keys("webhook_task_responsible.txt")
+    );
+    assert!(
+        body.contains("task%5Bresponsible%5D%5B0%5D%5Bold_responsible_user_id%5D=2"),
+        "{body}"
+    );
+}
+
+#[test]
 fn incoming_message_webhook_has_the_documented_keys() {
     let emulator = seeded();
     subscribe(&emulator, &["add_message"]);

@@ -358,6 +358,8 @@ pub struct WebhookTask {
     pub completed: bool,
     /// Responsible user.
     pub responsible_user_id: Option<i64>,
+    /// Responsible user before (`task[responsible]`, as `leads[responsible]` carries it).
+    pub old_responsible_user_id: Option<i64>,
     /// Deadline, unix seconds (`complete_before`).
     pub complete_before: Option<i64>,
     /// Unix seconds (`created_at`, or amoCRM's `date_create`).
@@ -684,6 +686,11 @@ pub fn parse_account_webhook(body: &[u8]) -> Result<AccountWebhook, IncomingErro
                                 text: text(item, "text"),
                                 completed: item.text("status") == Some("1"),
                                 responsible_user_id: int(item, "responsible_user_id", &path)?,
+                                old_responsible_user_id: int(
+                                    item,
+                                    "old_responsible_user_id",
+                                    &path,
+                                )?,
                                 complete_before: int(item, "complete_before", &path)?,
                                 created_at: time(item, CREATED, &path)?,
                                 updated_at: time(item, UPDATED, &path)?,
@@ -969,6 +976,27 @@ mod tests {
             parse_account_webhook(body.as_bytes()),
             Err(IncomingError::NotAFlag { .. })
         ));
+    }
+
+    #[test]
+    fn a_task_responsible_change_names_the_task_and_both_users() {
+        let body = "account[id]=1&task[responsible][0][id]=8011&task[responsible][0][element_id]=9001\
+            &task[responsible][0][element_type]=2&task[responsible][0][task_type]=2\
+            &task[responsible][0][status]=0&task[responsible][0][responsible_user_id]=102\
+            &task[responsible][0][old_responsible_user_id]=101&task[responsible][0][complete_before]=1413676740";
+        let hook = parse_account_webhook(body.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let [WebhookEvent::Task(EntityAction::Responsible, task)] = hook.events.as_slice() else {
+            panic!("{hook:?}");
+        };
+        assert_eq!(
+            (task.id, task.element_id, task.element_type, task.task_type),
+            (8011, Some(9001), Some(2), Some(2))
+        );
+        assert_eq!(
+            (task.responsible_user_id, task.old_responsible_user_id),
+            (Some(102), Some(101))
+        );
+        assert_eq!(task.complete_before, Some(1_413_676_740));
     }
 
     #[test]

@@ -275,6 +275,9 @@ pub struct Task {
     /// Result (`{"text": ...}` once completed).
     #[serde(default)]
     pub result: Value,
+    /// Created, unix seconds.
+    #[serde(default)]
+    pub created_at: i64,
 }
 
 /// A task to create or update.

@@ -378,7 +378,17 @@ pub fn from_account_webhook(webhook: &AccountWebhook) -> Vec<IncomingItem> {
                         items.push(IncomingItem::TaskClosed { task_id: task.id });
                     }
                 }
-                _ => {}
+                // `task[responsible]` (the `responsible_task` event): the manual's "task
+                // responsible changed".
+                EntityAction::Responsible => items.push(IncomingItem::Ready(Event::about(
+                    EntityType::Task,
+                    task.id,
+                    EventKind::ResponsibleChanged {
+                        old_user_id: task.old_responsible_user_id,
+                        new_user_id: task.responsible_user_id,
+                    },
+                ))),
+                EntityAction::Status | EntityAction::Delete | EntityAction::Restore => {}
             },
             WebhookEvent::Note(note) => items.extend(note_items(note)),
             WebhookEvent::Message(message) => items.extend(message_items(message)),
@@ -604,6 +614,23 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_task_responsible_webhook_becomes_a_responsible_change_of_the_task() {
+        let body = b"account[id]=7&task[responsible][0][id]=8011&task[responsible][0][element_id]=5&task[responsible][0][element_type]=2&task[responsible][0][responsible_user_id]=102&task[responsible][0][old_responsible_user_id]=101";
+        let webhook = kommo::incoming::parse_account_webhook(body).expect("parses");
+        assert_eq!(
+            from_account_webhook(&webhook),
+            vec![IncomingItem::Ready(Event::about(
+                EntityType::Task,
+                8011,
+                EventKind::ResponsibleChanged {
+                    old_user_id: Some(101),
+                    new_user_id: Some(102),
+                },
+            ))]
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use domain::{
     event::{EntityRef, Event, EventKind},
     path::EntityType,
     rule::{Action, ActionKind, EntitySearch, SearchField, Source, Trigger, VariableChange},
-    snapshot::Snapshot,
+    snapshot::{Snapshot, TaskReads},
     template::{RenderLimits, Template},
     value::{Scope, Variables},
 };
@@ -237,6 +237,11 @@ fn find_action(rule: &domain::rule::Rule, block: Option<usize>, index: usize) ->
     }
 }
 
+/// Whose tasks a rule reads for an event: the task aggregates its conditions and templates name.
+fn task_reads(rule: &domain::rule::Rule, event: &Event) -> TaskReads {
+    TaskReads::for_paths(&rule.paths(), event.entity_type())
+}
+
 /// Whether any action of the rule writes a trigger link (`{tglink:N}`).
 fn uses_trigger_links(rule: &domain::rule::Rule) -> bool {
     rule.blocks
@@ -310,6 +315,8 @@ struct JobContext {
     working_hours: domain::snapshot::WeeklyHours,
     variables: Variables,
     snapshots: HashMap<Option<EntityRef>, (Snapshot, i64)>,
+    /// Whose tasks each snapshot holds: more are read when a rule's conditions need them.
+    task_reads: HashMap<Option<EntityRef>, TaskReads>,
     /// The account's trigger links, read when a rule first writes one.
     links: Option<LinkKeys>,
     /// The inbound webhook searches done in this job, by what they searched for.
@@ -363,6 +370,7 @@ impl Engine {
                 trigger_links: BTreeMap::new(),
             },
             snapshots: HashMap::new(),
+            task_reads: HashMap::new(),
             links: None,
             searches: HashMap::new(),
             batch: WriteBatch::new(),
@@ -394,18 +402,32 @@ impl Engine {
         Ok(())
     }
 
+    /// Reads the snapshot of `entity` once per job, with the tasks of the entities `tasks`
+    /// names besides the entity's own (read later, when a later rule names more).
     async fn snapshot_for(
         &self,
         cx: &mut JobContext,
         entity: Option<EntityRef>,
+        tasks: TaskReads,
     ) -> Result<(), EngineError> {
-        if cx.snapshots.contains_key(&entity) {
+        if let Some((snapshot, ms)) = cx.snapshots.get_mut(&entity) {
+            let held = cx.task_reads.get(&entity).copied().unwrap_or_default();
+            let missing = tasks.without(held);
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let started = Instant::now();
+            snapshot::read_tasks(&cx.client, snapshot, missing).await?;
+            *ms += elapsed_ms(started);
+            cx.task_reads.insert(entity, held.union(missing));
             return Ok(());
         }
         let started = Instant::now();
-        let mut snapshot = snapshot::load_snapshot(&cx.client, &cx.facts, entity).await?;
+        let (mut snapshot, held) =
+            snapshot::load_snapshot(&cx.client, &cx.facts, entity, tasks).await?;
         snapshot.account.working_hours = cx.working_hours.clone();
         cx.snapshots.insert(entity, (snapshot, elapsed_ms(started)));
+        cx.task_reads.insert(entity, held);
         Ok(())
     }
 
@@ -749,7 +771,8 @@ impl Engine {
             },
             vars: vars.clone(),
         };
-        let account = snapshot::load_snapshot(&cx.client, &cx.facts, None).await?;
+        let (account, _) =
+            snapshot::load_snapshot(&cx.client, &cx.facts, None, TaskReads::default()).await?;
         let scope = Scope {
             snapshot: &account,
             event: &probe,
@@ -998,7 +1021,8 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let started = Instant::now();
         let started_at = self.clock.now_ms();
-        self.snapshot_for(cx, event.entity).await?;
+        self.snapshot_for(cx, event.entity, task_reads(rule.rule(), event))
+            .await?;
         let state = match event.entity {
             Some(entity) => match states.get(&(rule_id, entity)) {
                 Some(s) => *s,
@@ -1696,7 +1720,8 @@ impl Engine {
             if t != entity.entity_type {
                 continue;
             }
-            self.snapshot_for(cx, Some(entity)).await?;
+            self.snapshot_for(cx, Some(entity), TaskReads::default())
+                .await?;
             if let Some((snapshot, _)) = cx.snapshots.get(&Some(entity)) {
                 self.schedule_date_field(cx.account_id, *rule_id, *version, rule, entity, snapshot)
                     .await?;
@@ -1746,7 +1771,12 @@ impl Engine {
                 .await?;
             }
             Some(index) => {
-                self.snapshot_for(&mut cx, job.event.entity).await?;
+                self.snapshot_for(
+                    &mut cx,
+                    job.event.entity,
+                    task_reads(rule.rule(), &job.event),
+                )
+                .await?;
                 let (snapshot, snapshot_ms) = cx
                     .snapshots
                     .get(&job.event.entity)
@@ -1916,16 +1946,19 @@ impl Engine {
         if *parent == entity {
             return Ok(());
         }
-        self.snapshot_for(cx, Some(*parent)).await?;
+        self.snapshot_for(cx, Some(*parent), TaskReads::default())
+            .await?;
         let Some((snapshot, ms)) = cx.snapshots.get(&Some(*parent)).cloned() else {
             return Ok(());
         };
+        let held = cx.task_reads.get(&Some(*parent)).copied();
         let holds = [&snapshot.lead, &snapshot.contact, &snapshot.company]
             .iter()
             .zip([EntityType::Lead, EntityType::Contact, EntityType::Company])
             .any(|(e, t)| t == entity.entity_type && e.as_ref().is_some_and(|e| e.id == entity.id));
         if holds {
             cx.snapshots.insert(Some(entity), (snapshot, ms));
+            cx.task_reads.insert(Some(entity), held.unwrap_or_default());
         }
         Ok(())
     }
@@ -1971,7 +2004,8 @@ impl Engine {
         event: Event,
     ) -> Result<DryEvaluation, EngineError> {
         let mut cx = self.job_context(account_id, RunMode::Dry).await?;
-        self.snapshot_for(&mut cx, event.entity).await?;
+        self.snapshot_for(&mut cx, event.entity, task_reads(rule, &event))
+            .await?;
         self.links_for(&mut cx, rule, event.entity).await?;
         let (snapshot, _) = cx
             .snapshots
@@ -2034,7 +2068,8 @@ impl Engine {
         entity: EntityRef,
     ) -> Result<Snapshot, EngineError> {
         let mut cx = self.job_context(account_id, RunMode::Dry).await?;
-        self.snapshot_for(&mut cx, Some(entity)).await?;
+        self.snapshot_for(&mut cx, Some(entity), TaskReads::ALL)
+            .await?;
         cx.snapshots
             .remove(&Some(entity))
             .map(|(snapshot, _)| snapshot)
@@ -2106,7 +2141,8 @@ impl Engine {
         let compiled = CompiledRule::new(rule.clone());
         let mut out = Vec::new();
         for event in items {
-            self.snapshot_for(&mut cx, event.entity).await?;
+            self.snapshot_for(&mut cx, event.entity, task_reads(rule, &event))
+                .await?;
             self.links_for(&mut cx, rule, event.entity).await?;
             let Some((snapshot, _)) = cx.snapshots.get(&event.entity) else {
                 continue;

@@ -13,7 +13,7 @@ use domain::{
     schema::Schema,
     snapshot::{
         Account, CustomFieldValue, EntitySnapshot, EnumValue, FieldType, FieldValue, LinkedCounts,
-        MultitextEntry, Snapshot, TaskSnapshot, User, Utm, WeeklyHours,
+        MultitextEntry, Snapshot, TaskReads, TaskSnapshot, User, Utm, WeeklyHours,
     },
 };
 use kommo::{
@@ -267,7 +267,7 @@ pub fn task_snapshot(task: &Task) -> TaskSnapshot {
         task_type_id: task.task_type_id,
         is_completed: task.is_completed,
         complete_till: instant(task.complete_till),
-        created_at: None,
+        created_at: instant(task.created_at),
         duration_seconds: Some(task.duration),
         result: task
             .result
@@ -321,12 +321,35 @@ fn main_contact(entity: &Entity) -> Option<i64> {
         .map(|c| c.id)
 }
 
-/// Reads the snapshot of an event's entity (or an empty one when the event has none).
+/// Reads the tasks of the snapshot's lead, contact and company that `reads` names (with Kommo's
+/// `GET /api/v4/tasks?filter[entity_type]=…&filter[entity_id][]=…`, one request per entity).
+pub async fn read_tasks(
+    client: &AccountClient,
+    snapshot: &mut Snapshot,
+    reads: TaskReads,
+) -> Result<(), KommoError> {
+    let entities = [
+        (reads.lead, EntityKind::Leads, &mut snapshot.lead),
+        (reads.contact, EntityKind::Contacts, &mut snapshot.contact),
+        (reads.company, EntityKind::Companies, &mut snapshot.company),
+    ];
+    for (wanted, kind, entity) in entities {
+        if let (true, Some(entity)) = (wanted, entity.as_mut()) {
+            entity.tasks = tasks_of(client, kind, entity.id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the snapshot of an event's entity (or an empty one when the event has none): the
+/// entity with its tasks, its related lead, contact and company, and the tasks of those that
+/// `tasks` names. Returns the snapshot and whose tasks it holds.
 pub async fn load_snapshot(
     client: &AccountClient,
     facts: &AccountFacts,
     entity: Option<EntityRef>,
-) -> Result<Snapshot, KommoError> {
+    tasks: TaskReads,
+) -> Result<(Snapshot, TaskReads), KommoError> {
     let mut snapshot = Snapshot {
         account: Account {
             timezone: facts.timezone,
@@ -339,7 +362,7 @@ pub async fn load_snapshot(
         task: None,
     };
     let Some(entity) = entity else {
-        return Ok(snapshot);
+        return Ok((snapshot, TaskReads::default()));
     };
     let (kind, id) = match entity.entity_type {
         EntityType::Task => {
@@ -352,14 +375,19 @@ pub async fn load_snapshot(
                 (Some("leads"), Some(id)) => (EntityKind::Leads, id),
                 (Some("contacts"), Some(id)) => (EntityKind::Contacts, id),
                 (Some("companies"), Some(id)) => (EntityKind::Companies, id),
-                _ => return Ok(snapshot),
+                _ => return Ok((snapshot, TaskReads::default())),
             }
         }
         other => match kind_of(other) {
             Some(kind) => (kind, entity.id),
-            None => return Ok(snapshot),
+            None => return Ok((snapshot, TaskReads::default())),
         },
     };
+    let own = TaskReads::of(match kind {
+        EntityKind::Leads => EntityType::Lead,
+        EntityKind::Contacts => EntityType::Contact,
+        EntityKind::Companies => EntityType::Company,
+    });
     let (main, read) = read_entity(client, facts, kind, id, true).await?;
     match kind {
         EntityKind::Leads => {
@@ -405,5 +433,6 @@ pub async fn load_snapshot(
             }
         }
     }
-    Ok(snapshot)
+    read_tasks(client, &mut snapshot, tasks.without(own)).await?;
+    Ok((snapshot, tasks.union(own)))
 }

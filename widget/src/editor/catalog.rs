@@ -171,10 +171,11 @@ fn entity_fields(entity: EntityType) -> Vec<EntityField> {
     list
 }
 
-const TASK_FIELDS: [TaskField; 10] = [
+const TASK_FIELDS: [TaskField; 11] = [
     TaskField::Text,
     TaskField::TypeId,
     TaskField::IsCompleted,
+    TaskField::StartsAt,
     TaskField::CompleteTill,
     TaskField::CreatedAt,
     TaskField::Duration,
@@ -357,7 +358,7 @@ fn path_type(path: &Path, trigger: &Trigger, schema: &Schema) -> ValueType {
                 V::Enum(vec!["lead".into(), "contact".into(), "company".into()])
             }
             TaskField::IsCompleted => V::Bool,
-            TaskField::CompleteTill | TaskField::CreatedAt => V::Date,
+            TaskField::CompleteTill | TaskField::StartsAt | TaskField::CreatedAt => V::Date,
         },
         Path::Clock(field) => match field {
             ClockField::Now | ClockField::Today => V::Date,
@@ -706,6 +707,59 @@ mod tests {
         assert!(list
             .iter()
             .any(|e| matches!(e.operand, Operand::Webhook(_))));
+    }
+
+    #[test]
+    fn task_rules_offer_every_task_field_typed_and_the_related_entities_task_counts() {
+        let task_paths: Vec<Path> = domain::path::all_paths()
+            .into_iter()
+            .filter(|p| matches!(p, Path::Task(_)))
+            .collect();
+        for trigger in [
+            Trigger::EntityAdded {
+                entity: EntityType::Task,
+            },
+            Trigger::EntityUpdated {
+                entity: EntityType::Task,
+            },
+            Trigger::ResponsibleChanged {
+                entity: EntityType::Task,
+            },
+        ] {
+            let list = operands(&trigger, &schema(), &texts());
+            for p in &task_paths {
+                let entry = list
+                    .iter()
+                    .find(|e| e.operand == Operand::Path(*p))
+                    .unwrap_or_else(|| panic!("{p} is offered for {trigger:?}"));
+                assert!(!entry.label.contains("opd_"), "{}", entry.label);
+            }
+            for p in [
+                "contact.tasks.open",
+                "company.tasks.overdue",
+                "lead.tasks.nearest",
+            ] {
+                assert!(list.iter().any(|e| e.operand == path(p)), "{p}");
+            }
+            let type_of = |p: &str| {
+                list.iter()
+                    .find(|e| e.operand == path(p))
+                    .map(|e| e.value_type.clone())
+            };
+            assert_eq!(type_of("task.starts_at"), Some(ValueType::Date));
+            assert_eq!(type_of("task.complete_till"), Some(ValueType::Date));
+            assert_eq!(type_of("task.duration"), Some(ValueType::Number));
+            assert_eq!(type_of("task.type_id"), Some(ValueType::TaskType));
+            assert_eq!(type_of("task.is_completed"), Some(ValueType::Bool));
+        }
+        let labels: Vec<String> = ["task.starts_at", "task.complete_till", "task.created_at"]
+            .iter()
+            .map(|p| operand_label(&path(p), &schema(), &texts()))
+            .collect();
+        assert_eq!(
+            labels,
+            ["Task: Start", "Task: Finish (due date)", "Task: Created"]
+        );
     }
 
     #[test]
