@@ -10,7 +10,8 @@ use domain::{
     event::Event,
     path::EntityRole,
     rule::{
-        ActionKind, FieldAssignment, FieldTarget, TagChange, TaskScope, UserChoice, VariableChange,
+        ActionKind, FieldAssignment, FieldTarget, Replay, TagChange, TaskScope, UserChoice,
+        VariableChange,
     },
     snapshot::{EntitySnapshot, Snapshot},
     template::RESET_MARKER,
@@ -487,14 +488,14 @@ impl Engine {
     /// Performs one action now. Entity updates go into `batch` (their result arrives at the flush);
     /// everything else is sent at once. Returns a sentence about what was done.
     ///
-    /// Actions that are not safe to repeat (notes, tasks, creations, calls out) are recorded under
-    /// `action_key` before and after the Kommo call. The `started` record is claimed atomically
+    /// Actions that are not safe to repeat (their [`ActionKind::replay`] is recorded: notes,
+    /// tasks, creations, calls out) are recorded under `action_key` before and after the call. The `started` record is claimed atomically
     /// by the job's lease ([`records::claim_action`]): of two concurrent performers of one key one
     /// sends, and the other stops its job ([`ActionError::InFlight`], retried later). A job
     /// repeated after a crash skips the ones done, and for one started by a claim whose lease is
-    /// gone it first looks in Kommo for what it would have created (notes and tasks by text,
-    /// entities by name, the Mailer note by its text).
-    /// Where that cannot be known:
+    /// gone replays it as its [`Replay`] says: [`Replay::LookUp`] first looks in Kommo for what
+    /// it would have created (notes and tasks by text, entities by name, the Mailer note by its
+    /// text). Where that cannot be known:
     /// - "execute rule" (and a webhook's follow-up rule) writes its job and the done mark in one
     ///   transaction, so a started one did nothing yet and is simply done again;
     /// - "send webhook" is sent again, with the same `Idempotency-Key` (at least once);
@@ -513,20 +514,9 @@ impl Engine {
                 "a dry run performs nothing; plan the action instead",
             ));
         };
-        let guarded = matches!(
-            action,
-            ActionKind::AddNote { .. }
-                | ActionKind::CreateTask { .. }
-                | ActionKind::CreateLead { .. }
-                | ActionKind::CreateContact { .. }
-                | ActionKind::CreateCompany { .. }
-                | ActionKind::CopyLead { .. }
-                | ActionKind::RunSalesbot { .. }
-                | ActionKind::SendWebhook { .. }
-                | ActionKind::SendEmail { .. }
-                | ActionKind::ExecuteRule { .. }
-        );
-        if !guarded {
+        // The crash policy is the domain's, one exhaustive match per action type.
+        let replay = action.replay();
+        if !replay.is_recorded() {
             return self
                 .perform_action(scope, action, action_key, batch, owner)
                 .await;
@@ -550,7 +540,7 @@ impl Engine {
             }
             ActionClaim::InFlight => return Err(ActionError::InFlight),
             ActionClaim::LeaseLost => return Err(ActionError::LeaseLost),
-            ActionClaim::Abandoned if matches!(action, ActionKind::RunSalesbot { .. }) => {
+            ActionClaim::Abandoned if replay == Replay::Never => {
                 records::finish_action(
                     &self.db,
                     scope.account_id,
@@ -568,7 +558,7 @@ impl Engine {
                 );
                 return Err(ActionError::NotRepeated(SALESBOT_NOT_REPEATED));
             }
-            ActionClaim::Abandoned if self.landed(scope, action).await? => {
+            ActionClaim::Abandoned if replay == Replay::LookUp && self.landed(scope, action).await? => {
                 records::finish_action(
                     &self.db,
                     scope.account_id,
@@ -580,17 +570,19 @@ impl Engine {
                 .map_err(store)?;
                 return Ok(Some("found in Kommo after a restart".to_owned()));
             }
-            // Not found in Kommo (or a webhook, sent at least once): sent again.
+            // Not found in Kommo, a webhook (sent at least once, under the same key), or a rule
+            // call (its job was not queued): sent again.
             ActionClaim::Abandoned => {}
         }
         let result = self
             .perform_action(scope, action, action_key, batch, owner)
             .await;
-        // Rule calls and webhooks record their own end, together with the job they queue.
-        let finished = matches!(
-            action,
-            ActionKind::ExecuteRule { .. } | ActionKind::SendWebhook { .. }
-        );
+        // Rule calls and webhooks record their own end, together with the job they queue (a
+        // webhook's follow-up rule).
+        let finished = match replay {
+            Replay::DoneWithItsJob | Replay::ResendWithKey => true,
+            Replay::Repeat | Replay::LookUp | Replay::Never => false,
+        };
         if let (Ok(detail), false) = (&result, finished) {
             let recorded = records::finish_action(
                 &self.db,
@@ -651,8 +643,14 @@ impl Engine {
             ActionKind::CreateCompany { name, .. } => {
                 self.named_exists(scope, EntityKind::Companies, name).await
             }
-            ActionKind::CopyLead { name: Some(name) } => {
-                self.named_exists(scope, EntityKind::Leads, name).await
+            ActionKind::CopyLead { name } => {
+                // Unnamed, the copy is named after the lead (as `perform_action` names it).
+                let name = match (name, &scope.snapshot.lead) {
+                    (Some(name), _) => name.clone(),
+                    (None, Some(lead)) => format!("{} (copy)", lead.name),
+                    (None, None) => return Ok(false),
+                };
+                self.named_exists(scope, EntityKind::Leads, &name).await
             }
             ActionKind::SendEmail {
                 sender_user_id,
@@ -669,9 +667,18 @@ impl Engine {
                     .iter()
                     .any(|n| n.params.get("text").and_then(|t| t.as_str()) == Some(text.as_str())))
             }
-            // A rule call or a webhook's follow-up is queued in the transaction that marks it done;
-            // a webhook is sent again with its idempotency key; a Salesbot is handled by `perform`.
-            _ => Ok(false),
+            // Only actions that replay by looking up come here (`Replay::LookUp`).
+            ActionKind::ChangeFields { .. }
+            | ActionKind::ChangeTags { .. }
+            | ActionKind::ChangeStatus { .. }
+            | ActionKind::ChangeResponsible { .. }
+            | ActionKind::ChangeTask { .. }
+            | ActionKind::CancelDelayed { .. }
+            | ActionKind::ChatSubscription { .. }
+            | ActionKind::ChangeGlobalVariable { .. }
+            | ActionKind::SendWebhook { .. }
+            | ActionKind::RunSalesbot { .. }
+            | ActionKind::ExecuteRule { .. } => Ok(false),
         }
     }
 
