@@ -8,21 +8,39 @@ use serde_json::{json, Value};
 /// One row per action type: the smallest valid action of it, and how it replays.
 fn table() -> Vec<(Value, Replay)> {
     vec![
-        (json!({"type": "change_fields", "entity": "lead", "fields": []}), Replay::Repeat),
-        (json!({"type": "change_tags", "entity": "lead", "change": "add", "tags": "a"}), Replay::Repeat),
-        (json!({"type": "change_status", "pipeline_id": 1, "status_id": 2}), Replay::Repeat),
+        (
+            json!({"type": "change_fields", "entity": "lead", "fields": []}),
+            Replay::Repeat,
+        ),
+        (
+            json!({"type": "change_tags", "entity": "lead", "change": "add", "tags": "a"}),
+            Replay::Repeat,
+        ),
+        (
+            json!({"type": "change_status", "pipeline_id": 1, "status_id": 2}),
+            Replay::Repeat,
+        ),
         (
             json!({"type": "change_responsible", "entity": "lead", "user": {"user": 5}}),
             Replay::Repeat,
         ),
-        (json!({"type": "change_task", "entity": "lead", "scope": "all"}), Replay::Repeat),
+        (
+            json!({"type": "change_task", "entity": "lead", "scope": "all"}),
+            Replay::Repeat,
+        ),
         (json!({"type": "cancel_delayed"}), Replay::Repeat),
-        (json!({"type": "chat_subscription", "subscribe": true}), Replay::Repeat),
+        (
+            json!({"type": "chat_subscription", "subscribe": true}),
+            Replay::Repeat,
+        ),
         (
             json!({"type": "change_global_variable", "name": "n", "change": "set", "value": "1"}),
             Replay::Repeat,
         ),
-        (json!({"type": "add_note", "entity": "lead", "text": "hi"}), Replay::LookUp),
+        (
+            json!({"type": "add_note", "entity": "lead", "text": "hi"}),
+            Replay::LookUp,
+        ),
         (
             json!({"type": "create_task", "entity": "lead", "task_type_id": 1,
                    "complete_in_seconds": 60, "text": "call"}),
@@ -32,16 +50,31 @@ fn table() -> Vec<(Value, Replay)> {
             json!({"type": "send_email", "sender_user_id": 1, "template_id": 2}),
             Replay::LookUp,
         ),
-        (json!({"type": "create_lead", "name": "New"}), Replay::LookUp),
-        (json!({"type": "create_contact", "name": "Ann", "attach_to": "lead"}), Replay::LookUp),
-        (json!({"type": "create_company", "name": "Acme", "attach_to": "lead"}), Replay::LookUp),
+        (
+            json!({"type": "create_lead", "name": "New"}),
+            Replay::LookUp,
+        ),
+        (
+            json!({"type": "create_contact", "name": "Ann", "attach_to": "lead"}),
+            Replay::LookUp,
+        ),
+        (
+            json!({"type": "create_company", "name": "Acme", "attach_to": "lead"}),
+            Replay::LookUp,
+        ),
         (json!({"type": "copy_lead"}), Replay::LookUp),
         (
             json!({"type": "send_webhook", "method": "POST", "url": "https://hooks.example/"}),
             Replay::ResendWithKey,
         ),
-        (json!({"type": "run_salesbot", "entity": "lead", "bot_id": 3}), Replay::Never),
-        (json!({"type": "execute_rule", "entity": "lead", "rule_id": 4}), Replay::DoneWithItsJob),
+        (
+            json!({"type": "run_salesbot", "entity": "lead", "bot_id": 3}),
+            Replay::Never,
+        ),
+        (
+            json!({"type": "execute_rule", "entity": "lead", "rule_id": 4}),
+            Replay::DoneWithItsJob,
+        ),
     ]
 }
 
