@@ -1347,6 +1347,41 @@ pub enum ActionKind<T = Template> {
     },
 }
 
+/// How an action is performed again when its job is repeated after a crash, once its record
+/// says it was started but not finished: what reached Kommo (or the receiver) is unknown.
+///
+/// [`ActionKind::replay`] chooses one for every action with no wildcard, so a new action does
+/// not compile until it chooses too. The backend's executor keeps the record (`action_runs`) of
+/// every action that is not [`Replay::Repeat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Safe to repeat: it writes a state (a field, a tag, a stage, a user), and writing it twice
+    /// leaves what writing it once does. No record is kept.
+    Repeat,
+    /// Looked up: what the first attempt would have made (a note or task by its text, an entity
+    /// by its name) is searched for; found, the action is done, else it is sent again.
+    LookUp,
+    /// Sent again with the same key: at least once, each send carrying one idempotency key per
+    /// action run, so the receiver can drop a duplicate.
+    ResendWithKey,
+    /// Never repeated: a second send would act twice where nobody can undo it (a Salesbot
+    /// messaging the client), so it is recorded done and shown as an error for a person to check.
+    Never,
+    /// Done with its job: the job it queues and its done mark are written in one transaction,
+    /// so one started but not done queued nothing and is simply done again.
+    DoneWithItsJob,
+}
+
+impl Replay {
+    /// Whether the action is recorded in `action_runs` (started before it is sent, done after).
+    pub fn is_recorded(self) -> bool {
+        match self {
+            Replay::Repeat => false,
+            Replay::LookUp | Replay::ResendWithKey | Replay::Never | Replay::DoneWithItsJob => true,
+        }
+    }
+}
+
 impl<T> ActionKind<T> {
     /// The snake_case name of the action type.
     pub fn name(&self) -> &'static str {
@@ -1369,6 +1404,34 @@ impl<T> ActionKind<T> {
             ActionKind::ChatSubscription { .. } => "chat_subscription",
             ActionKind::CancelDelayed { .. } => "cancel_delayed",
             ActionKind::ChangeGlobalVariable { .. } => "change_global_variable",
+        }
+    }
+
+    /// How this action replays after a crash (see [`Replay`]). No wildcard: a new action must
+    /// choose.
+    pub fn replay(&self) -> Replay {
+        match self {
+            ActionKind::ChangeFields { .. }
+            | ActionKind::ChangeTags { .. }
+            | ActionKind::ChangeStatus { .. }
+            | ActionKind::ChangeResponsible { .. }
+            | ActionKind::ChangeTask { .. }
+            | ActionKind::CancelDelayed { .. }
+            // Refused before anything is sent.
+            | ActionKind::ChatSubscription { .. } => Replay::Repeat,
+            // Known gap: "append" and "calculate" change the variable again when a job is
+            // repeated after a crash between the change and the end of the run.
+            ActionKind::ChangeGlobalVariable { .. } => Replay::Repeat,
+            ActionKind::AddNote { .. }
+            | ActionKind::CreateTask { .. }
+            | ActionKind::SendEmail { .. }
+            | ActionKind::CreateLead { .. }
+            | ActionKind::CreateContact { .. }
+            | ActionKind::CreateCompany { .. }
+            | ActionKind::CopyLead { .. } => Replay::LookUp,
+            ActionKind::SendWebhook { .. } => Replay::ResendWithKey,
+            ActionKind::RunSalesbot { .. } => Replay::Never,
+            ActionKind::ExecuteRule { .. } => Replay::DoneWithItsJob,
         }
     }
 

@@ -25,7 +25,6 @@ use serde_json::{json, Value};
 
 on_both_databases!(
     every_event_kind_of_the_manual_starts_its_rule,
-    task_responsible_changed_starts_a_rule,
 );
 
 /// The entity types the manual's events are about.
@@ -217,7 +216,7 @@ enum Row {
 }
 
 impl Row {
-    /// Every row but the task's responsible change (see `task_responsible_changed_starts_a_rule`).
+    /// Every row.
     fn table() -> Vec<Row> {
         let mut rows = Vec::new();
         for kind in Kind::ALL {
@@ -227,7 +226,7 @@ impl Row {
                 Row::ResponsibleChanged(kind),
             ]);
         }
-        rows.extend([Row::TaskAdded, Row::TaskUpdated]);
+        rows.extend([Row::TaskAdded, Row::TaskUpdated, Row::TaskResponsibleChanged]);
         for kind in Kind::ALL {
             rows.extend(NoteCase::ALL.map(|case| Row::Note(kind, case)));
         }
@@ -338,15 +337,6 @@ async fn every_event_kind_of_the_manual_starts_its_rule(database: Database) {
         rows.len(),
         failures.join("\n")
     );
-}
-
-/// The manual's "task responsible changed" row, apart so it can be enabled in the table once
-/// the engine starts rules on it (issue 14, item 5).
-async fn task_responsible_changed_starts_a_rule(database: Database) {
-    let stack = Stack::start(database, default_seed()).await;
-    subscribe_as_production(&stack);
-    let result = run_row(&stack, &mut Shared::default(), Row::TaskResponsibleChanged).await;
-    assert!(result.is_ok(), "{result:?}");
 }
 
 /// Arranges a row, fires its event, and checks that its rule ran.
