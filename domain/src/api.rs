@@ -572,6 +572,47 @@ pub struct DayUsage {
     pub errors: i64,
 }
 
+/// The statistics of an account (`GET /api/v1/account/stats`). Months and days are calendar
+/// ones in UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AccountStats {
+    /// Jobs due now: waiting for a worker or running.
+    pub queue_length: i64,
+    /// Jobs that wait for their time (timers, delayed actions, birthdays): not a backlog.
+    pub delayed_jobs: i64,
+    /// Jobs that failed for good.
+    pub dead_jobs: i64,
+    /// The calendar month (UTC) of the counters below, e.g. `2026-11`.
+    pub month: String,
+    /// Kommo operations performed this month.
+    pub operations_this_month: i64,
+    /// Executions that ended in an error this month.
+    pub errors_this_month: i64,
+    /// The month before, e.g. `2026-10`.
+    pub previous_month: String,
+    /// Kommo operations performed in the month before.
+    pub operations_previous_month: i64,
+    /// Kommo operations performed since the account's first run.
+    pub operations_total: i64,
+    /// Executions that ended in an error since the account's first run.
+    pub errors_total: i64,
+    /// This month's days that saw any run, oldest first.
+    pub operations_by_day: Vec<DayUsage>,
+}
+
+/// An account's settings that Kommo's API does not expose (`GET/PUT /api/v1/account/settings`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    /// The account's working hours in its timezone, by weekday (`mon` … `sun`); an interval
+    /// whose `to` is not after its `from` runs past midnight. None: every moment is outside.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "serde_json::Value"))]
+    pub working_hours: crate::snapshot::WeeklyHours,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -479,6 +479,18 @@ async fn the_working_hours_condition_reads_the_accounts_hours_at_the_injected_ti
         (422, json!("invalid")),
         "{problem}"
     );
+    // The problem points at its field, so the Settings tab shows it there.
+    assert_eq!(
+        (
+            problem["errors"][0]["path"].clone(),
+            problem["errors"][0]["code"].clone()
+        ),
+        (
+            json!("/working_hours/intervals/0/to"),
+            json!("empty_interval")
+        ),
+        "{problem}"
+    );
 
     // 2026-11-23 is a Monday: 13:00 in Berlin is inside.
     let monday = lead_now("Monday 13:00");

@@ -6,7 +6,7 @@
 use axum::{extract::State, Json};
 
 use super::{body::ApiJson, ApiError};
-use domain::api::RuleStats;
+use domain::api::{AccountStats, RuleStats};
 use serde::Serialize;
 
 use super::{
@@ -20,8 +20,7 @@ use crate::{
     startup::AppState,
     store::{
         account_settings::{self, AccountSettings},
-        accounts,
-        execution_log::{self, AccountStats},
+        accounts, execution_log,
     },
 };
 
@@ -100,10 +99,14 @@ async fn settings(
     ))
 }
 
-/// Settings as a request body: refused with 422 and a sentence when they cannot be kept.
+/// Settings as a request body: refused with 422, a sentence and a pointer per problem when they
+/// cannot be kept.
 pub(super) fn checked_settings(input: AccountSettings) -> ApiResult<AccountSettings> {
-    account_settings::check(&input).map_err(|why| ApiError::unprocessable("invalid", why))?;
-    Ok(input)
+    let errors = account_settings::check(&input);
+    match errors.first() {
+        None => Ok(input),
+        Some(first) => Err(ApiError::invalid(first.message.clone(), errors)),
+    }
 }
 
 async fn save_settings(

@@ -4,8 +4,8 @@
 //! but no working hours, so an administrator sets them here, and the condition "inside working
 //! hours / day off" reads them.
 
-use domain::snapshot::WeeklyHours;
-use serde::{Deserialize, Serialize};
+pub use domain::api::AccountSettings;
+use domain::api::FieldError;
 use sqlx::Row;
 
 use super::StoreError;
@@ -14,33 +14,34 @@ use crate::{clock::Millis, db::Db};
 /// The most intervals the working hours may have (a few per weekday).
 pub const MAX_INTERVALS: usize = 50;
 
-/// An account's settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccountSettings {
-    /// The account's working hours in its timezone, by weekday (`mon` … `sun`); an interval
-    /// whose `to` is not after its `from` runs past midnight. None: every moment is outside.
-    #[serde(default)]
-    #[schemars(with = "serde_json::Value")]
-    pub working_hours: WeeklyHours,
-}
-
-/// Why settings are refused.
-pub fn check(settings: &AccountSettings) -> Result<(), String> {
+/// Why settings are refused: one problem per field, each with a JSON pointer into the request
+/// body (`/working_hours/intervals/2/to`), so the widget shows it at the field. Empty: they can
+/// be kept.
+pub fn check(settings: &AccountSettings) -> Vec<FieldError> {
     let intervals = &settings.working_hours.intervals;
     if intervals.len() > MAX_INTERVALS {
-        return Err(format!(
-            "Working hours have at most {MAX_INTERVALS} intervals, not {}.",
-            intervals.len()
-        ));
+        return vec![FieldError {
+            path: "/working_hours/intervals".into(),
+            code: "too_many_intervals".into(),
+            message: format!(
+                "Working hours have at most {MAX_INTERVALS} intervals, not {}.",
+                intervals.len()
+            ),
+        }];
     }
-    if let Some(i) = intervals.iter().position(|i| i.from == i.to) {
-        return Err(format!(
-            "Interval {} starts and ends at the same time; give it a length.",
-            i + 1
-        ));
-    }
-    Ok(())
+    intervals
+        .iter()
+        .enumerate()
+        .filter(|(_, interval)| interval.from == interval.to)
+        .map(|(i, _)| FieldError {
+            path: format!("/working_hours/intervals/{i}/to"),
+            code: "empty_interval".into(),
+            message: format!(
+                "Interval {} starts and ends at the same time; give it a length.",
+                i + 1
+            ),
+        })
+        .collect()
 }
 
 /// The account's settings (the defaults when none were saved).

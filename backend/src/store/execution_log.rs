@@ -3,7 +3,7 @@
 //! (so the runs of one entity answer "why not"); per account and calendar month and day (UTC), the
 //! operations performed and the errors met; per rule, its runs, fires, errors and last run.
 
-use domain::api::{DayUsage, EntityRun, RuleStats, Verdict};
+use domain::api::{AccountStats, DayUsage, EntityRun, RuleStats, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
@@ -106,33 +106,6 @@ impl From<Execution> for domain::api::ExecutionEntry {
             trace: entry.trace,
         }
     }
-}
-
-/// The statistics of an account. Months and days are calendar ones in UTC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct AccountStats {
-    /// Jobs due now: waiting for a worker or running.
-    pub queue_length: i64,
-    /// Jobs that wait for their time (timers, delayed actions, birthdays): not a backlog.
-    pub delayed_jobs: i64,
-    /// Jobs that failed for good.
-    pub dead_jobs: i64,
-    /// The calendar month (UTC) of the counters below, e.g. `2026-11`.
-    pub month: String,
-    /// Kommo operations performed this month.
-    pub operations_this_month: i64,
-    /// Executions that ended in an error this month.
-    pub errors_this_month: i64,
-    /// The month before, e.g. `2026-10`.
-    pub previous_month: String,
-    /// Kommo operations performed in the month before.
-    pub operations_previous_month: i64,
-    /// Kommo operations performed since the account's first run.
-    pub operations_total: i64,
-    /// Executions that ended in an error since the account's first run.
-    pub errors_total: i64,
-    /// This month's days that saw any run, oldest first.
-    pub operations_by_day: Vec<DayUsage>,
 }
 
 fn utc(now: Millis) -> chrono::DateTime<chrono::Utc> {

@@ -1,12 +1,18 @@
 //! The widget's page under Settings: the account Rulebook serves, then the rules, the debugger,
-//! the global variables, statistics, webhook receivers and trigger links, one tab each (tabs live
-//! in memory: the URL is Kommo's).
+//! the global variables, statistics, the account's settings (working hours), webhook receivers and
+//! trigger links, one tab each (tabs live in memory: the URL is Kommo's).
 
 use yew::prelude::*;
 
 use super::{
-    debugger::Debugger, links::Links, rules::Rules, statistics::Statistics, variables::Variables,
-    webhooks::Webhooks, PageProps,
+    debugger::Debugger,
+    links::Links,
+    rules::Rules,
+    settings::{HoursDraft, Settings},
+    statistics::Statistics,
+    variables::Variables,
+    webhooks::Webhooks,
+    PageProps,
 };
 use crate::{components::ErrorNotice, hooks::use_me, state::Remote};
 
@@ -17,6 +23,7 @@ enum Tab {
     Debugger,
     Variables,
     Statistics,
+    Settings,
     Webhooks,
     Links,
 }
@@ -31,6 +38,8 @@ pub fn advanced_settings(props: &PageProps) -> Html {
     let opened = props.context.open_runs_of;
     let tab = use_state(|| opened.map_or(Tab::Rules, |_| Tab::Debugger));
     let runs_of = use_state(|| opened);
+    // The working hours being edited outlive a switch to another tab.
+    let hours_draft = use_state(|| None::<HoursDraft>);
     let nav = super::Nav {
         show_runs: {
             let (tab, runs_of) = (tab.clone(), runs_of.clone());
@@ -65,6 +74,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
     };
     // Tabs in the ARIA tabs pattern (role=tab in a tablist, the chosen one aria-selected), so
     // assistive technology and the screens test find every tab, those added later included.
+    let hours_dirty = (*hours_draft).as_ref().is_some_and(HoursDraft::dirty);
     let tab_button = |which: Tab, key: &'static str| {
         let (tab, new_rule) = (tab.clone(), new_rule.clone());
         let selected = *tab == which;
@@ -78,6 +88,10 @@ pub fn advanced_settings(props: &PageProps) -> Html {
             <button type="button" role="tab" aria-selected={selected.to_string()} aria-controls="rb-tabpanel"
                 {class} data-testid={format!("tab-{key}")} {onclick}>
                 { t.get(key) }
+                // Unsaved working hours are marked on their tab while another tab is open.
+                if which == Tab::Settings && hours_dirty {
+                    <span class="rb-tab-dirty" title={t.get("hours_unsaved").to_string()} aria-hidden="true">{ " •" }</span>
+                }
             </button>
         }
     };
@@ -86,6 +100,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
         Tab::Debugger => html! { <Debugger ..props.clone() /> },
         Tab::Variables => html! { <Variables ..props.clone() /> },
         Tab::Statistics => html! { <Statistics ..props.clone() /> },
+        Tab::Settings => html! { <Settings page={props.clone()} draft={hours_draft.clone()} /> },
         Tab::Webhooks => html! { <Webhooks ..props.clone() /> },
         Tab::Links => html! { <Links ..props.clone() /> },
     };
@@ -109,6 +124,7 @@ pub fn advanced_settings(props: &PageProps) -> Html {
                 { tab_button(Tab::Debugger, "tab_debugger") }
                 { tab_button(Tab::Variables, "tab_variables") }
                 { tab_button(Tab::Statistics, "tab_statistics") }
+                { tab_button(Tab::Settings, "tab_settings") }
                 { tab_button(Tab::Webhooks, "tab_webhooks") }
                 { tab_button(Tab::Links, "tab_links") }
             </nav>

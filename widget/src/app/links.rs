@@ -18,7 +18,7 @@ use crate::{
     components::controls::{Button, ButtonKind, Select, SelectOption, TextInput},
     components::copy::CopyButton,
     components::ErrorNotice,
-    hooks::use_remote,
+    hooks::{use_remote, use_row_actions, RowAction},
     i18n::Texts,
     services::{self, TriggerLink},
     state::{Remote, UiError},
@@ -204,26 +204,18 @@ pub fn links(props: &PageProps) -> Html {
             });
         })
     };
-    let act = {
-        let (backend, reload, error) = (props.backend.clone(), list.reload.clone(), error.clone());
-        move |rotate: bool, id: i64| {
-            let (backend, reload, error) = (backend.clone(), reload.clone(), error.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                let done = if rotate {
-                    services::rotate_link(&backend, id).await.map(drop)
-                } else {
-                    services::delete_link(&backend, id).await
-                };
-                match done {
-                    Ok(()) => {
-                        error.set(None);
-                        reload.emit(());
-                    }
-                    Err(e) => error.set(Some(e)),
-                }
-            });
-        }
-    };
+    // Rotate and delete: each after its question, then the list again.
+    let row_actions = use_row_actions(
+        &props.backend,
+        list.reload.clone(),
+        error.clone(),
+        |backend, action, id| async move {
+            match action {
+                RowAction::Rotate => services::rotate_link(&backend, id).await.map(drop),
+                RowAction::Delete => services::delete_link(&backend, id).await,
+            }
+        },
+    );
 
     if let Remote::Failed(UiError::Forbidden { .. }) = &*list.state {
         return html! {
@@ -352,16 +344,16 @@ pub fn links(props: &PageProps) -> Html {
                         draft.set(Some(d.clone()));
                     })
                 };
-                let rotate = {
-                    let (act, id) = (act.clone(), l.id);
-                    let question = t.get("links_rotate_confirm").replace("{name}", &name);
-                    Callback::from(move |_| if gloo::dialogs::confirm(&question) { act(true, id) })
-                };
-                let delete = {
-                    let (act, id) = (act.clone(), l.id);
-                    let question = t.get("links_delete_confirm").replace("{name}", &name);
-                    Callback::from(move |_| if gloo::dialogs::confirm(&question) { act(false, id) })
-                };
+                let rotate = row_actions.on_confirmed(
+                    RowAction::Rotate,
+                    l.id,
+                    t.get("links_rotate_confirm").replace("{name}", &name),
+                );
+                let delete = row_actions.on_confirmed(
+                    RowAction::Delete,
+                    l.id,
+                    t.get("links_delete_confirm").replace("{name}", &name),
+                );
                 html! {
                     <tr key={l.id}>
                         <td>{ name.clone() }

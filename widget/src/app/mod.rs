@@ -9,6 +9,7 @@ mod entity_card;
 mod links;
 mod rules;
 mod salesbot;
+mod settings;
 mod statistics;
 mod variables;
 mod webhooks;

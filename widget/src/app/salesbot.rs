@@ -94,8 +94,9 @@ pub fn salesbot_step(props: &PageProps) -> Html {
         }
     };
     html! {
+        // The host page already heads the step with its title: the section keeps it only as its
+        // accessible name.
         <section class="rb-page rb-salesbot-step" data-location="salesbot_designer" aria-label={t.get("salesbot_title").to_string()}>
-            <h2>{ t.get("salesbot_title") }</h2>
             { body }
         </section>
     }

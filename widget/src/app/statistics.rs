@@ -2,8 +2,7 @@
 //! the previous month with a small chart of operations per day, errors, dead jobs with retry, and
 //! each rule's runs, fires and errors.
 
-use domain::api::{DayUsage, JobInfo, RuleStats};
-use serde::Deserialize;
+use domain::api::{AccountStats, DayUsage, JobInfo, RuleStats};
 use yew::prelude::*;
 
 use super::PageProps;
@@ -14,33 +13,6 @@ use crate::{
     services,
     state::{Remote, UiError},
 };
-
-/// `GET /api/v1/account/stats`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct AccountStats {
-    /// Jobs due now.
-    pub queue_length: i64,
-    /// Jobs waiting for their time (timers).
-    pub delayed_jobs: i64,
-    /// Jobs that failed for good.
-    pub dead_jobs: i64,
-    /// This month, `2026-12`.
-    pub month: String,
-    /// Kommo operations this month.
-    pub operations_this_month: i64,
-    /// Runs that ended in an error this month.
-    pub errors_this_month: i64,
-    /// The previous month.
-    pub previous_month: String,
-    /// Its operations.
-    pub operations_previous_month: i64,
-    /// Operations since the start.
-    pub operations_total: i64,
-    /// Errors since the start.
-    pub errors_total: i64,
-    /// This month's days.
-    pub operations_by_day: Vec<DayUsage>,
-}
 
 /// The bars of the chart: (x, y, width, height, day, operations) in a 100-high box, one bar per day.
 pub fn bars(days: &[DayUsage], width: f64) -> Vec<(f64, f64, f64, f64, String, i64)> {

@@ -22,7 +22,7 @@ use crate::{
     components::controls::{Button, ButtonKind, TextInput},
     components::copy::CopyButton,
     components::ErrorNotice,
-    hooks::use_remote,
+    hooks::{use_remote, use_row_actions, RowAction},
     i18n::Texts,
     services::{self, Receiver, ReceiverRequest},
     state::{Remote, UiError},
@@ -228,26 +228,17 @@ pub fn webhooks(props: &PageProps) -> Html {
         })
     };
     // Rotate and delete: each after its question, then the list again.
-    let act = {
-        let (backend, reload, error) = (props.backend.clone(), list.reload.clone(), error.clone());
-        move |rotate: bool, id: i64| {
-            let (backend, reload, error) = (backend.clone(), reload.clone(), error.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                let done = if rotate {
-                    services::rotate_receiver(&backend, id).await.map(drop)
-                } else {
-                    services::delete_receiver(&backend, id).await
-                };
-                match done {
-                    Ok(()) => {
-                        error.set(None);
-                        reload.emit(());
-                    }
-                    Err(e) => error.set(Some(e)),
-                }
-            });
-        }
-    };
+    let row_actions = use_row_actions(
+        &props.backend,
+        list.reload.clone(),
+        error.clone(),
+        |backend, action, id| async move {
+            match action {
+                RowAction::Rotate => services::rotate_receiver(&backend, id).await.map(drop),
+                RowAction::Delete => services::delete_receiver(&backend, id).await,
+            }
+        },
+    );
 
     let name_form = (*form).clone().map(|f| {
         let problem = check_name(&f.name);
@@ -315,24 +306,16 @@ pub fn webhooks(props: &PageProps) -> Html {
                     let (form, id, name) = (form.clone(), r.id, name.clone());
                     Callback::from(move |_| form.set(Some(NameForm { id: Some(id), name: name.clone() })))
                 };
-                let rotate = {
-                    let (act, id) = (act.clone(), r.id);
-                    let question = t.get("webhooks_rotate_confirm").replace("{name}", &name);
-                    Callback::from(move |_| {
-                        if gloo::dialogs::confirm(&question) {
-                            act(true, id)
-                        }
-                    })
-                };
-                let delete = {
-                    let (act, id) = (act.clone(), r.id);
-                    let question = t.get("webhooks_delete_confirm").replace("{name}", &name);
-                    Callback::from(move |_| {
-                        if gloo::dialogs::confirm(&question) {
-                            act(false, id)
-                        }
-                    })
-                };
+                let rotate = row_actions.on_confirmed(
+                    RowAction::Rotate,
+                    r.id,
+                    t.get("webhooks_rotate_confirm").replace("{name}", &name),
+                );
+                let delete = row_actions.on_confirmed(
+                    RowAction::Delete,
+                    r.id,
+                    t.get("webhooks_delete_confirm").replace("{name}", &name),
+                );
                 html! {
                     <tr key={r.id} class={classes!(is_open.then_some("rb-row-open"))}>
                         <td>

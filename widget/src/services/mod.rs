@@ -7,8 +7,8 @@ use crate::{
     state::{decode, UiError},
 };
 use domain::api::{
-    Cancelled, EntityRun, ExecutionEntry, JobInfo, Launch, Me, Queued, RuleRecord, RuleSummary,
-    RunRule, SaveRule, Variable,
+    AccountSettings, Cancelled, EntityRun, ExecutionEntry, JobInfo, Launch, Me, Queued, RuleRecord,
+    RuleSummary, RunRule, SaveRule, Variable,
 };
 
 /// Sends a request through the bridge and decodes the answer.
@@ -184,6 +184,19 @@ pub async fn cancel_launch(backend: &Backend, id: i64) -> Result<Launch, UiError
 /// `GET /api/v1/account/schema`: the account's pipelines, users, fields, task types, tags, bots.
 pub async fn schema(backend: &Backend) -> Result<domain::schema::Schema, UiError> {
     request(backend, "GET", "/api/v1/account/schema", None).await
+}
+
+/// `GET /api/v1/account/settings`: the account's working hours.
+pub async fn account_settings(backend: &Backend) -> Result<AccountSettings, UiError> {
+    request(backend, "GET", "/api/v1/account/settings", None).await
+}
+
+/// `PUT /api/v1/account/settings` (administrators): the settings as kept.
+pub async fn save_account_settings(
+    backend: &Backend,
+    body: &AccountSettings,
+) -> Result<AccountSettings, UiError> {
+    request(backend, "PUT", "/api/v1/account/settings", json(body)).await
 }
 
 /// Sends a request whose answer carries nothing to read (a `204 No Content` delete, a move): any
