@@ -23,9 +23,7 @@ use rulebook_e2e::{
 };
 use serde_json::{json, Value};
 
-on_both_databases!(
-    every_event_kind_of_the_manual_starts_its_rule,
-);
+on_both_databases!(every_event_kind_of_the_manual_starts_its_rule,);
 
 /// The entity types the manual's events are about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -226,7 +224,11 @@ impl Row {
                 Row::ResponsibleChanged(kind),
             ]);
         }
-        rows.extend([Row::TaskAdded, Row::TaskUpdated, Row::TaskResponsibleChanged]);
+        rows.extend([
+            Row::TaskAdded,
+            Row::TaskUpdated,
+            Row::TaskResponsibleChanged,
+        ]);
         for kind in Kind::ALL {
             rows.extend(NoteCase::ALL.map(|case| Row::Note(kind, case)));
         }
