@@ -16,6 +16,7 @@ use crate::rule::{
     Trigger,
 };
 use crate::snapshot::Snapshot;
+use crate::zone::Zone;
 use crate::template::{RenderLimits, Template};
 use crate::timer;
 use crate::value::{
@@ -486,7 +487,7 @@ impl CompiledRule {
         } else if rule
             .active_hours
             .as_ref()
-            .is_some_and(|h| !h.contains_instant(context.now, snapshot.account.timezone))
+            .is_some_and(|h| !h.contains_instant(context.now, &snapshot.account.timezone))
         {
             Some((Outcome::OutsideActiveHours, BlockStatus::NotRun))
         } else if rule.frequency.once_per_entity && context.state.fired_once {
@@ -1106,7 +1107,7 @@ enum Moment {
 }
 
 impl Moment {
-    fn date(self, timezone: chrono_tz::Tz) -> NaiveDate {
+    fn date(self, timezone: &Zone) -> NaiveDate {
         match self {
             Moment::Date(d) => d,
             Moment::Instant(i) => local_date(i, timezone),

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::FieldError;
 use crate::eval::{check_regex, text_eq};
+use crate::zone::Zone;
 use crate::path::{
     ClockField, EntityField, EntityRole, EntityType, EventField, Path, TaskAggregate, TaskField,
 };
@@ -857,7 +858,7 @@ impl<'a> Validator<'a> {
             },
             Operator::Before | Operator::After | Operator::On => match literal {
                 Literal::Number(_) => None,
-                Literal::Text(t) if parse_date(t, chrono_tz::UTC).is_some() => None,
+                Literal::Text(t) if parse_date(t, &Zone::utc()).is_some() => None,
                 _ => Some((
                     ProblemCode::BadOperand,
                     format!("'{}' compares with a date such as 2024-05-01", op.name()),
@@ -1091,7 +1092,7 @@ impl<'a> Validator<'a> {
                 .is_none()
                 .then(|| format!("field {id} is a number, and '{text}' is not")),
             FieldType::Date | FieldType::DateTime | FieldType::Birthday => {
-                parse_date(text, chrono_tz::UTC)
+                parse_date(text, &Zone::utc())
                     .is_none()
                     .then(|| format!("field {id} is a date, and '{text}' is not"))
             }
