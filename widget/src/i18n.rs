@@ -12,7 +12,7 @@ fn english() -> &'static BTreeMap<String, String> {
         let file: serde_json::Value = serde_json::from_str(include_str!("../../i18n/en.json"))
             .unwrap_or(serde_json::Value::Null);
         file.get("ui")
-            .and_then(|ui| serde_json::from_value(ui.clone()).ok())
+            .and_then(|ui| crate::json::from_value(ui).ok())
             .unwrap_or_default()
     })
 }

@@ -1144,7 +1144,7 @@ pub fn kind_form(props: &KindFormProps) -> Html {
             let on_method = edit(k, on, |k, v: String| {
                 if let (ActionKind::SendWebhook { method, .. }, Ok(m)) = (
                     k,
-                    serde_json::from_value::<HttpMethod>(serde_json::Value::String(v)),
+                    crate::json::from_name::<HttpMethod>(&v),
                 ) {
                     *method = m;
                 }
