@@ -16,12 +16,12 @@ use crate::rule::{
     Trigger,
 };
 use crate::snapshot::Snapshot;
-use crate::zone::Zone;
 use crate::template::{RenderLimits, Template};
 use crate::timer;
 use crate::value::{
     local_date, parse_date, ListValue, ParsedDate, Scope, TraceValue, Value, ValueKind, Variables,
 };
+use crate::zone::Zone;
 
 /// Compiled-program size cap for `matches_regex` patterns, in bytes.
 pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;

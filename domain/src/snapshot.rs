@@ -5,8 +5,8 @@
 //!
 //! The backend builds a snapshot from Kommo's REST API; the engine only reads it.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
 use crate::zone::Zone;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
 use crate::path::{EntityRole, EntityType, UtmField};

@@ -26,8 +26,8 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::path::{Path, PathError};
-use crate::zone::Zone;
 use crate::value::{parse_date, parse_number, write_number, ParsedDate, Scope, Value};
+use crate::zone::Zone;
 
 /// The longest template source accepted, in bytes.
 pub const MAX_TEMPLATE_BYTES: usize = 100_000;

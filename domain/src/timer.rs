@@ -3,8 +3,8 @@
 //! the day before a DST change still runs at 10:00 local time); seconds, minutes and hours are
 //! exact durations.
 
-use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveTime, Utc, Weekday};
 use crate::zone::Zone;
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveTime, Utc, Weekday};
 
 use crate::path::Path;
 use crate::rule::{Recurrence, TimeUnit, Timer, Trigger};

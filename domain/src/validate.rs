@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::FieldError;
 use crate::eval::{check_regex, text_eq};
-use crate::zone::Zone;
 use crate::path::{
     ClockField, EntityField, EntityRole, EntityType, EventField, Path, TaskAggregate, TaskField,
 };
@@ -25,6 +24,7 @@ use crate::rule::{
 use crate::snapshot::FieldType;
 use crate::template::{Calc, ExprValue, Node, Template};
 use crate::value::{parse_date, parse_number};
+use crate::zone::Zone;
 
 /// Most blocks in a rule.
 pub const MAX_BLOCKS: usize = 50;

@@ -6,10 +6,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use chrono::{
-    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
-};
 use crate::zone::Zone;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Direction, Event, EventKind};
@@ -404,7 +402,8 @@ pub fn local_to_utc(local: NaiveDateTime, timezone: &Zone) -> Option<DateTime<Ut
             for step in 1..=16 {
                 let earlier = local.checked_sub_signed(chrono::Duration::minutes(15 * step))?;
                 if let chrono::LocalResult::Single(offset)
-                | chrono::LocalResult::Ambiguous(_, offset) = timezone.offset_from_local(&earlier)
+                | chrono::LocalResult::Ambiguous(_, offset) =
+                    timezone.offset_from_local(&earlier)
                 {
                     return to_utc(offset);
                 }

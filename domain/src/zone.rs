@@ -41,7 +41,9 @@ impl UtcOffsets {
             .iter()
             .map(|(at, _)| *at)
             .chain(std::iter::once(i64::MAX));
-        starts.zip(ends).map(|((start, offset), end)| (start, end, offset))
+        starts
+            .zip(ends)
+            .map(|((start, offset), end)| (start, end, offset))
     }
 }
 
@@ -49,7 +51,10 @@ impl UtcOffsets {
 enum Repr {
     #[cfg(feature = "tz")]
     Iana(chrono_tz::Tz),
-    Offsets { name: String, offsets: UtcOffsets },
+    Offsets {
+        name: String,
+        offsets: UtcOffsets,
+    },
 }
 
 /// A timezone: see the module's documentation. It is written and read in JSON as its IANA name.
@@ -263,7 +268,7 @@ mod tests {
             at += chrono::Duration::minutes(30);
         }
         for wall in [
-            local(2024, 3, 31, 2, 30), // the gap
+            local(2024, 3, 31, 2, 30),  // the gap
             local(2024, 10, 27, 2, 30), // twice
             local(2025, 7, 1, 12, 0),
             local(2025, 12, 31, 23, 59),
@@ -289,12 +294,23 @@ mod tests {
                 changes: vec![(utc(2024, 3, 31, 1, 0).timestamp(), 7200)],
             },
         );
-        assert_eq!(zone.offset_at(utc(1990, 1, 1, 0, 0)).local_minus_utc(), 3600);
-        assert_eq!(zone.offset_at(utc(2090, 1, 1, 0, 0)).local_minus_utc(), 7200);
+        assert_eq!(
+            zone.offset_at(utc(1990, 1, 1, 0, 0)).local_minus_utc(),
+            3600
+        );
+        assert_eq!(
+            zone.offset_at(utc(2090, 1, 1, 0, 0)).local_minus_utc(),
+            7200
+        );
         assert_eq!(
             serde_json::to_string(&zone).unwrap(),
             "\"Europe/Berlin\"".to_string()
         );
-        assert_eq!(Zone::utc().offset_at(utc(2024, 6, 1, 0, 0)).local_minus_utc(), 0);
+        assert_eq!(
+            Zone::utc()
+                .offset_at(utc(2024, 6, 1, 0, 0))
+                .local_minus_utc(),
+            0
+        );
     }
 }

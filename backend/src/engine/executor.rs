@@ -401,9 +401,9 @@ pub fn field_write(
                     let at = match domain::value::parse_date(value, &facts.timezone.into()) {
                         Some(domain::value::ParsedDate::Instant(at)) => at,
                         Some(domain::value::ParsedDate::Date(day)) => {
-                            domain::value::start_of_day(day, &facts.timezone.into()).ok_or_else(|| {
-                                ActionError::BadValue(format!("{value:?} is not a date"))
-                            })?
+                            domain::value::start_of_day(day, &facts.timezone.into()).ok_or_else(
+                                || ActionError::BadValue(format!("{value:?} is not a date")),
+                            )?
                         }
                         None => {
                             return Err(ActionError::BadValue(format!(

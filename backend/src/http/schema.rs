@@ -48,7 +48,7 @@ fn with_offsets(schema: &Schema, state: &AppState) -> Schema {
     let mut schema = schema.clone();
     let now = chrono::DateTime::from_timestamp_millis(state.clock.now_ms()).unwrap_or_default();
     let years = |n: i64| chrono::Duration::days(365 * n);
-    schema.utc_offsets = Zone::named(&schema.timezone)
-        .map(|zone| zone.utc_offsets(now - years(2), now + years(10)));
+    schema.utc_offsets =
+        Zone::named(&schema.timezone).map(|zone| zone.utc_offsets(now - years(2), now + years(10)));
     schema
 }
