@@ -21,6 +21,7 @@ use crate::timer;
 use crate::value::{
     local_date, parse_date, ListValue, ParsedDate, Scope, TraceValue, Value, ValueKind, Variables,
 };
+use crate::zone::Zone;
 
 /// Compiled-program size cap for `matches_regex` patterns, in bytes.
 pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
@@ -486,7 +487,7 @@ impl CompiledRule {
         } else if rule
             .active_hours
             .as_ref()
-            .is_some_and(|h| !h.contains_instant(context.now, snapshot.account.timezone))
+            .is_some_and(|h| !h.contains_instant(context.now, &snapshot.account.timezone))
         {
             Some((Outcome::OutsideActiveHours, BlockStatus::NotRun))
         } else if rule.frequency.once_per_entity && context.state.fired_once {
@@ -1106,7 +1107,7 @@ enum Moment {
 }
 
 impl Moment {
-    fn date(self, timezone: chrono_tz::Tz) -> NaiveDate {
+    fn date(self, timezone: &Zone) -> NaiveDate {
         match self {
             Moment::Date(d) => d,
             Moment::Instant(i) => local_date(i, timezone),

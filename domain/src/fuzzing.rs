@@ -13,6 +13,7 @@ use crate::snapshot::{EntitySnapshot, Snapshot};
 use crate::template::{parse, print, render_into, RenderLimits};
 use crate::validate::{validate, Schema};
 use crate::value::{Scope, Variables};
+use crate::zone::Zone;
 
 /// `template_parse`: any text parses or fails with a position inside the text; a parsed template
 /// prints back to text that parses to the same AST, and renders within its limits.
@@ -30,7 +31,7 @@ pub fn template_parse(data: &[u8]) {
                 "print/parse round trip of {source:?} via {printed:?}"
             );
 
-            let mut snapshot = Snapshot::empty(chrono_tz::Europe::Berlin);
+            let mut snapshot = Snapshot::empty(Zone::of_account("Europe/Berlin", None));
             snapshot.lead = Some(EntitySnapshot {
                 id: 1,
                 name: "Lead".into(),
@@ -71,7 +72,7 @@ pub fn rule_json(data: &[u8]) {
     assert_eq!(again, rule, "write/read round trip");
     let _ = validate(&rule, &Schema::default());
 
-    let mut snapshot = Snapshot::empty(chrono_tz::America::New_York);
+    let mut snapshot = Snapshot::empty(Zone::of_account("America/New_York", None));
     snapshot.lead = Some(EntitySnapshot {
         id: 1,
         name: "WHOLESALE form order".into(),

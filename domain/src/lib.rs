@@ -18,6 +18,7 @@
 //! - [`portable`]: the export document of rules, and the matching of the fields, list values and
 //!   users they name in the account that imports them.
 //! - [`timer`]: action timers and scheduled triggers resolved to UTC instants, DST-correct.
+//! - [`zone`]: the account's timezone: chrono-tz's zone (`tz` feature) or a table of offsets.
 //! - [`validate`]: every problem of a rule against the account's schema, with paths.
 //! - [`unavailable`]: the trigger and action kinds Kommo's public API cannot serve, with the reason.
 //! - `fuzzing` (hidden): the bodies of the fuzz targets of `domain/fuzz`, also run as tests over
@@ -38,3 +39,4 @@ pub mod timer;
 pub mod unavailable;
 pub mod validate;
 pub mod value;
+pub mod zone;

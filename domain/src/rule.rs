@@ -115,8 +115,12 @@ impl Rule {
         if version <= 2 {
             migrate_v2_to_v3(object);
         }
-        serde_json::from_value(document).map_err(|e| RuleParseError::Shape {
-            message: e.to_string(),
+        // Read from the migrated text rather than from the `Value`: the widget's wasm then holds
+        // the rule model's readers once, for serde_json's text reader, not twice.
+        serde_json::from_str(&serde_json::to_string(&document).unwrap_or_default()).map_err(|e| {
+            RuleParseError::Shape {
+                message: e.to_string(),
+            }
         })
     }
 

@@ -25,6 +25,11 @@ pub struct Schema {
     /// The account's IANA timezone (`Europe/Madrid`); empty when not known.
     #[serde(default)]
     pub timezone: String,
+    /// The timezone's UTC offsets over the years around now, which the backend adds when it
+    /// serves the schema: the widget, built without the timezone database, reads dates in them
+    /// ([`Schema::zone`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offsets: Option<crate::zone::UtcOffsets>,
     /// The account's currency code (`USD`); empty when not known.
     #[serde(default)]
     pub currency: String,
@@ -258,6 +263,11 @@ pub struct SchemaLossReason {
 }
 
 impl Schema {
+    /// The account's timezone: see [`crate::zone::Zone::of_account`].
+    pub fn zone(&self) -> crate::zone::Zone {
+        crate::zone::Zone::of_account(&self.timezone, self.utc_offsets.as_ref())
+    }
+
     /// A custom field of an entity type (of any type when `entity` is `None`).
     pub fn field(&self, entity: Option<EntityType>, id: i64) -> Option<&SchemaField> {
         self.fields

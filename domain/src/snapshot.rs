@@ -5,8 +5,8 @@
 //!
 //! The backend builds a snapshot from Kommo's REST API; the engine only reads it.
 
+use crate::zone::Zone;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::path::{EntityRole, EntityType, UtmField};
@@ -33,7 +33,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// An empty snapshot of an account in a timezone; handy for tests and previews.
-    pub fn empty(timezone: Tz) -> Snapshot {
+    pub fn empty(timezone: Zone) -> Snapshot {
         Snapshot {
             account: Account {
                 timezone,
@@ -81,7 +81,7 @@ impl Snapshot {
 pub struct Account {
     /// The account's IANA timezone, e.g. `Europe/Berlin`.
     #[cfg_attr(feature = "schema", schemars(with = "String"))]
-    pub timezone: Tz,
+    pub timezone: Zone,
     /// The account's users, for names of responsible users.
     #[serde(default)]
     pub users: Vec<User>,
@@ -136,7 +136,7 @@ impl WeeklyHours {
     }
 
     /// Whether an instant falls inside the hours, read in a timezone.
-    pub fn contains_instant(&self, at: DateTime<Utc>, timezone: Tz) -> bool {
+    pub fn contains_instant(&self, at: DateTime<Utc>, timezone: &Zone) -> bool {
         let local = crate::value::in_timezone(at, timezone);
         self.contains(local.weekday(), local.time())
     }

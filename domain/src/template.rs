@@ -27,6 +27,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::path::{Path, PathError};
 use crate::value::{parse_date, parse_number, write_number, ParsedDate, Scope, Value};
+use crate::zone::Zone;
 
 /// The longest template source accepted, in bytes.
 pub const MAX_TEMPLATE_BYTES: usize = 100_000;
@@ -978,7 +979,7 @@ fn apply_modifier<'a>(modifier: &Modifier, value: Value<'a>, scope: &Scope<'a>) 
 /// `m` month 01–12, `n` month 1–12, `Y` year, `y` two-digit year, `H` hour 00–23, `G` hour
 /// 0–23, `i` minutes, `s` seconds, `D` Mon, `l` Monday, `M` Jan, `F` January, `U` unix seconds.
 /// `\` makes the next character literal; other characters are copied.
-pub fn format_date(at: DateTime<Utc>, format: &str, timezone: chrono_tz::Tz) -> String {
+pub fn format_date(at: DateTime<Utc>, format: &str, timezone: &Zone) -> String {
     const MONTHS: [&str; 12] = [
         "January",
         "February",

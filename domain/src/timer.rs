@@ -3,8 +3,8 @@
 //! the day before a DST change still runs at 10:00 local time); seconds, minutes and hours are
 //! exact durations.
 
+use crate::zone::Zone;
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveTime, Utc, Weekday};
-use chrono_tz::Tz;
 
 use crate::path::Path;
 use crate::rule::{Recurrence, TimeUnit, Timer, Trigger};
@@ -35,7 +35,7 @@ pub fn add_units(
     base: DateTime<Utc>,
     amount: i64,
     unit: TimeUnit,
-    timezone: Tz,
+    timezone: &Zone,
 ) -> Option<DateTime<Utc>> {
     match unit {
         TimeUnit::Seconds => base.checked_add_signed(Duration::try_seconds(amount)?),
@@ -133,7 +133,7 @@ pub fn next_yearly(
     day: u32,
     at: NaiveTime,
     after: DateTime<Utc>,
-    timezone: Tz,
+    timezone: &Zone,
 ) -> Option<DateTime<Utc>> {
     let year = local_date(after, timezone).year();
     (year..=year + 1).find_map(|y| {
@@ -146,7 +146,7 @@ pub fn next_yearly(
 pub fn next_recurrence(
     schedule: &Recurrence,
     after: DateTime<Utc>,
-    timezone: Tz,
+    timezone: &Zone,
 ) -> Option<DateTime<Utc>> {
     let today = local_date(after, timezone);
     let at_time = |date: NaiveDate, at: NaiveTime| {
@@ -177,7 +177,7 @@ pub fn next_recurrence(
 
 /// When a scheduled trigger (`at_date_time`, `recurring`) is next due after `after`; `None`
 /// for other triggers and for a date that has passed.
-pub fn next_due(trigger: &Trigger, after: DateTime<Utc>, timezone: Tz) -> Option<DateTime<Utc>> {
+pub fn next_due(trigger: &Trigger, after: DateTime<Utc>, timezone: &Zone) -> Option<DateTime<Utc>> {
     match trigger {
         Trigger::AtDateTime { date, at } => {
             local_to_utc(date.and_time(*at), timezone).filter(|i| *i > after)
@@ -192,7 +192,7 @@ pub fn next_due(trigger: &Trigger, after: DateTime<Utc>, timezone: Tz) -> Option
 pub fn due_relative_to(
     value: &Value<'_>,
     offset_hours: i32,
-    timezone: Tz,
+    timezone: &Zone,
 ) -> Option<DateTime<Utc>> {
     let instant = match value {
         Value::Instant(i) => *i,
@@ -232,7 +232,7 @@ pub fn due_for_snapshot(
     due_relative_to(
         &crate::value::read_field(value),
         *offset_hours,
-        snapshot.account.timezone,
+        &snapshot.account.timezone,
     )
 }
 

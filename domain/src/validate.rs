@@ -24,6 +24,7 @@ use crate::rule::{
 use crate::snapshot::FieldType;
 use crate::template::{Calc, ExprValue, Node, Template};
 use crate::value::{parse_date, parse_number};
+use crate::zone::Zone;
 
 /// Most blocks in a rule.
 pub const MAX_BLOCKS: usize = 50;
@@ -857,7 +858,7 @@ impl<'a> Validator<'a> {
             },
             Operator::Before | Operator::After | Operator::On => match literal {
                 Literal::Number(_) => None,
-                Literal::Text(t) if parse_date(t, chrono_tz::UTC).is_some() => None,
+                Literal::Text(t) if parse_date(t, &Zone::utc()).is_some() => None,
                 _ => Some((
                     ProblemCode::BadOperand,
                     format!("'{}' compares with a date such as 2024-05-01", op.name()),
@@ -1091,7 +1092,7 @@ impl<'a> Validator<'a> {
                 .is_none()
                 .then(|| format!("field {id} is a number, and '{text}' is not")),
             FieldType::Date | FieldType::DateTime | FieldType::Birthday => {
-                parse_date(text, chrono_tz::UTC)
+                parse_date(text, &Zone::utc())
                     .is_none()
                     .then(|| format!("field {id} is a date, and '{text}' is not"))
             }

@@ -6,10 +6,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use chrono::{
-    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset as _, TimeZone, Timelike, Utc,
-};
-use chrono_tz::Tz;
+use crate::zone::Zone;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Direction, Event, EventKind};
@@ -231,7 +229,7 @@ impl Value<'_> {
     }
 
     /// Writes the value as text, as templates print it (dates in the account's timezone).
-    pub fn write_text(&self, out: &mut String, timezone: Tz) {
+    pub fn write_text(&self, out: &mut String, timezone: &Zone) {
         match self {
             Value::Missing => {}
             Value::Text(t) => out.push_str(t),
@@ -347,7 +345,7 @@ pub enum ParsedDate {
 /// Parses a date written as text: `2024-05-01`, `2024-05-01 10:30[:00]`, `2024-05-01T10:30`,
 /// RFC 3339, `01.05.2024`, `01.05.2024 10:30`, or unix seconds. Local times are read in the
 /// account's timezone.
-pub fn parse_date(text: &str, timezone: Tz) -> Option<ParsedDate> {
+pub fn parse_date(text: &str, timezone: &Zone) -> Option<ParsedDate> {
     let t = text.trim();
     if t.is_empty() {
         return None;
@@ -381,29 +379,33 @@ pub fn parse_date(text: &str, timezone: Tz) -> Option<ParsedDate> {
 
 /// Converts a local date-time to UTC in a timezone. Ambiguous times (clocks going back) take
 /// the earlier instant; times in a gap (clocks going forward) move forward by the gap.
-pub fn local_to_utc(local: NaiveDateTime, timezone: Tz) -> Option<DateTime<Utc>> {
+pub fn local_to_utc(local: NaiveDateTime, timezone: &Zone) -> Option<DateTime<Utc>> {
     // chrono panics when an offset pushes a time past its representable range, so refuse the
     // last days of that range outright.
     if !(-260_000..=260_000).contains(&local.year()) {
         return None;
     }
-    match timezone.from_local_datetime(&local) {
-        chrono::LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
-        chrono::LocalResult::Ambiguous(early, _) => Some(early.with_timezone(&Utc)),
+    let to_utc = |offset: chrono::FixedOffset| {
+        local
+            .checked_sub_signed(chrono::Duration::seconds(i64::from(
+                offset.local_minus_utc(),
+            )))
+            .map(|instant| Utc.from_utc_datetime(&instant))
+    };
+    match timezone.offset_from_local(&local) {
+        chrono::LocalResult::Single(offset) => to_utc(offset),
+        chrono::LocalResult::Ambiguous(early, _) => to_utc(early),
         chrono::LocalResult::None => {
             // A gap is at most a few hours. The offset in force just before it, applied to the
             // wall time, lands the same distance past the gap's end: 02:30 in a 02:00->03:00
             // gap becomes 03:30.
             for step in 1..=16 {
                 let earlier = local.checked_sub_signed(chrono::Duration::minutes(15 * step))?;
-                if let chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(_, t) =
-                    timezone.from_local_datetime(&earlier)
+                if let chrono::LocalResult::Single(offset)
+                | chrono::LocalResult::Ambiguous(_, offset) =
+                    timezone.offset_from_local(&earlier)
                 {
-                    let offset = t.offset().fix();
-                    let instant = local.checked_sub_signed(chrono::Duration::seconds(
-                        i64::from(offset.local_minus_utc()),
-                    ))?;
-                    return Some(Utc.from_utc_datetime(&instant));
+                    return to_utc(offset);
                 }
             }
             None
@@ -413,27 +415,28 @@ pub fn local_to_utc(local: NaiveDateTime, timezone: Tz) -> Option<DateTime<Utc>>
 
 /// An instant in a timezone. chrono panics when reading the local time of an instant within
 /// a day of the ends of its range, so such instants are first clamped two days inward.
-pub fn in_timezone(at: DateTime<Utc>, timezone: Tz) -> DateTime<Tz> {
+pub fn in_timezone(at: DateTime<Utc>, timezone: &Zone) -> DateTime<chrono::FixedOffset> {
     let margin = chrono::Duration::days(2);
     let earliest = DateTime::<Utc>::MIN_UTC + margin;
     let latest = DateTime::<Utc>::MAX_UTC - margin;
-    at.clamp(earliest, latest).with_timezone(&timezone)
+    let at = at.clamp(earliest, latest);
+    at.with_timezone(&timezone.offset_at(at))
 }
 
 /// The local date of an instant.
-pub fn local_date(at: DateTime<Utc>, timezone: Tz) -> NaiveDate {
+pub fn local_date(at: DateTime<Utc>, timezone: &Zone) -> NaiveDate {
     in_timezone(at, timezone).date_naive()
 }
 
 /// Midnight of a local date, as an instant.
-pub fn start_of_day(date: NaiveDate, timezone: Tz) -> Option<DateTime<Utc>> {
+pub fn start_of_day(date: NaiveDate, timezone: &Zone) -> Option<DateTime<Utc>> {
     local_to_utc(date.and_time(NaiveTime::MIN), timezone)
 }
 
 impl<'a> Scope<'a> {
     /// The account timezone.
-    pub fn timezone(&self) -> Tz {
-        self.snapshot.account.timezone
+    pub fn timezone(&self) -> &'a Zone {
+        &self.snapshot.account.timezone
     }
 
     /// Reads a variable: the event's (webhook, parent rule) first, then the global one.
@@ -694,7 +697,7 @@ mod tests {
 
     #[test]
     fn dates_parse_in_every_documented_form() {
-        let tz = chrono_tz::Europe::Berlin;
+        let tz = &Zone::from(chrono_tz::Europe::Berlin);
         let d = NaiveDate::from_ymd_opt(1990, 5, 5).unwrap();
         assert_eq!(parse_date("1990-05-05", tz), Some(ParsedDate::Date(d)));
         assert_eq!(parse_date("05.05.1990", tz), Some(ParsedDate::Date(d)));
@@ -718,15 +721,15 @@ mod tests {
     fn the_ends_of_time_read_in_a_timezone_without_panicking() {
         for at in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
             let mut out = String::new();
-            Value::Instant(at).write_text(&mut out, chrono_tz::Pacific::Kiritimati);
+            Value::Instant(at).write_text(&mut out, &Zone::from(chrono_tz::Pacific::Kiritimati));
             assert!(!out.is_empty());
-            let _ = local_date(at, chrono_tz::America::Adak);
+            let _ = local_date(at, &Zone::from(chrono_tz::America::Adak));
         }
     }
 
     #[test]
     fn local_times_in_a_dst_gap_move_forward_and_ambiguous_ones_take_the_first() {
-        let tz = chrono_tz::Europe::Berlin;
+        let tz = &Zone::from(chrono_tz::Europe::Berlin);
         // 2024-03-31 02:30 does not exist in Berlin: clocks jump 02:00 -> 03:00 (CEST, UTC+2).
         let gap = NaiveDate::from_ymd_opt(2024, 3, 31)
             .unwrap()

@@ -837,7 +837,7 @@ fn scheduled_triggers_find_their_next_due_instant_across_dst() {
     )
     .unwrap();
     assert_eq!(
-        next_due(&daily, utc(2024, 3, 30, 9, 0), berlin),
+        next_due(&daily, utc(2024, 3, 30, 9, 0), &berlin.into()),
         Some(utc(2024, 3, 31, 7, 0))
     );
     let weekly = Trigger::Recurring {
@@ -847,7 +847,7 @@ fn scheduled_triggers_find_their_next_due_instant_across_dst() {
         },
     };
     assert_eq!(
-        next_due(&weekly, utc(2024, 6, 15, 10, 0), berlin),
+        next_due(&weekly, utc(2024, 6, 15, 10, 0), &berlin.into()),
         Some(utc(2024, 6, 17, 6, 0))
     );
     let monthly = Trigger::Recurring {
@@ -857,7 +857,7 @@ fn scheduled_triggers_find_their_next_due_instant_across_dst() {
         },
     };
     assert_eq!(
-        next_due(&monthly, utc(2024, 6, 15, 10, 0), berlin),
+        next_due(&monthly, utc(2024, 6, 15, 10, 0), &berlin.into()),
         Some(utc(2024, 6, 30, 8, 0))
     );
     let ny = chrono_tz::America::New_York;
@@ -869,14 +869,14 @@ fn scheduled_triggers_find_their_next_due_instant_across_dst() {
         },
     };
     assert_eq!(
-        next_due(&yearly, utc(2024, 6, 15, 10, 0), ny),
+        next_due(&yearly, utc(2024, 6, 15, 10, 0), &ny.into()),
         Some(utc(2024, 12, 31, 14, 0))
     );
     let once = Trigger::AtDateTime {
         date: date(2024, 12, 31),
         at: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
     };
-    assert_eq!(next_due(&once, utc(2025, 1, 1, 0, 0), berlin), None);
+    assert_eq!(next_due(&once, utc(2025, 1, 1, 0, 0), &berlin.into()), None);
 }
 
 #[test]

@@ -123,7 +123,7 @@ fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
     )
         .prop_map(|(timezone, lead, contact, company)| Snapshot {
             account: Account {
-                timezone,
+                timezone: timezone.into(),
                 users: vec![User {
                     id: 1,
                     name: "U".into(),
@@ -354,7 +354,7 @@ proptest! {
     #[test]
     fn arbitrary_json_never_panics_the_rule_reader(text in "\\PC{0,200}") {
         if let Ok(rule) = Rule::from_json(&text) {
-            let snapshot = Snapshot::empty(chrono_tz::UTC);
+            let snapshot = Snapshot::empty(chrono_tz::UTC.into());
             let event = Event::about(EntityType::Lead, 1, EventKind::EntityAdded);
             let _ = evaluate(&rule, &event, &snapshot, &Variables::default(), &EvalContext::new(DateTime::from_timestamp(1_700_000_000, 0).unwrap(), EntityRuleState::default()));
         }

@@ -206,7 +206,7 @@ async fn the_snapshot_of_a_lead_is_what_a_dry_run_evaluates(database: Database) 
     assert_eq!(seen.tasks.len(), 1, "{:?}", seen.tasks);
     assert_eq!(seen.tasks[0].text, "Call back");
     assert_eq!(snapshot.contact.as_ref().map(|c| c.id), Some(contact));
-    assert_eq!(snapshot.account.timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(snapshot.account.timezone.name(), "Europe/Berlin");
 
     let (status, dry) = stack
         .api(

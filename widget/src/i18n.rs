@@ -1,20 +1,32 @@
-//! Interface texts. They live in the repository's `i18n/<lang>.json` under `ui`, which script.js passes in;
-//! English, compiled in from the same file, fills any key a translation lacks.
+//! Interface texts. They live in the repository's `i18n/<lang>.json` under `ui`, which script.js
+//! passes in (Kommo's `i18n('ui')`, the user's language).
+//!
+//! Native builds (the unit tests, which have no script.js) also compile English in from the same
+//! file and fall back to it. The wasm does not carry it: script.js always passes a whole `ui`
+//! section, and every language has every key (`all_four_languages_have_the_same_non_empty_keys_in_every_section`),
+//! so there a text is the translation, else its key.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::OnceLock;
 
-/// The English texts, read once from `i18n/en.json`.
+/// The English texts, read once from `i18n/en.json` (native builds).
+#[cfg(not(target_arch = "wasm32"))]
 fn english() -> &'static BTreeMap<String, String> {
-    static EN: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    static EN: std::sync::OnceLock<BTreeMap<String, String>> = std::sync::OnceLock::new();
     EN.get_or_init(|| {
         let file: serde_json::Value = serde_json::from_str(include_str!("../../i18n/en.json"))
             .unwrap_or(serde_json::Value::Null);
         file.get("ui")
-            .and_then(|ui| serde_json::from_value(ui.clone()).ok())
+            .and_then(|ui| crate::json::from_value(ui).ok())
             .unwrap_or_default()
     })
+}
+
+/// No fallback texts in the wasm: see the module's documentation.
+#[cfg(target_arch = "wasm32")]
+fn english() -> &'static BTreeMap<String, String> {
+    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+    &EMPTY
 }
 
 /// Texts for one language. Every screen part holds a copy, so the map is shared: a clone is a
@@ -32,8 +44,8 @@ impl Texts {
         }
     }
 
-    /// The text for `key`: the translation, else English, else the key itself (so a missing text is
-    /// visible rather than blank).
+    /// The text for `key`: the translation, else English (native builds), else the key itself (so
+    /// a missing text is visible rather than blank).
     pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
         self.messages
             .get(key)

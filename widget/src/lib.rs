@@ -9,6 +9,7 @@
 //! - [`bridge`]: the JS object script.js hands over (backend requests, digital-pipeline settings).
 //! - [`context`]: where the app is mounted and what Kommo told script.js (location, lead, language).
 //! - [`hooks`]: hooks that load backend data into screen state.
+//! - [`json`]: reading a `serde_json::Value` through its text (one reader per type in the wasm).
 //! - [`services`]: one generic request function and one short function per backend endpoint.
 //! - [`state`]: DOM-free app state, reducers covered by plain `cargo test`.
 //! - [`runs`]: the debugger's runs, outcomes, Kommo links and replay differences (DOM-free).
@@ -22,6 +23,7 @@ pub mod context;
 pub mod editor;
 pub mod hooks;
 pub mod i18n;
+pub mod json;
 pub mod progress;
 pub mod runs;
 pub mod services;

@@ -66,12 +66,12 @@ impl From<EntityRun> for Run {
 impl Run {
     /// The evaluation, if the run got that far (a loop-stopped run has none).
     pub fn evaluation(&self) -> Option<Trace> {
-        serde_json::from_value(self.trace.get("trace")?.clone()).ok()
+        crate::json::from_value(self.trace.get("trace")?).ok()
     }
 
     /// The entity of its event.
     pub fn entity(&self) -> Option<EntityRef> {
-        serde_json::from_value(self.trace.get("event")?.get("entity")?.clone()).ok()
+        crate::json::from_value(self.trace.get("event")?.get("entity")?).ok()
     }
 
     /// The event's kind, e.g. `entity_added`.
@@ -327,7 +327,7 @@ pub fn replayed_trace(answer: &serde_json::Value, entity: Option<EntityRef>) -> 
         .iter()
         .find(|i| entity_json.is_some() && i.pointer("/event/entity") == entity_json.as_ref())
         .or_else(|| items.first())?;
-    serde_json::from_value(item.get("trace")?.clone()).ok()
+    crate::json::from_value(item.get("trace")?).ok()
 }
 
 /// A duration in nanoseconds as a person reads it: `850 ns`, `12.4 µs`, `3.2 ms`.

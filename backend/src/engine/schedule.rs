@@ -100,7 +100,8 @@ impl Engine {
             if self.pending_with_key(account_id, &key).await? {
                 continue;
             }
-            let Some(due) = domain::timer::next_due(&rule.rule().trigger, now, facts.timezone)
+            let Some(due) =
+                domain::timer::next_due(&rule.rule().trigger, now, &facts.timezone.into())
             else {
                 continue;
             };
@@ -202,7 +203,8 @@ impl Engine {
             let facts = self.account_facts(account_id, &client).await?;
             let after = DateTime::<Utc>::from_timestamp_millis(job.due_at.max(self.clock.now_ms()))
                 .unwrap_or_default();
-            if let Some(next) = domain::timer::next_due(&rule.rule().trigger, after, facts.timezone)
+            if let Some(next) =
+                domain::timer::next_due(&rule.rule().trigger, after, &facts.timezone.into())
             {
                 let next_job = ScheduleJob {
                     due_at: next.timestamp_millis(),

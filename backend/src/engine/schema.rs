@@ -267,6 +267,8 @@ pub async fn read_schema(client: &AccountClient) -> Result<Schema, KommoError> {
     };
     Ok(Schema {
         timezone: account.timezone,
+        // Added when the schema is served (`http::schema`): they depend on the day.
+        utc_offsets: None,
         currency: account.currency,
         language: account.language,
         pipelines: Some(

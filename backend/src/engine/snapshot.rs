@@ -180,10 +180,14 @@ fn field_value(
         }),
         "select" | "radiobutton" | "category" => FieldValue::Select(enum_value(first)),
         "multiselect" => FieldValue::Multiselect(values.values.iter().map(enum_value).collect()),
-        "date" => FieldValue::Date(domain::value::local_date(date(&first.value)?, timezone)),
-        "birthday" => {
-            FieldValue::Birthday(domain::value::local_date(date(&first.value)?, timezone))
-        }
+        "date" => FieldValue::Date(domain::value::local_date(
+            date(&first.value)?,
+            &timezone.into(),
+        )),
+        "birthday" => FieldValue::Birthday(domain::value::local_date(
+            date(&first.value)?,
+            &timezone.into(),
+        )),
         "date_time" => FieldValue::DateTime(date(&first.value)?),
         "multitext" => FieldValue::Multitext(
             values
@@ -352,7 +356,7 @@ pub async fn load_snapshot(
 ) -> Result<(Snapshot, TaskReads), KommoError> {
     let mut snapshot = Snapshot {
         account: Account {
-            timezone: facts.timezone,
+            timezone: facts.timezone.into(),
             users: facts.users.clone(),
             working_hours: WeeklyHours::default(),
         },

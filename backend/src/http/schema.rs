@@ -2,10 +2,12 @@
 //! types, tags, Salesbots, loss reasons, timezone, currency, language) as `domain::schema::Schema`,
 //! the JSON the widget deserializes and validates rules with. Members read it; it comes from the
 //! engine's cache (`engine::schema`) and is read from Kommo when older than
-//! `RULEBOOK_SCHEMA_MAX_AGE_S`. Administrators refresh it on demand.
+//! `RULEBOOK_SCHEMA_MAX_AGE_S`. Administrators refresh it on demand. Each answer carries the
+//! timezone's UTC offsets from two years back to ten ahead of now (`utc_offsets`): the widget has
+//! no timezone database and reads dates in them.
 
 use axum::{extract::State, Json};
-use domain::schema::Schema;
+use domain::{schema::Schema, zone::Zone};
 
 use super::{
     body::require_admin,
@@ -28,7 +30,7 @@ async fn read(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<S
         .account_schema(caller.account_id)
         .await
         .map_err(engine_error)?;
-    Ok(Json(Schema::clone(&cached.schema)))
+    Ok(Json(with_offsets(&cached.schema, &state)))
 }
 
 async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Schema>> {
@@ -38,5 +40,15 @@ async fn refresh(State(state): State<AppState>, caller: Caller) -> ApiResult<Jso
         .refresh_account_schema(caller.account_id)
         .await
         .map_err(engine_error)?;
-    Ok(Json(Schema::clone(&cached.schema)))
+    Ok(Json(with_offsets(&cached.schema, &state)))
+}
+
+/// The schema with its timezone's offsets around now (none for a zone the database lacks).
+fn with_offsets(schema: &Schema, state: &AppState) -> Schema {
+    let mut schema = schema.clone();
+    let now = chrono::DateTime::from_timestamp_millis(state.clock.now_ms()).unwrap_or_default();
+    let years = |n: i64| chrono::Duration::days(365 * n);
+    schema.utc_offsets =
+        Zone::named(&schema.timezone).map(|zone| zone.utc_offsets(now - years(2), now + years(10)));
+    schema
 }

@@ -111,7 +111,7 @@ pub fn lead_snapshot() -> Snapshot {
     };
     Snapshot {
         account: Account {
-            timezone: chrono_tz::Europe::Berlin,
+            timezone: chrono_tz::Europe::Berlin.into(),
             users: vec![
                 User {
                     id: 11,

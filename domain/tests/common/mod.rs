@@ -157,7 +157,7 @@ pub fn lead_snapshot_in(name: &str, timezone: Tz) -> Snapshot {
     };
     Snapshot {
         account: Account {
-            timezone,
+            timezone: timezone.into(),
             users: vec![
                 User {
                     id: HENRIQUE,

@@ -195,7 +195,7 @@ pub fn dp_settings(props: &PageProps) -> Html {
 
 /// What the chosen rule does, in words: its trigger, then each block and the else scenario.
 fn rule_summary(record: &RuleRecord, schema: &Schema, t: &Texts) -> Html {
-    let rule = match serde_json::from_value::<Rule>(record.rule.clone()) {
+    let rule = match crate::json::from_value::<Rule>(&record.rule) {
         Ok(rule) => rule,
         Err(_) => return html! { <p class="rb-hint">{ t.get("dp_rule_unreadable") }</p> },
     };
@@ -272,8 +272,8 @@ fn new_manual_lead_rule(name: &str, block_name: &str) -> SaveRule {
 fn runs_from_a_stage(rule: &RuleSummary) -> bool {
     let trigger = match &rule.trigger_definition {
         Some(trigger) => Some(trigger.clone()),
-        None => serde_json::from_value::<Trigger>(
-            serde_json::json!({"kind": rule.trigger, "entity": rule.entity}),
+        None => crate::json::from_value::<Trigger>(
+            &serde_json::json!({"kind": rule.trigger, "entity": rule.entity}),
         )
         .ok(),
     };

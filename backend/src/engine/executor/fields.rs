@@ -69,12 +69,12 @@ pub fn field_write(
                     .map(|v| enum_of(v))
                     .collect::<Result<_, _>>()?,
                 "date" | "date_time" | "birthday" => {
-                    let at = match domain::value::parse_date(value, facts.timezone) {
+                    let at = match domain::value::parse_date(value, &facts.timezone.into()) {
                         Some(domain::value::ParsedDate::Instant(at)) => at,
                         Some(domain::value::ParsedDate::Date(day)) => {
-                            domain::value::start_of_day(day, facts.timezone).ok_or_else(|| {
-                                ActionError::BadValue(format!("{value:?} is not a date"))
-                            })?
+                            domain::value::start_of_day(day, &facts.timezone.into()).ok_or_else(
+                                || ActionError::BadValue(format!("{value:?} is not a date")),
+                            )?
                         }
                         None => {
                             return Err(ActionError::BadValue(format!(

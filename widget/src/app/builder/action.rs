@@ -1148,10 +1148,9 @@ pub fn kind_form(props: &KindFormProps) -> Html {
             .map(|m| SelectOption::new(method_value(m), method_value(m)))
             .collect();
             let on_method = edit(k, on, |k, v: String| {
-                if let (ActionKind::SendWebhook { method, .. }, Ok(m)) = (
-                    k,
-                    serde_json::from_value::<HttpMethod>(serde_json::Value::String(v)),
-                ) {
+                if let (ActionKind::SendWebhook { method, .. }, Ok(m)) =
+                    (k, crate::json::from_name::<HttpMethod>(&v))
+                {
                     *method = m;
                 }
             });

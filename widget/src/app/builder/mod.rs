@@ -150,7 +150,7 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
         use_reducer(move || {
             let mut e = Editor::new_rule();
             match (record, start) {
-                (Some(r), _) => match serde_json::from_value::<Rule>(r.rule.clone()) {
+                (Some(r), _) => match crate::json::from_value::<Rule>(&r.rule) {
                     Ok(rule) => e.apply(EditorAction::Load {
                         id: Some(r.id),
                         version: Some(r.version),
@@ -307,7 +307,7 @@ pub fn rule_builder(props: &RuleBuilderProps) -> Html {
                 match result {
                     Ok(record) => {
                         server_error.set(None);
-                        let rule = serde_json::from_value(record.rule.clone())
+                        let rule = crate::json::from_value(&record.rule)
                             .unwrap_or_else(|_| editor.rule.clone());
                         editor.dispatch(EditorAction::Saved {
                             id: record.id,

@@ -156,7 +156,7 @@ pub fn entity_types(texts: &Texts, tasks: bool) -> Vec<SelectOption> {
 
 /// Reads an [`entity_types`] value.
 pub fn parse_entity_type(value: &str) -> Option<EntityType> {
-    serde_json::from_value(serde_json::Value::String(value.into())).ok()
+    crate::json::from_name(value).ok()
 }
 
 /// The entities an action can work on: the lead, its main contact, its company, or the event's
@@ -170,7 +170,7 @@ pub fn roles(texts: &Texts) -> Vec<SelectOption> {
 
 /// Reads a [`roles`] value.
 pub fn parse_role(value: &str) -> Option<EntityRole> {
-    serde_json::from_value(serde_json::Value::String(value.into())).ok()
+    crate::json::from_name(value).ok()
 }
 
 /// The value of a role, for a select.

@@ -637,12 +637,13 @@ pub fn template_input(props: &TemplateInputProps) -> Html {
                     format!("{} «{}»", t("tpl_preview_lead"), lead.name),
                     render_preview(&props.value, &lead.snapshot, &p.sample_vars, &globals, now),
                 )),
-                (None, false) => empty_snapshot(&ctx.schema.timezone).map(|snapshot| {
-                    (
+                (None, false) => {
+                    let snapshot = empty_snapshot(&ctx.schema);
+                    Some((
                         t("tpl_preview_sample"),
                         render_preview(&props.value, &snapshot, &p.sample_vars, &globals, now),
-                    )
-                }),
+                    ))
+                }
                 (None, true) => None,
             }
         })
@@ -691,14 +692,10 @@ pub fn template_input(props: &TemplateInputProps) -> Html {
     }
 }
 
-/// A snapshot with no entities in the account's timezone (UTC when it is unknown), for the
-/// preview against a sample inbound request.
-pub fn empty_snapshot(timezone: &str) -> Option<Snapshot> {
-    let read = |tz: &str| {
-        serde_json::from_value::<Snapshot>(serde_json::json!({ "account": { "timezone": tz } }))
-            .ok()
-    };
-    read(timezone).or_else(|| read("UTC"))
+/// A snapshot with no entities in the account's timezone, for the preview against a sample
+/// inbound request.
+pub fn empty_snapshot(schema: &domain::schema::Schema) -> Snapshot {
+    Snapshot::empty(schema.zone())
 }
 
 #[cfg(test)]
@@ -814,7 +811,10 @@ mod tests {
 
     #[test]
     fn the_preview_renders_with_the_leads_snapshot_and_variables() {
-        let mut snapshot = empty_snapshot("Europe/Berlin").expect("a timezone");
+        let mut snapshot = empty_snapshot(&domain::schema::Schema {
+            timezone: "Europe/Berlin".into(),
+            ..Default::default()
+        });
         snapshot.lead = Some(
             serde_json::from_value(
                 serde_json::json!({"id": 5, "name": "WHOLESALE form order", "price": 1200}),

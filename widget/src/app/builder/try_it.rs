@@ -269,17 +269,21 @@ pub fn try_it() -> Html {
             preview.clone(),
             error.clone(),
         );
+        // The snapshot names the account's zone; the widget reads times in the schema's table.
+        let zone = ctx.schema.zone();
         Callback::from(move |m: EntityMatch| {
             picked.set(Some(m.clone()));
             matches.set(None);
             let (backend, preview, error) = (backend.clone(), preview.clone(), error.clone());
+            let zone = zone.clone();
             // The lead becomes the builder's preview lead too.
             wasm_bindgen_futures::spawn_local(async move {
                 let path = format!("/api/v1/entities/leads/{}/snapshot", m.id);
                 match services::request::<domain::snapshot::Snapshot>(&backend, "GET", &path, None)
                     .await
                 {
-                    Ok(snapshot) => {
+                    Ok(mut snapshot) => {
+                        snapshot.account.timezone = zone;
                         if let Some(p) = &preview {
                             p.set_lead.emit(Some(PreviewLead {
                                 id: m.id,

@@ -193,7 +193,7 @@ pub fn versions(props: &VersionsProps) -> Html {
             wasm_bindgen_futures::spawn_local(async move {
                 let path = format!("/api/v1/rules/{id}/history/{version}/restore");
                 match services::request::<RuleRecord>(&backend, "POST", &path, None).await {
-                    Ok(record) => match serde_json::from_value::<Rule>(record.rule.clone()) {
+                    Ok(record) => match crate::json::from_value::<Rule>(&record.rule) {
                         Ok(rule) => {
                             dispatch.dispatch(EditorAction::Load {
                                 id: Some(record.id),
@@ -279,7 +279,7 @@ pub fn versions(props: &VersionsProps) -> Html {
 }
 
 fn open_view(v: &RuleVersion, ctx: &super::BuilderCtx) -> Html {
-    let sentences = serde_json::from_value::<Rule>(v.rule.clone())
+    let sentences = crate::json::from_value::<Rule>(&v.rule)
         .map(|rule| {
             rule.blocks
                 .iter()
