@@ -45,6 +45,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("code_rejected", "Kommo refused the authorization code"),
     ("duplicate", "something of that name or key already exists"),
     (
+        "empty_interval",
+        "(in `errors`) a working-hours interval starts and ends at the same time",
+    ),
+    (
         "hook_unauthorized",
         "the hook's secret or key does not name an account or rule",
     ),
@@ -97,6 +101,10 @@ pub const CODES: &[(&str, &str)] = &[
         "the disposable token is for another integration",
     ),
     ("too_large", "the body is larger than the endpoint accepts"),
+    (
+        "too_many_intervals",
+        "(in `errors`) the working hours have more intervals than Rulebook keeps",
+    ),
     (
         "too_many_requests",
         "more requests than the account's share; try again later",
