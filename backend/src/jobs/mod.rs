@@ -1,6 +1,7 @@
 //! The job kinds. Each is a struct that is its own payload, with its name and its `run`
-//! ([`BackgroundJob`]), in a file of its own; [`registry`] is the one list of the kinds a worker
-//! runs. The data path is one-way: the worker runs a job, the job calls the engine.
+//! ([`BackgroundJob`](crate::queue::worker::BackgroundJob)), in a file of its own; [`registry`]
+//! is the one list of the kinds a worker runs. The data path is one-way: the worker runs a job,
+//! the job calls the engine.
 //!
 //! A job's JSON is the one its kind has always had in the `jobs` table (the names are
 //! [`crate::queue::kinds`]), so jobs queued by an older build run unchanged.

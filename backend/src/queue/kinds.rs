@@ -2,18 +2,18 @@
 //! [`crate::jobs`] (its payload and its `run`), registered there in one list; a kind a process has
 //! not registered is never claimed by it (its jobs wait).
 
-/// Process one event of the inbox (payload `{"event_id": …}`): parse it, match the account's rules
-/// and run them. Enqueued by [`crate::ingest`] in the transaction that stores the event.
+/// Process one event of the inbox ([`crate::jobs::ProcessEvent`]): parse it, match the account's
+/// rules and run them. Enqueued by [`crate::ingest`] in the transaction that stores the event.
 pub const PROCESS_EVENT: &str = "process_event";
 
-/// Run a delayed action of a rule (payload chosen by the rule engine).
+/// Run a delayed action of a rule ([`crate::jobs::RunDelayedAction`]).
 pub const RUN_DELAYED_ACTION: &str = "run_delayed_action";
 
 /// Run a rule for an entity on another rule's behalf: execute rule, a task result, a webhook
-/// follow-up (payload [`crate::engine::pipeline::RuleCallJob`]).
+/// follow-up ([`crate::jobs::RunRule`]).
 pub const RUN_RULE: &str = "run_rule";
 
-/// Fire a scheduled rule (payload [`crate::engine::schedule::ScheduleJob`]).
+/// Fire a scheduled rule ([`crate::jobs::FireSchedule`]).
 pub const FIRE_SCHEDULE: &str = "fire_schedule";
 
 /// Every job kind.
