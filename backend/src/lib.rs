@@ -17,7 +17,9 @@
 //! - [`clock`]: the injected clock (system or manual).
 //! - [`store`]: accounts, rules with history, variables, trigger links, the execution log, the
 //!   Kommo rate limit shared by all processes.
-//! - [`queue`]: the durable job queue, its workers and the registration list of job kinds.
+//! - [`queue`]: the durable job queue, its workers and the names of the job kinds.
+//! - [`jobs`]: each job kind as a type (its payload, its name, its `run`), and the one list of them
+//!   a worker runs.
 //! - [`ingest`]: authenticated incoming events stored with a dedupe key and queued in one transaction.
 //! - [`launch`]: manual rules run by hand on one entity or in bulk, as one queued run per entity.
 //! - [`engine`]: the job handlers that run rules: events translated, one snapshot per event read
@@ -37,6 +39,7 @@ pub mod engine;
 pub mod fuzzing;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod launch;
 pub mod queue;
 pub mod startup;

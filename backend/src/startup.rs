@@ -24,7 +24,8 @@ use crate::{
         throttle::{AddressThrottle, InboundThrottle},
     },
     ingest::commit::Ingest,
-    queue::{kinds, worker::Worker, Queue, QueueSettings},
+    jobs,
+    queue::{worker::Worker, Queue, QueueSettings},
     store::token_cipher::TokenCipher,
 };
 
@@ -109,7 +110,7 @@ impl Application {
         db::migrate(&db).await?;
         let listener = TcpListener::bind(settings.bind).await?;
         let state = AppState::new(db, settings, Arc::new(SystemClock))?;
-        let worker = Worker::new(state.queue.clone(), kinds::registry(&state));
+        let worker = Worker::new(state.queue.clone(), jobs::registry(&state.engine));
         Ok(Self {
             listener,
             router: router(state.clone()),

@@ -17,8 +17,8 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use kommo_emulator::{spawn_on_loopback, Emulator, EmulatorConfig};
 use rulebook::{
     clock::{Clock as _, SystemClock},
-    db, engine,
-    queue::{kinds, worker::Worker},
+    db, engine, jobs,
+    queue::worker::Worker,
     startup::{router, AppState},
     store::{accounts, rules},
 };
@@ -222,7 +222,7 @@ async fn main() {
     let accounts = Arc::new(list);
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = Worker::new(app.queue.clone(), kinds::registry(&app));
+    let worker = Worker::new(app.queue.clone(), jobs::registry(&app.engine));
     for _ in 0..WORKERS {
         let mut stopped = stopped.clone();
         tokio::spawn(worker.clone().run(async move {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use kommo_emulator::{spawn_on_loopback, Emulator, EmulatorClock, EmulatorConfig, RunningEmulator};
 use rulebook::{
     clock::Clock,
-    db,
-    queue::{kinds, worker::Worker},
+    db, jobs,
+    queue::worker::Worker,
     startup::{router, AppState},
 };
 use serde_json::{json, Value};
@@ -110,7 +110,7 @@ impl Connecting {
         // disposable tokens the emulator mints are checked against it).
         let clock = Arc::new(EmulatorTime(kommo.emulator.clone()));
         let app = AppState::new(pool, settings, clock).expect("state");
-        let worker = Worker::new(app.queue.clone(), kinds::registry(&app));
+        let worker = Worker::new(app.queue.clone(), jobs::registry(&app.engine));
         let routes = router(app.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, routes).await;

@@ -11,11 +11,8 @@ use kommo_emulator::{spawn_on_loopback, Emulator, EmulatorClock, EmulatorConfig,
 use rulebook::{
     clock::{Clock, ManualClock},
     config::Settings,
-    db, engine,
-    queue::{
-        kinds,
-        worker::{Outcome, Worker},
-    },
+    db, engine, jobs,
+    queue::worker::{Outcome, Worker},
     startup::{router, AppState},
     store::{accounts, execution_log, rules},
 };
@@ -193,7 +190,7 @@ impl Stack {
         db::migrate(&pool).await.expect("migrate");
         let app =
             AppState::new(pool, settings(&database_url), Arc::new(clock.clone())).expect("state");
-        let worker = Worker::new(app.queue.clone(), kinds::registry(&app));
+        let worker = Worker::new(app.queue.clone(), jobs::registry(&app.engine));
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

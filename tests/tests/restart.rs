@@ -25,6 +25,7 @@ on_both_databases!(
     an_email_started_before_a_restart_leaves_one_note,
     a_salesbot_started_before_a_restart_is_not_started_again,
     a_delayed_action_queued_before_a_restart_is_queued_and_done_once,
+    a_rule_call_queued_by_an_older_build_still_runs,
 );
 
 fn on_lead_added(name: &str, actions: Value) -> Value {
@@ -422,4 +423,41 @@ async fn a_delayed_action_queued_before_a_restart_is_queued_and_done_once(databa
     replay(&stack, event, later).await;
     assert_eq!(note_texts(&stack, late), vec!["Later for Latecomer"]);
     assert_eq!(delayed_jobs(&stack).await, 0);
+}
+
+/// A `run_rule` job written by an older build, whose handler read its payload as untyped JSON:
+/// the row as that build stored it (the payload's text) runs as the typed job it now is.
+async fn a_rule_call_queued_by_an_older_build_still_runs(database: Database) {
+    let stack = Stack::start(database, default_seed()).await;
+    let older = stack
+        .rule(
+            "Older",
+            manual("Older", json!([
+                {"do": {"type": "add_note", "entity": "lead", "text": "Queued before the upgrade"}}])),
+        )
+        .await;
+    let (lead, _) = lead_arrives(&stack, json!({"name": "Prospect"})).await;
+    stack.settle().await;
+    let payload = format!(
+        r#"{{"rule_id":{older},"event":{{"entity":{{"type":"lead","id":{lead}}},"kind":{{"kind":"manual","user_id":null}},"vars":{{}}}},"depth":0}}"#
+    );
+    sqlx::query(
+        "INSERT INTO jobs (account_id, kind, payload, state, run_at, attempts, max_attempts,
+                           rule_id, entity_type, entity_id, created_at)
+         VALUES ($1, 'run_rule', $2, 'pending', $3, 0, 5, $4, 'leads', $5, $3)",
+    )
+    .bind(ACCOUNT_ID)
+    .bind(&payload)
+    .bind(stack.clock_ms())
+    .bind(older)
+    .bind(lead)
+    .execute(&stack.app.db.pool)
+    .await
+    .expect("an old row");
+    stack.settle().await;
+
+    assert_eq!(note_texts(&stack, lead), vec!["Queued before the upgrade"]);
+    let log = stack.log(older).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].trace["actions"][0]["status"], "ok");
 }

@@ -1736,12 +1736,9 @@ impl Engine {
         &self,
         account_id: i64,
         lease: Lease,
-        payload: &Value,
+        job: DelayedJob,
     ) -> Result<(), EngineError> {
         let job_id = lease.job_id;
-        let job: DelayedJob = serde_json::from_value(payload.clone()).map_err(|e| {
-            EngineError::Malformed(format!("a delayed job payload does not parse: {e}"))
-        })?;
         let Some((version, body, _)) =
             records::rule_body(&self.db, account_id, job.rule_id).await?
         else {
@@ -1872,12 +1869,9 @@ impl Engine {
         &self,
         account_id: i64,
         lease: Lease,
-        payload: &Value,
+        job: RuleCallJob,
     ) -> Result<(), EngineError> {
         let job_id = lease.job_id;
-        let job: RuleCallJob = serde_json::from_value(payload.clone()).map_err(|e| {
-            EngineError::Malformed(format!("a rule call payload does not parse: {e}"))
-        })?;
         let Some((version, body, _)) =
             records::rule_body(&self.db, account_id, job.rule_id).await?
         else {
@@ -1969,12 +1963,9 @@ impl Engine {
     pub async fn record_launch_failure(
         &self,
         account_id: i64,
-        payload: &Value,
+        job: &RuleCallJob,
         error: &str,
     ) -> Result<(), EngineError> {
-        let Ok(job) = serde_json::from_value::<RuleCallJob>(payload.clone()) else {
-            return Ok(());
-        };
         let (Some(launch_id), Some(entity)) = (job.launch_id, job.event.entity) else {
             return Ok(());
         };

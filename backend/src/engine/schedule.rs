@@ -11,10 +11,9 @@ use domain::{
     snapshot::Snapshot,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sqlx::Row;
 
-use super::{snapshot::table_name, Engine, EngineError};
+use super::{pipeline::RuleCallJob, snapshot::table_name, Engine, EngineError};
 use crate::queue::{kinds, JobFilter, NewJob};
 
 /// The payload of a `fire_schedule` job.
@@ -170,11 +169,8 @@ impl Engine {
         &self,
         account_id: i64,
         lease: crate::queue::Lease,
-        payload: &Value,
+        job: ScheduleJob,
     ) -> Result<(), EngineError> {
-        let job: ScheduleJob = serde_json::from_value(payload.clone()).map_err(|e| {
-            EngineError::Malformed(format!("a schedule payload does not parse: {e}"))
-        })?;
         let Some((version, body, _)) =
             super::records::rule_body(&self.db, account_id, job.rule_id).await?
         else {
@@ -192,12 +188,13 @@ impl Engine {
             kind: EventKind::Scheduled,
             vars: Default::default(),
         };
-        self.run_rule_call(
-            account_id,
-            lease,
-            &serde_json::json!({"rule_id": job.rule_id, "event": event, "depth": 0}),
-        )
-        .await?;
+        let call = RuleCallJob {
+            rule_id: job.rule_id,
+            event,
+            depth: 0,
+            launch_id: None,
+        };
+        self.run_rule_call(account_id, lease, call).await?;
         if job.entity.is_none() {
             let client = self.account_client(account_id).await?;
             let facts = self.account_facts(account_id, &client).await?;

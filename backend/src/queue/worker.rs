@@ -4,6 +4,7 @@
 
 use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
 
+use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use sqlx::{any::AnyRow, Row};
 use tokio::sync::{oneshot, watch};
@@ -95,6 +96,22 @@ where
     }
 }
 
+/// A job kind as a type: the struct is the job's payload (its JSON in the `jobs` table), with
+/// the kind's name and what running it does. Registered with [`Registry::register_job_type`].
+pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The kind's name in the `jobs` table (one of [`super::kinds`]).
+    const JOB_NAME: &'static str;
+    /// What `run` needs besides the payload (the engine), cloned for each job.
+    type Context: Clone + Send + Sync + 'static;
+    /// Performs the job held under `job`'s claim. Must be safe to repeat: a job whose worker died
+    /// is run again.
+    fn run(
+        self,
+        ctx: Self::Context,
+        job: ClaimedJob,
+    ) -> impl Future<Output = Result<(), JobError>> + Send;
+}
+
 /// The handlers a worker runs, by job kind. A worker claims only kinds it has a handler for, so
 /// jobs of other kinds wait for a process that knows them.
 #[derive(Clone, Default)]
@@ -121,6 +138,21 @@ impl Registry {
     pub fn register(mut self, kind: &'static str, handler: impl JobHandler) -> Self {
         self.handlers.insert(kind, Arc::new(handler));
         self
+    }
+
+    /// Adds the job kind `J`: its payload is read into `J` (a payload that does not parse fails
+    /// for good) and run with `ctx`.
+    #[must_use]
+    pub fn register_job_type<J: BackgroundJob>(self, ctx: J::Context) -> Self {
+        self.register(J::JOB_NAME, move |job: ClaimedJob| {
+            let ctx = ctx.clone();
+            async move {
+                let payload: J = serde_json::from_value(job.payload.clone()).map_err(|e| {
+                    JobError::Permanent(format!("a {} payload does not parse: {e}", J::JOB_NAME))
+                })?;
+                payload.run(ctx, job).await
+            }
+        })
     }
 
     /// The registered kinds, sorted.
